@@ -1,0 +1,3 @@
+from bhsvc.cli import main
+
+main()

@@ -1,0 +1,17 @@
+"""Where the bundled binderhub-service chart lives: in the wheel or in a checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bhsvc.errors import OperationError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def bundled_chart() -> Path:
+    """The chart bhsvc was tested with: `bhsvc/_chart` in a wheel, `chart/` in a checkout."""
+    for candidate in (_PACKAGE_DIR / "_chart", _PACKAGE_DIR.parent.parent / "chart"):
+        if (candidate / "Chart.yaml").is_file():
+            return candidate
+    raise OperationError("the bundled binderhub-service chart is missing from this installation")

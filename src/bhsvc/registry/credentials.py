@@ -1,0 +1,84 @@
+"""Push credentials: read them from where the config says, turn them into a docker config.json.
+
+The password is held in a `Credentials` whose repr hides it, so it never reaches
+a log line or an exception message by accident.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bhsvc.config import REGISTRY_PASSWORD_ENV, Config
+from bhsvc.errors import UsageError
+
+GAR_USERNAME = "_json_key"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    server: str
+    username: str
+    password: str = field(repr=False)
+
+
+def _read_secret_file(path: Path, what: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: {what} not found") from None
+    except (PermissionError, IsADirectoryError):
+        raise UsageError(f"{path}: cannot read the {what}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: the {what} is not UTF-8 text") from None
+    if not text.strip():
+        raise UsageError(f"{path}: the {what} is empty")
+    return text
+
+
+def read_key_file(path: Path) -> str:
+    """A service-account key file's text, checked to be one without showing it."""
+    text = _read_secret_file(path, "service-account key file")
+    try:
+        key = json.loads(text)
+    except json.JSONDecodeError:
+        raise UsageError(f"{path}: the service-account key file is not JSON") from None
+    if (
+        not isinstance(key, dict)
+        or key.get("type") != "service_account"
+        or "private_key" not in key
+    ):
+        raise UsageError(f"{path}: not a service-account key (no type/private_key fields)")
+    return text
+
+
+def load_credentials(config: Config, env: dict[str, str] | None = None) -> Credentials:
+    """The push credentials the config points at (key file, password file or env var)."""
+    env = dict(os.environ) if env is None else env
+    reg = config.registry
+    if reg.gar is not None:
+        return Credentials(config.registry_server, GAR_USERNAME, read_key_file(config.key_file))
+    if reg.password_file is not None:
+        password = _read_secret_file(config.path(reg.password_file), "password file").strip()
+    elif env.get(REGISTRY_PASSWORD_ENV):
+        password = env[REGISTRY_PASSWORD_ENV]
+    else:
+        raise UsageError(
+            f"registry.password_file is not set and {REGISTRY_PASSWORD_ENV} is empty: "
+            "give the registry password or token one of these ways"
+        )
+    return Credentials(config.registry_server, reg.username or "", password)
+
+
+def docker_config_json(credentials: Credentials) -> str:
+    """A docker config.json granting these credentials on their server."""
+    token = f"{credentials.username}:{credentials.password}".encode()
+    auth = {
+        "username": credentials.username,
+        "password": credentials.password,
+        "auth": base64.b64encode(token).decode(),
+    }
+    return json.dumps({"auths": {credentials.server: auth}}, sort_keys=True)

@@ -1,0 +1,85 @@
+"""Console output: step progress with elapsed time, errors, JSON documents."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.markup import escape
+
+OutputFormat = Literal["text", "json"]
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def print_error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def print_warning(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str = "ok"
+    detail: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class Steps:
+    """Runs named steps, showing a spinner with elapsed time and a line when each ends."""
+
+    quiet: bool = False
+    results: list[StepResult] = field(default_factory=list)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[StepResult]:
+        result = StepResult(name)
+        start = time.monotonic()
+        status = None
+        if not self.quiet:
+            status = err_console.status(f"{escape(name)} ...")
+            status.start()
+        try:
+            yield result
+        except BaseException:
+            result.status = "failed"
+            raise
+        finally:
+            result.seconds = time.monotonic() - start
+            if status is not None:
+                status.stop()
+            self.results.append(result)
+            if not self.quiet:
+                self._print(result)
+
+    def _print(self, result: StepResult) -> None:
+        mark = {"failed": "[red]✗[/]", "skipped": "[dim]-[/]"}.get(result.status, "[green]✓[/]")
+        detail = f" [dim]({escape(result.detail)})[/]" if result.detail else ""
+        err_console.print(
+            f"{mark} {escape(result.name)}: {escape(result.status)}{detail} "
+            f"[dim]{result.seconds:.1f}s[/]"
+        )

@@ -1,0 +1,227 @@
+"""The CLI as a user runs it: a subprocess, real helm, real validators."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+def bhsvc(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bhsvc", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def helm_env(helm4_path: Path) -> dict[str, str]:
+    return {"BHSVC_HELM": str(helm4_path)}
+
+
+# ---- bad input: exit 2, one short message, nothing written, no network ----------
+
+
+@pytest.fixture
+def no_network_env(tmp_path: Path) -> dict[str, str]:
+    """No helm anywhere and a download URL that would fail loudly if ever used."""
+    return {
+        "PATH": str(tmp_path / "no-bin"),
+        "BHSVC_HELM": "",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "BHSVC_HELM_DOWNLOAD_URL": "http://127.0.0.1:9/never-fetched.tar.gz",
+        "BHSVC_HELM_DOWNLOAD_SHA256": "0" * 64,
+    }
+
+
+BAD_CONFIGS = {
+    "missing": (None, "config file not found"),
+    "empty": (b"", "the file is empty"),
+    "not-yaml": (b"kube: {namespace: [\n", "not valid YAML at line"),
+    "not-utf8": (b"kube: \xff\xfe\n", "not UTF-8"),
+    "list": (b"- 1\n", "expected a mapping"),
+    "invalid": (
+        b"version: 1\nkube: {namespace: Bad}\n"
+        b"registry: {provider: gar, gar: {project: x, region: y}}\n",
+        "kube.namespace",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+@pytest.mark.parametrize("command", ["render", "deploy"])
+def test_bad_config_exits_2_and_writes_nothing(
+    tmp_path: Path, no_network_env: dict[str, str], case: str, command: str
+) -> None:
+    content, expected = BAD_CONFIGS[case]
+    config = tmp_path / "bhsvc.yaml"
+    if content is not None:
+        config.write_bytes(content)
+    out_dir = tmp_path / "out"
+    extra = ["--output-dir", str(out_dir)] if command == "render" else ["--dry-run"]
+    proc = bhsvc(command, "--config", str(config), *extra, env=no_network_env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr
+    assert str(config) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 6
+    assert not out_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        {"bhsvc.yaml"} if content is not None else set()
+    )
+
+
+def test_every_bad_field_is_listed(tmp_path: Path, no_network_env: dict[str, str]) -> None:
+    config = tmp_path / "bhsvc.yaml"
+    config.write_text(
+        "version: 1\nkube: {namespace: Bad_NS}\nbinderhub: {release: UPPER, builder: kaniko}\n"
+        "registry: {provider: gar, gar: {project: p, region: mars}}\n"
+    )
+    proc = bhsvc("render", "--config", str(config), env=no_network_env)
+    assert proc.returncode == 2
+    for field in [
+        "kube.namespace",
+        "binderhub.release",
+        "binderhub.builder",
+        "registry.gar.project",
+        "registry.gar.region",
+    ]:
+        assert field in proc.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path, no_network_env: dict[str, str]) -> None:
+    proc = bhsvc("--debug", "render", "--config", str(tmp_path / "none.yaml"), env=no_network_env)
+    assert proc.returncode == 2
+    assert "Traceback" in proc.stderr
+
+
+def test_default_config_path_is_bhsvc_yaml(tmp_path: Path, no_network_env: dict[str, str]) -> None:
+    proc = bhsvc("render", env=no_network_env, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "bhsvc.yaml: config file not found" in proc.stderr
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    proc = bhsvc("render", "--colour")
+    assert proc.returncode == 2
+    assert "No such option" in proc.stderr
+
+
+# ---- render ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_render_writes_values_and_valid_manifests(
+    tmp_path: Path, helm_env: dict[str, str], example: Path
+) -> None:
+    out = tmp_path / "rendered"
+    proc = bhsvc(
+        "render", "--config", str(example), "--output-dir", str(out), "-o", "json", env=helm_env
+    )
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads(proc.stdout)
+    names = sorted(Path(p).name for p in document["files"])
+    hub = yaml.safe_load(example.read_text()).get("hub", {}).get("enabled", False)
+    expected = ["binderhub-service.values.yaml", "binderhub-service.yaml"]
+    if hub:
+        expected.append("jupyterhub.values.yaml")
+    assert names == sorted(expected)
+    manifests = list(yaml.safe_load_all((out / "binderhub-service.yaml").read_text()))
+    kinds = {doc["kind"] for doc in manifests if doc}
+    assert {"Deployment", "Service", "DaemonSet"} <= kinds
+    validate = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "--kubernetes-version", "1.35",
+         str(out / "binderhub-service.yaml")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+def test_rendered_files_hold_no_secret(tmp_path: Path, helm_env: dict[str, str]) -> None:
+    secret = "pa55-word-that-must-not-leak"
+    config = tmp_path / "bhsvc.yaml"
+    (tmp_path / "token").write_text(secret)
+    config.write_text(
+        "version: 1\nkube: {namespace: binder}\n"
+        "registry: {provider: quay, username: me, password_file: token}\n"
+    )
+    out = tmp_path / "out"
+    proc = bhsvc(
+        "render",
+        "--config",
+        str(config),
+        "-d",
+        str(out),
+        env={**helm_env, "BHSVC_REGISTRY_PASSWORD": secret},
+    )
+    assert proc.returncode == 0, proc.stderr
+    for path in out.iterdir():
+        assert secret not in path.read_text()
+    assert secret not in proc.stdout + proc.stderr
+
+
+def test_render_is_idempotent(tmp_path: Path, helm_env: dict[str, str]) -> None:
+    out = tmp_path / "out"
+    example = str(ROOT / "examples" / "gar-with-hub.yaml")
+    assert bhsvc("render", "-c", example, "-d", str(out), env=helm_env).returncode == 0
+    first = {p.name: p.read_text() for p in out.iterdir()}
+    assert bhsvc("render", "-c", example, "-d", str(out), env=helm_env).returncode == 0
+    assert {p.name: p.read_text() for p in out.iterdir()} == first
+
+
+def test_render_failure_in_helm_writes_nothing(tmp_path: Path, helm_env: dict[str, str]) -> None:
+    config = tmp_path / "bhsvc.yaml"
+    config.write_text(
+        "version: 1\nkube: {namespace: binder}\n"
+        "binderhub: {values: {replicas: many}}\n"
+        "registry: {provider: gar, gar: {project: my-project, region: us}}\n"
+    )
+    out = tmp_path / "out"
+    proc = bhsvc("render", "--config", str(config), "-d", str(out), env=helm_env)
+    assert proc.returncode == 1
+    assert "helm template failed" in proc.stderr and "replicas" in proc.stderr
+    assert not out.exists()
+
+
+# ---- deploy --dry-run ----------------------------------------------------------
+
+
+def test_deploy_dry_run_prints_the_ordered_plan(helm_env: dict[str, str], tmp_path: Path) -> None:
+    example = str(ROOT / "examples" / "gar-with-hub.yaml")
+    proc = bhsvc(
+        "deploy",
+        "--dry-run",
+        "-c",
+        example,
+        "-o",
+        "json",
+        env={**helm_env, "KUBECONFIG": str(tmp_path / "none")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(proc.stdout)["steps"]
+    actions = [step["action"] for step in steps]
+    assert actions[:2] == ["namespace", "secret"]
+    helm_steps = [step for step in steps if step["action"] == "helm"]
+    assert "jupyterhub" in helm_steps[0]["command"], "the hub must come first: it makes the token"
+    assert "binderhub" in helm_steps[1]["command"]
+    assert "--rollback-on-failure" in helm_steps[1]["command"]
+    text = bhsvc(
+        "deploy", "--dry-run", "-c", example, env={**helm_env, "KUBECONFIG": str(tmp_path / "none")}
+    )
+    assert text.returncode == 0, text.stderr
+    assert "helm upgrade --install jupyterhub jupyterhub" in text.stdout
