@@ -1,0 +1,80 @@
+"""BinderHub configuration file of the binderhub-service Helm chart.
+
+The chart mounts this file next to chart-config.yaml, a YAML rendering of
+the chart values that concern BinderHub:
+
+- ``config``: ``config.<Class>.<trait>`` becomes ``c.<Class>.<trait>``;
+- ``extraConfig``: Python snippets, run in the sorted order of their names
+  after ``config`` is loaded; they see ``c`` and ``get_chart_config``;
+- ``custom``: free-form values for the snippets to read.
+"""
+
+import os
+
+import yaml
+
+CHART_CONFIG_PATH = os.environ.get(
+    "BINDERHUB_CHART_CONFIG",
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "chart-config.yaml"),
+)
+
+_chart_config_cache = []
+
+
+def _load_chart_config():
+    if not _chart_config_cache:
+        with open(CHART_CONFIG_PATH) as f:
+            _chart_config_cache.append(yaml.safe_load(f) or {})
+    return _chart_config_cache[0]
+
+
+def get_chart_config(config_path=None, default=None):
+    """Return the chart config, or the part at a dotted path such as
+    "custom.my.setting" (``default`` when the path does not resolve)."""
+    value = _load_chart_config()
+    if not config_path:
+        return value
+    for key in config_path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value
+
+
+def _use_shared_cookie_secret(secret):
+    """Sign cookies with a secret shared by all replicas.
+
+    BinderHub signs its login and OAuth state cookies with a secret drawn at
+    random when it starts, so two replicas reject each other's cookies. The
+    tornado application exists only after this file has been loaded, so the
+    shared secret is put in place when BinderHub starts serving.
+    """
+    from binderhub.app import BinderHub
+
+    start = BinderHub.start
+
+    def start_with_shared_cookie_secret(self, *args, **kwargs):
+        self.tornado_settings["cookie_secret"] = secret
+        self.tornado_app.settings["cookie_secret"] = secret
+        return start(self, *args, **kwargs)
+
+    BinderHub.start = start_with_shared_cookie_secret
+
+
+c = get_config()  # noqa: F821 (provided by traitlets when loading this file)
+
+for _class_name, _traits in sorted((get_chart_config("config") or {}).items()):
+    if _traits:
+        print(f"binderhub-service: loading config.{_class_name}")
+        c[_class_name].update(_traits)
+
+_cookie_secret = os.environ.get("BINDERHUB_SERVICE_COOKIE_SECRET", "").strip()
+if _cookie_secret:
+    print("binderhub-service: using the shared cookie secret")
+    _use_shared_cookie_secret(_cookie_secret.encode())
+
+for _name, _snippet in sorted((get_chart_config("extraConfig") or {}).items()):
+    if not _snippet:
+        continue
+    print(f"binderhub-service: running extraConfig.{_name}")
+    exec(compile(_snippet, f"extraConfig.{_name}", "exec"))

@@ -1,0 +1,280 @@
+"""The BinderHub Deployment, Service, RBAC, Ingress and test pod."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from chartlib import CHART, NAMESPACE
+
+HARDENED = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def test_chart_metadata_pins_the_binderhub_image():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["name"] == "binderhub-service"
+    assert chart["version"] == "0.1.0"
+    assert values["image"]["repository"] == "quay.io/jupyterhub/k8s-binderhub"
+    assert values["image"]["tag"] == chart["appVersion"] == "1.0.0-0.dev.git.3983.h383374de"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "path"),
+    [
+        ("defaults", "/versions"),
+        ("seed", "/versions"),
+        ("hub-auth", "/services/binder/versions"),
+        ("ingress", "/binder/versions"),
+        ("every-option", "/jupyter/services/binderhub/versions"),
+    ],
+)
+def test_probes_ask_versions_under_base_url(helm, render, scenario, path):
+    container = render(helm, scenario).container
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+
+
+def test_base_url_without_trailing_slash(helm, render):
+    rendered = render(helm, extra={"config": {"BinderHub": {"base_url": "/binder"}}})
+    assert rendered.container["livenessProbe"]["httpGet"]["path"] == "/binder/versions"
+
+
+def test_container_is_hardened(helm, render, scenario):
+    rendered = render(helm, scenario)
+    security = rendered.container["securityContext"]
+    for key, value in HARDENED.items():
+        assert security[key] == value, key
+    assert rendered.pod_spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    # a writable /tmp with the read-only root filesystem
+    mounts = {m["mountPath"]: m["name"] for m in rendered.container["volumeMounts"]}
+    volumes = {v["name"]: v for v in rendered.pod_spec["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+
+
+def test_only_the_binderhub_pod_gets_an_api_token(helm, render, scenario):
+    rendered = render(helm, scenario)
+    assert rendered.pod_spec["automountServiceAccountToken"] is True
+    for sa in rendered.all("ServiceAccount"):
+        assert sa["automountServiceAccountToken"] is False
+    for ds in rendered.all("DaemonSet"):
+        assert ds["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    for pod in rendered.all("Pod"):
+        assert pod["spec"]["automountServiceAccountToken"] is False
+
+
+def test_config_is_mounted_and_checksummed(helm, render):
+    rendered = render(helm, "seed")
+    config_secret = rendered.get("Secret", "binderhub-binderhub-service-config")
+    assert "binderhub_config.py" in config_secret["stringData"]
+    assert rendered.container["args"] == [
+        "--config",
+        "/etc/binderhub/config/binderhub_config.py",
+    ]
+    volumes = {v["name"]: v for v in rendered.pod_spec["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in rendered.container["volumeMounts"]}
+    assert volumes[mounts["/etc/binderhub/config"]]["secret"]["secretName"] == (
+        "binderhub-binderhub-service-config"
+    )
+    annotations = rendered.deployment["spec"]["template"]["metadata"]["annotations"]
+    assert len(annotations["checksum/config"]) == 64
+
+
+def test_config_change_changes_the_checksum(helm, render):
+    def checksum(rendered):
+        return rendered.deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    base = render(helm, "seed")
+    changed = render(helm, "seed", extra={"extraConfig": {"x": "pass"}})
+    assert checksum(base) != checksum(changed)
+
+
+def test_seed_config_reaches_binderhub(helm, render):
+    binderhub = render(helm, "seed").config("BinderHub")
+    assert binderhub == {
+        "use_registry": True,
+        "image_prefix": "europe-west10-docker.pkg.dev/proj/repo/binder-",
+        "enable_api_only_mode": True,
+        "base_url": "/",
+        "port": 8585,
+    }
+
+
+def test_service_targets_the_http_port(helm, render):
+    rendered = render(helm, "seed")
+    service = rendered.get("Service")
+    assert service["metadata"]["name"] == "binderhub-binderhub-service"
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert rendered.container["ports"] == [
+        {"name": "http", "containerPort": 8585, "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"] == {
+        "app.kubernetes.io/name": "binderhub-service",
+        "app.kubernetes.io/instance": "binderhub",
+        "app.kubernetes.io/component": "binderhub",
+    }
+    pod_labels = rendered.deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+
+
+def test_every_option_service_and_port(helm, render):
+    rendered = render(helm, "every-option")
+    service = rendered.get("Service")
+    assert service["metadata"]["name"] == "my-binderhub"
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["ports"][0]["nodePort"] == 30585
+    assert service["spec"]["ports"][0]["port"] == 8080
+    assert rendered.container["ports"][0]["containerPort"] == 8686
+
+
+@pytest.mark.parametrize(
+    ("release", "overrides", "fullname"),
+    [
+        ("binderhub", {}, "binderhub-binderhub-service"),
+        ("my-binderhub-service", {}, "my-binderhub-service"),
+        ("bh", {"nameOverride": "binder"}, "bh-binder"),
+        ("binder-prod", {"nameOverride": "binder"}, "binder-prod"),
+        ("bh", {"fullnameOverride": "builder"}, "builder"),
+        ("r" * 53, {}, ("r" * 53 + "-binderhub-service")[:63]),
+    ],
+)
+def test_fullname(helm, render, release, overrides, fullname):
+    rendered = render(helm, release=release, extra=overrides or None)
+    assert rendered.get("Service")["metadata"]["name"] == fullname
+    assert rendered.deployment["metadata"]["name"] == fullname
+    for doc in rendered.docs:
+        assert len(doc["metadata"]["name"]) <= 63
+
+
+def test_suffixed_names_keep_their_suffix(helm, render):
+    rendered = render(helm, release="r" * 53)
+    names = {d["metadata"]["name"] for d in rendered.docs}
+    assert any(n.endswith("-docker-api") for n in names)
+    assert any(n.endswith("-config") for n in names)
+    assert any(n.endswith("-build-pods-docker-config") for n in names)
+
+
+def test_rbac_is_minimal_and_namespaced(helm, render):
+    rendered = render(helm, "seed")
+    assert not rendered.all("ClusterRole")
+    assert not rendered.all("ClusterRoleBinding")
+    role = rendered.get("Role")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["pods"],
+            "verbs": ["get", "list", "watch", "create", "delete"],
+        },
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]
+    binding = rendered.get("RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    sa = rendered.get("ServiceAccount")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    assert rendered.pod_spec["serviceAccountName"] == sa["metadata"]["name"]
+
+
+def test_rbac_and_serviceaccount_can_be_turned_off(helm, render):
+    rendered = render(helm, extra={"rbac": {"create": False}, "serviceAccount": {"create": False}})
+    assert not rendered.all("Role")
+    assert not rendered.all("ServiceAccount")
+    assert "serviceAccountName" not in rendered.pod_spec
+
+
+def test_ingress(helm, render):
+    ingress = render(helm, "ingress").get("Ingress")
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "binder.example.org"
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/binder/"
+    assert path["pathType"] == "Prefix"
+    assert path["backend"]["service"] == {
+        "name": "binderhub-binderhub-service",
+        "port": {"name": "http"},
+    }
+    assert ingress["spec"]["tls"][0]["secretName"] == "binder-tls"
+
+
+def test_no_ingress_by_default(helm, render):
+    assert not render(helm, "defaults").all("Ingress")
+
+
+def test_every_option_pod_settings(helm, render):
+    rendered = render(helm, "every-option")
+    pod = rendered.deployment["spec"]["template"]
+    assert rendered.deployment["spec"]["replicas"] == 2
+    assert pod["metadata"]["labels"]["example.org/label"] == "yes"
+    assert pod["metadata"]["annotations"]["example.org/annotation"] == "yes"
+    spec = pod["spec"]
+    assert spec["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert spec["tolerations"][0]["key"] == "dedicated"
+    assert "nodeAffinity" in spec["affinity"]
+    assert spec["imagePullSecrets"] == [{"name": "quay-pull"}, {"name": "other-pull"}]
+    assert spec["securityContext"]["fsGroup"] == 1000
+    env = rendered.env()
+    assert env["RELEASE"]["value"] == "binderhub"  # extraEnv goes through tpl
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"]["value"] == (
+        "/etc/binderhub/config/gcp-sa-key.json"
+    )
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["extra"]["configMap"]["name"] == "binderhub-extra"
+    assert rendered.container["imagePullPolicy"] == "IfNotPresent"
+    assert rendered.container["resources"]["limits"]["memory"] == "2Gi"
+
+
+def test_extra_config_and_custom_reach_the_config_file(helm, render):
+    chart_config = render(helm, "every-option").chart_config()
+    assert list(chart_config["extraConfig"]) == ["10-first", "20-second", "30-empty"]
+    assert chart_config["custom"]["banner"] == "Welcome"
+
+
+def test_helm_test_pod_gets_versions(helm, render, scenario):
+    rendered = render(helm, scenario)
+    (pod,) = rendered.all("Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    (container,) = pod["spec"]["containers"]
+    service = rendered.get("Service")
+    base_url = rendered.chart_config()["config"]["BinderHub"].get("base_url", "/")
+    base_url = base_url.rstrip("/") + "/"
+    url = (
+        f"http://{service['metadata']['name']}.{NAMESPACE}.svc:"
+        f"{service['spec']['ports'][0]['port']}{base_url}versions"
+    )
+    assert url in container["command"][-1]
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["image"] == rendered.container["image"]
+
+
+def test_notes_give_the_port_forward_command(helm4, tmp_path, monkeypatch):
+    # helm 4 only: helm 3's `install --dry-run=client` still contacts the
+    # cluster (helm/helm#30514), and `helm template` does not render NOTES.txt.
+    # An in-memory release store: no cluster needed.
+    monkeypatch.setenv("HELM_DRIVER", "memory")
+    monkeypatch.setenv("HELM_MEMORY_DRIVER_DATA", str(tmp_path / "releases"))
+    (tmp_path / "releases").write_text("")
+    out = helm4.run(
+        "install", "binderhub", str(CHART), "--namespace", NAMESPACE, "--dry-run=client"
+    )
+    notes = out[out.index("NOTES:") :]
+    assert (
+        "kubectl --namespace binder port-forward service/binderhub-binderhub-service 8585:80"
+        in notes
+    )
+    assert "curl http://localhost:8585/versions" in notes

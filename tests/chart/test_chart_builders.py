@@ -1,0 +1,196 @@
+"""dockerApi: the container engine the build pods use."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from chartlib import CHART
+
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+DIND_IMAGE = "{repository}:{tag}".format(**VALUES["dockerApi"]["defaultImages"]["dind"])
+PODMAN_IMAGE = "{repository}:{tag}".format(**VALUES["dockerApi"]["defaultImages"]["podman"])
+SOCKET = "/var/run/binder-binderhub/docker-api/docker-api.sock"
+
+
+def host_paths(rendered) -> set[str]:
+    ds = rendered.daemonset()
+    if ds is None:
+        return set()
+    return {
+        v["hostPath"]["path"] for v in ds["spec"]["template"]["spec"]["volumes"] if "hostPath" in v
+    }
+
+
+def engine(ds) -> dict:
+    (container,) = ds["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_pinned_default_images():
+    for image in (DIND_IMAGE, PODMAN_IMAGE):
+        assert ":" in image and not image.endswith(":latest")
+    assert DIND_IMAGE.startswith("docker.io/library/docker:") and DIND_IMAGE.endswith("-dind")
+    assert PODMAN_IMAGE.startswith("quay.io/podman/stable:")
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "builder-dind", "seed"])
+def test_dind(helm, render, scenario):
+    rendered = render(helm, scenario)
+    ds = rendered.daemonset()
+    container = engine(ds)
+    assert container["image"] == DIND_IMAGE
+    assert container["args"] == ["dockerd", f"--host=unix://{SOCKET}"]
+    assert container["securityContext"]["privileged"] is True
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["storage"] == "/var/lib/docker"
+    assert mounts["socket-dir"] == "/var/run/binder-binderhub/docker-api"
+    assert host_paths(rendered) == {
+        "/var/run/binder-binderhub/docker-api",
+        "/var/lib/binder-binderhub/docker-api",
+    }
+    assert rendered.config("KubernetesBuildExecutor")["docker_host"] == SOCKET
+
+
+def test_podman(helm, render):
+    rendered = render(helm, "builder-podman")
+    container = engine(rendered.daemonset())
+    assert container["image"] == PODMAN_IMAGE
+    assert container["args"] == ["podman", "system", "service", "--time=0", f"unix://{SOCKET}"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["storage"] == "/var/lib/containers/storage"
+    assert rendered.config("KubernetesBuildExecutor")["docker_host"] == SOCKET
+
+
+def test_host(helm, render):
+    rendered = render(helm, "builder-host")
+    assert rendered.daemonset() is None
+    assert not [d for d in rendered.docs if "docker-api" in d["metadata"]["name"]]
+    assert rendered.config("KubernetesBuildExecutor")["docker_host"] == "/var/run/docker.sock"
+
+
+@pytest.mark.parametrize("scenario", ["builder-dind", "builder-podman"])
+def test_socket_directory_cleanup(helm, render, scenario):
+    ds = render(helm, scenario).daemonset()
+    init = ds["spec"]["template"]["spec"]["initContainers"][0]
+    script = init["command"][-1]
+    assert f'if [ -d "{SOCKET}" ]' in script
+    assert f'rmdir "{SOCKET}"' in script
+    assert {m["mountPath"] for m in init["volumeMounts"]} == {
+        "/var/run/binder-binderhub/docker-api"
+    }
+    assert init["securityContext"]["allowPrivilegeEscalation"] is False
+    assert init["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+@pytest.mark.parametrize("scenario", ["builder-dind", "builder-podman"])
+def test_sticky_build_labels(helm, render, scenario):
+    ds = render(helm, scenario).daemonset()
+    labels = ds["spec"]["template"]["metadata"]["labels"]
+    # KubernetesBuildExecutor.sticky_builds lists "component=image-builder,app=binder"
+    assert labels["component"] == "image-builder"
+    assert labels["app"] == "binder"
+    assert labels["app.kubernetes.io/component"] == "docker-api"
+    assert labels["app.kubernetes.io/instance"] == "binderhub"
+    assert ds["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "binderhub-service",
+        "app.kubernetes.io/instance": "binderhub",
+        "app.kubernetes.io/component": "docker-api",
+    }
+
+
+@pytest.mark.parametrize("scenario", ["builder-dind", "builder-podman"])
+def test_two_releases_use_disjoint_host_paths(helm, render, scenario):
+    a = render(helm, scenario, release="alpha")
+    b = render(helm, scenario, release="beta")
+    c = render(helm, scenario, release="alpha", namespace="other")
+    paths = [host_paths(r) for r in (a, b, c)]
+    assert all(len(p) == 2 for p in paths)
+    assert not paths[0] & paths[1]
+    assert not paths[0] & paths[2]
+    assert not paths[1] & paths[2]
+    hosts = [r.config("KubernetesBuildExecutor")["docker_host"] for r in (a, b, c)]
+    assert hosts == [
+        "/var/run/binder-alpha/docker-api/docker-api.sock",
+        "/var/run/binder-beta/docker-api/docker-api.sock",
+        "/var/run/other-alpha/docker-api/docker-api.sock",
+    ]
+    for r, host in zip((a, b, c), hosts, strict=False):
+        (container,) = r.daemonset()["spec"]["template"]["spec"]["containers"]
+        assert any(host in arg for arg in container["args"])
+
+
+def test_every_option_engine(helm, render):
+    rendered = render(helm, "every-option")
+    ds = rendered.daemonset()
+    spec = ds["spec"]["template"]["spec"]
+    container = engine(ds)
+    assert container["args"][-1] == "--mtu=1460"
+    assert container["resources"]["limits"]["memory"] == "16Gi"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert [c["name"] for c in spec["initContainers"]] == ["remove-socket-directory", "sysctl"]
+    assert spec["nodeSelector"] == {"node-pool": "builds"}
+    assert spec["imagePullSecrets"] == [{"name": "dockerhub-pull"}]
+    assert spec["tolerations"][-1] == {
+        "key": "builds",
+        "operator": "Exists",
+        "effect": "NoSchedule",
+    }
+    assert "nodeAffinity" in spec["affinity"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["storage"] == {"name": "storage", "emptyDir": {"sizeLimit": "100Gi"}}
+    assert ds["spec"]["template"]["metadata"]["annotations"]["example.org/daemon"] == "yes"
+    # build pods follow the engine to its nodes
+    assert rendered.config("KubernetesBuildExecutor")["node_selector"] == {"node-pool": "builds"}
+
+
+def test_engine_tolerates_the_build_pod_taints(helm, render):
+    spec = render(helm, "defaults").daemonset()["spec"]["template"]["spec"]
+    keys = {t["key"] for t in spec["tolerations"]}
+    assert keys == {"hub.jupyter.org/dedicated", "hub.jupyter.org_dedicated"}
+
+
+def test_extra_files(helm, render):
+    rendered = render(helm, "every-option")
+    ds = rendered.daemonset()
+    secret = rendered.get("Secret", "my-binderhub-docker-api")
+    assert secret["data"] == {"blob": "aGVsbG8K"}
+    assert yaml.safe_load(secret["stringData"]["daemon-json"]) == {
+        "log-level": "warn",
+        "registry-mirrors": ["https://mirror.gcr.io"],
+    }
+    assert secret["stringData"]["motd"] == "binder build node\n"
+    mounts = {m["mountPath"]: m for m in engine(ds)["volumeMounts"] if m["name"] == "extra-files"}
+    assert mounts["/etc/docker/daemon.json"]["subPath"] == "daemon-json"
+    volumes = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
+    items = {i["key"]: i for i in volumes["extra-files"]["secret"]["items"]}
+    assert items["motd"]["mode"] == 0o444
+    assert "checksum/extra-files" in ds["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_extra_files_need_one_content_field(template_error):
+    err = template_error(
+        {
+            "dockerApi": {
+                "extraFiles": {"f": {"mountPath": "/f", "stringData": "a", "binaryData": "YQ=="}}
+            }
+        }
+    )
+    assert "dockerApi.extraFiles.f" in err
+
+
+def test_extra_files_data_needs_a_known_extension(template_error):
+    err = template_error(
+        {"dockerApi": {"extraFiles": {"f": {"mountPath": "/f.ini", "data": {"a": 1}}}}}
+    )
+    assert "dockerApi.extraFiles.f" in err and ".toml" in err
+
+
+def test_docker_host_set_in_config_wins(helm, render):
+    extra = {"config": {"KubernetesBuildExecutor": {"docker_host": "/run/other.sock"}}}
+    rendered = render(helm, extra=extra)
+    assert rendered.config("KubernetesBuildExecutor")["docker_host"] == "/run/other.sock"
+
+
+def test_image_override_per_field(helm, render):
+    rendered = render(helm, "builder-podman", extra={"dockerApi": {"image": {"tag": "v5.0.0"}}})
+    assert engine(rendered.daemonset())["image"] == "quay.io/podman/stable:v5.0.0"

@@ -1,0 +1,99 @@
+"""Registry credentials: the push Secret, its use by build pods and BinderHub."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import yaml
+from chartlib import SCENARIOS_DIR, secret_data
+
+PUSH_SECRET = "binderhub-binderhub-service-build-pods-docker-config"
+
+
+def docker_config_volume(rendered) -> dict:
+    """The Secret volume mounted at $DOCKER_CONFIG in the BinderHub pod."""
+    docker_config = rendered.env()["DOCKER_CONFIG"]["value"]
+    mounts = {m["mountPath"]: m for m in rendered.container["volumeMounts"]}
+    mount = mounts[docker_config]
+    assert mount["readOnly"] is True
+    volumes = {v["name"]: v for v in rendered.pod_spec["volumes"]}
+    return volumes[mount["name"]]["secret"]
+
+
+def test_seed_creates_the_push_secret(helm, render):
+    seed = yaml.safe_load((SCENARIOS_DIR / "seed.yaml").read_text())
+    creds = seed["buildPodsRegistryCredentials"]
+    rendered = render(helm, "seed")
+    secret = rendered.get("Secret", PUSH_SECRET)
+    config = json.loads(secret_data(secret, "config.json"))
+    auth = config["auths"]["https://europe-west10-docker.pkg.dev"]["auth"]
+    user, _, password = base64.b64decode(auth).decode().partition(":")
+    assert user == "_json_key"
+    assert password == creds["password"]
+    assert json.loads(password)["type"] == "service_account"
+
+
+def test_seed_push_secret_wiring(helm, render):
+    rendered = render(helm, "seed")
+    assert rendered.config("KubernetesBuildExecutor")["push_secret"] == PUSH_SECRET
+    # The BinderHub pod reads the same config.json to ask the registry
+    # whether an image exists.
+    assert docker_config_volume(rendered) == {
+        "secretName": PUSH_SECRET,
+        "items": [{"key": "config.json", "path": "config.json"}],
+    }
+    assert rendered.env()["DOCKER_CONFIG"]["value"] == "/etc/binderhub/docker"
+    assert rendered.env()["PUSH_SECRET_NAME"]["value"] == PUSH_SECRET
+    annotations = rendered.deployment["spec"]["template"]["metadata"]["annotations"]
+    assert "checksum/push-secret" in annotations
+
+
+def test_existing_secret(helm, render):
+    rendered = render(helm, "existing-secret")
+    names = {s["metadata"]["name"] for s in rendered.all("Secret")}
+    assert PUSH_SECRET not in names
+    assert rendered.config("KubernetesBuildExecutor")["push_secret"] == (
+        "binderhub-push-credentials"
+    )
+    assert docker_config_volume(rendered)["secretName"] == "binderhub-push-credentials"
+    assert docker_config_volume(rendered)["items"] == [
+        {"key": "config.json", "path": "config.json"}
+    ]
+    annotations = rendered.deployment["spec"]["template"]["metadata"]["annotations"]
+    assert "checksum/push-secret" not in annotations
+
+
+def test_docker_config_merges_into_the_push_secret(helm, render):
+    rendered = render(helm, "every-option")
+    secret = rendered.get("Secret", "my-binderhub-build-pods-docker-config")
+    config = json.loads(secret_data(secret, "config.json"))
+    assert config["credHelpers"] == {"us-docker.pkg.dev": "gcloud"}
+    assert "https://europe-west10-docker.pkg.dev" in config["auths"]
+
+
+def test_without_credentials_the_push_secret_is_empty(helm, render):
+    rendered = render(helm, "defaults")
+    secret = rendered.get("Secret", PUSH_SECRET)
+    assert json.loads(secret_data(secret, "config.json")) == {"auths": {}}
+    assert rendered.config("KubernetesBuildExecutor")["push_secret"] == PUSH_SECRET
+
+
+def test_push_secret_set_in_config_wins(helm, render):
+    rendered = render(
+        helm,
+        "seed",
+        extra={"config": {"KubernetesBuildExecutor": {"push_secret": "mine"}}},
+    )
+    assert rendered.config("KubernetesBuildExecutor")["push_secret"] == "mine"
+
+
+def test_existing_secret_conflicts_with_inline_credentials(template_error):
+    err = template_error({"buildPodsRegistryCredentials": {"existingSecret": "x"}}, "seed")
+    assert "buildPodsRegistryCredentials.existingSecret" in err
+    assert "buildPodsRegistryCredentials.server" in err
+
+
+def test_incomplete_credentials_fail(template_error):
+    err = template_error({"buildPodsRegistryCredentials": {"server": "https://ghcr.io"}})
+    assert "buildPodsRegistryCredentials.username is empty" in err

@@ -1,0 +1,96 @@
+"""NetworkPolicies, scoped to the release."""
+
+from __future__ import annotations
+
+import pytest
+
+PRIVATE = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.169.254/32"}
+
+
+def policies(rendered) -> dict[str, dict]:
+    return {
+        p["metadata"]["labels"]["app.kubernetes.io/component"]: p
+        for p in rendered.all("NetworkPolicy")
+    }
+
+
+def assert_build_egress(policy):
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["ingress"] == []
+    egress = policy["spec"]["egress"]
+    dns = egress[0]
+    assert dns == {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+    (block,) = egress[1]["to"]
+    assert block["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert set(block["ipBlock"]["except"]) == PRIVATE
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "seed", "builder-podman"])
+def test_policies_by_default(helm, render, scenario):
+    found = policies(render(helm, scenario))
+    assert set(found) == {"binderhub", "build-pods", "docker-api", "test"}
+
+    binderhub = found["binderhub"]["spec"]
+    assert binderhub["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "binderhub-service",
+        "app.kubernetes.io/instance": "binderhub",
+        "app.kubernetes.io/component": "binderhub",
+    }
+    assert binderhub["policyTypes"] == ["Ingress"]
+    assert binderhub["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+
+    docker_api = found["docker-api"]["spec"]
+    assert docker_api["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "binderhub"
+    assert docker_api["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "docker-api"
+    assert_build_egress(found["docker-api"])
+
+    # BinderHub labels build pods with this label only
+    builds = found["build-pods"]
+    assert builds["spec"]["podSelector"]["matchLabels"] == {"component": "binderhub-build"}
+    assert_build_egress(builds)
+
+
+def test_test_pod_reaches_binderhub_only(helm, render):
+    rendered = render(helm, "defaults")
+    policy = policies(rendered)["test"]
+    (pod,) = rendered.all("Pod")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert "helm.sh/hook" not in policy["metadata"].get("annotations", {})
+    assert policy["spec"]["ingress"] == []
+    dns, binderhub = policy["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert binderhub["to"] == [
+        {"podSelector": policies(rendered)["binderhub"]["spec"]["podSelector"]}
+    ]
+    assert binderhub["ports"] == [{"port": "http", "protocol": "TCP"}]
+
+
+def test_policies_select_the_pods(helm, render):
+    rendered = render(helm, "defaults")
+    found = policies(rendered)
+    bh_labels = rendered.deployment["spec"]["template"]["metadata"]["labels"]
+    assert found["binderhub"]["spec"]["podSelector"]["matchLabels"].items() <= bh_labels.items()
+    ds_labels = rendered.daemonset()["spec"]["template"]["metadata"]["labels"]
+    assert found["docker-api"]["spec"]["podSelector"]["matchLabels"].items() <= ds_labels.items()
+
+
+def test_other_release_is_not_selected(helm, render):
+    a = policies(render(helm, "defaults", release="alpha"))
+    b = policies(render(helm, "defaults", release="beta"))
+    for component in ("binderhub", "docker-api"):
+        assert a[component]["spec"]["podSelector"] != b[component]["spec"]["podSelector"], component
+
+
+def test_network_policies_off(helm, render):
+    assert not render(helm, "netpol-off").all("NetworkPolicy")
+
+
+def test_host_engine_has_no_engine_policy(helm, render):
+    assert set(policies(render(helm, "builder-host"))) == {"binderhub", "build-pods", "test"}
+
+
+def test_extra_egress(helm, render):
+    found = policies(render(helm, "every-option"))
+    for component in ("build-pods", "docker-api"):
+        egress = found[component]["spec"]["egress"]
+        assert egress[-1]["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
