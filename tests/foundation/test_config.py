@@ -48,9 +48,14 @@ def test_minimal_gar_config_derives_defaults() -> None:
 
 
 def test_hub_enabled_moves_binderhub_under_services() -> None:
-    config = parse_config(base(hub={"enabled": True, "service_name": "build"}), "f")
-    assert config.binderhub_base_url == "/services/build/"
+    config = parse_config(base(hub={"enabled": True}), "f")
+    assert config.binderhub_base_url == "/services/binder/"
     assert config.hub.launch_way == "fancy-profiles"
+    other = {"enabled": True, "service_name": "build", "fancy_profiles": False}
+    other["url"] = "https://hub.example.org/"
+    config = parse_config(base(hub=other, binderhub={"api_only": False}), "f")
+    assert config.binderhub_base_url == "/services/build/"
+    assert config.hub.launch_way == "binderhub"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,123 @@
+"""Building the Artifact Registry (REST) and IAM admin (gRPC) clients.
+
+All Google imports live inside these functions: they cost about half a second
+and only `init` needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bhsvc.errors import OperationError
+from bhsvc.registry.endpoints import Endpoint, artifact_registry_endpoint, iam_endpoint
+from bhsvc.registry.gcp_errors import ADC_HELP
+
+if TYPE_CHECKING:
+    from google.cloud.artifactregistry_v1 import ArtifactRegistryClient
+    from google.cloud.iam_admin_v1 import IAMClient
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+# The generated transports log full request and response payloads at DEBUG
+# level, which would include a newly created private key. Pinning these
+# loggers above DEBUG keeps key material out of logs even when the root logger
+# is set to DEBUG.
+_PAYLOAD_LOGGERS = (
+    "google.cloud.iam_admin_v1",
+    "google.cloud.artifactregistry_v1",
+    "google.api_core",
+)
+
+
+@dataclass
+class GcpClients:
+    artifact_registry: ArtifactRegistryClient
+    iam: IAMClient
+
+    def close(self) -> None:
+        self.artifact_registry.transport.close()  # type: ignore[no-untyped-call]
+        self.iam.transport.close()  # type: ignore[no-untyped-call]
+
+
+def silence_payload_logging() -> None:
+    for name in _PAYLOAD_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:  # NOTSET (0) included
+            logger.setLevel(logging.INFO)
+
+
+class _LazyDefaultCredentials:
+    """Application Default Credentials, looked up once and only if a client needs them."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+
+    def get(self) -> Any:
+        if self._value is None:
+            import google.auth
+            from google.auth.exceptions import DefaultCredentialsError
+
+            try:
+                self._value, _project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+            except DefaultCredentialsError:
+                raise OperationError(ADC_HELP) from None
+        return self._value
+
+
+def _credentials_for(endpoint: Endpoint | None, adc: _LazyDefaultCredentials) -> Any:
+    if endpoint is not None and endpoint.loopback:
+        from google.auth.credentials import AnonymousCredentials
+
+        return AnonymousCredentials()  # type: ignore[no-untyped-call]
+    return adc.get()
+
+
+def make_artifact_registry_client(
+    endpoint: Endpoint | None, adc: _LazyDefaultCredentials
+) -> ArtifactRegistryClient:
+    from google.cloud.artifactregistry_v1 import ArtifactRegistryClient
+
+    options: dict[str, str] = {}
+    if endpoint is not None:
+        options["api_endpoint"] = endpoint.address
+    # REST: it works through HTTP proxies and needs no gRPC channel to a regional host.
+    return ArtifactRegistryClient(
+        credentials=_credentials_for(endpoint, adc),
+        transport="rest",
+        client_options=options,
+    )
+
+
+def make_iam_client(endpoint: Endpoint | None, adc: _LazyDefaultCredentials) -> IAMClient:
+    from google.cloud.iam_admin_v1 import IAMClient
+
+    if endpoint is not None and endpoint.insecure:
+        # Only reachable for loopback hosts (endpoints.iam_endpoint refuses others);
+        # a ready channel carries no credentials at all.
+        import grpc
+        from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+
+        channel = grpc.insecure_channel(endpoint.address)
+        return IAMClient(transport=IAMGrpcTransport(channel=channel))
+    options = {"api_endpoint": endpoint.address} if endpoint is not None else {}
+    return IAMClient(credentials=_credentials_for(endpoint, adc), client_options=options)
+
+
+def resolve_endpoints(
+    env: Mapping[str, str] | None = None,
+) -> tuple[Endpoint | None, Endpoint | None]:
+    """Both overrides, validated before any client is made (a bad value is exit 2)."""
+    return artifact_registry_endpoint(env), iam_endpoint(env)
+
+
+def make_clients(env: Mapping[str, str] | None = None) -> GcpClients:
+    ar_endpoint, iam_ep = resolve_endpoints(env)
+    silence_payload_logging()
+    adc = _LazyDefaultCredentials()
+    return GcpClients(
+        artifact_registry=make_artifact_registry_client(ar_endpoint, adc),
+        iam=make_iam_client(iam_ep, adc),
+    )

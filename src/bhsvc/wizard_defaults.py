@@ -1,0 +1,137 @@
+"""Defaults for the wizard's questions, read from the user's environment.
+
+Only local files and environment variables are read (kubeconfig, gcloud's
+configuration, Application Default Credentials); nothing here makes a network
+call or fails: a file that is missing or unreadable just gives no default.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_GKE_CONTEXT = re.compile(
+    r"gke_(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9])_(?P<location>[a-z0-9-]+)_(?P<cluster>.+)"
+)
+_ZONE = re.compile(r"(?P<region>[a-z]+-[a-z]+[0-9]+)-[a-z]")
+
+
+@dataclass(frozen=True)
+class KubeContexts:
+    names: list[str] = field(default_factory=list)  # the current context first
+    current: str | None = None
+
+
+def _kubeconfig_paths(env: Mapping[str, str], home: Path) -> list[Path]:
+    value = env.get("KUBECONFIG", "")
+    if value:
+        return [Path(p) for p in value.split(os.pathsep) if p]
+    return [home / ".kube" / "config"]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def kube_contexts(env: Mapping[str, str] | None = None, home: Path | None = None) -> KubeContexts:
+    """Context names from the kubeconfig files, merged as kubectl does (first one wins)."""
+    env = os.environ if env is None else env
+    home = Path.home() if home is None else home
+    names: list[str] = []
+    current: str | None = None
+    for path in _kubeconfig_paths(env, home):
+        data = _read_yaml(path)
+        if current is None and isinstance(data.get("current-context"), str):
+            current = data["current-context"] or None
+        for entry in data.get("contexts") or []:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name and name not in names:
+                names.append(name)
+    if current in names:
+        names.remove(current)
+        names.insert(0, current)
+    elif current is not None:
+        current = None  # points at nothing: no default
+    return KubeContexts(names, current)
+
+
+def gke_project_and_region(context: str | None) -> tuple[str, str] | None:
+    """`gke_<project>_<location>_<cluster>` -> (project, region); a zone gives its region."""
+    match = _GKE_CONTEXT.fullmatch(context or "")
+    if not match:
+        return None
+    location = match["location"]
+    zone = _ZONE.fullmatch(location)
+    return match["project"], zone["region"] if zone else location
+
+
+def _gcloud_dir(env: Mapping[str, str], home: Path) -> Path:
+    return (
+        Path(env["CLOUDSDK_CONFIG"]) if env.get("CLOUDSDK_CONFIG") else home / ".config" / "gcloud"
+    )
+
+
+def _gcloud_config_project(config_dir: Path, env: Mapping[str, str]) -> str | None:
+    name = env.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "")
+    if not name:
+        try:
+            name = (config_dir / "active_config").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            name = "default"
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(config_dir / "configurations" / f"config_{name or 'default'}", encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    return parser.get("core", "project", fallback=None) or None
+
+
+def _adc_project(config_dir: Path, env: Mapping[str, str]) -> str | None:
+    candidates = []
+    if env.get("GOOGLE_APPLICATION_CREDENTIALS"):
+        candidates.append(Path(env["GOOGLE_APPLICATION_CREDENTIALS"]))
+    candidates.append(config_dir / "application_default_credentials.json")
+    for path in candidates:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict):
+            for key in ("quota_project_id", "project_id"):
+                if isinstance(data.get(key), str) and data[key]:
+                    return str(data[key])
+    return None
+
+
+def gcp_project(
+    context: str | None, env: Mapping[str, str] | None = None, home: Path | None = None
+) -> str | None:
+    """The project to offer: the GKE cluster's own (its nodes can pull from it without
+    extra grants), then the environment, gcloud's configuration, and ADC."""
+    env = os.environ if env is None else env
+    home = Path.home() if home is None else home
+    gke = gke_project_and_region(context)
+    if gke:
+        return gke[0]
+    for name in ("CLOUDSDK_CORE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
+        if env.get(name):
+            return env[name]
+    config_dir = _gcloud_dir(env, home)
+    return _gcloud_config_project(config_dir, env) or _adc_project(config_dir, env)
+
+
+def gcp_region(context: str | None) -> str | None:
+    gke = gke_project_and_region(context)
+    return gke[1] if gke else None

@@ -1,0 +1,366 @@
+"""A local Artifact Registry speaking the REST (JSON over HTTP/1.1) API v1.
+
+It answers what `google.cloud.artifactregistry_v1`'s REST transport sends:
+
+- `GET  /v1/projects/P/locations/L/repositories/R`
+- `POST /v1/projects/P/locations/L/repositories?repositoryId=R` (body: Repository)
+  -> a long-running Operation, done after `operation_seconds`
+- `GET  /v1/projects/P/locations/L/operations/ID`
+- `GET  /v1/projects/P/locations/L/repositories/R:getIamPolicy`
+- `POST /v1/projects/P/locations/L/repositories/R:setIamPolicy` (body: {"policy": ...})
+- `GET  /v1/projects/P/locations/L/repositories/R/packages/PKG/tags/TAG`
+
+Bodies are parsed and written with protobuf's JSON mapping and the real message
+types, so an unknown field is rejected as the service does, and enums come back
+as numbers when the client asks `$alt=json;enum-encoding=int`, as names
+otherwise. Errors use Google's JSON error shape with google.rpc details.
+IAM policies carry etags: a write with a stale etag is ABORTED (HTTP 409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from google.cloud.artifactregistry_v1 import OperationMetadata, Repository, Tag
+from google.iam.v1 import iam_policy_pb2, policy_pb2
+from google.longrunning import operations_pb2
+from google.protobuf import any_pb2, json_format, timestamp_pb2
+
+from fakes.gcp_common import FakeBase, Recorded, RpcError
+
+_NAME = r"[^/:?]+"
+_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    (
+        "GET",
+        re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME}/repositories/{_NAME})"),
+        "GetRepository",
+    ),
+    (
+        "POST",
+        re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME})/repositories"),
+        "CreateRepository",
+    ),
+    (
+        "GET",
+        re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME}/operations/{_NAME})"),
+        "GetOperation",
+    ),
+    (
+        "GET",
+        re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME}/repositories/{_NAME}):getIamPolicy"),
+        "GetIamPolicy",
+    ),
+    (
+        "POST",
+        re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME}/repositories/{_NAME}):setIamPolicy"),
+        "SetIamPolicy",
+    ),
+    (
+        "GET",
+        re.compile(
+            rf"/v1/(projects/{_NAME}/locations/{_NAME}/repositories/{_NAME}/packages/{_NAME}/tags/{_NAME})"
+        ),
+        "GetTag",
+    ),
+]
+_REPOSITORY_ID = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")
+
+
+@dataclass
+class _PendingOperation:
+    operation: operations_pb2.Operation
+    repository: Any  # the Repository protobuf created when the operation completes
+    done_at: float
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+def _pack(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+class FakeArtifactRegistry(FakeBase):
+    domain = "artifactregistry.googleapis.com"
+    mutating_methods = frozenset({"CreateRepository", "SetIamPolicy"})
+
+    def __init__(self, operation_seconds: float = 0.0) -> None:
+        super().__init__()
+        self.operation_seconds = operation_seconds
+        self.repositories: dict[str, Any] = {}  # name -> Repository protobuf
+        self.policies: dict[str, policy_pb2.Policy] = {}
+        self._operations: dict[str, _PendingOperation] = {}
+        self.tags: dict[str, str] = {}  # tag resource name -> version (digest) name
+        self._concurrent_changes = 0
+        self._policy_writes = 0
+
+    # ---- test helpers ----------------------------------------------------------
+
+    def add_repository(
+        self, name: str, format_name: str = "DOCKER", labels: dict[str, str] | None = None
+    ) -> None:
+        """A repository that exists before the test (e.g. made by hand in the console)."""
+        repo = Repository.pb(Repository())
+        repo.name = name
+        repo.format_ = Repository.Format[format_name].value
+        repo.mode = Repository.Mode.STANDARD_REPOSITORY.value
+        repo.labels.update(labels or {})
+        repo.create_time.CopyFrom(_now())
+        repo.update_time.CopyFrom(_now())
+        with self.lock:
+            self.repositories[name] = repo
+            self.policies[name] = self._new_policy(name)
+
+    def add_image(
+        self, repository: str, package: str, tag: str, digest: str = "sha256:" + "0" * 64
+    ) -> None:
+        """An image pushed to `repository` (e.g. by a build): `package` is its path in it."""
+        package_id = package.replace("/", "%2F")
+        with self.lock:
+            base = f"{repository}/packages/{package_id}"
+            self.tags[f"{base}/tags/{tag}"] = f"{base}/versions/{digest}"
+
+    def concurrent_policy_changes(self, times: int) -> None:
+        """The next `times` policy writes race with another writer, who wins."""
+        with self.lock:
+            self._concurrent_changes += times
+
+    def members(self, repository: str, role: str) -> list[str]:
+        with self.lock:
+            policy = self.policies.get(repository)
+            if policy is None:
+                return []
+            return [m for b in policy.bindings if b.role == role for m in b.members]
+
+    # ---- state changes -------------------------------------------------------------
+
+    def _new_policy(self, name: str) -> policy_pb2.Policy:
+        policy = policy_pb2.Policy(version=1)
+        self._policy_writes += 1
+        policy.etag = hashlib.sha256(f"{name}/{self._policy_writes}".encode()).digest()[:8]
+        return policy
+
+    def _complete_due_operations(self) -> None:
+        now = time.monotonic()
+        for pending in self._operations.values():
+            if not pending.operation.done and now >= pending.done_at:
+                self.repositories[pending.repository.name] = pending.repository
+                self.policies[pending.repository.name] = self._new_policy(pending.repository.name)
+                pending.operation.done = True
+                pending.operation.response.CopyFrom(_pack(pending.repository))
+
+    def _pending_names(self) -> set[str]:
+        return {p.repository.name for p in self._operations.values() if not p.operation.done}
+
+    # ---- handlers: each returns a protobuf message or raises RpcError ----------
+
+    def get_repository(self, name: str, query: dict[str, str], body: bytes) -> Any:
+        with self.lock:
+            self._complete_due_operations()
+            repo = self.repositories.get(name)
+        if repo is None:
+            raise RpcError("NOT_FOUND", "Requested entity was not found.")
+        return repo
+
+    def create_repository(self, parent: str, query: dict[str, str], body: bytes) -> Any:
+        repository_id = query.get("repositoryId", "")
+        if not _REPOSITORY_ID.fullmatch(repository_id) or len(repository_id) > 63:
+            raise RpcError("INVALID_ARGUMENT", f"invalid repository id {repository_id!r}")
+        repo = Repository.pb(Repository())
+        try:
+            json_format.Parse(body or b"{}", repo)
+        except json_format.ParseError as err:
+            raise RpcError("INVALID_ARGUMENT", f"Invalid JSON payload received. {err}") from None
+        if repo.format_ == 0:
+            raise RpcError("INVALID_ARGUMENT", "Repository format must be specified.")
+        name = f"{parent}/repositories/{repository_id}"
+        repo.name = name
+        repo.create_time.CopyFrom(_now())
+        repo.update_time.CopyFrom(_now())
+        with self.lock:
+            self._complete_due_operations()
+            if name in self.repositories or name in self._pending_names():
+                raise RpcError("ALREADY_EXISTS", "the repository already exists")
+            operation = operations_pb2.Operation(name=f"{parent}/operations/{uuid.uuid4()}")
+            operation.metadata.CopyFrom(_pack(OperationMetadata.pb(OperationMetadata())))
+            self._operations[operation.name] = _PendingOperation(
+                operation, repo, time.monotonic() + self.operation_seconds
+            )
+            # An operation is answered "not done" at creation, as the service does.
+            return operations_pb2.Operation.FromString(operation.SerializeToString())
+
+    def get_operation(self, name: str, query: dict[str, str], body: bytes) -> Any:
+        with self.lock:
+            self._complete_due_operations()
+            pending = self._operations.get(name)
+            if pending is None:
+                raise RpcError("NOT_FOUND", f"Operation {name} not found.")
+            return operations_pb2.Operation.FromString(pending.operation.SerializeToString())
+
+    def get_iam_policy(self, resource: str, query: dict[str, str], body: bytes) -> Any:
+        with self.lock:
+            self._complete_due_operations()
+            policy = self.policies.get(resource)
+            if policy is None:
+                raise RpcError("NOT_FOUND", "Requested entity was not found.")
+            return policy_pb2.Policy.FromString(policy.SerializeToString())
+
+    def set_iam_policy(self, resource: str, query: dict[str, str], body: bytes) -> Any:
+        request = iam_policy_pb2.SetIamPolicyRequest()
+        try:
+            json_format.Parse(body or b"{}", request)
+        except json_format.ParseError as err:
+            raise RpcError("INVALID_ARGUMENT", f"Invalid JSON payload received. {err}") from None
+        with self.lock:
+            self._complete_due_operations()
+            current = self.policies.get(resource)
+            if current is None:
+                raise RpcError("NOT_FOUND", "Requested entity was not found.")
+            if self._concurrent_changes:
+                # Another writer got there first: its change lands, ours is now stale.
+                self._concurrent_changes -= 1
+                self._policy_writes += 1
+                current.bindings.add(
+                    role="roles/artifactregistry.reader",
+                    members=[f"user:someone-{self._policy_writes}@example.org"],
+                )
+                current.etag = hashlib.sha256(
+                    f"{resource}/{self._policy_writes}".encode()
+                ).digest()[:8]
+            if request.policy.etag and request.policy.etag != current.etag:
+                raise RpcError(
+                    "ABORTED",
+                    "There were concurrent policy changes. Please retry the whole "
+                    "read-modify-write with exponential backoff.",
+                )
+            stored = self._new_policy(resource)
+            stored.version = request.policy.version or 1
+            stored.bindings.extend(request.policy.bindings)
+            self.policies[resource] = stored
+            return policy_pb2.Policy.FromString(stored.SerializeToString())
+
+    def get_tag(self, name: str, query: dict[str, str], body: bytes) -> Any:
+        with self.lock:
+            version = self.tags.get(name)
+        if version is None:
+            raise RpcError("NOT_FOUND", "Requested entity was not found.")
+        return Tag.pb(Tag(name=name, version=version))
+
+
+def _route(verb: str, path: str) -> tuple[str, str] | None:
+    """(RPC name, resource name) for a request line, or None for an unknown route."""
+    for route_verb, pattern, method in _ROUTES:
+        match = pattern.fullmatch(path)
+        if route_verb == verb and match:
+            return method, match.group(1)
+    return None
+
+
+def _render(message: Any, int_enums: bool) -> bytes:
+    data = json_format.MessageToDict(message, use_integers_for_enums=int_enums)
+    return json.dumps(data).encode()
+
+
+def _error_body(error: RpcError) -> bytes:
+    payload: dict[str, Any] = {
+        "code": error.http_status,
+        "message": error.message,
+        "status": error.status,
+    }
+    if error.reason:
+        payload["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": error.reason,
+                "domain": error.domain or "",
+                "metadata": error.metadata,
+            }
+        ]
+    return json.dumps({"error": payload}).encode()
+
+
+def _handler_class(fake: FakeArtifactRegistry) -> type[BaseHTTPRequestHandler]:
+    handlers = {
+        "GetRepository": fake.get_repository,
+        "CreateRepository": fake.create_repository,
+        "GetOperation": fake.get_operation,
+        "GetIamPolicy": fake.get_iam_policy,
+        "SetIamPolicy": fake.set_iam_policy,
+        "GetTag": fake.get_tag,
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as the requests session expects
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the fake keeps its own log
+
+        def _send(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            url = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            int_enums = "enum-encoding=int" in query.get("$alt", "")
+            route = _route(self.command, url.path)
+            if route is None:
+                error = RpcError("NOT_FOUND", f"no route {self.command} {url.path}")
+                self._send(404, _error_body(error))
+                return
+            method, resource = route
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            record: Recorded | None = None
+            try:
+                record = fake.begin(method, resource, headers)
+                message = handlers[method](resource, query, body)
+            except RpcError as error:
+                if record is not None:
+                    fake.finish(record, error.status)
+                self._send(error.http_status, _error_body(error))
+                return
+            fake.finish(record)
+            self._send(200, _render(message, int_enums))
+
+        do_GET = do_POST = _handle
+
+    return Handler
+
+
+@contextmanager
+def serve(fake: FakeArtifactRegistry | None = None) -> Iterator[tuple[FakeArtifactRegistry, str]]:
+    """Run the fake on 127.0.0.1 (a free port); yields (fake, endpoint URL)."""
+    fake = fake or FakeArtifactRegistry()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(fake))
+    server.daemon_threads = True
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield fake, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,0 +1,297 @@
+"""`bhsvc init --non-interactive` through the CLI, against the local Google Cloud fakes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from init_testing import EMAIL, GAR_CONFIG, KEY_FILE, RunCli, secret_fragments, write_config
+
+from fakes.gcp_services import Gcp
+
+INIT = ("init", "--non-interactive", "--config", "bhsvc.yaml")
+
+
+def test_first_run_text_then_second_run_json(
+    gcp: Gcp, workdir: Path, run_cli: RunCli, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    write_config(workdir)
+
+    first = run_cli(*INIT)
+
+    assert first.code == 0, first.err
+    for line in (
+        "✓ Artifact Registry repository: created",
+        "✓ pusher service account: created",
+        "✓ writer role on the repository: changed",
+        "✓ pusher key: created",
+        "✓ push credentials: readable",
+    ):
+        assert line in first.err
+    assert "image prefix      europe-west10-docker.pkg.dev/my-project/binder/binder-" in first.out
+    assert "registry server   https://europe-west10-docker.pkg.dev" in first.out
+    assert "Next: bhsvc deploy --config bhsvc.yaml" in first.out
+    assert stat.S_IMODE((workdir / KEY_FILE).stat().st_mode) == 0o600
+    gcp.reset_log()
+
+    second = run_cli(*INIT, "--output", "json")
+
+    assert second.code == 0, second.err
+    document = json.loads(second.out)
+    assert document["ok"] is True
+    assert [(s["name"], s["status"]) for s in document["steps"]] == [
+        ("Artifact Registry repository", "already present"),
+        ("pusher service account", "already present"),
+        ("writer role on the repository", "already present"),
+        ("pusher key", "already present"),
+        ("push credentials", "readable"),
+    ]
+    assert document["registry"] == {
+        "provider": "gar",
+        "server": "https://europe-west10-docker.pkg.dev",
+        "image_prefix": "europe-west10-docker.pkg.dev/my-project/binder/binder-",
+        "username": "_json_key",
+        "key_file": str(KEY_FILE),
+    }
+    assert document["next"] == "bhsvc deploy --config bhsvc.yaml"
+    assert second.err == ""  # JSON mode: no progress lines
+    assert gcp.mutating() == []
+    assert len(gcp.iam.user_key_ids(EMAIL)) == 1
+    # The key is in its file and nowhere else: not in any output, not in any log record.
+    assert gcp.iam.issued_private_keys
+    for fragment in secret_fragments(gcp.iam.issued_private_keys):
+        for text in (first.out, first.err, second.out, second.err, caplog.text):
+            assert fragment not in text
+
+
+def test_injected_503s_are_retried(gcp: Gcp, workdir: Path, run_cli: RunCli) -> None:
+    write_config(workdir)
+    gcp.artifact_registry.fail("CreateRepository", "UNAVAILABLE")
+    gcp.iam.fail("CreateServiceAccountKey", "UNAVAILABLE")
+
+    result = run_cli(*INIT, "--output", "json")
+
+    assert result.code == 0, result.err
+    assert [r.status for r in gcp.artifact_registry.calls("CreateRepository")] == [
+        "UNAVAILABLE",
+        "OK",
+    ]
+    assert [r.status for r in gcp.iam.calls("CreateServiceAccountKey")] == ["UNAVAILABLE", "OK"]
+
+
+def test_permission_denied_exits_1_with_one_clear_line(
+    gcp: Gcp, workdir: Path, run_cli: RunCli
+) -> None:
+    write_config(workdir)
+    account = f"projects/my-project/serviceAccounts/{EMAIL}"
+    gcp.iam.deny("GetServiceAccount", "iam.serviceAccounts.get", account)
+
+    result = run_cli(*INIT)
+
+    assert result.code == 1
+    error_lines = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert error_lines == [
+        "error: permission denied: to read the service account the account running bhsvc needs "
+        f"'iam.serviceAccounts.get' on {account}; grant it a role that includes it, such as "
+        "roles/iam.serviceAccountViewer"
+    ]
+    assert "Traceback" not in result.err
+    assert "✗ pusher service account: failed" in result.err
+    assert "- pusher key: skipped" in result.err
+
+
+def test_permission_denied_in_json_mode(gcp: Gcp, workdir: Path, run_cli: RunCli) -> None:
+    write_config(workdir)
+    gcp.artifact_registry.deny(
+        "GetRepository",
+        "artifactregistry.repositories.get",
+        "projects/my-project/locations/europe-west10/repositories/binder",
+    )
+
+    result = run_cli(*INIT, "--output", "json")
+
+    assert result.code == 1
+    document = json.loads(result.out)
+    assert document["ok"] is False
+    assert "artifactregistry.repositories.get" in document["error"]
+    statuses = {s["name"]: s["status"] for s in document["steps"]}
+    assert statuses["Artifact Registry repository"] == "failed"
+    assert statuses["writer role on the repository"] == "skipped"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            {
+                **GAR_CONFIG,
+                "registry": {"provider": "gar", "gar": {"project": "X", "region": "europe-west10"}},
+            },
+            "registry.gar.project",
+        ),
+        ({**GAR_CONFIG, "extra": 1}, "extra: unknown key"),
+        ("kube: [unclosed\n", "not valid YAML"),
+        ({**GAR_CONFIG, "registry": {"provider": "gar"}}, "needs a 'gar' section"),
+    ],
+)
+def test_bad_config_exits_2_before_any_api_call(
+    gcp: Gcp, workdir: Path, run_cli: RunCli, content: dict[str, object] | str, message: str
+) -> None:
+    write_config(workdir, content)
+
+    result = run_cli(*INIT)
+
+    assert result.code == 2
+    assert message in result.err
+    assert "Traceback" not in result.err
+    assert gcp.requests() == 0
+    assert not (workdir / ".bhsvc").exists()
+
+
+def test_missing_config_file_exits_2(gcp: Gcp, workdir: Path, run_cli: RunCli) -> None:
+    result = run_cli("init", "--non-interactive", "--config", "nope.yaml")
+
+    assert result.code == 2
+    assert "nope.yaml: config file not found" in result.err
+    assert gcp.requests() == 0
+
+
+def test_plain_text_endpoint_to_a_remote_host_is_refused(
+    gcp: Gcp, workdir: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(workdir)
+    monkeypatch.setenv("BHSVC_IAM_ENDPOINT", "http://iam.example.org:80")
+
+    result = run_cli(*INIT)
+
+    assert result.code == 2
+    assert "only allowed to a loopback host" in result.err
+    assert gcp.requests() == 0
+
+
+def test_other_providers_check_credentials(workdir: Path, run_cli: RunCli) -> None:
+    (workdir / ".bhsvc").mkdir()
+    (workdir / ".bhsvc" / "token").write_text("dckr_pat_SECRET-TOKEN\n")
+    write_config(
+        workdir,
+        {
+            "kube": {"namespace": "binder"},
+            "registry": {
+                "provider": "dockerhub",
+                "username": "MyDockerId",
+                "password_file": ".bhsvc/token",
+            },
+        },
+    )
+
+    result = run_cli(*INIT, "--output", "json")
+
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    assert document["registry"] == {
+        "provider": "dockerhub",
+        "server": "https://index.docker.io/v1/",
+        "image_prefix": "docker.io/mydockerid/binder-",
+        "username": "MyDockerId",
+        "key_file": None,
+    }
+    assert [s["status"] for s in document["steps"]] == ["readable"]
+    assert "SECRET-TOKEN" not in result.out + result.err
+
+
+def test_other_providers_missing_password_exits_2(workdir: Path, run_cli: RunCli) -> None:
+    write_config(
+        workdir,
+        {
+            "kube": {"namespace": "binder"},
+            "registry": {
+                "provider": "generic",
+                "server": "registry.example.org",
+                "username": "bot",
+                "image_prefix": "registry.example.org/binder/",
+            },
+        },
+    )
+
+    result = run_cli(*INIT)
+
+    assert result.code == 2
+    assert "BHSVC_REGISTRY_PASSWORD" in result.err
+
+    rotate = run_cli(*INIT, "--rotate-key")
+    assert rotate.code == 2
+    assert "--rotate-key only applies to registry.provider 'gar'" in rotate.err
+
+
+def _subprocess_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BHSVC_", "GOOGLE_", "CLOUDSDK_"))
+    }
+    return {**env, "COLUMNS": "200", **extra}
+
+
+def test_as_a_subprocess_first_and_second_run(gcp: Gcp, workdir: Path) -> None:
+    write_config(workdir)
+    command = [sys.executable, "-m", "bhsvc", *INIT, "--output", "json"]
+    env = _subprocess_env(gcp.env)
+
+    first = subprocess.run(
+        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    mutating_first = sorted(gcp.mutating())
+    gcp.reset_log()
+    second = subprocess.run(
+        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert mutating_first == [
+        "CreateRepository",
+        "CreateServiceAccount",
+        "CreateServiceAccountKey",
+        "SetIamPolicy",
+    ]
+    assert gcp.mutating() == []
+    assert {s["status"] for s in json.loads(second.stdout)["steps"]} == {
+        "already present",
+        "readable",
+    }
+    for fragment in secret_fragments(gcp.iam.issued_private_keys):
+        assert fragment not in first.stdout + first.stderr + second.stdout + second.stderr
+
+
+def test_missing_application_default_credentials(workdir: Path) -> None:
+    write_config(workdir)
+    env = _subprocess_env(
+        {
+            "HOME": str(workdir),
+            "CLOUDSDK_CONFIG": str(workdir / "gcloud"),
+            # Keep google-auth's metadata-server probe on loopback (nothing listens on port 9).
+            "NO_GCE_CHECK": "true",
+            "GCE_METADATA_HOST": "127.0.0.1:9",
+            "GCE_METADATA_IP": "127.0.0.1:9",
+        }
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bhsvc", *INIT],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "gcloud auth application-default login" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workdir / ".bhsvc").exists()

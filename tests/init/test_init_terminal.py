@@ -1,0 +1,155 @@
+"""`bhsvc init` in a real terminal: tmux runs it, types the answers and reads the screen.
+
+Set BHSVC_UPDATE_SCREENS=1 to rewrite screen-full-run.txt (used by the docs)
+from the full run.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from init_testing import KEY_FILE, secret_fragments, write_kubeconfig
+
+from bhsvc.config import load_config
+from fakes.gcp_services import Gcp
+
+SCREEN_FILE = Path(__file__).with_name("screen-full-run.txt")
+GKE = "gke_my-project_europe-west10-a_binder-cluster"
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (Debian: tmux)")
+
+
+class Tmux:
+    """One tmux server of our own (its own socket), one window running a command."""
+
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        return done.stdout
+
+    def start(self, command: str, cwd: Path) -> None:
+        self.run(
+            "new-session", "-d", "-s", "init", "-x", "132", "-y", "50", "-c", str(cwd), command
+        )
+
+    def screen(self) -> str:
+        # The whole history, not just the visible part, joined where lines wrapped.
+        return self.run("capture-pane", "-p", "-J", "-S", "-", "-t", "init")
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} did not appear on the screen:\n{screen}")
+            time.sleep(0.1)
+
+    def answer(self, prompt: str, keys: str = "") -> None:
+        self.wait_for(prompt)
+        if keys:
+            self.run("send-keys", "-t", "init", "-l", keys)
+        self.run("send-keys", "-t", "init", "Enter")
+
+    def kill(self) -> None:
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10, check=False
+        )
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    session = Tmux(f"bhsvc-test-{uuid.uuid4().hex[:8]}")
+    try:
+        yield session
+    finally:
+        session.kill()
+
+
+def init_command(gcp: Gcp, workdir: Path) -> str:
+    """`bhsvc init` with an environment of its own, then its exit code on the screen."""
+    kubeconfig = write_kubeconfig(workdir, ["kind-dev", GKE], current=GKE)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir / "home"),
+        "KUBECONFIG": str(kubeconfig),
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        **gcp.env,
+    }
+    bhsvc = shlex.join(
+        ["env", "-i", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "bhsvc", "init"]
+    )
+    # Keep the window open after the exit so the screen can still be read.
+    return f'{bhsvc}; echo "EXIT=$?"; sleep 600'
+
+
+def test_full_run_in_a_terminal(gcp: Gcp, workdir: Path, tmux: Tmux) -> None:
+    tmux.start(init_command(gcp, workdir), workdir)
+
+    tmux.answer("Kubernetes context (number or name) [")
+    tmux.answer("Namespace for BinderHub [binder]: ")
+    tmux.answer("Helm release name [binderhub]: ")
+    tmux.answer("Registry (number or name) [gar]: ")
+    tmux.answer("Google Cloud project [my-project]: ")
+    tmux.answer("[europe-west10]: ", "europe west10")  # a typo: refused, asked again
+    tmux.wait_for("✗ registry.gar.region")
+    screen = tmux.screen()
+    assert screen.count("Region (e.g. europe-west10, us-central1) [europe-west10]: ") == 2
+    tmux.run("send-keys", "-t", "init", "Enter")  # the default this time
+    tmux.answer("Repository name [binder]: ")
+    tmux.answer("the z2jh chart? [y/N]: ", "n")
+    tmux.answer("Go ahead? [Y/n]: ")
+    screen = tmux.wait_for("EXIT=", timeout=60)
+
+    assert "EXIT=0" in screen, screen
+    for line in (
+        "✓ Artifact Registry repository: created",
+        "✓ writer role on the repository: changed",
+        "✓ pusher key: created",
+        "Wrote bhsvc.yaml. To provision again without questions:",
+        "bhsvc init --non-interactive --config bhsvc.yaml",
+        "Next: bhsvc deploy --config bhsvc.yaml",
+    ):
+        assert line in screen
+    assert "Traceback" not in screen
+    for fragment in secret_fragments(gcp.iam.issued_private_keys):
+        assert fragment not in screen
+    assert load_config(workdir / "bhsvc.yaml").kube.context == GKE
+    assert (workdir / KEY_FILE).exists()
+    if os.environ.get("BHSVC_UPDATE_SCREENS"):
+        lines = screen.split("EXIT=")[0].rstrip().splitlines()
+        text = "\n".join(line.rstrip() for line in lines if not line.startswith("env -i"))
+        SCREEN_FILE.write_text("$ bhsvc init\n" + text.lstrip("\n") + "\n")
+
+
+def test_ctrl_c_in_a_terminal_leaves_no_file(gcp: Gcp, workdir: Path, tmux: Tmux) -> None:
+    tmux.start(init_command(gcp, workdir), workdir)
+
+    tmux.answer("Kubernetes context (number or name) [")
+    tmux.wait_for("Namespace for BinderHub [binder]: ")
+    tmux.run("send-keys", "-t", "init", "C-c")
+    screen = tmux.wait_for("EXIT=")
+
+    assert "Cancelled: nothing was created and no file was written." in screen
+    assert "EXIT=130" in screen
+    assert not (workdir / "bhsvc.yaml").exists()
+    assert gcp.requests() == 0

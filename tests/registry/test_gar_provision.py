@@ -1,0 +1,355 @@
+"""GAR provisioning with the real google-cloud clients against the local fakes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+from gar_testing import RunGar, gar_config
+from google.cloud.artifactregistry_v1 import Repository
+
+from bhsvc.config import Config
+from bhsvc.errors import OperationError
+from bhsvc.registry.gar import (
+    ACCOUNT_STEP,
+    BINDING_STEP,
+    KEY_STEP,
+    REPOSITORY_STEP,
+    WRITER_ROLE,
+    ProvisionError,
+    ProvisionReport,
+)
+from bhsvc.registry.retry import RetryPolicy
+from fakes.gcp_common import RpcError
+from fakes.gcp_services import Gcp
+
+REPO = "projects/my-project/locations/europe-west10/repositories/binder"
+EMAIL = "binderhub-pusher@my-project.iam.gserviceaccount.com"
+MEMBER = f"serviceAccount:{EMAIL}"
+
+
+def statuses(report: ProvisionReport) -> dict[str, str]:
+    return {step.name: step.status for step in report.steps}
+
+
+def key_file_json(config: Config) -> dict[str, str]:
+    data: dict[str, str] = json.loads(config.key_file.read_text())
+    return data
+
+
+def test_first_run_creates_everything(gcp: Gcp, config: Config, run_gar: RunGar) -> None:
+    report = run_gar()
+
+    assert statuses(report) == {
+        REPOSITORY_STEP: "created",
+        ACCOUNT_STEP: "created",
+        BINDING_STEP: "changed",
+        KEY_STEP: "created",
+    }
+    repo = gcp.artifact_registry.repositories[REPO]
+    assert repo.format_ == Repository.Format.DOCKER
+    assert repo.mode == Repository.Mode.STANDARD_REPOSITORY
+    assert dict(repo.labels) == {"managed-by": "bhsvc"}
+    assert EMAIL in gcp.iam.accounts
+    # The writer role is granted on the repository, and only the writer role.
+    assert gcp.artifact_registry.members(REPO, WRITER_ROLE) == [MEMBER]
+    policy = gcp.artifact_registry.policies[REPO]
+    assert [b.role for b in policy.bindings] == [WRITER_ROLE]
+    # The key file is the key IAM issued, private to the user, in a private directory.
+    key = key_file_json(config)
+    assert key["client_email"] == EMAIL
+    assert gcp.iam.user_key_ids(EMAIL) == [key["private_key_id"]]
+    assert key["private_key"] == gcp.iam.issued_private_keys[0]
+    assert stat.S_IMODE(config.key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.key_file.parent.stat().st_mode) == 0o700
+    assert report.key_file == config.key_file
+    # Anonymous credentials for loopback endpoints: no token reached the fakes.
+    for record in gcp.artifact_registry.calls() + gcp.iam.calls():
+        assert "authorization" not in record.headers
+
+
+def test_second_run_changes_nothing(gcp: Gcp, config: Config, run_gar: RunGar) -> None:
+    run_gar()
+    key_before = config.key_file.read_bytes()
+    gcp.reset_log()
+
+    report = run_gar()
+
+    assert set(statuses(report).values()) == {"already present"}
+    assert gcp.mutating() == []
+    assert sorted(r.method for r in gcp.artifact_registry.calls() + gcp.iam.calls()) == [
+        "GetIamPolicy",
+        "GetRepository",
+        "GetServiceAccount",
+        "ListServiceAccountKeys",
+    ]
+    assert config.key_file.read_bytes() == key_before
+    assert len(gcp.iam.user_key_ids(EMAIL)) == 1
+
+
+def test_transient_errors_are_retried(gcp: Gcp, config: Config, run_gar: RunGar) -> None:
+    ar, iam = gcp.artifact_registry, gcp.iam
+    ar.fail("GetRepository", "UNAVAILABLE", times=2)
+    ar.fail("CreateRepository", "UNAVAILABLE")
+    ar.fail("GetOperation", "DEADLINE_EXCEEDED")
+    ar.fail("GetIamPolicy", "RESOURCE_EXHAUSTED")
+    ar.fail("SetIamPolicy", "UNAVAILABLE", times=2)
+    iam.fail("GetServiceAccount", "UNAVAILABLE", times=3)
+    iam.fail("CreateServiceAccount", "UNAVAILABLE")
+    iam.fail("ListServiceAccountKeys", "DEADLINE_EXCEEDED")
+    iam.fail("CreateServiceAccountKey", "UNAVAILABLE")
+
+    report = run_gar()
+
+    assert statuses(report)[KEY_STEP] == "created"
+    assert len(ar.calls("GetRepository")) == 3
+    assert len(ar.calls("SetIamPolicy")) == 3
+    assert len(iam.calls("GetServiceAccount")) == 4
+    assert len(iam.calls("CreateServiceAccountKey")) == 2
+    assert [r.status for r in ar.calls("GetRepository")] == [
+        "UNAVAILABLE",
+        "UNAVAILABLE",
+        "NOT_FOUND",
+    ]
+    assert ar.members(REPO, WRITER_ROLE) == [MEMBER]
+    assert len(iam.user_key_ids(EMAIL)) == 1
+
+
+def test_transient_errors_stop_at_the_deadline(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.fail("GetRepository", "UNAVAILABLE", times=1000)
+    policy = RetryPolicy(deadline=1.0, initial=0.05, maximum=0.2, call_timeout=1.0)
+
+    with pytest.raises(ProvisionError) as caught:
+        run_gar(policy=policy)
+
+    message = str(caught.value)
+    assert message.startswith(f"could not read the repository ({REPO}): still failing after")
+    assert "UNAVAILABLE" in message or "503" in message
+    assert 3 <= len(gcp.artifact_registry.calls("GetRepository")) < 40
+    steps = statuses(caught.value.report)
+    assert steps[REPOSITORY_STEP] == "failed"
+    assert steps[BINDING_STEP] == "skipped"
+    # The independent branch went ahead: the account and its key exist.
+    assert steps[KEY_STEP] == "created"
+
+
+def test_permission_denied_names_permission_role_and_resource(gcp: Gcp, run_gar: RunGar) -> None:
+    parent = "projects/my-project/locations/europe-west10"
+    gcp.artifact_registry.deny("CreateRepository", "artifactregistry.repositories.create", parent)
+
+    with pytest.raises(ProvisionError) as caught:
+        run_gar()
+
+    assert str(caught.value) == (
+        "permission denied: to create the repository the account running bhsvc needs "
+        f"'artifactregistry.repositories.create' on {parent}; grant it a role that includes it, "
+        "such as roles/artifactregistry.admin"
+    )
+    assert caught.value.exit_code == 1
+    assert len(gcp.artifact_registry.calls("CreateRepository")) == 1  # not retried
+
+
+def test_permission_denied_over_grpc(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.iam.deny("CreateServiceAccount", "iam.serviceAccounts.create", "projects/my-project")
+
+    with pytest.raises(ProvisionError) as caught:
+        run_gar()
+
+    message = str(caught.value)
+    assert "'iam.serviceAccounts.create' on projects/my-project" in message
+    assert "roles/iam.serviceAccountAdmin" in message
+    assert statuses(caught.value.report)[KEY_STEP] == "skipped"
+
+
+def test_disabled_api_says_how_to_enable_it(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.inject(
+        "GetRepository",
+        RpcError(
+            "PERMISSION_DENIED",
+            "Artifact Registry API has not been used in project my-project before "
+            "or it is disabled.",
+            reason="SERVICE_DISABLED",
+            domain="googleapis.com",
+            metadata={
+                "service": "artifactregistry.googleapis.com",
+                "consumer": "projects/my-project",
+            },
+        ),
+    )
+
+    with pytest.raises(
+        ProvisionError,
+        match=r"gcloud services enable artifactregistry.googleapis.com --project my-project",
+    ):
+        run_gar()
+
+
+def test_concurrent_policy_change_is_retried_and_kept(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.concurrent_policy_changes(2)
+
+    report = run_gar()
+
+    assert statuses(report)[BINDING_STEP] == "changed"
+    sets = gcp.artifact_registry.calls("SetIamPolicy")
+    assert [r.status for r in sets] == ["ABORTED", "ABORTED", "OK"]
+    assert len(gcp.artifact_registry.calls("GetIamPolicy")) == 3
+    # Read-modify-write: the other writers' bindings survive next to ours.
+    readers = gcp.artifact_registry.members(REPO, "roles/artifactregistry.reader")
+    assert len(readers) == 2
+    assert gcp.artifact_registry.members(REPO, WRITER_ROLE) == [MEMBER]
+
+
+def test_new_account_not_yet_visible_to_the_policy_is_retried(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.inject(
+        "SetIamPolicy",
+        RpcError("INVALID_ARGUMENT", f"Service account {EMAIL} does not exist."),
+    )
+
+    report = run_gar()
+
+    assert statuses(report)[BINDING_STEP] == "changed"
+    assert [r.status for r in gcp.artifact_registry.calls("SetIamPolicy")] == [
+        "INVALID_ARGUMENT",
+        "OK",
+    ]
+
+
+def test_repository_of_another_format_is_an_error(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.add_repository(REPO, "MAVEN")
+
+    with pytest.raises(ProvisionError) as caught:
+        run_gar()
+
+    assert str(caught.value) == (
+        f"repository {REPO} exists with format MAVEN, not DOCKER: "
+        "choose another registry.gar.repository"
+    )
+    assert gcp.artifact_registry.calls("CreateRepository") == []
+    assert statuses(caught.value.report)[BINDING_STEP] == "skipped"
+
+
+def test_existing_repository_made_elsewhere_is_used_as_is(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.add_repository(REPO, "DOCKER", labels={"team": "data"})
+
+    report = run_gar()
+
+    repository = next(s for s in report.steps if s.name == REPOSITORY_STEP)
+    assert repository.status == "already present"
+    assert "not created by bhsvc" in repository.detail
+    assert dict(gcp.artifact_registry.repositories[REPO].labels) == {"team": "data"}
+    assert gcp.artifact_registry.calls("CreateRepository") == []
+
+
+def test_existing_account_and_race_on_create(gcp: Gcp, run_gar: RunGar) -> None:
+    # The account appears between our read and our create (another run, a colleague).
+    gcp.iam.add_account("my-project", "binderhub-pusher")
+    gcp.iam.fail("GetServiceAccount", "NOT_FOUND")
+
+    report = run_gar()
+
+    assert statuses(report)[ACCOUNT_STEP] == "already present"
+    assert [r.status for r in gcp.iam.calls("CreateServiceAccount")] == ["ALREADY_EXISTS"]
+
+
+def test_rotate_key_replaces_and_deletes_the_old_key(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    run_gar()
+    old_id = key_file_json(config)["private_key_id"]
+
+    report = run_gar(rotate_key=True)
+
+    new_id = key_file_json(config)["private_key_id"]
+    assert new_id != old_id
+    assert gcp.iam.user_key_ids(EMAIL) == [new_id]
+    step = next(s for s in report.steps if s.name == KEY_STEP)
+    assert step.status == "changed"
+    assert f"old key {old_id[:12]} deleted" in step.detail
+    assert stat.S_IMODE(config.key_file.stat().st_mode) == 0o600
+    # Written first, deleted after: the delete is the last IAM call.
+    assert gcp.iam.calls()[-1].method == "DeleteServiceAccountKey"
+
+
+def test_key_deleted_on_the_account_is_replaced(gcp: Gcp, config: Config, run_gar: RunGar) -> None:
+    run_gar()
+    old_id = key_file_json(config)["private_key_id"]
+    gcp.iam.keys[EMAIL] = [k for k in gcp.iam.keys[EMAIL] if not k.name.endswith(old_id)]
+
+    report = run_gar()
+
+    assert statuses(report)[KEY_STEP] == "created"
+    assert key_file_json(config)["private_key_id"] != old_id
+    assert any("no longer exists" in w for w in report.warnings)
+
+
+def test_warns_near_the_key_limit(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.iam.add_account("my-project", "binderhub-pusher")
+    gcp.iam.add_user_keys(EMAIL, 7)
+
+    report = run_gar()
+
+    assert statuses(report)[KEY_STEP] == "created"
+    assert any("has 8 of 10 user-managed keys" in w for w in report.warnings)
+
+
+def test_full_key_quota_is_an_error_before_creating(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.iam.add_account("my-project", "binderhub-pusher")
+    gcp.iam.add_user_keys(EMAIL, 10)
+
+    with pytest.raises(
+        ProvisionError, match=r"already has 10 user-managed keys, the maximum is 10"
+    ):
+        run_gar()
+
+    assert gcp.iam.calls("CreateServiceAccountKey") == []
+
+
+def test_key_creation_forbidden_by_org_policy(gcp: Gcp, config: Config, run_gar: RunGar) -> None:
+    gcp.iam.fail(
+        "CreateServiceAccountKey", "FAILED_PRECONDITION", message="Precondition check failed."
+    )
+
+    with pytest.raises(ProvisionError, match=r"iam\.disableServiceAccountKeyCreation"):
+        run_gar()
+
+    assert not config.key_file.exists()
+
+
+def test_custom_account_and_key_file(gcp: Gcp, tmp_path: Path, run_gar: RunGar) -> None:
+    config = gar_config(tmp_path, service_account="bh-push", key_file="secrets/push.json")
+
+    run_gar(config)
+
+    assert "bh-push@my-project.iam.gserviceaccount.com" in gcp.iam.accounts
+    assert (tmp_path / "secrets" / "push.json").exists()
+
+
+def test_key_never_reaches_logs_even_at_debug(
+    gcp: Gcp, run_gar: RunGar, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    run_gar()
+    run_gar(rotate_key=True)
+
+    captured = capfd.readouterr()
+    assert len(gcp.iam.issued_private_keys) == 2
+    for secret in gcp.iam.issued_private_keys:
+        body = secret.splitlines()[1]
+        assert body not in caplog.text
+        assert body not in captured.out + captured.err
+    assert caplog.records, "debug logging was on: the test must see the client's records"
+
+
+def test_operation_error_fails_the_step(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.fail(
+        "CreateRepository", "INVALID_ARGUMENT", message="Location is not supported."
+    )
+
+    with pytest.raises(
+        OperationError, match=r"could not create the repository .*Location is not supported"
+    ):
+        run_gar()
