@@ -44,6 +44,35 @@
 
 
 {{- /*
+    binderhub-service.pull-policy:
+        An image's pullPolicy value (the argument), Always when empty. With
+        Always the kubelet asks the registry for the tag's manifest, with the
+        pull credentials, at every container start: a tag pushed again or
+        revoked credentials are noticed. Layers already on the node are not
+        downloaded again; the cost is one manifest request per start.
+*/}}
+{{- define "binderhub-service.pull-policy" -}}
+    {{- . | default "Always" }}
+{{- end }}
+
+
+{{- /*
+    binderhub-service.binderhub.secret-mode:
+        defaultMode of the Secret and token volumes of the BinderHub pod, in
+        decimal. 0440 (288) when podSecurityContext.fsGroup gives the files
+        the pod's group; without an fsGroup the files belong to root, so 0444
+        (292) keeps them readable by the non-root user.
+*/}}
+{{- define "binderhub-service.binderhub.secret-mode" -}}
+    {{- if (.Values.podSecurityContext | default dict).fsGroup }}
+        {{- 288 }}
+    {{- else }}
+        {{- 292 }}
+    {{- end }}
+{{- end }}
+
+
+{{- /*
     binderhub-service.hub.*:
         Values derived from hubIntegration.
 */}}

@@ -171,6 +171,20 @@ class Rendered:
     def config(self, cls: str) -> dict[str, Any]:
         return self.chart_config()["config"].get(cls) or {}
 
+    # The `helm test` Job and its pod template
+    @property
+    def test_job(self) -> dict[str, Any]:
+        (job,) = [
+            d
+            for d in self.all("Job")
+            if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"
+        ]
+        return job
+
+    @property
+    def test_pod(self) -> dict[str, Any]:
+        return self.test_job["spec"]["template"]
+
     def daemonset(self) -> dict[str, Any] | None:
         found = self.all("DaemonSet")
         assert len(found) <= 1

@@ -1,14 +1,33 @@
-"""The BinderHub Deployment, Service, RBAC, Ingress and test pod."""
+"""The BinderHub Deployment, Service, RBAC, Ingress and the `helm test` Job."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
-from chartlib import CHART, NAMESPACE
+from chartlib import CHART, NAMESPACE, SCENARIOS
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def pod_spec_of(doc: dict) -> dict | None:
+    """The pod spec of a Pod or of a workload's pod template."""
+    if doc["kind"] == "Pod":
+        return doc["spec"]
+    return doc.get("spec", {}).get("template", {}).get("spec")
+
+
+def pod_containers(doc: dict) -> list[dict]:
+    spec = pod_spec_of(doc) or {}
+    return spec.get("initContainers", []) + spec.get("containers", [])
+
+
+# CKV_K8S_40: a UID of 10000 or more, outside the users a node usually has
+HIGH_UID = 10001
 
 HARDENED = {
     "runAsNonRoot": True,
-    "runAsUser": 1000,
+    "runAsUser": HIGH_UID,
+    "runAsGroup": HIGH_UID,
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
     "capabilities": {"drop": ["ALL"]},
@@ -47,12 +66,16 @@ def test_base_url_without_trailing_slash(helm, render):
     assert rendered.container["livenessProbe"]["httpGet"]["path"] == "/binder/versions"
 
 
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "every-option"])
 def test_container_is_hardened(helm, render, scenario):
     rendered = render(helm, scenario)
     security = rendered.container["securityContext"]
     for key, value in HARDENED.items():
         assert security[key] == value, key
-    assert rendered.pod_spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert rendered.pod_spec["securityContext"] == {
+        "fsGroup": HIGH_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     # a writable /tmp with the read-only root filesystem
     mounts = {m["mountPath"]: m["name"] for m in rendered.container["volumeMounts"]}
     volumes = {v["name"]: v for v in rendered.pod_spec["volumes"]}
@@ -61,13 +84,95 @@ def test_container_is_hardened(helm, render, scenario):
 
 def test_only_the_binderhub_pod_gets_an_api_token(helm, render, scenario):
     rendered = render(helm, scenario)
-    assert rendered.pod_spec["automountServiceAccountToken"] is True
+    # No automatic token anywhere (CKV_K8S_38): BinderHub mounts its own.
+    assert rendered.pod_spec["automountServiceAccountToken"] is False
     for sa in rendered.all("ServiceAccount"):
         assert sa["automountServiceAccountToken"] is False
     for ds in rendered.all("DaemonSet"):
         assert ds["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
-    for pod in rendered.all("Pod"):
-        assert pod["spec"]["automountServiceAccountToken"] is False
+    assert rendered.test_pod["spec"]["automountServiceAccountToken"] is False
+    assert not rendered.all("Pod")
+    token_mounts = [
+        (doc["metadata"]["name"], m["mountPath"])
+        for doc in rendered.docs
+        for c in pod_containers(doc)
+        for m in c.get("volumeMounts", [])
+        if m["mountPath"].startswith("/var/run/secrets/kubernetes.io")
+    ]
+    assert token_mounts == [(rendered.deployment["metadata"]["name"], SA_DIR)]
+
+
+def test_binderhub_token_volume_has_the_in_cluster_files(helm, render, scenario):
+    """The files the Kubernetes client reads in a pod, where it reads them."""
+    rendered = render(helm, scenario)
+    mounts = {m["mountPath"]: m for m in rendered.container["volumeMounts"]}
+    assert mounts[SA_DIR]["readOnly"] is True
+    volumes = {v["name"]: v for v in rendered.pod_spec["volumes"]}
+    projected = volumes[mounts[SA_DIR]["name"]]["projected"]
+    token, ca, namespace = projected["sources"]
+    assert token == {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}
+    assert ca == {
+        "configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+    }
+    assert namespace == {
+        "downwardAPI": {
+            "items": [
+                {
+                    "path": "namespace",
+                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                }
+            ]
+        }
+    }
+    # the token is for the ServiceAccount bound to the Role
+    if rendered.all("RoleBinding"):
+        (subject,) = rendered.get("RoleBinding")["subjects"]
+        assert rendered.pod_spec.get("serviceAccountName", "default") == subject["name"]
+
+
+def secret_volumes(rendered) -> dict[str, int]:
+    """defaultMode of each Secret or projected volume of the BinderHub pod."""
+    return {
+        v["name"]: (v.get("secret") or v.get("projected"))["defaultMode"]
+        for v in rendered.pod_spec["volumes"]
+        if "secret" in v or "projected" in v
+    }
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "seed", "hub-auth", "every-option"])
+def test_secret_files_are_readable_by_the_pod_group_only(helm, render, scenario):
+    rendered = render(helm, scenario)
+    modes = secret_volumes(rendered)
+    assert set(modes) == {"config", "docker-config", "kube-api-access"}
+    # 0440: owner and group; the kubelet gives the files the fsGroup, which
+    # every container of the pod has as a supplementary group.
+    assert set(modes.values()) == {0o440}
+    assert rendered.pod_spec["securityContext"]["fsGroup"] > 0
+
+
+def test_secret_files_without_fs_group_stay_readable(helm, render):
+    """Without an fsGroup the files belong to root: a non-root user needs the
+    world-readable bit."""
+    rendered = render(helm, "seed", extra={"podSecurityContext": {"fsGroup": None}})
+    assert "fsGroup" not in rendered.pod_spec["securityContext"]
+    assert set(secret_volumes(rendered).values()) == {0o444}
+
+
+def test_nothing_runs_as_uid_1000(helm, render):
+    """The chart's pods and containers use 10001, or root for the engine."""
+    rendered = render(helm, "defaults")
+    uids = set()
+    for doc in rendered.docs:
+        spec = pod_spec_of(doc)
+        if spec is None:
+            continue
+        for context in [spec.get("securityContext", {})] + [
+            c.get("securityContext", {}) for c in pod_containers(doc)
+        ]:
+            for key in ("runAsUser", "runAsGroup", "fsGroup"):
+                if key in context:
+                    uids.add(context[key])
+    assert uids == {HIGH_UID, 0}
 
 
 def test_config_is_mounted_and_checksummed(helm, render):
@@ -222,7 +327,9 @@ def test_every_option_pod_settings(helm, render):
     assert spec["tolerations"][0]["key"] == "dedicated"
     assert "nodeAffinity" in spec["affinity"]
     assert spec["imagePullSecrets"] == [{"name": "quay-pull"}, {"name": "other-pull"}]
+    # a user's securityContext (here the 2i2c chart's UID 1000) wins
     assert spec["securityContext"]["fsGroup"] == 1000
+    assert rendered.container["securityContext"]["runAsUser"] == 1000
     env = rendered.env()
     assert env["RELEASE"]["value"] == "binderhub"  # extraEnv goes through tpl
     assert env["GOOGLE_APPLICATION_CREDENTIALS"]["value"] == (
@@ -240,11 +347,34 @@ def test_extra_config_and_custom_reach_the_config_file(helm, render):
     assert chart_config["custom"]["banner"] == "Welcome"
 
 
+def test_helm_test_is_a_job(helm, render, scenario):
+    rendered = render(helm, scenario)
+    job = rendered.test_job
+    assert job["apiVersion"] == "batch/v1"
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "test"
+    assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    # helm prints the pod's logs when the test fails
+    assert annotations["helm.sh/hook-output-log-policy"] == "hook-failed"
+    spec = job["spec"]
+    assert spec["backoffLimit"] == 0
+    # below helm test's default timeout of 300 s
+    assert 0 < spec["activeDeadlineSeconds"] < 300
+    assert spec["ttlSecondsAfterFinished"] > 0
+    pod_spec = spec["template"]["spec"]
+    assert pod_spec["restartPolicy"] == "Never"
+    assert pod_spec["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": HIGH_UID,
+        "runAsGroup": HIGH_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert "volumes" not in pod_spec
+
+
 def test_helm_test_pod_gets_versions(helm, render, scenario):
     rendered = render(helm, scenario)
-    (pod,) = rendered.all("Pod")
-    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    (container,) = pod["spec"]["containers"]
+    (container,) = rendered.test_pod["spec"]["containers"]
     service = rendered.get("Service")
     base_url = rendered.chart_config()["config"]["BinderHub"].get("base_url", "/")
     base_url = base_url.rstrip("/") + "/"
@@ -255,11 +385,33 @@ def test_helm_test_pod_gets_versions(helm, render, scenario):
     assert url in container["command"][-1]
     security = container["securityContext"]
     assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == security["runAsGroup"] == HIGH_UID
     assert security["allowPrivilegeEscalation"] is False
     assert security["readOnlyRootFilesystem"] is True
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["image"] == rendered.container["image"]
+    assert container["imagePullPolicy"] == rendered.container["imagePullPolicy"]
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "seed", "hub-auth"])
+def test_images_are_pulled_always_by_default(helm, render, scenario):
+    rendered = render(helm, scenario)
+    containers = [c for doc in rendered.docs for c in pod_containers(doc)]
+    assert len(containers) >= 2
+    for container in containers:
+        assert container["imagePullPolicy"] == "Always", container["name"]
+
+
+@pytest.mark.parametrize("policy", ["IfNotPresent", "Never", "Always"])
+def test_pull_policy_set_by_the_user_wins(helm, render, policy):
+    rendered = render(helm, extra={"image": {"pullPolicy": policy}})
+    assert rendered.container["imagePullPolicy"] == policy
+    (test_container,) = rendered.test_pod["spec"]["containers"]
+    assert test_container["imagePullPolicy"] == policy
+    # the daemon image has its own setting
+    (engine,) = rendered.daemonset()["spec"]["template"]["spec"]["containers"]
+    assert engine["imagePullPolicy"] == "Always"
 
 
 def test_notes_give_the_port_forward_command(helm4, tmp_path, monkeypatch):

@@ -128,6 +128,7 @@ def test_every_option_engine(helm, render):
     assert container["resources"]["limits"]["memory"] == "16Gi"
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert [c["name"] for c in spec["initContainers"]] == ["remove-socket-directory", "sysctl"]
+    assert spec["initContainers"][0]["imagePullPolicy"] == "IfNotPresent"
     assert spec["nodeSelector"] == {"node-pool": "builds"}
     assert spec["imagePullSecrets"] == [{"name": "dockerhub-pull"}]
     assert spec["tolerations"][-1] == {
@@ -189,6 +190,21 @@ def test_docker_host_set_in_config_wins(helm, render):
     extra = {"config": {"KubernetesBuildExecutor": {"docker_host": "/run/other.sock"}}}
     rendered = render(helm, extra=extra)
     assert rendered.config("KubernetesBuildExecutor")["docker_host"] == "/run/other.sock"
+
+
+@pytest.mark.parametrize("scenario", ["builder-dind", "builder-podman"])
+def test_engine_image_is_pulled_always_by_default(helm, render, scenario):
+    spec = render(helm, scenario).daemonset()["spec"]["template"]["spec"]
+    for container in spec["initContainers"] + spec["containers"]:
+        assert container["imagePullPolicy"] == "Always", container["name"]
+
+
+def test_engine_pull_policy_set_by_the_user_wins(helm, render):
+    rendered = render(helm, extra={"dockerApi": {"image": {"pullPolicy": "IfNotPresent"}}})
+    spec = rendered.daemonset()["spec"]["template"]["spec"]
+    for container in spec["initContainers"] + spec["containers"]:
+        assert container["imagePullPolicy"] == "IfNotPresent", container["name"]
+    assert rendered.container["imagePullPolicy"] == "Always"
 
 
 def test_image_override_per_field(helm, render):

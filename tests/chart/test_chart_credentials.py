@@ -41,8 +41,13 @@ def test_seed_push_secret_wiring(helm, render):
     # whether an image exists.
     assert docker_config_volume(rendered) == {
         "secretName": PUSH_SECRET,
+        "defaultMode": 0o440,
         "items": [{"key": "config.json", "path": "config.json"}],
     }
+    # 0440 is readable by BinderHub's non-root user through the pod's fsGroup,
+    # which the kubelet gives the Secret's files.
+    assert rendered.container["securityContext"]["runAsUser"] != 0
+    assert rendered.pod_spec["securityContext"]["fsGroup"] == 10001
     assert rendered.env()["DOCKER_CONFIG"]["value"] == "/etc/binderhub/docker"
     assert rendered.env()["PUSH_SECRET_NAME"]["value"] == PUSH_SECRET
     annotations = rendered.deployment["spec"]["template"]["metadata"]["annotations"]

@@ -15,7 +15,7 @@ def test_lint_strict(helm, lint, scenario):
 def test_renders_objects(helm, render, scenario):
     rendered = render(helm, scenario)
     kinds = {d["kind"] for d in rendered.docs}
-    assert {"Deployment", "Service", "Secret", "Pod"} <= kinds
+    assert {"Deployment", "Service", "Secret", "Job"} <= kinds
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
