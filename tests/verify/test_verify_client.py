@@ -1,0 +1,257 @@
+"""The BinderHub HTTP client against the fake BinderHub: URLs, /versions, the stream, errors."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from bhsvc.binderhub import (
+    Target,
+    build_path,
+    get_versions,
+    normalize_base_url,
+    open_build_stream,
+    validate_repo_spec,
+)
+from bhsvc.commands.verify import Deadlines, follow
+from bhsvc.errors import OperationError, UsageError
+from bhsvc.events import BuildTracker, EventStreamParser, Outcome
+from fakes.binderhub import BUILDER_IMAGE, VERSION, FakeBinderHub
+from fakes.k8s_tls import make_tls
+
+SPEC = "gh/binder-examples/requirements/HEAD"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:8585", "http://127.0.0.1:8585/"),
+        ("https://hub.example.org/services/binder", "https://hub.example.org/services/binder/"),
+        ("https://hub.example.org/services/binder/", "https://hub.example.org/services/binder/"),
+        ("  http://[::1]:80/x/  ", "http://[::1]:80/x/"),
+    ],
+)
+def test_base_url_gets_one_trailing_slash(url: str, expected: str) -> None:
+    assert normalize_base_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("hub.example.org/services/binder/", "http:// or https://"),
+        ("ftp://hub.example.org/", "http:// or https://"),
+        ("https://", "no host"),
+        ("https://user:pw@hub.example.org/", "not in the URL"),
+        ("https://hub.example.org/?x=1", "without '?'"),
+        ("http://127.0.0.1:99999/", "not a valid URL"),
+    ],
+)
+def test_bad_urls_are_usage_errors(url: str, complaint: str) -> None:
+    with pytest.raises(UsageError, match=None) as err:
+        normalize_base_url(url)
+    assert complaint in str(err.value)
+    assert "pw" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "gh/binder-examples/requirements/HEAD",
+        "gh/org/repo/feature/branch",
+        "gl/group%2Fsub/repo/main",
+        "git/https%3A%2F%2Fexample.org%2Frepo.git/HEAD",
+        "zenodo/10.5281/zenodo.3242074",
+    ],
+)
+def test_good_repo_specs(spec: str) -> None:
+    assert validate_repo_spec(spec) == spec
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "gh",
+        "gh/",
+        "gh/org/repo",
+        "gh/org//HEAD",
+        "g h/x/y",
+        "gh/org/repo/HEAD?x=1",
+        "gh/a b/c/d",
+    ],
+)
+def test_bad_repo_specs(spec: str) -> None:
+    with pytest.raises(UsageError, match="--repo"):
+        validate_repo_spec(spec)
+
+
+def test_build_path_keeps_escapes_and_adds_build_only() -> None:
+    base = "https://hub.example.org/services/binder/"
+    assert (
+        build_path(base, "gh/o/r/HEAD", True)
+        == "/services/binder/build/gh/o/r/HEAD?build_only=true"
+    )
+    assert (
+        build_path(base, "git/https%3A%2F%2Fx/HEAD", False)
+        == "/services/binder/build/git/https%3A%2F%2Fx/HEAD"
+    )
+
+
+def test_versions(binderhub: Callable[..., FakeBinderHub]) -> None:
+    fake = binderhub(base_url="/services/binder/", token="secret")  # /versions needs no token
+    versions = get_versions(Target(normalize_base_url(fake.url.rstrip("/"))), 5)
+    assert (versions.binderhub, versions.builder) == (VERSION, BUILDER_IMAGE)
+    assert fake.requests[-1].path == "/services/binder/versions"
+
+
+def read_all(
+    fake: FakeBinderHub, build_only: bool = True, **target: str
+) -> tuple[Outcome, BuildTracker]:
+    tracker = BuildTracker(time.monotonic(), build_only)
+    with open_build_stream(Target(fake.url, **target), SPEC, build_only, 5) as stream:
+        outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
+    return outcome, tracker
+
+
+def test_events_split_across_reads(binderhub: Callable[..., FakeBinderHub]) -> None:
+    fake = binderhub(split_events=True, log_lines=5)
+    outcome, tracker = read_all(fake)
+    assert outcome.ok and outcome.image == fake.image_for(SPEC)
+    assert [p["phase"] for p in tracker.phase_durations(0)] == [
+        "waiting",
+        "fetching",
+        "building",
+        "pushing",
+        "ready",
+    ]
+    assert tracker.events == fake.wait_for_stream_end().event_count
+
+
+def test_request_headers(binderhub: Callable[..., FakeBinderHub]) -> None:
+    fake = binderhub(token="s3cret")
+    outcome, _ = read_all(fake, token="s3cret")
+    assert outcome.ok
+    request = fake.requests[-1]
+    assert request.headers["Accept"] == "text/event-stream"
+    assert request.headers["Authorization"] == "Bearer s3cret"
+    assert request.query == {"build_only": "true"}
+
+
+def test_the_fake_answers_a_missing_accept_header_like_binderhub(
+    binderhub: Callable[..., FakeBinderHub],
+) -> None:
+    # What a proxy that drops the Accept header would get back: HTTP 200 and one failed event.
+    fake = binderhub()
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    conn.request("GET", f"/build/{SPEC}?build_only=true")
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "text/event-stream"
+    (event,) = EventStreamParser().feed(response.read())
+    conn.close()
+    assert event.phase == "failed" and event.status_code == 400  # type: ignore[union-attr]
+    assert event.message == "Missing Accept header: text/event-stream\n"  # type: ignore[union-attr]
+
+
+def test_provider_errors_arrive_as_events(binderhub: Callable[..., FakeBinderHub]) -> None:
+    fake = binderhub()
+    tracker = BuildTracker(time.monotonic())
+    with open_build_stream(Target(fake.url), "gh/does-not-exist/repo/HEAD", True, 5) as stream:
+        outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
+    assert not outcome.ok and outcome.status_code is None
+    assert outcome.message.startswith("Could not resolve ref for gh:does-not-exist/repo/HEAD")
+
+
+def test_stream_that_ends_early(binderhub: Callable[..., FakeBinderHub]) -> None:
+    outcome, _ = read_all(binderhub(end_after=3))
+    assert not outcome.ok and "ended the build stream before the build finished" in outcome.message
+    assert "(last phase: fetching)" in outcome.message
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_connection_refused_is_one_line() -> None:
+    port = free_port()
+    with pytest.raises(OperationError) as err:
+        get_versions(Target(f"http://127.0.0.1:{port}/"), 2)
+    assert str(err.value) == f"cannot reach http://127.0.0.1:{port}: connection refused"
+
+
+def test_unknown_host_is_one_line() -> None:
+    with pytest.raises(OperationError, match=r"^cannot reach https://no-such-host\.invalid: "):
+        get_versions(Target("https://no-such-host.invalid/"), 2)
+
+
+def test_tls_to_a_plain_http_server(binderhub: Callable[..., FakeBinderHub]) -> None:
+    fake = binderhub()
+    with pytest.raises(OperationError, match=r"^TLS error talking to https://127\.0\.0\.1:\d+: "):
+        get_versions(Target(f"https://127.0.0.1:{fake.port}/"), 5)
+
+
+def test_tls_certificate_not_trusted(binderhub: Callable[..., FakeBinderHub]) -> None:
+    fake = binderhub(tls=make_tls())
+    with pytest.raises(OperationError) as err:
+        get_versions(Target(fake.url), 5)
+    assert str(err.value) == (
+        f"TLS error talking to https://127.0.0.1:{fake.port}: certificate verify failed "
+        "(self-signed certificate in certificate chain); if the certificate is right, "
+        "add its CA with SSL_CERT_FILE"
+    )
+
+
+def test_https_with_a_trusted_certificate(
+    binderhub: Callable[..., FakeBinderHub], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tls = make_tls()
+    (tmp_path / "ca.pem").write_bytes(tls.ca_pem)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # OpenSSL's own trust override
+    fake = binderhub(tls=tls, log_lines=3, split_events=True)
+    assert get_versions(Target(fake.url), 5).binderhub == VERSION
+    outcome, _ = read_all(fake)
+    assert outcome.ok and outcome.image == fake.image_for(SPEC)
+
+
+def test_http_errors(binderhub: Callable[..., FakeBinderHub]) -> None:
+    fake = binderhub(base_url="/services/binder/")
+    with pytest.raises(
+        OperationError, match="answered HTTP 404 Not Found: no BinderHub at this URL"
+    ):
+        get_versions(Target(f"http://127.0.0.1:{fake.port}/"), 5)
+    with pytest.raises(OperationError, match="answered HTTP 404"):
+        open_build_stream(Target(f"http://127.0.0.1:{fake.port}/"), SPEC, True, 5)
+
+
+def test_not_an_event_stream() -> None:
+    # Something answers 200 with a web page (a login page, a different app).
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>Sign in</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=UTF-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(OperationError, match="answered text/html, not an event stream"):
+            open_build_stream(Target(f"http://127.0.0.1:{server.server_port}/"), SPEC, True, 5)
+    finally:
+        thread.join(5)
+        server.server_close()

@@ -1,0 +1,416 @@
+"""`bhsvc verify --url ...` end to end against the fake BinderHub: scenarios, exit codes, JSON."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from verify_testing import CliResult
+
+from fakes.binderhub import BUILD_ONLY_REFUSED, VERSION, FakeBinderHub
+
+SPEC = "gh/binder-examples/requirements/HEAD"
+
+PHASE = {
+    "type": "object",
+    "required": ["phase", "seconds"],
+    "additionalProperties": False,
+    "properties": {"phase": {"type": "string"}, "seconds": {"type": "number", "minimum": 0}},
+}
+DOCUMENT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "ok",
+        "repo",
+        "mode",
+        "target",
+        "build_only",
+        "binderhub_version",
+        "builder",
+        "image",
+        "cached",
+        "phases",
+        "seconds",
+        "events",
+        "keepalives",
+        "log_tail",
+        "status_code",
+        "registry",
+        "diagnostics",
+        "error",
+    ],
+    "properties": {
+        "ok": {"type": "boolean"},
+        "repo": {"type": "string"},
+        "mode": {"enum": ["url", "port-forward"]},
+        "target": {"type": ["string", "null"]},
+        "build_only": {"type": "boolean"},
+        "binderhub_version": {"type": ["string", "null"]},
+        "builder": {"type": ["string", "null"]},
+        "image": {"type": ["string", "null"]},
+        "cached": {"type": "boolean"},
+        "phases": {"type": "array", "items": PHASE},
+        "seconds": {"type": "number", "minimum": 0},
+        "events": {"type": "integer", "minimum": 0},
+        "keepalives": {"type": "integer", "minimum": 0},
+        "log_tail": {"type": "array", "items": {"type": "string"}, "maxItems": 20},
+        "status_code": {"type": ["integer", "null"]},
+        "registry": {
+            "type": ["object", "null"],
+            "required": ["provider", "status", "detail"],
+            "properties": {"status": {"enum": ["found", "missing", "not checked"]}},
+        },
+        "diagnostics": {"type": "array", "items": {"type": "string"}},
+        "error": {"type": ["string", "null"]},
+    },
+    "allOf": [
+        {
+            "if": {"properties": {"ok": {"const": True}}},
+            "then": {"properties": {"image": {"type": "string"}, "error": {"type": "null"}}},
+            "else": {"properties": {"error": {"type": "string"}}},
+        }
+    ],
+}
+
+Run = Callable[..., CliResult]
+Hub = Callable[..., FakeBinderHub]
+
+
+def document(result: CliResult) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(result.stdout)
+    jsonschema.validate(doc, DOCUMENT)
+    return doc
+
+
+def phases(doc: dict[str, Any]) -> list[str]:
+    return [p["phase"] for p in doc["phases"]]
+
+
+# ---- scenarios -------------------------------------------------------------------
+
+
+def test_success_text(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub()
+    result = run_cli("verify", "--url", fake.url)
+    assert result.code == 0, result.stderr
+    image = fake.image_for(SPEC)
+    assert f"✓ built and pushed: {image}" in result.stdout
+    assert f"binderhub  {VERSION} at {fake.url}" in result.stdout
+    assert "phases     waiting " in result.stdout
+    for phase in ("waiting", "fetching", "building", "pushing"):
+        assert f"✓ {phase} " in result.stderr
+    assert "BinderHub /versions: ok" in result.stderr
+    assert [r.path for r in fake.requests] == ["/versions", f"/build/{SPEC}"]
+
+
+def test_success_json(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub(log_lines=50)
+    result = run_cli("verify", "--url", fake.url, "--output", "json")
+    assert result.code == 0
+    doc = document(result)
+    assert doc["ok"] and doc["error"] is None and not doc["cached"] and doc["build_only"]
+    assert doc["image"] == fake.image_for(SPEC)
+    assert doc["binderhub_version"] == VERSION
+    assert phases(doc) == ["waiting", "fetching", "building", "pushing", "ready"]
+    assert doc["events"] == fake.wait_for_stream_end().event_count
+    assert doc["registry"] == {"provider": None, "status": "not checked", "detail": "no bhsvc.yaml"}
+    assert result.stderr == ""  # progress is for people; --output json keeps stderr quiet
+
+
+def test_build_failure(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub("failure", log_lines=40)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 1
+    doc = document(result)
+    assert not doc["ok"] and doc["image"] is None and doc["status_code"] is None
+    assert doc["error"].startswith("the build failed: The command '/bin/sh -c")
+    assert phases(doc) == ["waiting", "fetching", "building", "failed"]
+    assert doc["log_tail"][-1].endswith("returned a non-zero code: 1")
+    assert (
+        doc["log_tail"][0] == "Step 22/40 : RUN pip install --no-cache-dir -r requirements.txt # 22"
+    )
+    assert result.stderr.strip() == f"error: {doc['error']}"
+    # BinderHub holds a failed stream open: the client must hang up at once, not wait.
+    stream = fake.wait_for_stream_end()
+    assert stream.closed_by_client
+    assert time.monotonic() - start < 5
+
+
+def test_cached_image(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub("cached")
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 0
+    doc = document(result)
+    assert doc["cached"] and doc["image"] == fake.image_for(SPEC) and phases(doc) == ["ready"]
+    text = run_cli("verify", "--url", fake.url)
+    assert f"✓ found, already built: {fake.image_for(SPEC)}" in text.stdout
+
+
+def test_ui_mode_retries_without_build_only_and_stops_at_built(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    fake = binderhub(api_only=False, hold_after_launch=60)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 0, result.stdout
+    doc = document(result)
+    assert doc["build_only"] is False
+    assert phases(doc)[-1] == "built"
+    assert [r.query for r in fake.requests if "/build/" in r.path] == [{"build_only": "true"}, {}]
+    stream = fake.wait_for_stream_end()
+    assert stream.closed_by_client  # hung up instead of waiting through the launch
+    assert time.monotonic() - start < 10
+    text = run_cli("verify", "--url", fake.url)
+    assert "BinderHub is not in API-only mode" in text.stderr
+    assert "UI mode (not API-only): stopped at 'built'" in text.stdout
+
+
+def test_ui_mode_refusal_message_is_binderhubs() -> None:
+    assert "enable_api_only_mode" in BUILD_ONLY_REFUSED
+
+
+def test_auth_required_without_token(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub(token="s3cret-token", base_url="/services/binder/")
+    result = run_cli("verify", "--url", fake.url.rstrip("/"), "-o", "json")
+    assert result.code == 1
+    doc = document(result)
+    assert doc["status_code"] == 403 and doc["log_tail"] == []
+    assert doc["error"] == (
+        "BinderHub refused the build (403 Forbidden): no token was sent: pass --token or set "
+        "BHSVC_TOKEN to a JupyterHub API token with access:services!service=binder"
+    )
+    assert "Authorization" not in fake.requests[-1].headers
+
+
+def test_auth_with_token_flag_and_env(
+    run_cli: Run, binderhub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = binderhub(token="s3cret-token")
+    result = run_cli("verify", "--url", fake.url, "--token", "s3cret-token")
+    assert result.code == 0, result.stderr
+    assert fake.requests[-1].headers["Authorization"] == "Bearer s3cret-token"
+    monkeypatch.setenv("BHSVC_TOKEN", "s3cret-token")
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 0
+    assert "s3cret-token" not in result.stdout + result.stderr
+
+
+def test_token_without_the_access_scope(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub(token="good", unscoped_tokens={"weak-token": "alice"})
+    result = run_cli("verify", "--url", fake.url, "--token", "weak-token")
+    assert result.code == 1
+    assert (
+        "403 user alice is not allowed.): the token was rejected or lacks the scope"
+        in result.stderr
+    )
+    assert "weak-token" not in result.stdout + result.stderr
+
+
+def test_stalled_stream_hits_the_idle_timeout_despite_keepalives(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    fake = binderhub("stalled", keepalive_interval=0.1)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--idle-timeout", "0.8", "-o", "json")
+    elapsed = time.monotonic() - start
+    assert result.code == 1
+    doc = document(result)
+    assert doc["error"].startswith("no build events for 0.8s, only keepalives (phase: waiting)")
+    assert doc["keepalives"] >= 3
+    assert 0.8 <= elapsed < 2.5
+    assert fake.wait_for_stream_end().closed_by_client
+
+
+def test_slow_stream_is_not_idle(run_cli: Run, binderhub: Hub) -> None:
+    # 40 events 0.05 s apart: 2 s in all, longer than the idle limit, never idle that long.
+    fake = binderhub("slow", event_delay=0.05, log_lines=30, keepalive_interval=0.02)
+    result = run_cli("verify", "--url", fake.url, "--idle-timeout", "0.5", "-o", "json")
+    assert result.code == 0, result.stdout
+    assert document(result)["seconds"] > 1.5
+
+
+def test_overall_timeout(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub("slow", event_delay=0.05, log_lines=1000)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--timeout", "1", "-o", "json")
+    elapsed = time.monotonic() - start
+    assert result.code == 1
+    doc = document(result)
+    assert doc["error"] == "the build did not finish within --timeout 1s (phase: building)"
+    assert 1.0 <= elapsed < 2.5
+
+
+def test_huge_log(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub("huge", log_lines=100_000, keep_events=0)
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 0
+    doc = document(result)
+    assert doc["events"] == fake.wait_for_stream_end().event_count == 100_000 + 12
+    assert phases(doc) == ["waiting", "fetching", "building", "pushing", "ready"]
+
+
+def test_stream_ends_before_the_build(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub(end_after=6)
+    result = run_cli("verify", "--url", fake.url)
+    assert result.code == 1
+    assert (
+        "error: BinderHub ended the build stream before the build finished (last phase: building)"
+        in result.stderr
+    )
+
+
+# ---- reaching BinderHub --------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable(run_cli: Run) -> None:
+    port = closed_port()
+    result = run_cli("verify", "--url", f"http://127.0.0.1:{port}/", "-o", "json")
+    assert result.code == 1
+    doc = document(result)
+    assert doc["error"] == f"cannot reach http://127.0.0.1:{port}: connection refused"
+    assert doc["binderhub_version"] is None and doc["phases"] == []
+    assert result.stderr.count("\n") == 1
+
+
+def test_wrong_base_url(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub(base_url="/services/binder/")
+    result = run_cli("verify", "--url", f"http://127.0.0.1:{fake.port}/services/binderhub/")
+    assert result.code == 1
+    assert "answered HTTP 404 Not Found: no BinderHub at this URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_tls_error(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub()
+    result = run_cli("verify", "--url", f"https://127.0.0.1:{fake.port}/")
+    assert result.code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"error: TLS error talking to https://127.0.0.1:{fake.port}: WRONG_VERSION_NUMBER "
+        "(the server does not speak TLS on this port; http:// instead of https://?)"
+    )
+
+
+# ---- bad input: exit 2, and nothing is sent -------------------------------------------
+
+
+URL = "{url}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--url", "hub.example.org"],
+            "--url 'hub.example.org': must start with http:// or https://",
+        ),
+        (
+            ["--url", URL, "--repo", "gh/binder-examples/requirements"],
+            "GitHub specs are gh/<owner>/<repo>/<ref>",
+        ),
+        (["--url", URL, "--repo", "requirements"], "expected <provider>/<spec>"),
+        (["--url", URL, "--token", "two words"], "--token: the token contains spaces"),
+        ([], "port-forward mode needs it"),
+        (["--config", "missing.yaml"], "missing.yaml: config file not found"),
+    ],
+)
+def test_bad_input_exits_2_without_a_request(
+    run_cli: Run, binderhub: Hub, args: list[str], message: str
+) -> None:
+    fake = binderhub()
+    result = run_cli("verify", *(arg.replace(URL, fake.url) for arg in args))
+    assert result.code == 2, result.stderr
+    assert message in result.stderr
+    assert fake.requests == []
+
+
+def test_timeouts_must_be_positive(run_cli: Run) -> None:
+    result = run_cli("verify", "--url", "http://127.0.0.1:1/", "--timeout", "0")
+    assert result.code == 2
+
+
+# ---- the registry check ------------------------------------------------------------------
+
+
+def gar_config(tmp: Path) -> Path:
+    path = tmp / "bhsvc.yaml"
+    path.write_text(
+        "version: 1\nkube:\n  namespace: binder\nregistry:\n  provider: gar\n"
+        "  gar:\n    project: my-project\n    region: europe-west10\n    repository: binder\n"
+    )
+    return path
+
+
+def test_image_found_in_artifact_registry(
+    run_cli: Run, binderhub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.gcp_artifact_registry import serve
+
+    config = gar_config(tmp_path)
+    fake = binderhub()
+    image = fake.image_for(SPEC)
+    package, _, tag = image.removeprefix(
+        "europe-west10-docker.pkg.dev/my-project/binder/"
+    ).partition(":")
+    with serve() as (registry, endpoint):
+        monkeypatch.setenv("BHSVC_ARTIFACT_REGISTRY_ENDPOINT", endpoint)
+        missing = run_cli("verify", "--url", fake.url, "--config", str(config), "-o", "json")
+        registry.add_image(
+            "projects/my-project/locations/europe-west10/repositories/binder",
+            package,
+            tag,
+            "sha256:" + "ab" * 32,
+        )
+        found = run_cli("verify", "--url", fake.url, "--config", str(config), "-o", "json")
+        calls = [(r.method, r.resource) for r in registry.requests]
+    assert missing.code == 1
+    doc = document(missing)
+    assert doc["registry"]["status"] == "missing" and doc["error"] == doc["registry"]["detail"]
+    assert found.code == 0, found.stdout
+    doc = document(found)
+    assert doc["registry"] == {
+        "provider": "gar",
+        "status": "found",
+        "detail": f"europe-west10-docker.pkg.dev/my-project/binder/{package}@sha256:{'ab' * 32}",
+    }
+    repository = "projects/my-project/locations/europe-west10/repositories/binder"
+    tag_name = f"{repository}/packages/{package}/tags/{tag}"
+    assert calls == [("GetTag", tag_name), ("GetTag", tag_name)]
+
+
+def test_registry_permission_problem_does_not_fail_the_build(
+    run_cli: Run, binderhub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.gcp_artifact_registry import serve
+
+    config = gar_config(tmp_path)
+    fake = binderhub()
+    with serve() as (registry, endpoint):
+        monkeypatch.setenv("BHSVC_ARTIFACT_REGISTRY_ENDPOINT", endpoint)
+        registry.deny("GetTag", "artifactregistry.tags.get", "projects/my-project")
+        result = run_cli("verify", "--url", fake.url, "--config", str(config))
+    assert result.code == 0
+    assert "registry   not checked: permission denied: to read the image tag" in result.stdout
+
+
+def test_bad_registry_endpoint_is_bad_input(
+    run_cli: Run, binderhub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = binderhub()
+    monkeypatch.setenv("BHSVC_ARTIFACT_REGISTRY_ENDPOINT", "http://registry.example.org")
+    result = run_cli("verify", "--url", fake.url, "--config", str(gar_config(tmp_path)))
+    assert result.code == 2
+    assert fake.requests == []

@@ -1,0 +1,290 @@
+"""The event-stream parser, the chunked decoder and the phase tracker, on their own."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from bhsvc.binderhub import ChunkedDecoder
+from bhsvc.events import (
+    KEEPALIVE,
+    BuildTracker,
+    Event,
+    EventStreamParser,
+    Keepalive,
+    Outcome,
+    explain_failure,
+    is_build_only_refusal,
+    layer_progress,
+)
+
+# A stream as BinderHub writes it: events, a keepalive comment, a non-JSON line.
+EVENTS = [
+    {"phase": "waiting", "message": "Waiting for build to start...\n"},
+    {"message": "Picked Git content provider.\n", "phase": "fetching"},
+    {
+        "message": "Step 1/3 : FROM docker.io/library/buildpack-deps:jammy ünïcode ✓\n",
+        "phase": "building",
+    },
+    {"message": "Pushing image\n", "progress": {"aaa": "Preparing"}, "phase": "pushing"},
+    {"phase": "ready", "message": "Done! Image built\n", "imageName": "r.example.org/b/img:abc"},
+]
+STREAM = (
+    b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in EVENTS[:2])
+    + b":keepalive\n\n"
+    + b"data: not json at all\n\n"
+    + b"".join(f"data: {json.dumps(e, ensure_ascii=False)}\n\n".encode() for e in EVENTS[2:])
+)
+
+
+def parse_in_pieces(data: bytes, cuts: list[int]) -> list[Event | Keepalive]:
+    parser = EventStreamParser()
+    items: list[Event | Keepalive] = []
+    for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True):
+        items.extend(parser.feed(data[start:end]))
+    return items
+
+
+def summary(items: list[Event | Keepalive]) -> list[tuple[str, str]]:
+    return [("keepalive", "") if isinstance(i, Keepalive) else (i.phase, i.message) for i in items]
+
+
+EXPECTED = [
+    ("waiting", "Waiting for build to start...\n"),
+    ("fetching", "Picked Git content provider.\n"),
+    ("keepalive", ""),
+    ("unknown", "not json at all"),
+    ("building", "Step 1/3 : FROM docker.io/library/buildpack-deps:jammy ünïcode ✓\n"),
+    ("pushing", "Pushing image\n"),
+    ("ready", "Done! Image built\n"),
+]
+
+
+def test_whole_stream_in_one_read() -> None:
+    assert summary(parse_in_pieces(STREAM, [])) == EXPECTED
+
+
+def test_every_two_way_split_gives_the_same_events() -> None:
+    for cut in range(1, len(STREAM)):
+        assert summary(parse_in_pieces(STREAM, [cut])) == EXPECTED, f"split at byte {cut}"
+
+
+def test_one_byte_at_a_time_splits_multibyte_characters_too() -> None:
+    assert summary(parse_in_pieces(STREAM, list(range(1, len(STREAM))))) == EXPECTED
+
+
+def test_random_splits() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(STREAM)), rng.randint(1, 30)))
+        assert summary(parse_in_pieces(STREAM, cuts)) == EXPECTED
+
+
+def test_crlf_line_endings() -> None:
+    assert summary(parse_in_pieces(STREAM.replace(b"\n", b"\r\n"), [17, 101])) == EXPECTED
+
+
+def test_sse_field_rules() -> None:
+    data = (
+        b"event: message\nid: 4\nretry: 100\n"  # fields BinderHub does not use
+        b'data:{"phase": "building",\ndata:  "message": "x"}\n\n'  # no space, two data lines
+        b": a comment\n\n"
+        b"\n\n"  # blank lines alone dispatch nothing
+        b"data: [1, 2]\n\n"  # JSON, but not an object
+        b'data: {"phase": "Failure", "message": "boom"}\n\n'
+    )
+    items = parse_in_pieces(data, [])
+    assert summary(items) == [
+        ("building", "x"),
+        ("keepalive", ""),
+        ("unknown", "[1, 2]"),
+        ("failed", "boom"),  # repo2docker's old "failure", any case, counts as failed
+    ]
+    assert items[1] is KEEPALIVE
+
+
+def test_unfinished_event_at_the_end_is_not_dispatched() -> None:
+    assert parse_in_pieces(b'data: {"phase": "ready"}\n', []) == []
+
+
+def test_overlong_line_is_dropped_with_bounded_memory() -> None:
+    parser = EventStreamParser(max_line_bytes=1000)
+    items = parser.feed(b"data: " + b"x" * 600)
+    items += parser.feed(b"y" * 600)  # now over the limit: forgotten, not buffered
+    assert len(parser._partial) == 0
+    items += parser.feed(b"z" * 5000)
+    items += parser.feed(b'\n\ndata: {"phase": "building", "message": "next"}\n\n')
+    assert [(i.phase, "dropped" in i.message) for i in items if isinstance(i, Event)] == [
+        ("unknown", True),
+        ("building", False),
+    ]
+
+
+def test_undecodable_bytes_become_a_log_line() -> None:
+    (item,) = parse_in_pieces(b"data: \xff\xfe oops\n\n", [])
+    assert isinstance(item, Event) and item.phase == "unknown" and "oops" in item.message
+
+
+# ---- chunked transfer ---------------------------------------------------------
+
+
+def chunked(payloads: list[bytes], extension: bytes = b"", trailer: bytes = b"") -> bytes:
+    body = b"".join(b"%x%s\r\n%s\r\n" % (len(p), extension, p) for p in payloads)
+    return body + b"0\r\n" + trailer + b"\r\n"
+
+
+def test_chunked_decoder_any_split() -> None:
+    payloads = [b"data: one\n\n", b"x" * 300, b"data: two\n\n"]
+    wire = chunked(payloads, extension=b";name=value", trailer=b"X-Trailer: 1\r\n")
+    rng = random.Random(3)
+    for _ in range(300):
+        cuts = sorted(rng.sample(range(1, len(wire)), rng.randint(1, 20)))
+        decoder = ChunkedDecoder()
+        out = b"".join(
+            decoder.feed(wire[a:b]) for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True)
+        )
+        assert out == b"".join(payloads)
+        assert decoder.done
+
+
+@pytest.mark.parametrize("wire", [b"zz\r\nabc\r\n", b"3\r\nabcXY", b"1" * 5000])
+def test_chunked_decoder_rejects_garbage(wire: bytes) -> None:
+    with pytest.raises(ValueError):
+        ChunkedDecoder().feed(wire)
+
+
+# ---- the tracker --------------------------------------------------------------
+
+
+def feed(
+    tracker: BuildTracker, events: list[dict[str, object] | None], step: float = 1.0
+) -> Outcome | None:
+    now = tracker.start
+    outcome = None
+    for data in events:
+        now += step
+        item = (
+            KEEPALIVE
+            if data is None
+            else Event(str(data.get("phase", "unknown")), str(data.get("message", "")), dict(data))
+        )
+        outcome = tracker.observe(item, now)
+        if outcome is not None:
+            break
+    return outcome
+
+
+def test_phases_and_durations() -> None:
+    tracker = BuildTracker(100.0)
+    outcome = feed(
+        tracker,
+        [
+            {"phase": "waiting", "message": "w"},
+            {"phase": "fetching", "message": "f"},
+            {"phase": "unknown", "message": "a log line does not change the phase"},
+            {"phase": "building", "message": "b1"},
+            None,  # keepalive: no activity
+            {"phase": "building", "message": "b2"},
+            {"phase": "pushing", "message": "Pushing image", "progress": {"l1": "Pushed"}},
+            EVENTS[-1],
+        ],
+    )
+    assert outcome == Outcome(ok=True, image="r.example.org/b/img:abc", message="Done! Image built")
+    assert tracker.phase_durations(200.0) == [
+        {"phase": "waiting", "seconds": 1.0},
+        {"phase": "fetching", "seconds": 2.0},
+        {"phase": "building", "seconds": 3.0},
+        {"phase": "pushing", "seconds": 1.0},
+        {"phase": "ready", "seconds": 0.0},
+    ]
+    assert tracker.keepalives == 1 and tracker.events == 7
+    assert tracker.last_activity == 108.0
+    assert tracker.progress == {"l1": "Pushed"}
+
+
+def test_cached_image() -> None:
+    outcome = feed(
+        BuildTracker(0.0),
+        [{"phase": "ready", "imageName": "i:1", "message": "Done! Found built image\n"}],
+    )
+    assert outcome is not None and outcome.ok and outcome.cached
+
+
+def test_ui_mode_succeeds_at_built_and_ignores_nothing_else() -> None:
+    tracker = BuildTracker(0.0, build_only=False)
+    outcome = feed(
+        tracker, [{"phase": "built", "imageName": "i:1", "message": "Built image, launching...\n"}]
+    )
+    assert outcome is not None and outcome.ok and outcome.image == "i:1" and not outcome.cached
+
+
+def test_ready_without_image_in_build_only_mode_is_not_success() -> None:
+    assert feed(BuildTracker(0.0), [{"phase": "ready", "message": "server running"}]) is None
+
+
+def test_failures() -> None:
+    outcome = feed(BuildTracker(0.0), [{"phase": "building", "message": "x"}, {"phase": "failed"}])
+    assert outcome == Outcome(ok=False, message="the build failed")
+    outcome = feed(
+        BuildTracker(0.0),
+        [{"phase": "failed", "status_code": 403, "message": "Forbidden\n"}],
+    )
+    assert outcome == Outcome(ok=False, message="Forbidden", status_code=403)
+
+
+def test_log_tail_is_bounded() -> None:
+    tracker = BuildTracker(0.0)
+    feed(tracker, [{"phase": "building", "message": f"line {n}\n"} for n in range(1000)])
+    assert tracker.tail_lines() == [f"line {n}" for n in range(980, 1000)]
+
+
+def test_layer_progress_text() -> None:
+    rows = layer_progress(
+        {
+            "a": {"current": 26_200_000, "total": 52_400_000},
+            "b": "Layer already exists",
+            "c": {"current": 2048},
+        }
+    )
+    assert rows == [("a", " 50% of 52.4 MB"), ("b", "Layer already exists"), ("c", "2.0 kB")]
+
+
+# ---- explanations ---------------------------------------------------------------
+
+
+REFUSAL = (
+    "Building but not launching is not permitted when the API only mode was not enabled by "
+    "setting `enable_api_only_mode` to True."
+)
+
+
+def test_build_only_refusal_is_recognised() -> None:
+    assert is_build_only_refusal(Outcome(ok=False, message=REFUSAL, status_code=400))
+    assert not is_build_only_refusal(
+        Outcome(ok=False, message="Missing Accept header", status_code=400)
+    )
+    assert not is_build_only_refusal(Outcome(ok=False, message=REFUSAL))
+
+
+def test_auth_explanations_name_the_scope() -> None:
+    refused = Outcome(ok=False, message="Forbidden", status_code=403)
+    no_token = explain_failure(refused, token_sent=False, service_name="binder")
+    assert "no token was sent" in no_token and "access:services!service=binder" in no_token
+    rejected = explain_failure(
+        Outcome(ok=False, message="user alice is not allowed.", status_code=403), True, "binder"
+    )
+    assert "lacks the scope access:services!service=binder" in rejected
+    assert "401" in explain_failure(
+        Outcome(ok=False, message="Unauthorized", status_code=401), True, None
+    )
+
+
+def test_missing_accept_header_is_blamed_on_a_proxy() -> None:
+    text = explain_failure(
+        Outcome(ok=False, message="Missing Accept header: text/event-stream", status_code=400),
+        False,
+        None,
+    )
+    assert "proxy" in text and "Accept" in text
