@@ -92,15 +92,147 @@ def render(
 def deploy(
     config: ConfigOpt = DEFAULT_CONFIG,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the ordered plan; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the ordered plan and what already exists on the cluster; change nothing.",
+        ),
     ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."
+        ),
+    ] = False,
+    timeout: Annotated[
+        int,
+        typer.Option(
+            "--timeout", help="Seconds each helm release may take to become ready.", min=1
+        ),
+    ] = 600,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
     """Install or upgrade BinderHub (and JupyterHub when enabled) on the cluster."""
     from bhsvc.commands.deploy import run
 
-    run(config, dry_run, output.value, helm)
+    run(config, dry_run, output.value, helm, yes=yes, timeout=timeout)
+
+
+@app.command()
+def init(
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help="The bhsvc.yaml to write (questions) or to read (--non-interactive).",
+            show_default=True,
+        ),
+    ] = DEFAULT_CONFIG,
+    non_interactive: Annotated[
+        bool,
+        typer.Option(
+            "--non-interactive",
+            help="Ask nothing: provision what the config file describes.",
+        ),
+    ] = False,
+    rotate_key: Annotated[
+        bool,
+        typer.Option(
+            "--rotate-key",
+            help="Artifact Registry: create a new pusher key, then delete the old one.",
+        ),
+    ] = False,
+    output: OutputOpt = Output.text,
+) -> None:
+    """Create bhsvc.yaml by answering questions, and provision the image registry."""
+    from bhsvc.commands.init import run
+
+    run(config, non_interactive, rotate_key, output.value)
+
+
+@app.command()
+def verify(
+    config: Annotated[
+        Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime on 3.10
+        typer.Option(
+            "--config",
+            "-c",
+            help="The bhsvc.yaml to read (default: ./bhsvc.yaml; needed without --url).",
+            show_default=False,
+        ),
+    ] = None,
+    url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--url",
+            help="BinderHub's base URL, e.g. https://hub.example.org/services/binder/ "
+            "(default: port-forward to the release's BinderHub pod).",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--token",
+            envvar="BHSVC_TOKEN",
+            help="JupyterHub API token sent as 'Authorization: Bearer' (needs "
+            "access:services!service=<name> when BinderHub runs with hub auth).",
+            show_default=False,
+            show_envvar=True,
+        ),
+    ] = None,
+    repo: Annotated[
+        str, typer.Option("--repo", help="What to build, as BinderHub's <provider>/<spec>.")
+    ] = "gh/binder-examples/requirements/HEAD",
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Give up after this many seconds in all.", min=0.001)
+    ] = 1800.0,
+    idle_timeout: Annotated[
+        float,
+        typer.Option(
+            "--idle-timeout",
+            help="Give up when no build event (keepalives do not count) comes for this long.",
+            min=0.001,
+        ),
+    ] = 600.0,
+    output: OutputOpt = Output.text,
+) -> None:
+    """Build a repository through BinderHub and check that the image was pushed."""
+    from bhsvc.commands.verify import run
+
+    run(config, url, token, repo, timeout, idle_timeout, output.value)
+
+
+@app.command("connect-hub")
+def connect_hub(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    hub_values: Annotated[
+        Optional[list[Path]],  # noqa: UP045 - typer reads the annotation at runtime on 3.10
+        typer.Option(
+            "--hub-values",
+            help="Your own z2jh values file, passed to helm before bhsvc's and never "
+            "changed (repeat for several, in order).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print the values diff and the helm commands; change nothing."
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Upgrade both releases without asking.")
+    ] = False,
+    output: OutputOpt = Output.text,
+    helm: HelmOpt = None,
+) -> None:
+    """Make BinderHub a service of a z2jh JupyterHub at /services/<name>/."""
+    from bhsvc.commands.connect_hub import run
+
+    run(config, hub_values or [], dry_run, yes, output.value, helm)
 
 
 def main() -> None:

@@ -123,25 +123,75 @@ class _Strict(BaseModel):
 
 
 class KubeSettings(_Strict):
-    context: str | None = None
-    namespace: Namespace
+    context: str | None = Field(
+        default=None,
+        description="The kubeconfig context to act on. Empty: the kubeconfig's current context.",
+    )
+    namespace: Namespace = Field(
+        description="Namespace of BinderHub and its build pods, created when missing "
+        "(an RFC 1123 label: lowercase letters, digits and '-', at most 63 characters).",
+    )
 
 
 class BinderHubSettings(_Strict):
-    release: ReleaseName = "binderhub"
-    chart: str | None = None
-    base_url: BaseUrl = "/"
-    api_only: bool = True
-    builder: Literal["dind", "podman", "host"] = "dind"
-    values: dict[str, Any] = Field(default_factory=dict)
+    release: ReleaseName = Field(
+        default="binderhub",
+        description="Helm release name of the binderhub-service chart (lowercase letters, "
+        "digits, '-' and '.', at most 53 characters). Object names derive from it.",
+    )
+    chart: str | None = Field(
+        default=None,
+        description="Path to a binderhub-service chart to install instead of the one "
+        "bundled with bhsvc (a chart directory or packaged .tgz).",
+    )
+    base_url: BaseUrl = Field(
+        default="/",
+        description="URL path BinderHub serves under, starting and ending with '/'. "
+        "Ignored when hub.enabled: BinderHub then serves under /services/<hub.service_name>/.",
+    )
+    api_only: bool = Field(
+        default=True,
+        description="BinderHub's API-only mode (BinderHub.enable_api_only_mode): only the "
+        "build API, no web pages; needed for build_only requests such as fancy-profiles'. "
+        "Must be false with hub.launch binderhub.",
+    )
+    builder: Literal["dind", "podman", "host"] = Field(
+        default="dind",
+        description="Container engine that runs the builds (chart value dockerApi.type): "
+        "dind (Docker in a privileged DaemonSet), podman (Podman in a privileged "
+        "DaemonSet) or host (the nodes' own Docker socket).",
+    )
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Raw binderhub-service chart values, merged last over the values "
+        "bhsvc writes: the escape hatch for any chart value.",
+    )
 
 
 class GarSettings(_Strict):
-    project: ProjectId
-    region: Region
-    repository: RepositoryId = "binder"
-    service_account: ServiceAccountId | None = None
-    key_file: Path | None = None
+    project: ProjectId = Field(
+        description="Google Cloud project id that holds the repository and the pusher "
+        "service account.",
+    )
+    region: Region = Field(
+        description="Artifact Registry location, such as europe-west10 (or the "
+        "multi-regions us, europe, asia); images go to <region>-docker.pkg.dev.",
+    )
+    repository: RepositoryId = Field(
+        default="binder",
+        description="Artifact Registry repository id (Docker format), created by bhsvc "
+        "init when missing.",
+    )
+    service_account: ServiceAccountId | None = Field(
+        default=None,
+        description="Id of the service account that pushes images (6-30 characters). "
+        "Empty: <binderhub.release>-pusher.",
+    )
+    key_file: Path | None = Field(
+        default=None,
+        description="Where bhsvc init writes the pusher's JSON key (mode 0600) and bhsvc "
+        "deploy reads it. Empty: .bhsvc/<service account>-key.json next to the config file.",
+    )
 
     @property
     def host(self) -> str:
@@ -165,12 +215,39 @@ PROVIDER_IMAGE_HOSTS: dict[str, str] = {
 
 
 class RegistrySettings(_Strict):
-    provider: Provider = "gar"
-    gar: GarSettings | None = None
-    server: str | None = None
-    username: str | None = None
-    password_file: Path | None = None
-    image_prefix: ImagePrefix | None = None
+    provider: Provider = Field(
+        default="gar",
+        description="Where images are pushed: gar (Google Artifact Registry, provisioned "
+        "by bhsvc init), dockerhub, ghcr, quay, or generic (any registry).",
+    )
+    gar: GarSettings | None = Field(
+        default=None,
+        description="Artifact Registry settings; required with provider gar, refused "
+        "with the others.",
+    )
+    server: str | None = Field(
+        default=None,
+        description="Registry server the credentials are for, as docker's config.json "
+        "names it. Required with provider generic; dockerhub, ghcr and quay default to "
+        "https://index.docker.io/v1/, ghcr.io and quay.io. Not used with gar.",
+    )
+    username: str | None = Field(
+        default=None,
+        description="Registry user name; required for every provider but gar (which "
+        "uses _json_key and the service-account key).",
+    )
+    password_file: Path | None = Field(
+        default=None,
+        description="File holding the registry password or access token. Empty: the "
+        f"environment variable {REGISTRY_PASSWORD_ENV}. Never write the password here.",
+    )
+    image_prefix: ImagePrefix | None = Field(
+        default=None,
+        description="Prefix of the names of built images; BinderHub appends the build's "
+        "name and tag. Empty: <region>-docker.pkg.dev/<project>/<repository>/binder- for "
+        "gar, docker.io/, ghcr.io/ or quay.io/ + <username>/binder- for the others. "
+        "Required with provider generic.",
+    )
 
     @model_validator(mode="after")
     def _provider_fields(self) -> RegistrySettings:
@@ -227,21 +304,70 @@ HubUrl = Annotated[str, AfterValidator(_check_hub_url)]
 
 
 class HubSettings(_Strict):
-    enabled: bool = False
-    release: ReleaseName = "jupyterhub"
-    namespace: Namespace | None = None
-    # Default 4.4.0; 4.3.1 when fancy-profiles uses the published hub image.
-    chart_version: str = "4.4.0"
-    service_name: ServiceName = "binder"
-    # Public URL of the hub, e.g. https://hub.example.org/ (BinderHub's hub_url).
-    url: HubUrl | None = None
-    # Hub image (name:tag) with jupyterhub-fancy-profiles installed.
-    image: HubImage | None = None
-    auth: bool = True
-    fancy_profiles: bool = True
-    launch: LaunchWay | None = None
-    home_strategy: HomeStrategy = "target-repo-dir"
-    values: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = Field(
+        default=False,
+        description="Connect BinderHub to a JupyterHub installed with the z2jh chart, as "
+        "the hub service <service_name>; bhsvc then installs or upgrades that chart too.",
+    )
+    release: ReleaseName = Field(default="jupyterhub", description="Helm release name of the hub.")
+    namespace: Namespace | None = Field(
+        default=None, description="Namespace of the hub. Empty: kube.namespace."
+    )
+    chart: str | None = Field(
+        default=None,
+        description="The z2jh chart to install. Empty: chart jupyterhub from "
+        "https://hub.jupyter.org/helm-chart/ at chart_version; a local chart directory or "
+        "packaged .tgz (a mirror, an air-gapped cluster) is used as it is.",
+    )
+    chart_version: str = Field(
+        default="4.4.0",
+        description="Version of the z2jh chart (jupyterhub from "
+        "https://hub.jupyter.org/helm-chart/). When unset and users launch through "
+        f"fancy-profiles without hub.image: {FANCY_PROFILES_CHART_VERSION}, the version "
+        "the published fancy-profiles hub image is built for.",
+    )
+    service_name: ServiceName = Field(
+        default="binder",
+        description="Name of BinderHub's hub service, served at /services/<service_name>/. "
+        "Must be binder when launching through fancy-profiles.",
+    )
+    url: HubUrl | None = Field(
+        default=None,
+        description="Public URL of the hub, such as https://hub.example.org/ "
+        "(BinderHub.hub_url). Required with launch binderhub.",
+    )
+    image: HubImage | None = Field(
+        default=None,
+        description="Hub image (name:tag) with jupyterhub-fancy-profiles installed. "
+        "Empty with fancy-profiles: the image published for z2jh "
+        f"{FANCY_PROFILES_CHART_VERSION}.",
+    )
+    auth: bool = Field(
+        default=True,
+        description="Require a hub login or a hub token to use BinderHub "
+        "(BinderHub.auth_enabled), and grant every hub user access to the service.",
+    )
+    fancy_profiles: bool = Field(
+        default=True,
+        description="Use jupyterhub-fancy-profiles: its server form builds images with "
+        "BinderHub. Sets the default of launch.",
+    )
+    launch: LaunchWay | None = Field(
+        default=None,
+        description="How users start built images: fancy-profiles (the hub's profile form "
+        "calls BinderHub's API) or binderhub (BinderHub's own pages build and launch). "
+        "Empty: fancy-profiles when fancy_profiles is true, binderhub otherwise.",
+    )
+    home_strategy: HomeStrategy = Field(
+        default="target-repo-dir",
+        description="How repository content stays visible under a persistent home: "
+        "target-repo-dir (content in /srv/repo, linked from ~/repo), copy-on-start "
+        "(copied into the user's volume on first launch) or none.",
+    )
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Raw z2jh chart values, merged last over the values bhsvc writes.",
+    )
 
     @model_validator(mode="after")
     def _launch_matches_profiles(self) -> HubSettings:
@@ -303,11 +429,17 @@ class HubSettings(_Strict):
 
 
 class Config(_Strict):
-    version: Literal[1] = 1
-    kube: KubeSettings
-    binderhub: BinderHubSettings = Field(default_factory=BinderHubSettings)
-    registry: RegistrySettings
-    hub: HubSettings = Field(default_factory=HubSettings)
+    version: Literal[1] = Field(default=1, description="Version of the file format; always 1.")
+    kube: KubeSettings = Field(description="Where BinderHub runs in Kubernetes.")
+    binderhub: BinderHubSettings = Field(
+        default_factory=BinderHubSettings,
+        description="The BinderHub release (binderhub-service chart).",
+    )
+    registry: RegistrySettings = Field(description="The image registry that build pods push to.")
+    hub: HubSettings = Field(
+        default_factory=HubSettings,
+        description="The JupyterHub (z2jh chart) that BinderHub serves, if any.",
+    )
 
     # Directory relative paths in the file are resolved against; not a key.
     _base_dir: Path = PrivateAttr(default=Path("."))

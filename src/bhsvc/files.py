@@ -31,6 +31,18 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
         raise
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings (config snippets, scripts) as readable `|` blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_str)
+
+
 def yaml_text(data: object, header: str = "") -> str:
-    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    body = yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
     return f"{header}{body}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from bhsvc.config import Config
@@ -37,28 +38,46 @@ def binderhub_fullname(config: Config) -> str:
     return full[:63].rstrip("-")
 
 
+# The hub wiring lives in bhsvc.hub, which builds on the names above; it is
+# imported inside the functions below to keep the import graph acyclic.
+
+
 def binderhub_service_url(config: Config) -> str:
     """In-cluster URL of BinderHub's Service, as the hub's proxy reaches it."""
-    port = config.binderhub.values.get("service", {}).get("port", 80)
-    return f"http://{binderhub_fullname(config)}.{config.kube.namespace}:{port}"
+    from bhsvc import hub
+
+    return hub.service_url(config)
 
 
 def hub_api_url(config: Config) -> str:
     """The hub's API as seen from BinderHub's pod (z2jh names the Service `hub`)."""
-    return f"http://hub.{config.hub_namespace}:8081/hub/api/"
+    from bhsvc import hub
+
+    return hub.hub_api_url(config, config.hub.values)
 
 
 def hub_token_secret(config: Config) -> tuple[str, str]:
     """Secret name and key where z2jh keeps the service's generated API token."""
-    return "hub", f"hub.services.{config.hub.service_name}.apiToken"
+    from bhsvc import hub
+
+    ref = hub.token_source(config, config.hub.values)
+    return ref.name, ref.key
 
 
-def binderhub_values(config: Config) -> dict[str, Any]:
-    """Values for the binderhub-service chart. Holds no secret: only Secret names."""
+def binderhub_values(
+    config: Config, hub_values_in: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Values for the binderhub-service chart. Holds no secret: only Secret names.
+
+    `hub_values_in`: the user's own z2jh values (see `hub.merged_hub_values`),
+    which can rename the hub's Services and Secret.
+    """
+    from bhsvc import hub
+
     binderhub: dict[str, Any] = {
         "use_registry": True,
         "image_prefix": config.image_prefix,
-        "enable_api_only_mode": config.binderhub.api_only,
+        "enable_api_only_mode": config.binderhub_api_only,
         "base_url": config.binderhub_base_url,
     }
     values: dict[str, Any] = {
@@ -66,42 +85,24 @@ def binderhub_values(config: Config) -> dict[str, Any]:
         "buildPodsRegistryCredentials": {"existingSecret": config.registry_secret_name},
         "dockerApi": {"type": config.binderhub.builder},
     }
-    hub = config.hub
-    if hub.enabled:
-        secret, key = hub_token_secret(config)
-        values["hubIntegration"] = {
-            "enabled": True,
-            "auth": hub.auth,
-            "serviceName": hub.service_name,
-            "apiUrl": hub_api_url(config),
-            "apiToken": {"existingSecret": secret, "key": key},
-        }
-        if hub.home_strategy == "target-repo-dir":
-            values["buildPods"] = {"targetRepoDir": TARGET_REPO_DIR}
+    existing = hub_values_in if hub_values_in is not None else config.hub.values
+    values = deep_merge(values, hub.binderhub_hub_values(config, existing))
     return deep_merge(values, config.binderhub.values)
 
 
-def jupyterhub_values(config: Config) -> dict[str, Any] | None:
-    """Values for the z2jh chart that wire BinderHub in, or None without a hub."""
-    hub = config.hub
-    if not hub.enabled:
+def jupyterhub_values(
+    config: Config,
+    hub_values_in: Mapping[str, Any] | None = None,
+    service: tuple[str, int] | None = None,
+) -> dict[str, Any] | None:
+    """Values for the z2jh chart that wire BinderHub in, or None without a hub.
+
+    `hub_values_in`: the user's own z2jh values; `service`: BinderHub's
+    discovered Service (name, port). See `hub.z2jh_values`.
+    """
+    from bhsvc import hub
+
+    if not config.hub.enabled:
         return None
-    name = hub.service_name
-    service: dict[str, Any] = {
-        "url": binderhub_service_url(config),
-        "display": False,
-    }
-    if hub.auth:
-        service["oauth_no_confirm"] = True
-        service["oauth_client_id"] = f"service-{name}"
-        service["oauth_redirect_uri"] = f"/services/{name}/oauth_callback"
-    values: dict[str, Any] = {
-        "hub": {
-            "services": {name: service},
-            # Every user may call BinderHub: extend JupyterHub's default user role.
-            "loadRoles": {
-                "user": {"scopes": ["self", f"access:services!service={name}"]},
-            },
-        },
-    }
-    return deep_merge(values, hub.values)
+    existing = hub_values_in if hub_values_in is not None else config.hub.values
+    return hub.z2jh_values(config, existing, service)

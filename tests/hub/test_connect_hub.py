@@ -1,0 +1,303 @@
+"""`bhsvc connect-hub` as a user runs it.
+
+Bad input: exit 2, one line, nothing written, no cluster call. The whole command:
+real helm against the fake Kubernetes API (tests/fakes/k8s_api.py), the bundled
+binderhub-service chart, a stand-in z2jh chart carrying z2jh's real values
+schema (so helm validates what bhsvc writes), and the final check going through
+a port-forward to the hub's proxy pod, relayed to a real JupyterHub proxy with
+the stand-in BinderHub behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hublib import RealHub, fake_z2jh_chart, find_chp
+
+from bhsvc.chart import bundled_chart
+from bhsvc.commands.connect_hub import redact, values_diff
+from bhsvc.config import load_config
+from bhsvc.values import binderhub_values, jupyterhub_values
+from fakes.k8s_api import FakeKubernetes
+
+pytestmark = pytest.mark.timeout(300)
+
+KEY = '{"type": "service_account", "private_key": "PRIVATE-KEY-MATERIAL", "client_email": "x"}'
+
+
+def bhsvc(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bhsvc", *args],
+        capture_output=True, text=True, timeout=240, check=False, cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})}, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def write_config(directory: Path, hub: dict[str, Any] | None = None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    key = directory / ".bhsvc" / "binderhub-pusher-key.json"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text(KEY)
+    key.chmod(0o600)
+    data = {
+        "version": 1,
+        "kube": {"namespace": "binder"},
+        "registry": {"provider": "gar", "gar": {"project": "my-project", "region": "us"}},
+        "hub": {"enabled": True, **(hub or {})},
+    }
+    path = directory / "bhsvc.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+# ---- bad input ------------------------------------------------------------------
+
+
+@pytest.fixture
+def offline_env(tmp_path: Path) -> dict[str, str]:
+    """No kubeconfig and a helm download that would fail loudly if ever tried."""
+    return {
+        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
+        "BHSVC_HELM": "",
+        "PATH": str(tmp_path / "no-bin"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "BHSVC_HELM_DOWNLOAD_URL": "http://127.0.0.1:9/never-fetched.tar.gz",
+        "BHSVC_HELM_DOWNLOAD_SHA256": "0" * 64,
+    }
+
+
+def _bad(tmp_path: Path, case: str) -> tuple[list[str], str]:
+    config = write_config(tmp_path / "proj")
+    args = ["connect-hub", "--config", str(config)]
+    if case == "hub-disabled":
+        config.write_text(config.read_text().replace("enabled: true", "enabled: false"))
+        return args, "hub.enabled is false"
+    if case == "missing-values-file":
+        return [*args, "--hub-values", str(tmp_path / "nope.yaml")], "values file not found"
+    if case == "values-not-a-mapping":
+        bad = tmp_path / "list.yaml"
+        bad.write_text("- 1\n")
+        return [*args, "--hub-values", str(bad)], "expected a mapping of chart values"
+    if case == "values-not-yaml":
+        bad = tmp_path / "broken.yaml"
+        bad.write_text("hub: [\n")
+        return [*args, "--hub-values", str(bad)], "not valid YAML at line"
+    if case == "token-in-config":
+        token = {"hub": {"services": {"binder": {"api_token": "abc"}}}}
+        write_config(tmp_path / "proj", {"values": token})
+        return args, "remove the API token"
+    if case == "hub-base-url":
+        other = tmp_path / "mine.yaml"
+        other.write_text("hub:\n  baseUrl: /jupyter/\n")
+        return [*args, "--hub-values", str(other)], "hub.baseUrl is '/jupyter/'"
+    if case == "own-file":
+        own = tmp_path / "proj" / ".bhsvc" / "rendered" / "jupyterhub.values.yaml"
+        own.parent.mkdir(parents=True)
+        own.write_text("{}\n")
+        return [*args, "--hub-values", str(own), "--yes"], "this is the file bhsvc writes"
+    if case == "no-yes":
+        return args, "pass --yes to confirm"
+    if case == "no-credentials":
+        (tmp_path / "proj" / ".bhsvc" / "binderhub-pusher-key.json").unlink()
+        return [*args, "--yes"], "service-account key file not found"
+    raise AssertionError(case)
+
+
+BAD = [
+    "hub-disabled",
+    "missing-values-file",
+    "values-not-a-mapping",
+    "values-not-yaml",
+    "token-in-config",
+    "hub-base-url",
+    "own-file",
+    "no-yes",
+    "no-credentials",
+]
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    case: str, tmp_path: Path, offline_env: dict[str, str]
+) -> None:
+    args, message = _bad(tmp_path, case)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    proc = bhsvc(*args, env=offline_env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+# ---- the diff --------------------------------------------------------------------
+
+
+def test_redaction_hides_secrets_but_keeps_secret_references() -> None:
+    values = {
+        "proxy": {"secretToken": "s3cr3t"},
+        "hub": {
+            "config": {"GitHubOAuthenticator": {"client_secret": "gh-secret", "client_id": "id"}},
+            "extraConfig": {"mine": "c.X.password = 'pw'", "bhsvc-launch-image": "# ours"},
+            "db": {"password": None},
+        },
+        "hubIntegration": {"apiToken": {"existingSecret": "hub", "key": "hub.services.b.apiToken"}},
+    }
+    shown = redact(values)
+    text = yaml.safe_dump(shown)
+    for secret in ("s3cr3t", "gh-secret", "'pw'"):
+        assert secret not in text
+    assert shown["hub"]["config"]["GitHubOAuthenticator"]["client_id"] == "id"
+    assert shown["hub"]["extraConfig"]["bhsvc-launch-image"] == "# ours"
+    assert shown["hub"]["extraConfig"]["mine"].startswith("<not shown: sha256 ")
+    assert shown["hubIntegration"]["apiToken"]["key"] == "hub.services.b.apiToken"
+    assert values_diff(values, values, "x") == ""
+    changed = values_diff(values, {**values, "proxy": {"secretToken": "other"}}, "x")
+    assert changed == ""  # a changed secret is not shown by its value
+
+
+def test_dry_run_without_a_cluster_shows_the_diff_against_nothing(
+    tmp_path: Path, helm4_path: Path
+) -> None:
+    config = write_config(tmp_path / "proj")
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("proxy:\n  secretToken: do-not-print-me\nsingleuser:\n  image:\n"
+                    "    pullSecrets: [my-own]\n")  # fmt: skip
+    before = mine.read_text()
+    env = {"KUBECONFIG": str(tmp_path / "none"), "BHSVC_HELM": str(helm4_path)}
+    proc = bhsvc("connect-hub", "-c", str(config), "--hub-values", str(mine), "--dry-run",
+                 "-o", "json", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["dry_run"] is True and doc["diff_against"] == "nothing"
+    assert doc["service"] == {
+        "name": None,
+        "port": None,
+        "url": "http://binderhub-binderhub-service.binder:80",
+        "discovered": False,
+    }
+    hub_cmd, bh_cmd = doc["commands"]
+    values = [hub_cmd[i + 1] for i, a in enumerate(hub_cmd) if a == "--values"]
+    assert values == [str(mine), doc["files"]["jupyterhub"]]  # the user's first, ours last
+    assert hub_cmd[hub_cmd.index("--repo") + 1] == "https://hub.jupyter.org/helm-chart/"
+    assert hub_cmd[hub_cmd.index("--version") + 1] == "4.3.1"
+    assert bh_cmd[:5] == ["helm", "upgrade", "--install", "binderhub", str(bundled_chart())]
+    assert "+    - my-own\n" in doc["diff"]["jupyterhub"]
+    assert "do-not-print-me" not in proc.stdout + proc.stderr
+    assert "access:services!service=binder" in doc["diff"]["jupyterhub"]
+    assert "/services/binder/" in doc["diff"]["binderhub"]
+    assert not (tmp_path / "proj" / ".bhsvc" / "rendered").exists()
+    assert mine.read_text() == before
+    # and for people
+    text = bhsvc("connect-hub", "-c", str(config), "--dry-run", env=env)
+    assert text.returncode == 0, text.stderr
+    assert "Would run:" in text.stdout and "helm upgrade --install jupyterhub" in text.stdout
+
+
+# ---- the whole command against a (fake) cluster ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[FakeKubernetes]:
+    with FakeKubernetes() as kube:
+        yield kube
+
+
+def _helm(helm: Path, env: dict[str, str], *args: str) -> None:
+    proc = subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, timeout=240, check=False, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_connect_hub_deploys_both_charts_and_answers_through_the_proxy(
+    cluster: FakeKubernetes, tmp_path: Path, helm4_path: Path
+) -> None:
+    chart = fake_z2jh_chart(tmp_path / "charts", "4.3.1")
+    config_path = write_config(tmp_path / "proj", {"namespace": "jupyterhub", "chart": str(chart)})
+    config = load_config(config_path)
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cluster.kubeconfig(tmp_path / "kubeconfig")),
+        "BHSVC_HELM": str(helm4_path),
+        "HELM_CACHE_HOME": str(tmp_path / "helm-cache"),
+        "HELM_CONFIG_HOME": str(tmp_path / "helm-config"),
+        "HELM_DATA_HOME": str(tmp_path / "helm-data"),
+    }
+    # BinderHub deployed on its own first (as `bhsvc deploy` leaves it); no wait:
+    # connect-hub waits for its own upgrade.
+    standalone = binderhub_values(config.model_copy(update={"hub": config.hub.model_copy(
+        update={"enabled": False})}))  # fmt: skip
+    standalone_file = tmp_path / "standalone.yaml"
+    standalone_file.write_text(yaml.safe_dump(standalone))
+    _helm(helm4_path, env, "upgrade", "--install", "binderhub", str(bundled_chart()),
+          "--namespace", "binder", "--create-namespace", "--values", str(standalone_file),
+          "--timeout", "120s")  # fmt: skip
+    # The hub's proxy pod relays to a real JupyterHub proxy with the stand-in behind it.
+    z2jh = jupyterhub_values(config)
+    assert z2jh is not None
+    real = RealHub(tmp_path / "hub", z2jh, binderhub_values(config), find_chp()).start()
+    try:
+        cluster.port_targets[8000] = ("127.0.0.1", real.proxy_port)
+        mine = tmp_path / "mine.yaml"
+        mine.write_text("singleuser:\n  image:\n    pullSecrets: [my-own]\n")
+        args = ["connect-hub", "-c", str(config_path), "--hub-values", str(mine), "--yes",
+                "-o", "json"]  # fmt: skip
+        proc = bhsvc(*args, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["service"]["name"] == "binderhub-binderhub-service"
+        assert doc["service"]["discovered"] is True
+        assert doc["check"]["binderhub"]  # /services/binder/versions through the proxy
+        assert "PRIVATE-KEY-MATERIAL" not in proc.stdout + proc.stderr
+
+        # the token z2jh generated, copied next to BinderHub and wired into its pod
+        hub_secret = cluster.get("Secret", "jupyterhub", "hub")
+        assert hub_secret is not None
+        key = "hub.services.binder.apiToken"
+        copied = cluster.get("Secret", "binder", "binderhub-hub-api-token")
+        assert copied is not None and copied["data"][key] == hub_secret["data"][key]
+        deployment = next(
+            d for d in cluster.objects("Deployment", "binder")
+            if d["metadata"]["labels"].get("app.kubernetes.io/component") == "binderhub"
+        )  # fmt: skip
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        env_vars = {e["name"]: e for e in container["env"]}
+        assert env_vars["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": "binderhub-hub-api-token",
+            "key": key,
+        }
+        assert env_vars["JUPYTERHUB_API_URL"]["value"] == "http://hub.jupyterhub:8081/hub/api/"
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["hub.jupyter.org/network-access-hub"] == "true"
+        # user pods pull with the registry credentials
+        pull = cluster.get("Secret", "jupyterhub", "binderhub-image-pull")
+        assert pull is not None and pull["type"] == "kubernetes.io/dockerconfigjson"
+        # the files: the user's untouched, bhsvc's written, no token in them
+        assert mine.read_text() == "singleuser:\n  image:\n    pullSecrets: [my-own]\n"
+        written = Path(doc["files"]["jupyterhub"]).read_text()
+        assert "pullSecrets:\n    - my-own\n    - binderhub-image-pull" in written
+        assert hub_secret["data"][key] not in written
+
+        # again: converges, nothing left to change
+        again = bhsvc(*args, env=env)
+        assert again.returncode == 0, again.stderr
+        redo = json.loads(again.stdout)
+        assert redo["diff"] == {"jupyterhub": "", "binderhub": ""}
+        assert redo["diff_against"] == "deployed"
+        copied_again = cluster.get("Secret", "binder", "binderhub-hub-api-token")
+        assert copied_again is not None
+        assert copied_again["metadata"]["resourceVersion"] == copied["metadata"]["resourceVersion"]
+    finally:
+        cluster.port_targets.pop(8000, None)
+        real.stop()
