@@ -92,7 +92,7 @@ def _get_tag(ref: ImageRef, endpoint: Any) -> ImageCheck:
     from google.api_core import exceptions as gexc
 
     from bhsvc.registry.gcp_clients import (
-        _LazyDefaultCredentials,
+        LazyDefaultCredentials,
         make_artifact_registry_client,
         silence_payload_logging,
     )
@@ -105,7 +105,7 @@ def _get_tag(ref: ImageRef, endpoint: Any) -> ImageCheck:
         "artifactregistry.tags.get",
         "roles/artifactregistry.reader",
     )
-    with make_artifact_registry_client(endpoint, _LazyDefaultCredentials()) as client:
+    with make_artifact_registry_client(endpoint, LazyDefaultCredentials()) as client:
         try:
             tag = client.get_tag(name=ref.tag_name, retry=None, timeout=30.0)
         except gexc.NotFound:

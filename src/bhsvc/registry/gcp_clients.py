@@ -49,7 +49,7 @@ def silence_payload_logging() -> None:
             logger.setLevel(logging.INFO)
 
 
-class _LazyDefaultCredentials:
+class LazyDefaultCredentials:
     """Application Default Credentials, looked up once and only if a client needs them."""
 
     def __init__(self) -> None:
@@ -67,7 +67,7 @@ class _LazyDefaultCredentials:
         return self._value
 
 
-def _credentials_for(endpoint: Endpoint | None, adc: _LazyDefaultCredentials) -> Any:
+def _credentials_for(endpoint: Endpoint | None, adc: LazyDefaultCredentials) -> Any:
     if endpoint is not None and endpoint.loopback:
         from google.auth.credentials import AnonymousCredentials
 
@@ -76,7 +76,7 @@ def _credentials_for(endpoint: Endpoint | None, adc: _LazyDefaultCredentials) ->
 
 
 def make_artifact_registry_client(
-    endpoint: Endpoint | None, adc: _LazyDefaultCredentials
+    endpoint: Endpoint | None, adc: LazyDefaultCredentials
 ) -> ArtifactRegistryClient:
     from google.cloud.artifactregistry_v1 import ArtifactRegistryClient
 
@@ -91,7 +91,7 @@ def make_artifact_registry_client(
     )
 
 
-def make_iam_client(endpoint: Endpoint | None, adc: _LazyDefaultCredentials) -> IAMClient:
+def make_iam_client(endpoint: Endpoint | None, adc: LazyDefaultCredentials) -> IAMClient:
     from google.cloud.iam_admin_v1 import IAMClient
 
     if endpoint is not None and endpoint.insecure:
@@ -116,7 +116,7 @@ def resolve_endpoints(
 def make_clients(env: Mapping[str, str] | None = None) -> GcpClients:
     ar_endpoint, iam_ep = resolve_endpoints(env)
     silence_payload_logging()
-    adc = _LazyDefaultCredentials()
+    adc = LazyDefaultCredentials()
     return GcpClients(
         artifact_registry=make_artifact_registry_client(ar_endpoint, adc),
         iam=make_iam_client(iam_ep, adc),
