@@ -435,6 +435,10 @@ def z2jh_values(
             "postStart": {"exec": {"command": ["/bin/sh", "-c", REPO_LINK_SCRIPT]}}
         }
     hub_values["extraConfig"] = extra_config
+    if config.hub_namespace != config.kube.namespace:
+        # z2jh's hub only admits the network-access label from its own namespace
+        # unless told to accept it from others, where BinderHub runs.
+        hub_values["networkPolicy"] = {"interNamespaceAccessLabels": "accept"}
     # The nodes pull BinderHub's images with the registry credentials.
     pull = _as_list(_get(existing, "singleuser", "image", "pullSecrets"))
     singleuser["image"] = {"pullSecrets": _union(pull, [image_pull_secret(config).name])}

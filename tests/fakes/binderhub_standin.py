@@ -69,7 +69,19 @@ class VersionsHandler(_Base):
         self.write(json.dumps({"builder_info": {"build_image": "standin"}, "binderhub": VERSION}))
 
 
+class MainHandler(_Base):
+    """BinderHub's home page (UI mode): browsers without a login go to the hub."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        self.write(f"<p>Hello {self.current_user['name']}</p>")
+
+
 class BuildHandler(_Base):
+    def redirect(self, *args: Any, **kwargs: Any) -> None:
+        # As BinderHub's build handler: an EventSource cannot follow a login redirect.
+        raise web.HTTPError(403)
+
     async def _event(self, event: dict[str, Any]) -> None:
         self.write(f"data: {json.dumps(event)}\n\n")
         await self.flush()
@@ -126,6 +138,7 @@ def make_app() -> web.Application:
     callback = os.environ.get("JUPYTERHUB_OAUTH_CALLBACK_URL") or f"{prefix}oauth_callback"
     return web.Application(
         [
+            (re.escape(prefix), MainHandler),
             (rf"{re.escape(prefix)}versions", VersionsHandler),
             (rf"{re.escape(prefix)}build/([^/]+)/(.+)", BuildHandler),
             (re.escape(callback), HubOAuthCallbackHandler),

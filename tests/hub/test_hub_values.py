@@ -185,6 +185,11 @@ def test_binderhub_in_another_namespace_reads_a_copied_token_secret() -> None:
     assert bh["hubIntegration"]["apiToken"]["existingSecret"] == "binderhub-hub-api-token"
     assert bh["hubIntegration"]["apiUrl"] == "http://hub.jupyterhub:8081/hub/api/"
     assert hub.image_pull_secret(config).namespace == "jupyterhub"
+    z2jh, _ = both(config)
+    # BinderHub's network-access label comes from another namespace: the hub must accept it.
+    assert z2jh["hub"]["networkPolicy"] == {"interNamespaceAccessLabels": "accept"}
+    same_namespace, _ = both(make_config())
+    assert "networkPolicy" not in same_namespace["hub"]
 
 
 def test_a_hub_below_a_base_url_is_refused() -> None:
