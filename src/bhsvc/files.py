@@ -11,11 +11,13 @@ import yaml
 SECRET_MODE = 0o600
 
 
-def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, durable: bool = False) -> None:
     """Write via a temp file in the same directory, created with `mode`, then rename.
 
     Secrets pass SECRET_MODE: the temp file has that mode from its creation, so
-    the content is never readable by others, not even for a moment.
+    the content is never readable by others, not even for a moment. `durable`
+    also syncs to disk before the rename, for files that cannot be made again
+    (keys, the user's config); rendered files skip that cost.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -23,8 +25,9 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(data.encode() if isinstance(data, str) else data)
-            out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

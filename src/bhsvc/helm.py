@@ -293,6 +293,63 @@ def find_helm(
 # ---- running ------------------------------------------------------------
 
 
+@dataclass
+class Running:
+    """A started helm command; `finish` collects its output."""
+
+    process: subprocess.Popen[str]
+    command: str
+    timeout: float
+
+
+def start(
+    helm: Helm,
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Running:
+    """Start helm without waiting, so the caller can work while it runs.
+
+    `stdin` is written at once and closed: helm reads `--values -` before it
+    renders anything, so this never blocks on a full output pipe.
+    """
+    process = subprocess.Popen(
+        [str(helm.path), *args],
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    if stdin is not None and process.stdin is not None:
+        try:
+            process.stdin.write(stdin)
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # helm exited early; finish() reports its error
+        process.stdin = None  # communicate() must not touch the closed pipe
+    return Running(process, args[0], timeout)
+
+
+def finish(running: Running) -> str:
+    """Wait for a started helm; a failure is an OperationError with helm's own message."""
+    process = running.process
+    try:
+        stdout, stderr = process.communicate(timeout=running.timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise OperationError(
+            f"helm {running.command} did not finish within {running.timeout:.0f}s"
+        ) from None
+    if process.returncode != 0:
+        message = stderr.strip().splitlines()
+        detail = " ".join(message[-3:]) or "no output"
+        raise OperationError(f"helm {running.command} failed: {detail}")
+    return stdout
+
+
 def run(
     helm: Helm,
     args: Sequence[str],
@@ -300,22 +357,7 @@ def run(
     env: dict[str, str] | None = None,
 ) -> str:
     """Run helm, return stdout; a failure is an OperationError with helm's own message."""
-    command = [str(helm.path), *args]
-    try:
-        proc = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise OperationError(f"helm {args[0]} did not finish within {timeout:.0f}s") from None
-    if proc.returncode != 0:
-        message = proc.stderr.strip().splitlines()
-        raise OperationError(f"helm {args[0]} failed: " + (" ".join(message[-3:]) or "no output"))
-    return proc.stdout
+    return finish(start(helm, args, env=env, timeout=timeout))
 
 
 def run_json(
@@ -331,7 +373,7 @@ def run_json(
         raise OperationError(f"helm {args[0]} printed something that is not JSON") from None
 
 
-def values_args(values_files: Sequence[Path]) -> list[str]:
+def values_args(values_files: Sequence[Path | str]) -> list[str]:
     args: list[str] = []
     for path in values_files:
         args += ["--values", str(path)]
@@ -339,8 +381,9 @@ def values_args(values_files: Sequence[Path]) -> list[str]:
 
 
 def template_args(
-    release: str, chart: str, namespace: str, values_files: Sequence[Path]
+    release: str, chart: str, namespace: str, values_files: Sequence[Path | str]
 ) -> list[str]:
+    """`helm template`; a values file "-" is read from standard input."""
     return ["template", release, chart, "--namespace", namespace, *values_args(values_files)]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,17 +31,23 @@ def values_files(config: Config, source: str) -> dict[str, str]:
     return files
 
 
-def render(config: Config, source: str, helm_bin: helm.Helm, chart: Path) -> RenderedFiles:
-    """Values files plus `helm template` of the bundled chart; nothing written yet."""
+def start(config: Config, source: str, helm_bin: helm.Helm, chart: Path) -> RenderJob:
+    """Values files, and `helm template` of the chart started on them (not awaited)."""
     files = values_files(config, source)
-    with tempfile.TemporaryDirectory(prefix="bhsvc-render-") as tmp:
-        values_path = Path(tmp) / BINDERHUB_VALUES_FILE
-        values_path.write_text(files[BINDERHUB_VALUES_FILE])
-        args = helm.template_args(
-            config.binderhub.release, str(chart), config.kube.namespace, [values_path]
-        )
-        files[MANIFESTS_FILE] = helm.run(helm_bin, args)
-    return RenderedFiles(files)
+    args = helm.template_args(config.binderhub.release, str(chart), config.kube.namespace, ["-"])
+    running = helm.start(helm_bin, args, stdin=files[BINDERHUB_VALUES_FILE])
+    return RenderJob(files, running)
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """A render whose `helm template` may still be running."""
+
+    values: dict[str, str]
+    template: helm.Running
+
+    def wait(self) -> RenderedFiles:
+        return RenderedFiles({**self.values, MANIFESTS_FILE: helm.finish(self.template)})
 
 
 def write(rendered: RenderedFiles, output_dir: Path) -> list[Path]:

@@ -445,11 +445,11 @@ def run_wizard(
         raise SystemExit(130) from None
     except BhsvcError:
         # The answers are valid: keep them, so a re-run needs no questions.
-        files.write_atomic(config_path, text)
+        files.write_atomic(config_path, text, durable=True)
         prompter.say(f"Wrote {escape(str(config_path))}. Fix the problem below, then run:")
         prompter.say(f"  {escape(equivalent_command(config_path))}")
         raise
-    files.write_atomic(config_path, text)
+    files.write_atomic(config_path, text, durable=True)
 
     def wrote() -> None:
         prompter.say()

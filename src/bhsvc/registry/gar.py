@@ -470,7 +470,7 @@ class GarProvisioner:
         del created  # hold the key material no longer than needed
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            files.write_atomic(path, text, files.SECRET_MODE)
+            files.write_atomic(path, text, files.SECRET_MODE, durable=True)
         except OSError as err:
             raise OperationError(
                 f"{path}: cannot write the new key ({err.strerror}); key {new_id[:12]} was "
