@@ -1,34 +1,399 @@
-"""`bhsvc deploy`."""
+"""`bhsvc deploy`: from any state of the cluster to a running, smoke-checked BinderHub."""
 
 from __future__ import annotations
 
 import shlex
+import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from bhsvc import deploy as steps_mod
 from bhsvc import helm as helm_mod
 from bhsvc import ui
-from bhsvc.chart import bundled_chart
-from bhsvc.config import STATE_DIR, load_config
-from bhsvc.errors import UsageError
-from bhsvc.plan import deploy_plan
+from bhsvc.config import Config, load_config
+from bhsvc.errors import OperationError, UsageError
+from bhsvc.hub import image_pull_secret
+from bhsvc.plan import PlannedStep, deploy_plan
 
 
-def run(config_path: Path, dry_run: bool, output: str, helm_path: str | None) -> None:
+@dataclass
+class Outcome:
+    """What `--output json` prints: one document, also on failure."""
+
+    config: Config
+    context: str = ""
+    server: str = ""
+    binderhub: steps_mod.ReleaseInfo | None = None
+    hub: steps_mod.ReleaseInfo | None = None
+    binderhub_version: str | None = None
+    values_files: list[str] = field(default_factory=list)
+    error: str | None = None
+    diagnosis: list[str] = field(default_factory=list)
+
+    def document(self, steps: ui.Steps) -> dict[str, Any]:
+        bh = self.binderhub
+        return {
+            "ok": self.error is None,
+            "context": self.context,
+            "server": self.server,
+            "namespace": self.config.kube.namespace,
+            "release": self.config.binderhub.release,
+            "revision": bh.revision if bh else None,
+            "chart_version": bh.chart_version if bh else None,
+            "app_version": bh.app_version if bh else None,
+            "binderhub_version": self.binderhub_version,
+            "hub": self.hub.as_dict() if self.hub else None,
+            "values_files": self.values_files,
+            "steps": [result.as_dict() for result in steps.results],
+            "error": self.error,
+            "diagnosis": self.diagnosis,
+        }
+
+
+def run(
+    config_path: Path,
+    dry_run: bool,
+    output: str,
+    helm_path: str | None,
+    yes: bool = False,
+    timeout: int = steps_mod.DEFAULT_TIMEOUT,
+) -> None:
     config = load_config(config_path)
-    if not dry_run:
-        raise UsageError("deploy without --dry-run is not available in this version")
-    helm = helm_mod.find_helm(helm_path, notify=ui.err_console.log)
-    chart = config.binderhub.chart or str(bundled_chart())
-    values_dir = config.path(Path(STATE_DIR) / "rendered")
-    plan = deploy_plan(config, helm, chart, values_dir)
+    if dry_run:
+        return _dry_run(config, output, helm_path, timeout)
+    # Everything local first: bad input stops here, before any request.
+    from bhsvc.registry.credentials import docker_config_json, load_credentials
+
+    docker_config = docker_config_json(load_credentials(config))
+    steps = ui.Steps(quiet=output == "json")
+    with steps.step("find helm") as step:
+        helm = helm_mod.find_helm(helm_path, notify=ui.err_console.log)
+        step.detail = f"{helm.version_text} at {helm.path}"
+    chart = _chart(config)
+
+    from bhsvc import kube as kube_mod
+
+    kube = kube_mod.connect(config.kube.context)
+    config = steps_mod.with_context(config, kube.context_name)
+    _announce(config, kube)
+    _confirm(yes)
+
+    outcome = Outcome(config, kube.context_name, kube.server)
+    try:
+        _deploy(config, str(config_path), kube, helm, chart, timeout, docker_config, steps, outcome)
+    except OperationError as err:
+        outcome.error = str(err)
+        if output == "json":
+            ui.print_json(outcome.document(steps))
+        elif outcome.diagnosis:
+            ui.err_console.print("[bold]Diagnosis:[/]")
+            for line in outcome.diagnosis:
+                ui.err_console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+        raise
     if output == "json":
-        ui.print_json({"dry_run": True, "steps": [step.as_dict() for step in plan]})
+        ui.print_json(outcome.document(steps))
         return
+    bh = outcome.binderhub
+    assert bh is not None
+    ui.console.print(
+        f"BinderHub {outcome.binderhub_version} is up: release {bh.name} revision {bh.revision} "
+        f"(chart {bh.chart_version}) in namespace {bh.namespace}, context {kube.context_name}."
+    )
+    ui.console.print(f"Next: bhsvc verify --config {config_path}")
+
+
+def _chart(config: Config) -> str:
+    from bhsvc.chart import bundled_chart
+
+    if config.binderhub.chart:
+        chart = config.path(Path(config.binderhub.chart))
+        if not chart.exists():
+            raise UsageError(f"binderhub.chart: {chart} does not exist")
+        return str(chart)
+    return str(bundled_chart())
+
+
+def _announce(config: Config, kube: Any) -> None:
+    from rich.markup import escape
+
+    where = (
+        f"Deploying BinderHub release [bold]{config.binderhub.release}[/] to context "
+        f"[bold]{escape(kube.context_name)}[/] (cluster {escape(kube.server)}), namespace "
+        f"[bold]{config.kube.namespace}[/]"
+    )
+    if config.hub.enabled:
+        where += (
+            f", with JupyterHub release [bold]{config.hub.release}[/] in namespace "
+            f"[bold]{config.hub_namespace}[/]"
+        )
+    ui.err_console.print(where + ".", soft_wrap=True)
+
+
+def _confirm(yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "deploy changes the cluster named above and needs a confirmation: pass --yes "
+            "(stdin is not a terminal, so bhsvc cannot ask)"
+        )
+    from rich.prompt import Confirm
+
+    try:
+        agreed = Confirm.ask("Go ahead?", console=ui.err_console, default=False)
+    except EOFError:
+        agreed = False
+    if not agreed:
+        raise OperationError("deploy cancelled: nothing was changed")
+
+
+def _deploy(
+    config: Config,
+    source: str,
+    kube: Any,
+    helm: helm_mod.Helm,
+    chart: str,
+    timeout: int,
+    docker_config: str,
+    steps: ui.Steps,
+    outcome: Outcome,
+) -> None:
+    ns = config.kube.namespace
+    commands = steps_mod.helm_commands(config, helm, chart, timeout)
+    with steps.step("namespace") as step:
+        done = steps_mod.ensure_namespaces(kube, config)
+        step.status = "created" if "created" in done.values() else "present"
+        step.detail = ", ".join(f"{name} {state}" for name, state in done.items())
+    with steps.step("registry credentials Secret") as step:
+        step.status = steps_mod.ensure_registry_secret(kube, config, docker_config)
+        step.detail = f"{ns}/{config.registry_secret_name}"
+    if config.hub.enabled:
+        with steps.step("image pull Secret for the hub's users") as step:
+            step.status = steps_mod.ensure_pull_secret(kube, config, docker_config)
+            step.detail = f"{config.hub_namespace}/{image_pull_secret(config).name}"
+    with steps.step("values files") as step:
+        written = steps_mod.write_values(config, source)
+        outcome.values_files = [str(p) for p in written]
+        step.status = "written"
+        step.detail = str(steps_mod.values_dir(config))
+    if commands.hub is not None:
+        with steps.step(f"JupyterHub release {config.hub.release}") as step:
+            outcome.hub = _helm_step(
+                kube,
+                helm,
+                commands.hub,
+                timeout,
+                config.hub_namespace,
+                f"release={config.hub.release}",
+                step,
+                outcome,
+            )
+        with steps.step("hub API token for BinderHub") as step:
+            step.status = steps_mod.copy_hub_token(kube, config)
+    with steps.step(f"BinderHub release {config.binderhub.release}") as step:
+        outcome.binderhub = _helm_step(
+            kube,
+            helm,
+            commands.binderhub,
+            timeout,
+            ns,
+            steps_mod.release_selector(config.binderhub.release),
+            step,
+            outcome,
+        )
+    with steps.step(f"GET {config.binderhub_base_url}versions") as step:
+        versions = _check(
+            outcome,
+            kube,
+            ns,
+            steps_mod.binderhub_selector(config),
+            steps_mod.BINDERHUB_PORT,
+            config.binderhub_base_url,
+            timeout,
+        )
+        outcome.binderhub_version = versions.binderhub
+        step.detail = f"BinderHub {versions.binderhub}"
+    if config.hub.enabled:
+        prefix = f"/services/{config.hub.service_name}/"
+        with steps.step(f"GET {prefix}versions through the hub's proxy") as step:
+            versions = _check(
+                outcome,
+                kube,
+                config.hub_namespace,
+                steps_mod.hub_proxy_selector(config),
+                steps_mod.HUB_PROXY_PORT,
+                prefix,
+                timeout,
+            )
+            step.detail = f"BinderHub {versions.binderhub}"
+
+
+def _helm_step(
+    kube: Any,
+    helm: helm_mod.Helm,
+    args: list[str],
+    timeout: int,
+    namespace: str,
+    selector: str,
+    step: ui.StepResult,
+    outcome: Outcome,
+) -> steps_mod.ReleaseInfo:
+    release = args[2]
+    try:
+        with steps_mod.DiagnosisSampler(kube, namespace, selector) as sampler:
+            info = steps_mod.install(helm, args, timeout)
+    except steps_mod.HelmFailed as err:
+        outcome.diagnosis = sampler.result()
+        hint = ""
+        if "another operation" in str(err):
+            # A helm run was killed before it could record its outcome.
+            hint = (
+                f"; an earlier helm run on {release} was interrupted: run 'helm history "
+                f"{release} --namespace {namespace}', then 'helm rollback {release} "
+                f"--namespace {namespace}' (or 'helm uninstall' if it never installed) and re-run"
+            )
+        raise OperationError(f"release {release} did not become ready: {err}{hint}") from None
+    step.status = info.status
+    step.detail = f"revision {info.revision}, chart {info.chart_version}"
+    return info
+
+
+def _check(
+    outcome: Outcome,
+    kube: Any,
+    namespace: str,
+    selector: str,
+    port: int,
+    base_url: str,
+    timeout: int,
+) -> Any:
+    try:
+        return steps_mod.smoke_check(
+            kube, namespace, selector, port, base_url, min(float(timeout), steps_mod.SMOKE_TIMEOUT)
+        )
+    except OperationError:
+        outcome.diagnosis = kube.diagnose(namespace, selector)
+        raise
+
+
+# ---- --dry-run ----------------------------------------------------------------------
+
+
+def _dry_run(config: Config, output: str, helm_path: str | None, timeout: int) -> None:
+    helm = helm_mod.find_helm(helm_path, notify=ui.err_console.log)
+    chart = _chart(config)
+    cluster = _cluster_state(config, helm)
+    if cluster.get("reachable"):
+        config = steps_mod.with_context(config, cluster["context"])
+    plan = _plan(config, helm, chart, timeout)
+    if output == "json":
+        ui.print_json(
+            {"dry_run": True, "steps": [step.as_dict() for step in plan], "cluster": cluster}
+        )
+        return
+    from rich.markup import escape
+
     context = config.kube.context or "(current kubeconfig context)"
     ui.console.print(
-        f"Plan for context [bold]{context}[/], namespace [bold]{config.kube.namespace}[/]:"
+        f"Plan for context [bold]{escape(context)}[/], namespace [bold]{config.kube.namespace}[/]:"
     )
     for number, step in enumerate(plan, start=1):
-        ui.console.print(f"{number}. {step.description}")
+        ui.console.print(f"{number}. {escape(step.description)}")
         if step.command:
-            ui.console.print(f"   [dim]{shlex.join(step.command)}[/]", soft_wrap=True)
+            ui.console.print(f"   [dim]{escape(shlex.join(step.command))}[/]", soft_wrap=True)
+    ui.console.print()
+    for line in _cluster_lines(cluster):
+        ui.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _plan(config: Config, helm: helm_mod.Helm, chart: str, timeout: int) -> list[PlannedStep]:
+    """The deploy plan, showing the helm commands deploy runs."""
+    plan = deploy_plan(config, helm, chart, steps_mod.values_dir(config), timeout_seconds=timeout)
+    commands = steps_mod.helm_commands(config, helm, chart, timeout)
+    actual = iter([c for c in (commands.hub, commands.binderhub) if c is not None])
+    return [
+        replace(step, command=("helm", *next(actual))) if step.action == "helm" else step
+        for step in plan
+    ]
+
+
+def _cluster_state(config: Config, helm: helm_mod.Helm) -> dict[str, Any]:
+    """What already exists, when a cluster answers; the dry run works offline too."""
+    from bhsvc import kube as kube_mod
+    from bhsvc.errors import BhsvcError
+
+    try:
+        kube = kube_mod.connect(config.kube.context)
+        version = kube.server_version(timeout=5.0)
+    except BhsvcError as err:
+        return {"reachable": False, "reason": str(err)}
+    config = steps_mod.with_context(config, kube.context_name)
+    state: dict[str, Any] = {
+        "reachable": True,
+        "context": kube.context_name,
+        "server": kube.server,
+        "kubernetes_version": version,
+    }
+    try:
+        state["namespaces"] = steps_mod.ensure_namespaces(kube, config, dry_run=True)
+        state["registry_secret"] = _secret_state(kube, config)
+        names = [config.binderhub.release] + ([config.hub.release] if config.hub.enabled else [])
+        found: dict[str, Any] = {}
+        for namespace in dict.fromkeys([config.kube.namespace, config.hub_namespace]):
+            if state["namespaces"].get(namespace) == "create":
+                continue
+            found.update(steps_mod.releases(helm, namespace, kube.context_name, names))
+        state["releases"] = {
+            name: (
+                {k: found[name].get(k) for k in ("namespace", "revision", "status", "chart")}
+                if name in found
+                else None
+            )
+            for name in names
+        }
+    except BhsvcError as err:
+        state["error"] = str(err)
+    return state
+
+
+def _secret_state(kube: Any, config: Config) -> str:
+    from bhsvc.errors import UsageError as Usage
+    from bhsvc.registry.credentials import docker_config_json, load_credentials
+
+    try:
+        docker_config = docker_config_json(load_credentials(config))
+    except Usage as err:
+        exists = kube.read_secret(config.kube.namespace, config.registry_secret_name) is not None
+        return f"{'exists' if exists else 'missing'} (cannot compare: {err})"
+    return str(steps_mod.ensure_registry_secret(kube, config, docker_config, dry_run=True))
+
+
+def _cluster_lines(cluster: dict[str, Any]) -> list[str]:
+    if not cluster.get("reachable"):
+        return [f"No cluster reached ({cluster.get('reason')}): showing the plan only."]
+    lines = [
+        f"Cluster: context {cluster['context']} ({cluster['server']}), Kubernetes "
+        f"{cluster['kubernetes_version']}"
+    ]
+    for name, state in (cluster.get("namespaces") or {}).items():
+        lines.append(f"  namespace {name}: {'will be created' if state == 'create' else 'exists'}")
+    if "registry_secret" in cluster:
+        words = {
+            "create": "will be created",
+            "update": "will be updated",
+            "unchanged": "up to date",
+        }
+        secret = cluster["registry_secret"]
+        lines.append(f"  registry credentials Secret: {words.get(secret, secret)}")
+    for name, release in (cluster.get("releases") or {}).items():
+        if release is None:
+            lines.append(f"  release {name}: not installed (will be installed)")
+        else:
+            lines.append(
+                f"  release {name}: revision {release['revision']} {release['status']} "
+                f"({release['chart']}) in {release['namespace']} (will be upgraded)"
+            )
+    if cluster.get("error"):
+        lines.append(f"  could not read everything: {cluster['error']}")
+    return lines

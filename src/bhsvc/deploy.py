@@ -1,0 +1,378 @@
+"""The steps of `bhsvc deploy`, each idempotent: read the cluster, change only what
+differs, say what was done.
+
+Pure decisions (what the Secrets hold, which helm commands run in which order,
+how helm's answer reads) are kept apart from the functions that act
+(`ensure_*`, `install`, `smoke_check`), which take a `Kube` and a `Helm`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bhsvc import helm as helm_mod
+from bhsvc import hub as hub_mod
+from bhsvc.config import STATE_DIR, Config
+from bhsvc.errors import OperationError
+from bhsvc.files import write_atomic
+from bhsvc.plan import BINDERHUB_VALUES_FILE, HUB_VALUES_FILE
+from bhsvc.values import HUB_CHART_NAME, HUB_CHART_REPO
+
+if TYPE_CHECKING:
+    from bhsvc.binderhub import Versions
+    from bhsvc.kube import Kube
+
+# BinderHub's port in its pod (BinderHub.port); z2jh's proxy pod serves http on 8000.
+BINDERHUB_PORT = 8585
+HUB_PROXY_PORT = 8000
+DEFAULT_TIMEOUT = 600
+# How long helm gets to record a release as failed after Ctrl-C or a timeout.
+HELM_GRACE_SECONDS = 30.0
+# Longest wait for BinderHub's /versions after helm reports success.
+SMOKE_TIMEOUT = 180.0
+REGISTRY_SECRET_TYPE = "kubernetes.io/dockerconfigjson"
+
+
+# ---- pure decisions ----------------------------------------------------------
+
+
+def values_dir(config: Config) -> Path:
+    """Where deploy writes the values files: <config dir>/.bhsvc/rendered/."""
+    return config.path(Path(STATE_DIR) / "rendered")
+
+
+def with_context(config: Config, context: str) -> Config:
+    """The config acting on `context` (the one the kubeconfig resolved), so helm and
+    the Python client act on the same cluster."""
+    kube = config.kube.model_copy(update={"context": context})
+    return config.model_copy(update={"kube": kube})
+
+
+def registry_secret_data(docker_config_json: str) -> dict[str, bytes]:
+    """The registry Secret's keys: `.dockerconfigjson` (its type's key, for image pulls)
+    and `config.json` (the file name docker and BinderHub's build pods read)."""
+    data = docker_config_json.encode()
+    return {".dockerconfigjson": data, "config.json": data}
+
+
+def binderhub_selector(config: Config) -> str:
+    return (
+        f"app.kubernetes.io/instance={config.binderhub.release},"
+        "app.kubernetes.io/component=binderhub"
+    )
+
+
+def release_selector(release: str) -> str:
+    """Every pod of a binderhub-service release (BinderHub and the container engine)."""
+    return f"app.kubernetes.io/instance={release}"
+
+
+def hub_proxy_selector(config: Config) -> str:
+    """z2jh's proxy pod of the hub release (z2jh's own labels)."""
+    return f"component=proxy,release={config.hub.release}"
+
+
+@dataclass(frozen=True)
+class HelmCommands:
+    hub: list[str] | None
+    binderhub: list[str]
+
+
+def helm_commands(
+    config: Config,
+    helm: helm_mod.Helm,
+    chart: str,
+    timeout_seconds: int,
+    hub_values_files: Sequence[Path] = (),
+) -> HelmCommands:
+    """The helm argument lists. The hub goes first (the deploy plan's order): its chart
+    makes the API token Secret BinderHub reads. The dry-run shows these same lists."""
+    hub = None
+    if config.hub.enabled:
+        local = config.hub.chart
+        hub = helm_mod.upgrade_install_args(
+            helm,
+            config.hub.release,
+            str(config.path(Path(local))) if local else HUB_CHART_NAME,
+            config.hub_namespace,
+            # The user's own files first, bhsvc's last so it wins.
+            [*hub_values_files, values_dir(config) / HUB_VALUES_FILE],
+            timeout_seconds=timeout_seconds,
+            version=None if local else config.hub.chart_version,
+            repo=None if local else HUB_CHART_REPO,
+            kube_context=config.kube.context,
+        )
+    binderhub = helm_mod.upgrade_install_args(
+        helm,
+        config.binderhub.release,
+        chart,
+        config.kube.namespace,
+        [values_dir(config) / BINDERHUB_VALUES_FILE],
+        timeout_seconds=timeout_seconds,
+        kube_context=config.kube.context,
+    )
+    return HelmCommands(hub, binderhub)
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart_version: str
+    app_version: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "release": self.name,
+            "namespace": self.namespace,
+            "revision": self.revision,
+            "status": self.status,
+            "chart_version": self.chart_version,
+            "app_version": self.app_version,
+        }
+
+
+def parse_release(document: Any) -> ReleaseInfo:
+    """The release `helm upgrade --output json` printed (helm 3 and 4 share the shape)."""
+    if not isinstance(document, dict):
+        raise OperationError("helm printed no release document")
+    chart = (document.get("chart") or {}).get("metadata") or {}
+    return ReleaseInfo(
+        name=str(document.get("name", "")),
+        namespace=str(document.get("namespace", "")),
+        revision=int(document.get("version") or 0),
+        status=str((document.get("info") or {}).get("status", "")),
+        chart_version=str(chart.get("version", "")),
+        app_version=str(chart.get("appVersion", "")),
+    )
+
+
+def helm_error(stderr: str) -> str:
+    """helm's own error, without its log lines: the text from its last 'Error:' on."""
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("level=")]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Error:")]
+    chosen = lines[starts[-1] :] if starts else lines[-3:]
+    text = " ".join(line.strip() for line in chosen).removeprefix("Error: ")
+    return text or "no output"
+
+
+# ---- running helm ----------------------------------------------------------------
+
+
+class HelmFailed(OperationError):
+    pass
+
+
+def run_helm(helm: helm_mod.Helm, args: Sequence[str], timeout: float) -> str:
+    """Run helm; on Ctrl-C or timeout give it time to record the release as failed (or
+    roll back) instead of killing it mid-way, so a re-run converges."""
+    command = [str(helm.path), *args]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        raise HelmFailed(f"helm {args[0]} did not finish within {timeout:.0f}s") from None
+    except KeyboardInterrupt:
+        _stop(proc)
+        raise
+    if proc.returncode != 0:
+        raise HelmFailed(f"helm {args[0]} failed: {helm_error(err)}")
+    return out
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # helm cancels and marks the release failed
+    try:
+        proc.wait(HELM_GRACE_SECONDS)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        proc.kill()
+        proc.wait()
+
+
+def install(helm: helm_mod.Helm, args: Sequence[str], timeout_seconds: int) -> ReleaseInfo:
+    """`helm upgrade --install ... --wait` and the release it made."""
+    out = run_helm(helm, [*args, "--output", "json"], timeout_seconds + HELM_GRACE_SECONDS)
+    try:
+        return parse_release(json.loads(out))
+    except ValueError:
+        raise OperationError("helm upgrade printed something that is not JSON") from None
+
+
+def releases(
+    helm: helm_mod.Helm, namespace: str, context: str, names: Sequence[str]
+) -> dict[str, Any]:
+    """Installed releases among `names` in `namespace`: name -> helm list's entry."""
+    states = ["--deployed", "--failed", "--pending"]
+    args = [
+        "list",
+        "--namespace",
+        namespace,
+        "--kube-context",
+        context,
+        *states,
+        "--output",
+        "json",
+    ]
+    listed = json.loads(run_helm(helm, args, 60) or "[]")
+    return {r["name"]: r for r in listed if isinstance(r, dict) and r.get("name") in names}
+
+
+# ---- acting on the cluster ---------------------------------------------------------
+
+
+def ensure_namespaces(kube: Kube, config: Config, dry_run: bool = False) -> dict[str, str]:
+    wanted = [config.kube.namespace]
+    if config.hub.enabled and config.hub_namespace not in wanted:
+        wanted.append(config.hub_namespace)
+    return {ns: kube.ensure_namespace(ns, dry_run=dry_run) for ns in wanted}
+
+
+def ensure_registry_secret(
+    kube: Kube, config: Config, docker_config_json: str, dry_run: bool = False
+) -> str:
+    return kube.ensure_secret(
+        config.kube.namespace,
+        config.registry_secret_name,
+        registry_secret_data(docker_config_json),
+        REGISTRY_SECRET_TYPE,
+        {"app.kubernetes.io/instance": config.binderhub.release},
+        dry_run=dry_run,
+    )
+
+
+def ensure_pull_secret(
+    kube: Kube, config: Config, docker_config_json: str, dry_run: bool = False
+) -> str:
+    """The hub's user pods pull built images with this Secret (z2jh's singleuser pullSecrets)."""
+    ref = hub_mod.image_pull_secret(config)
+    return kube.ensure_secret(
+        ref.namespace,
+        ref.name,
+        {ref.key: docker_config_json.encode()},
+        REGISTRY_SECRET_TYPE,
+        {"app.kubernetes.io/instance": config.binderhub.release},
+        dry_run=dry_run,
+    )
+
+
+def write_values(config: Config, source: str) -> list[Path]:
+    """Write both charts' values files (no secrets in them, only Secret names)."""
+    from bhsvc.render import values_files
+
+    written = []
+    for name, text in values_files(config, source).items():
+        path = values_dir(config) / name
+        write_atomic(path, text)
+        written.append(path)
+    return written
+
+
+def copy_hub_token(kube: Kube, config: Config) -> str:
+    """Copy the service's API token from the hub's Secret into BinderHub's namespace
+    (a Secret can only be mounted in its own namespace)."""
+    source = hub_mod.token_source(config, config.hub.values)
+    target = hub_mod.token_target(config, config.hub.values)
+    if (source.namespace, source.name) == (target.namespace, target.name):
+        return "unchanged"
+    token = kube.read_secret_key(source.namespace, source.name, source.key)
+    if token is None:
+        raise OperationError(
+            f"Secret {source.namespace}/{source.name} has no key {source.key}: the hub "
+            f"chart did not generate the token of service {config.hub.service_name}"
+        )
+    return kube.ensure_secret(
+        target.namespace,
+        target.name,
+        {target.key: token},
+        "Opaque",
+        {"app.kubernetes.io/instance": config.binderhub.release},
+    )
+
+
+def smoke_check(
+    kube: Kube,
+    namespace: str,
+    selector: str,
+    port: int,
+    base_url: str,
+    timeout: float,
+    pause: float = 1.0,
+) -> Versions:
+    """Port-forward to the newest ready pod and GET <base_url>versions, retrying until
+    `timeout` (the pod may need a moment after helm's wait)."""
+    from bhsvc.binderhub import Target, get_versions
+    from bhsvc.kube import port_forward
+
+    deadline = time.monotonic() + timeout
+    problem = "no attempt"
+    while True:
+        remaining = deadline - time.monotonic()
+        errors: list[str] = []
+        try:
+            pod = kube.find_pod(namespace, selector)
+            with port_forward(kube, namespace, pod, port, errors=errors) as local:
+                target = Target(f"http://127.0.0.1:{local}{base_url}")
+                return get_versions(target, max(1.0, min(10.0, remaining)))
+        except OperationError as err:
+            problem = f"{err}; {errors[-1]}" if errors else str(err)
+        if time.monotonic() + pause >= deadline:
+            raise OperationError(
+                f"no answer to GET {base_url}versions within {timeout:.0f}s: {problem}"
+            )
+        time.sleep(pause)
+
+
+@dataclass
+class DiagnosisSampler:
+    """Samples `Kube.diagnose` in the background while helm waits, keeping the last
+    non-empty result: after a failed wait helm rolls back, and the pods that
+    explain the failure are gone by the time it returns."""
+
+    kube: Kube
+    namespace: str
+    selector: str
+    interval: float = 3.0
+    last: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="diagnosis sampler", daemon=True)
+
+    def __enter__(self) -> DiagnosisSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(35)
+
+    def _run(self) -> None:
+        wait = min(1.0, self.interval)  # a first look early: short --timeout runs too
+        while not self._stop.wait(wait):
+            wait = self.interval
+            lines = self.kube.diagnose(self.namespace, self.selector)
+            if lines and not lines[0].startswith("could not"):
+                self.last = lines
+
+    def result(self) -> list[str]:
+        """What is wrong now, or else what was wrong during the wait."""
+        now = self.kube.diagnose(self.namespace, self.selector)
+        if now and not now[0].startswith(("no pod matches", "could not")):
+            return now
+        if self.last:
+            return ["while helm waited:", *(f"  {line}" for line in self.last)]
+        return now

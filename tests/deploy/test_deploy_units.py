@@ -1,0 +1,162 @@
+"""The pure parts of deploy: decisions, parsing helm's answers, wording diagnoses."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from deploylib import Project
+
+from bhsvc import deploy, diagnose, helm, kube
+from bhsvc.config import load_config
+
+HELM4 = helm.Helm(Path("/usr/bin/helm"), (4, 1, 4))
+HELM3 = helm.Helm(Path("/usr/bin/helm"), (3, 19, 0))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_secret_change_compares_content_type_and_labels() -> None:
+    labels = {"app.kubernetes.io/managed-by": "bhsvc"}
+    current = {
+        "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"labels": {**labels, "other": "kept"}},
+        "data": {".dockerconfigjson": _b64(b"{}")},
+    }
+    wanted = {".dockerconfigjson": b"{}"}
+    assert kube.secret_change(None, wanted, "Opaque", labels) == "create"
+    assert (
+        kube.secret_change(current, wanted, "kubernetes.io/dockerconfigjson", labels) == "unchanged"
+    )
+    assert (
+        kube.secret_change(current, {".dockerconfigjson": b"[]"}, current["type"], labels)
+        == "update"
+    )
+    assert kube.secret_change(current, {**wanted, "x": b""}, current["type"], labels) == "update"
+    assert kube.secret_change(current, wanted, current["type"], {"new": "label"}) == "update"
+    assert kube.secret_change(current, wanted, "Opaque", labels) == "recreate"
+
+
+def test_registry_secret_holds_the_same_docker_config_twice() -> None:
+    data = deploy.registry_secret_data('{"auths": {}}')
+    assert data == {".dockerconfigjson": b'{"auths": {}}', "config.json": b'{"auths": {}}'}
+
+
+def test_kubeconfig_paths() -> None:
+    home = Path("~").expanduser()
+    assert kube.kubeconfig_paths(None, {}) == [home / ".kube" / "config"]
+    assert kube.kubeconfig_paths(None, {"KUBECONFIG": "/a:/b"}) == [Path("/a"), Path("/b")]
+    assert kube.kubeconfig_paths("/c", {"KUBECONFIG": "/a"}) == [Path("/c")]
+
+
+def test_api_error_text_uses_the_status_message() -> None:
+    body = '{"kind": "Status", "message": "secrets \\"x\\" is forbidden: User \\"u\\" cannot"}'
+    assert kube.api_error_text(403, "Forbidden", body).startswith('forbidden: secrets "x"')
+    assert "expired" in kube.api_error_text(401, "Unauthorized", "")
+    assert kube.api_error_text(500, "Internal", "not json") == "Internal (HTTP 500)"
+
+
+def test_parse_release_reads_helms_document() -> None:
+    info = deploy.parse_release(
+        {
+            "name": "binderhub",
+            "namespace": "binder",
+            "version": 3,
+            "info": {"status": "deployed"},
+            "chart": {"metadata": {"version": "0.1.0", "appVersion": "1.0.0"}},
+        }
+    )
+    assert info.as_dict() == {
+        "release": "binderhub",
+        "namespace": "binder",
+        "revision": 3,
+        "status": "deployed",
+        "chart_version": "0.1.0",
+        "app_version": "1.0.0",
+    }
+
+
+def test_helm_error_keeps_helms_message_not_its_logs() -> None:
+    stderr = (
+        'level=WARN msg="upgrade failed" name=binderhub error="x"\n'
+        "Error: UPGRADE FAILED: release binderhub failed, and has been rolled back\n"
+        "context deadline exceeded\n"
+    )
+    assert deploy.helm_error(stderr) == (
+        "UPGRADE FAILED: release binderhub failed, and has been rolled back "
+        "context deadline exceeded"
+    )
+    assert deploy.helm_error("") == "no output"
+
+
+def test_helm_commands_hub_first_with_the_rollback_flag_of_each_major(project: Project) -> None:
+    project.write_config({"hub": {"enabled": True, "namespace": "jupyterhub"}})
+    config = deploy.with_context(load_config(project.config), "prod")
+    assert config.path(Path("x")) == project.root / "x"  # still relative to the file
+    commands = deploy.helm_commands(config, HELM4, "/chart", 42)
+    assert commands.hub is not None
+    assert commands.hub[:4] == ["upgrade", "--install", "jupyterhub", "jupyterhub"]
+    assert "--repo" in commands.hub and "https://hub.jupyter.org/helm-chart/" in commands.hub
+    assert commands.binderhub[:4] == ["upgrade", "--install", "binderhub", "/chart"]
+    for args in (commands.hub, commands.binderhub):
+        assert args[args.index("--kube-context") + 1] == "prod"
+        assert args[args.index("--timeout") + 1] == "42s"
+        assert "--wait" in args and "--rollback-on-failure" in args
+    values = commands.binderhub[commands.binderhub.index("--values") + 1]
+    assert values == str(project.rendered / "binderhub-service.values.yaml")
+    assert "--atomic" in deploy.helm_commands(config, HELM3, "/chart", 42).binderhub
+
+
+def test_helm_commands_use_a_local_hub_chart(project: Project, tmp_path: Path) -> None:
+    project.write_config({"hub": {"enabled": True, "chart": "charts/jupyterhub"}})
+    commands = deploy.helm_commands(load_config(project.config), HELM4, "/chart", 60)
+    assert commands.hub is not None
+    assert commands.hub[3] == str(project.root / "charts" / "jupyterhub")
+    assert "--repo" not in commands.hub and "--version" not in commands.hub
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (
+            {"name": "init", "state": {"waiting": {"reason": "PodInitializing"}}},
+            "init container init: PodInitializing",
+        ),
+        (
+            {"name": "main", "ready": False, "state": {"running": {}}},
+            "container main: running but not ready (its readiness probe fails)",
+        ),
+        (
+            {"name": "main", "state": {"terminated": {"exitCode": 2, "reason": "Error"}}},
+            "container main: terminated with exit code 2 (Error)",
+        ),
+    ],
+)
+def test_pod_problems(state: dict[str, object], expected: str) -> None:
+    key = "initContainerStatuses" if state["name"] == "init" else "containerStatuses"
+    pod = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "False"}],
+            key: [state],
+        },
+    }
+    assert diagnose.pod_problems(pod) == [f"pod p (Running) {expected}"]
+    assert not diagnose.pod_ready(pod)
+
+
+def test_event_lines_are_the_last_ones_in_order() -> None:
+    events = [
+        {"metadata": {"resourceVersion": str(rv)}, "lastTimestamp": "2026-01-01T00:00:00Z",
+         "type": "Warning", "reason": f"R{rv}", "message": "m", "count": rv,
+         "involvedObject": {"kind": "Pod", "name": "p"}}
+        for rv in (3, 1, 2)
+    ]  # fmt: skip
+    assert diagnose.event_lines(events, limit=2) == [
+        "event Warning R2 on Pod p: m (x2)",
+        "event Warning R3 on Pod p: m (x3)",
+    ]
