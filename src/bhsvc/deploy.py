@@ -9,8 +9,6 @@ how helm's answer reads) are kept apart from the functions that act
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Sequence
@@ -20,11 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
-from bhsvc.config import STATE_DIR, Config
+from bhsvc.config import Config
 from bhsvc.errors import OperationError
 from bhsvc.files import write_atomic
-from bhsvc.plan import BINDERHUB_VALUES_FILE, HUB_VALUES_FILE
-from bhsvc.values import HUB_CHART_NAME, HUB_CHART_REPO
+from bhsvc.plan import values_dir
 
 if TYPE_CHECKING:
     from bhsvc.binderhub import Versions
@@ -34,19 +31,12 @@ if TYPE_CHECKING:
 BINDERHUB_PORT = 8585
 HUB_PROXY_PORT = 8000
 DEFAULT_TIMEOUT = 600
-# How long helm gets to record a release as failed after Ctrl-C or a timeout.
-HELM_GRACE_SECONDS = 30.0
 # Longest wait for BinderHub's /versions after helm reports success.
 SMOKE_TIMEOUT = 180.0
 REGISTRY_SECRET_TYPE = "kubernetes.io/dockerconfigjson"
 
 
 # ---- pure decisions ----------------------------------------------------------
-
-
-def values_dir(config: Config) -> Path:
-    """Where deploy writes the values files: <config dir>/.bhsvc/rendered/."""
-    return config.path(Path(STATE_DIR) / "rendered")
 
 
 def with_context(config: Config, context: str) -> Config:
@@ -78,48 +68,6 @@ def release_selector(release: str) -> str:
 def hub_proxy_selector(config: Config) -> str:
     """z2jh's proxy pod of the hub release (z2jh's own labels)."""
     return f"component=proxy,release={config.hub.release}"
-
-
-@dataclass(frozen=True)
-class HelmCommands:
-    hub: list[str] | None
-    binderhub: list[str]
-
-
-def helm_commands(
-    config: Config,
-    helm: helm_mod.Helm,
-    chart: str,
-    timeout_seconds: int,
-    hub_values_files: Sequence[Path] = (),
-) -> HelmCommands:
-    """The helm argument lists. The hub goes first (the deploy plan's order): its chart
-    makes the API token Secret BinderHub reads. The dry-run shows these same lists."""
-    hub = None
-    if config.hub.enabled:
-        local = config.hub.chart
-        hub = helm_mod.upgrade_install_args(
-            helm,
-            config.hub.release,
-            str(config.path(Path(local))) if local else HUB_CHART_NAME,
-            config.hub_namespace,
-            # The user's own files first, bhsvc's last so it wins.
-            [*hub_values_files, values_dir(config) / HUB_VALUES_FILE],
-            timeout_seconds=timeout_seconds,
-            version=None if local else config.hub.chart_version,
-            repo=None if local else HUB_CHART_REPO,
-            kube_context=config.kube.context,
-        )
-    binderhub = helm_mod.upgrade_install_args(
-        helm,
-        config.binderhub.release,
-        chart,
-        config.kube.namespace,
-        [values_dir(config) / BINDERHUB_VALUES_FILE],
-        timeout_seconds=timeout_seconds,
-        kube_context=config.kube.context,
-    )
-    return HelmCommands(hub, binderhub)
 
 
 @dataclass(frozen=True)
@@ -157,55 +105,12 @@ def parse_release(document: Any) -> ReleaseInfo:
     )
 
 
-def helm_error(stderr: str) -> str:
-    """helm's own error, without its log lines: the text from its last 'Error:' on."""
-    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("level=")]
-    starts = [i for i, line in enumerate(lines) if line.startswith("Error:")]
-    chosen = lines[starts[-1] :] if starts else lines[-3:]
-    text = " ".join(line.strip() for line in chosen).removeprefix("Error: ")
-    return text or "no output"
-
-
 # ---- running helm ----------------------------------------------------------------
-
-
-class HelmFailed(OperationError):
-    pass
-
-
-def run_helm(helm: helm_mod.Helm, args: Sequence[str], timeout: float) -> str:
-    """Run helm; on Ctrl-C or timeout give it time to record the release as failed (or
-    roll back) instead of killing it mid-way, so a re-run converges."""
-    command = [str(helm.path), *args]
-    proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _stop(proc)
-        raise HelmFailed(f"helm {args[0]} did not finish within {timeout:.0f}s") from None
-    except KeyboardInterrupt:
-        _stop(proc)
-        raise
-    if proc.returncode != 0:
-        raise HelmFailed(f"helm {args[0]} failed: {helm_error(err)}")
-    return out
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)  # helm cancels and marks the release failed
-    try:
-        proc.wait(HELM_GRACE_SECONDS)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        proc.kill()
-        proc.wait()
 
 
 def install(helm: helm_mod.Helm, args: Sequence[str], timeout_seconds: int) -> ReleaseInfo:
     """`helm upgrade --install ... --wait` and the release it made."""
-    out = run_helm(helm, [*args, "--output", "json"], timeout_seconds + HELM_GRACE_SECONDS)
+    out = helm_mod.run(helm, [*args, "--output", "json"], timeout_seconds + helm_mod.GRACE_SECONDS)
     try:
         return parse_release(json.loads(out))
     except ValueError:
@@ -227,7 +132,7 @@ def releases(
         "--output",
         "json",
     ]
-    listed = json.loads(run_helm(helm, args, 60) or "[]")
+    listed = json.loads(helm_mod.run(helm, args, 60) or "[]")
     return {r["name"]: r for r in listed if isinstance(r, dict) and r.get("name") in names}
 
 

@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,8 @@ HELM_ENV = "BHSVC_HELM"
 DOWNLOAD_URL_ENV = "BHSVC_HELM_DOWNLOAD_URL"
 DOWNLOAD_SHA_ENV = "BHSVC_HELM_DOWNLOAD_SHA256"
 DEFAULT_TIMEOUT = 60.0
+# How long helm gets to record a release as failed after Ctrl-C or a timeout.
+GRACE_SECONDS = 30.0
 
 # SHA-256 of the official release archives of PINNED_VERSION, per platform.
 _OFFICIAL_SHA256 = {
@@ -332,21 +335,46 @@ def start(
     return Running(process, args[0], timeout)
 
 
+class HelmFailed(OperationError):
+    """helm ran and said no (or did not finish in time)."""
+
+
+def helm_error(stderr: str) -> str:
+    """helm's own error, without its log lines: the text from its last 'Error:' on."""
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("level=")]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Error:")]
+    chosen = lines[starts[-1] :] if starts else lines[-3:]
+    text = " ".join(line.strip() for line in chosen).removeprefix("Error: ")
+    return text or "no output"
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """Interrupt helm the way Ctrl-C does, so it records the release as failed (or rolls
+    back) instead of dying mid-way; kill it only if it does not end in time."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    try:
+        process.wait(GRACE_SECONDS)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        process.kill()
+        process.wait()
+
+
 def finish(running: Running) -> str:
-    """Wait for a started helm; a failure is an OperationError with helm's own message."""
+    """Wait for a started helm; a failure is a HelmFailed with helm's own message."""
     process = running.process
     try:
         stdout, stderr = process.communicate(timeout=running.timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise OperationError(
+        _stop(process)
+        raise HelmFailed(
             f"helm {running.command} did not finish within {running.timeout:.0f}s"
         ) from None
+    except KeyboardInterrupt:
+        _stop(process)
+        raise
     if process.returncode != 0:
-        message = stderr.strip().splitlines()
-        detail = " ".join(message[-3:]) or "no output"
-        raise OperationError(f"helm {running.command} failed: {detail}")
+        raise HelmFailed(f"helm {running.command} failed: {helm_error(stderr)}")
     return stdout
 
 

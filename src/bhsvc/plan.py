@@ -1,4 +1,7 @@
-"""The ordered deploy plan, decided from the config alone (pure, no I/O)."""
+"""The ordered deploy plan and its helm commands, decided from the config alone (pure).
+
+`bhsvc deploy` runs exactly these helm argument lists; `--dry-run` prints them.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bhsvc import helm as helm_args
-from bhsvc.config import REGISTRY_PASSWORD_ENV, Config
-from bhsvc.values import HUB_CHART_NAME, HUB_CHART_REPO, binderhub_fullname, hub_token_secret
+from bhsvc import helm as helm_mod
+from bhsvc import hub as hub_mod
+from bhsvc.config import REGISTRY_PASSWORD_ENV, STATE_DIR, Config
+from bhsvc.values import HUB_CHART_NAME, HUB_CHART_REPO, binderhub_fullname
 
 BINDERHUB_VALUES_FILE = "binderhub-service.values.yaml"
 HUB_VALUES_FILE = "jupyterhub.values.yaml"
@@ -30,6 +34,17 @@ class PlannedStep:
         }
 
 
+@dataclass(frozen=True)
+class HelmCommands:
+    hub: list[str] | None
+    binderhub: list[str]
+
+
+def values_dir(config: Config) -> Path:
+    """Where deploy writes the values files: <config dir>/.bhsvc/rendered/."""
+    return config.path(Path(STATE_DIR) / "rendered")
+
+
 def credentials_source(config: Config) -> str:
     """Where the registry password comes from, described without revealing it."""
     reg = config.registry
@@ -40,16 +55,44 @@ def credentials_source(config: Config) -> str:
     return f"environment variable {REGISTRY_PASSWORD_ENV}"
 
 
-def deploy_plan(
+def helm_commands(
     config: Config,
-    helm: helm_args.Helm,
+    helm: helm_mod.Helm,
     chart: str,
-    values_dir: Path,
+    timeout_seconds: int,
     hub_values_files: Sequence[Path] = (),
-    timeout_seconds: int = 600,
-) -> list[PlannedStep]:
+) -> HelmCommands:
+    """The helm argument lists. The hub goes first: its chart makes the API token
+    Secret BinderHub reads."""
+    hub = None
+    if config.hub.enabled:
+        local = config.hub.chart
+        hub = helm_mod.upgrade_install_args(
+            helm,
+            config.hub.release,
+            str(config.path(Path(local))) if local else HUB_CHART_NAME,
+            config.hub_namespace,
+            # The user's own files first, bhsvc's last so it wins.
+            [*hub_values_files, values_dir(config) / HUB_VALUES_FILE],
+            timeout_seconds=timeout_seconds,
+            version=None if local else config.hub.chart_version,
+            repo=None if local else HUB_CHART_REPO,
+            kube_context=config.kube.context,
+        )
+    binderhub = helm_mod.upgrade_install_args(
+        helm,
+        config.binderhub.release,
+        chart,
+        config.kube.namespace,
+        [values_dir(config) / BINDERHUB_VALUES_FILE],
+        timeout_seconds=timeout_seconds,
+        kube_context=config.kube.context,
+    )
+    return HelmCommands(hub, binderhub)
+
+
+def deploy_plan(config: Config, commands: HelmCommands) -> list[PlannedStep]:
     ns = config.kube.namespace
-    context = config.kube.context
     steps = [
         PlannedStep("namespace", f"ensure namespace {ns}"),
         PlannedStep(
@@ -59,49 +102,38 @@ def deploy_plan(
         ),
     ]
     hub = config.hub
-    if hub.enabled:
-        # The hub goes first: its chart creates the API token Secret BinderHub reads.
-        hub_args = helm_args.upgrade_install_args(
-            helm,
-            hub.release,
-            HUB_CHART_NAME,
-            config.hub_namespace,
-            [*hub_values_files, values_dir / HUB_VALUES_FILE],
-            timeout_seconds=timeout_seconds,
-            version=hub.chart_version,
-            repo=HUB_CHART_REPO,
-            kube_context=context,
+    if commands.hub is not None:
+        pull = hub_mod.image_pull_secret(config)
+        steps.append(
+            PlannedStep(
+                "secret",
+                f"ensure Secret {pull.namespace}/{pull.name} (image pull credentials for "
+                "the hub's users)",
+            )
         )
+        chart = f"chart {hub.chart}" if hub.chart else f"z2jh {hub.chart_version}"
         steps.append(
             PlannedStep(
                 "helm",
-                f"install or upgrade JupyterHub {hub.release} (z2jh {hub.chart_version}) "
-                f"in {config.hub_namespace}",
-                ("helm", *hub_args),
+                f"install or upgrade JupyterHub {hub.release} ({chart}) in {config.hub_namespace}",
+                ("helm", *commands.hub),
             )
         )
         if config.hub_namespace != ns:
-            secret, key = hub_token_secret(config)
+            source = hub_mod.token_source(config, hub.values)
+            target = hub_mod.token_target(config, hub.values)
             steps.append(
                 PlannedStep(
                     "secret",
-                    f"copy key {key} of Secret {config.hub_namespace}/{secret} to {ns}/{secret}",
+                    f"copy key {source.key} of Secret {source.namespace}/{source.name} "
+                    f"to {target.namespace}/{target.name}",
                 )
             )
-    bh_args = helm_args.upgrade_install_args(
-        helm,
-        config.binderhub.release,
-        chart,
-        ns,
-        [values_dir / BINDERHUB_VALUES_FILE],
-        timeout_seconds=timeout_seconds,
-        kube_context=context,
-    )
     steps.append(
         PlannedStep(
             "helm",
             f"install or upgrade BinderHub {config.binderhub.release} in {ns}",
-            ("helm", *bh_args),
+            ("helm", *commands.binderhub),
         )
     )
     steps.append(

@@ -42,28 +42,6 @@ def binderhub_fullname(config: Config) -> str:
 # imported inside the functions below to keep the import graph acyclic.
 
 
-def binderhub_service_url(config: Config) -> str:
-    """In-cluster URL of BinderHub's Service, as the hub's proxy reaches it."""
-    from bhsvc import hub
-
-    return hub.service_url(config)
-
-
-def hub_api_url(config: Config) -> str:
-    """The hub's API as seen from BinderHub's pod (z2jh names the Service `hub`)."""
-    from bhsvc import hub
-
-    return hub.hub_api_url(config, config.hub.values)
-
-
-def hub_token_secret(config: Config) -> tuple[str, str]:
-    """Secret name and key where z2jh keeps the service's generated API token."""
-    from bhsvc import hub
-
-    ref = hub.token_source(config, config.hub.values)
-    return ref.name, ref.key
-
-
 def binderhub_values(
     config: Config, hub_values_in: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:

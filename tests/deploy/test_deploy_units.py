@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from deploylib import Project
 
-from bhsvc import deploy, diagnose, helm, kube
+from bhsvc import deploy, diagnose, helm, kube, plan
 from bhsvc.config import load_config
 
 HELM4 = helm.Helm(Path("/usr/bin/helm"), (4, 1, 4))
@@ -85,18 +85,18 @@ def test_helm_error_keeps_helms_message_not_its_logs() -> None:
         "Error: UPGRADE FAILED: release binderhub failed, and has been rolled back\n"
         "context deadline exceeded\n"
     )
-    assert deploy.helm_error(stderr) == (
+    assert helm.helm_error(stderr) == (
         "UPGRADE FAILED: release binderhub failed, and has been rolled back "
         "context deadline exceeded"
     )
-    assert deploy.helm_error("") == "no output"
+    assert helm.helm_error("") == "no output"
 
 
 def test_helm_commands_hub_first_with_the_rollback_flag_of_each_major(project: Project) -> None:
     project.write_config({"hub": {"enabled": True, "namespace": "jupyterhub"}})
     config = deploy.with_context(load_config(project.config), "prod")
     assert config.path(Path("x")) == project.root / "x"  # still relative to the file
-    commands = deploy.helm_commands(config, HELM4, "/chart", 42)
+    commands = plan.helm_commands(config, HELM4, "/chart", 42)
     assert commands.hub is not None
     assert commands.hub[:4] == ["upgrade", "--install", "jupyterhub", "jupyterhub"]
     assert "--repo" in commands.hub and "https://hub.jupyter.org/helm-chart/" in commands.hub
@@ -107,12 +107,12 @@ def test_helm_commands_hub_first_with_the_rollback_flag_of_each_major(project: P
         assert "--wait" in args and "--rollback-on-failure" in args
     values = commands.binderhub[commands.binderhub.index("--values") + 1]
     assert values == str(project.rendered / "binderhub-service.values.yaml")
-    assert "--atomic" in deploy.helm_commands(config, HELM3, "/chart", 42).binderhub
+    assert "--atomic" in plan.helm_commands(config, HELM3, "/chart", 42).binderhub
 
 
 def test_helm_commands_use_a_local_hub_chart(project: Project, tmp_path: Path) -> None:
     project.write_config({"hub": {"enabled": True, "chart": "charts/jupyterhub"}})
-    commands = deploy.helm_commands(load_config(project.config), HELM4, "/chart", 60)
+    commands = plan.helm_commands(load_config(project.config), HELM4, "/chart", 60)
     assert commands.hub is not None
     assert commands.hub[3] == str(project.root / "charts" / "jupyterhub")
     assert "--repo" not in commands.hub and "--version" not in commands.hub

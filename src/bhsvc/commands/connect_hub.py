@@ -33,12 +33,12 @@ from bhsvc import deploy, ui
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
 from bhsvc.chart import bundled_chart
-from bhsvc.config import STATE_DIR, Config, load_config
+from bhsvc.config import Config, load_config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.files import write_atomic, yaml_text
-from bhsvc.plan import BINDERHUB_VALUES_FILE, HUB_VALUES_FILE
+from bhsvc.plan import BINDERHUB_VALUES_FILE, HUB_VALUES_FILE, helm_commands, values_dir
 from bhsvc.registry.credentials import docker_config_json, load_credentials
-from bhsvc.values import HUB_CHART_NAME, HUB_CHART_REPO, binderhub_values, deep_merge
+from bhsvc.values import binderhub_values, deep_merge
 
 if TYPE_CHECKING:
     from bhsvc.kube import Kube
@@ -170,37 +170,6 @@ class Plan:
         return steps
 
 
-def hub_chart_args(helm: helm_mod.Helm, plan: Plan) -> list[str]:
-    config = plan.config
-    local = config.hub.chart
-    return helm_mod.upgrade_install_args(
-        helm,
-        config.hub.release,
-        config.path(Path(local)).as_posix() if local else HUB_CHART_NAME,
-        config.hub_namespace,
-        # The user's files first and untouched; bhsvc's file last, so it wins.
-        [*plan.user_files, plan.hub_file],
-        timeout_seconds=HELM_TIMEOUT_SECONDS,
-        version=None if local else config.hub.chart_version,
-        repo=None if local else HUB_CHART_REPO,
-        kube_context=config.kube.context,
-    )
-
-
-def binderhub_chart_args(helm: helm_mod.Helm, plan: Plan) -> list[str]:
-    config = plan.config
-    chart = config.binderhub.chart or str(bundled_chart())
-    return helm_mod.upgrade_install_args(
-        helm,
-        config.binderhub.release,
-        chart,
-        config.kube.namespace,
-        [plan.binderhub_file],
-        timeout_seconds=HELM_TIMEOUT_SECONDS,
-        kube_context=config.kube.context,
-    )
-
-
 def make_plan(
     config: Config,
     user_files: Sequence[Path],
@@ -215,7 +184,7 @@ def make_plan(
         user_files=list(user_files),
         existing=existing,
         service=service,
-        values_dir=config.path(Path(STATE_DIR) / "rendered"),
+        values_dir=values_dir(config),
         hub_values=hub_values,
         binderhub_values=binderhub_values(config, existing),
         existing_files_values=list(user_values),
@@ -319,8 +288,11 @@ def run(
             step.detail = "not found" if kube is not None else "cluster not reachable"
             notes.append(f"BinderHub's Service not looked up ({err}); assumed the chart's name")
     plan = make_plan(config, user_files, user_values, service)
-    plan.hub_args = hub_chart_args(helm, plan)
-    plan.binderhub_args = binderhub_chart_args(helm, plan)
+    chart = config.binderhub.chart or str(bundled_chart())
+    chart_commands = helm_commands(config, helm, chart, HELM_TIMEOUT_SECONDS, plan.user_files)
+    assert chart_commands.hub is not None  # connect-hub runs only with hub.enabled
+    plan.hub_args = chart_commands.hub
+    plan.binderhub_args = chart_commands.binderhub
 
     with steps.step("compare with the deployed values") as step:
         hub_before = bh_before = None

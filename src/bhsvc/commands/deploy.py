@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from bhsvc import ui
 from bhsvc.config import Config, load_config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.hub import image_pull_secret
-from bhsvc.plan import PlannedStep, deploy_plan
+from bhsvc.plan import PlannedStep, deploy_plan, helm_commands, values_dir
 
 
 @dataclass
@@ -160,7 +160,7 @@ def _deploy(
     outcome: Outcome,
 ) -> None:
     ns = config.kube.namespace
-    commands = steps_mod.helm_commands(config, helm, chart, timeout)
+    commands = helm_commands(config, helm, chart, timeout)
     with steps.step("namespace") as step:
         done = steps_mod.ensure_namespaces(kube, config)
         step.status = "created" if "created" in done.values() else "present"
@@ -176,7 +176,7 @@ def _deploy(
         written = steps_mod.write_values(config, source)
         outcome.values_files = [str(p) for p in written]
         step.status = "written"
-        step.detail = str(steps_mod.values_dir(config))
+        step.detail = str(values_dir(config))
     if commands.hub is not None:
         with steps.step(f"JupyterHub release {config.hub.release}") as step:
             outcome.hub = _helm_step(
@@ -243,7 +243,7 @@ def _helm_step(
     try:
         with steps_mod.DiagnosisSampler(kube, namespace, selector) as sampler:
             info = steps_mod.install(helm, args, timeout)
-    except steps_mod.HelmFailed as err:
+    except helm_mod.HelmFailed as err:
         outcome.diagnosis = sampler.result()
         hint = ""
         if "another operation" in str(err):
@@ -308,14 +308,8 @@ def _dry_run(config: Config, output: str, helm_path: str | None, timeout: int) -
 
 
 def _plan(config: Config, helm: helm_mod.Helm, chart: str, timeout: int) -> list[PlannedStep]:
-    """The deploy plan, showing the helm commands deploy runs."""
-    plan = deploy_plan(config, helm, chart, steps_mod.values_dir(config), timeout_seconds=timeout)
-    commands = steps_mod.helm_commands(config, helm, chart, timeout)
-    actual = iter([c for c in (commands.hub, commands.binderhub) if c is not None])
-    return [
-        replace(step, command=("helm", *next(actual))) if step.action == "helm" else step
-        for step in plan
-    ]
+    """The deploy plan, with the helm commands deploy runs."""
+    return deploy_plan(config, helm_commands(config, helm, chart, timeout))
 
 
 def _cluster_state(config: Config, helm: helm_mod.Helm) -> dict[str, Any]:
