@@ -34,6 +34,10 @@ import yaml
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
+# The chart's schema walker, shared with the chart README's generator.
+sys.path.insert(0, str(ROOT / "tools"))
+import chart_schema  # noqa: E402
+
 REFERENCE = DOCS / "reference"
 CHART = ROOT / "chart"
 
@@ -344,24 +348,6 @@ def config_page() -> str:
 
 # ---- chart values reference ----------------------------------------------------
 
-ANY_KEY = "<name>"
-_MISSING = object()
-
-
-def _schema_children(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    yield from (schema.get("properties") or {}).items()
-    extra = schema.get("additionalProperties")
-    if isinstance(extra, dict) and "properties" in extra:
-        yield ANY_KEY, extra
-
-
-def _schema_keys(
-    schema: dict[str, Any], prefix: tuple[str, ...]
-) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
-    for name, sub in _schema_children(schema):
-        yield (*prefix, name), sub
-        yield from _schema_keys(sub, (*prefix, name))
-
 
 def _schema_type(schema: dict[str, Any]) -> str:
     if "enum" in schema:
@@ -380,16 +366,8 @@ def _schema_type(schema: dict[str, Any]) -> str:
     return {"array": "list", "object": "mapping"}.get(str(kind), str(kind))
 
 
-def _lookup(values: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if key == ANY_KEY or not isinstance(values, dict) or key not in values:
-            return _MISSING
-        values = values[key]
-    return values
-
-
 def _values_default(schema: dict[str, Any], value: Any) -> str:
-    if value is _MISSING:
+    if value is chart_schema.MISSING:
         return ""
     if isinstance(value, dict) and value and schema.get("properties"):
         return ""  # its sub-keys have their own rows
@@ -417,15 +395,12 @@ def chart_values_page() -> str:
     ]
     leaves = []
     sections = []
-    missing = []
-    for name, sub in _schema_children(schema):
-        if any(True for _ in _schema_children(sub)):
+    for name, sub in chart_schema.children(schema):
+        if any(True for _ in chart_schema.children(sub)):
             sections.append((name, sub))
         else:
             leaves.append((name, sub))
-    for path, sub in _schema_keys(schema, ()):
-        if not str(sub.get("description") or "").strip():
-            missing.append(".".join(path))
+    missing = chart_schema.missing_descriptions(schema)
     if missing:
         raise ValueError("chart values without a description: " + ", ".join(missing))
 
@@ -433,7 +408,7 @@ def chart_values_page() -> str:
         return [
             code(".".join(path)),
             _schema_type(sub),
-            _values_default(sub, _lookup(values, path)),
+            _values_default(sub, chart_schema.lookup(values, path)),
             cell(str(sub["description"])),
         ]
 
@@ -447,7 +422,7 @@ def chart_values_page() -> str:
     for name, sub in sections:
         out.append(f"({_values_label(name)})=\n## `{name}`\n")
         out.append(paragraphs(str(sub["description"])))
-        rows = [row(path, s) for path, s in _schema_keys(sub, (name,))]
+        rows = [row(path, s) for path, s in chart_schema.iter_keys(sub, (name,))]
         out.append(table(["Key", "Type", "Default", "Description"], rows))
     return "\n".join(out)
 

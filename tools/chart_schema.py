@@ -47,7 +47,7 @@ def render_json(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
-def _children(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def children(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The documented sub-keys of an object schema."""
     yield from (schema.get("properties") or {}).items()
     extra = schema.get("additionalProperties")
@@ -59,7 +59,7 @@ def iter_keys(
     schema: dict[str, Any], prefix: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
     """Every documented key, depth first, as (path, schema)."""
-    for name, sub in _children(schema):
+    for name, sub in children(schema):
         path = (*prefix, name)
         yield path, sub
         yield from iter_keys(sub, path)
@@ -91,19 +91,19 @@ def describe_type(schema: dict[str, Any]) -> str:
     return str(kind)
 
 
-_MISSING = object()
+MISSING = object()
 
 
 def lookup(values: Any, path: tuple[str, ...]) -> Any:
     for key in path:
         if key == ANY_KEY or not isinstance(values, dict) or key not in values:
-            return _MISSING
+            return MISSING
         values = values[key]
     return values
 
 
 def describe_default(schema: dict[str, Any], value: Any) -> str:
-    if value is _MISSING:
+    if value is MISSING:
         return ""
     if isinstance(value, dict) and schema.get("properties") and value:
         # Its sub-keys have their own rows.

@@ -69,7 +69,7 @@ def test_cli_page_has_every_command_and_option() -> None:
 def test_chart_values_page_has_every_key() -> None:
     schema = yaml.safe_load((docslib.ROOT / "chart" / "values.schema.yaml").read_text())
     page = generate.chart_values_page()
-    for path, _ in generate._schema_keys(schema, ()):
+    for path, _ in generate.chart_schema.iter_keys(schema):
         assert f"`{'.'.join(path)}`" in page, ".".join(path)
 
 
