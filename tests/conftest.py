@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from clirun import RunCli, run_in_process
+from fakes.gcp_services import Gcp, serve_gcp
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -37,3 +41,18 @@ def helm3_path() -> Path:
     if path is None:
         pytest.fail("no helm 3: run the tests through 'nox -s tests' or set BHSVC_TEST_HELM3")
     return path
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """`bhsvc ARGS` in this process: the exit code and what it printed."""
+    return lambda *args: run_in_process(monkeypatch, capsys, *args)
+
+
+@pytest.fixture
+def gcp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gcp]:
+    """The local Artifact Registry and IAM fakes, with bhsvc's endpoints pointed at them."""
+    with serve_gcp() as services:
+        for name, value in services.env.items():
+            monkeypatch.setenv(name, value)
+        yield services

@@ -4,14 +4,13 @@ in this process (the kubernetes client is imported once for all tests)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from deploylib import Project, Result, key_json
+from deploylib import Project, key_json
 
+from clirun import RunCli
 from fakes.binderhub import FakeBinderHub
 from fakes.k8s_api import FakeKubernetes
 
@@ -65,23 +64,6 @@ def deploy_env(
 
 
 @pytest.fixture
-def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, deploy_env: dict[str, str]
-) -> Any:
-    """`bhsvc <args>` in this process (the kubernetes client is imported once for all
-    tests): the exit code and what it printed. stdin is not a terminal here."""
-    from bhsvc import cli
-
-    def run(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["bhsvc", *args])
-        monkeypatch.setattr(cli._State, "debug", False)
-        capsys.readouterr()
-        try:
-            cli.main()
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+def run_cli(run_cli: RunCli, deploy_env: dict[str, str]) -> RunCli:
+    """The shared in-process runner, with the fake cluster's environment set."""
+    return run_cli

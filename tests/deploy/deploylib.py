@@ -58,20 +58,6 @@ class Project:
         return self.root / ".bhsvc" / "rendered"
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def both(self) -> str:
-        return self.out + self.err
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
 def bhsvc_process(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
     """`python -m bhsvc <args>` as its own process (for terminals and signals)."""
     return subprocess.Popen(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +19,6 @@ GAR_CONFIG: dict[str, Any] = {
 }
 EMAIL = "binderhub-pusher@my-project.iam.gserviceaccount.com"
 KEY_FILE = Path(".bhsvc/binderhub-pusher-key.json")
-
-
-@dataclass
-class CliRun:
-    code: int
-    out: str
-    err: str
-
-
-RunCli = Callable[..., CliRun]
 
 
 def write_config(

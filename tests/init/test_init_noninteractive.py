@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from init_testing import EMAIL, GAR_CONFIG, KEY_FILE, RunCli, secret_fragments, write_config
+from init_testing import EMAIL, GAR_CONFIG, KEY_FILE, secret_fragments, write_config
 
+from clirun import RunCli
 from fakes.gcp_services import Gcp
 
 INIT = ("init", "--non-interactive", "--config", "bhsvc.yaml")

@@ -10,7 +10,6 @@ import yaml
 from init_testing import (
     EMAIL,
     KEY_FILE,
-    RunCli,
     ScriptedPrompter,
     secret_fragments,
     write_config,
@@ -20,6 +19,7 @@ from init_testing import (
 from bhsvc.config import load_config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.wizard import run_wizard
+from clirun import RunCli
 from fakes.gcp_services import Gcp
 
 CONFIG = Path("bhsvc.yaml")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,7 @@ from bhsvc.config import Config
 from bhsvc.registry.gar import GarProvisioner, GarTarget, ProvisionReport
 from bhsvc.registry.gcp_clients import make_clients
 from bhsvc.registry.retry import RetryPolicy
-from fakes.gcp_services import Gcp, serve_gcp
-
-
-@pytest.fixture
-def gcp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gcp]:
-    with serve_gcp() as services:
-        for name, value in services.env.items():
-            monkeypatch.setenv(name, value)
-        yield services
+from fakes.gcp_services import Gcp
 
 
 @pytest.fixture

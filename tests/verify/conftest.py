@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from verify_testing import CliResult
 
-from bhsvc import cli
+from clirun import RunCli
 from fakes.binderhub import FakeBinderHub
 
 
@@ -29,23 +28,9 @@ def binderhub() -> Iterator[Callable[..., FakeBinderHub]]:
 
 
 @pytest.fixture
-def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> Callable[..., CliResult]:
-    """Run `bhsvc <args>` in this process, in an empty directory; returns code and output."""
+def run_cli(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RunCli:
+    """The shared in-process runner, in an empty directory, with no token or endpoint set."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BHSVC_TOKEN", raising=False)
     monkeypatch.delenv("BHSVC_ARTIFACT_REGISTRY_ENDPOINT", raising=False)
-
-    def run(*args: str) -> CliResult:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["bhsvc", *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
+    return run_cli

@@ -11,8 +11,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from verify_testing import CliResult
 
+from clirun import CliRun
 from fakes.binderhub import BUILD_ONLY_REFUSED, VERSION, FakeBinderHub
 
 SPEC = "gh/binder-examples/requirements/HEAD"
@@ -79,12 +79,12 @@ DOCUMENT = {
     ],
 }
 
-Run = Callable[..., CliResult]
+Run = Callable[..., CliRun]
 Hub = Callable[..., FakeBinderHub]
 
 
-def document(result: CliResult) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(result.stdout)
+def document(result: CliRun) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(result.out)
     jsonschema.validate(doc, DOCUMENT)
     return doc
 
@@ -99,14 +99,14 @@ def phases(doc: dict[str, Any]) -> list[str]:
 def test_success_text(run_cli: Run, binderhub: Hub) -> None:
     fake = binderhub()
     result = run_cli("verify", "--url", fake.url)
-    assert result.code == 0, result.stderr
+    assert result.code == 0, result.err
     image = fake.image_for(SPEC)
-    assert f"✓ built and pushed: {image}" in result.stdout
-    assert f"binderhub  {VERSION} at {fake.url}" in result.stdout
-    assert "phases     waiting " in result.stdout
+    assert f"✓ built and pushed: {image}" in result.out
+    assert f"binderhub  {VERSION} at {fake.url}" in result.out
+    assert "phases     waiting " in result.out
     for phase in ("waiting", "fetching", "building", "pushing"):
-        assert f"✓ {phase} " in result.stderr
-    assert "BinderHub /versions: ok" in result.stderr
+        assert f"✓ {phase} " in result.err
+    assert "BinderHub /versions: ok" in result.err
     assert [r.path for r in fake.requests] == ["/versions", f"/build/{SPEC}"]
 
 
@@ -121,7 +121,7 @@ def test_success_json(run_cli: Run, binderhub: Hub) -> None:
     assert phases(doc) == ["waiting", "fetching", "building", "pushing", "ready"]
     assert doc["events"] == fake.wait_for_stream_end().event_count
     assert doc["registry"] == {"provider": None, "status": "not checked", "detail": "no bhsvc.yaml"}
-    assert result.stderr == ""  # progress is for people; --output json keeps stderr quiet
+    assert result.err == ""  # progress is for people; --output json keeps stderr quiet
 
 
 def test_build_failure(run_cli: Run, binderhub: Hub) -> None:
@@ -137,7 +137,7 @@ def test_build_failure(run_cli: Run, binderhub: Hub) -> None:
     assert (
         doc["log_tail"][0] == "Step 22/40 : RUN pip install --no-cache-dir -r requirements.txt # 22"
     )
-    assert result.stderr.strip() == f"error: {doc['error']}"
+    assert result.err.strip() == f"error: {doc['error']}"
     # BinderHub holds a failed stream open: the client must hang up at once, not wait.
     stream = fake.wait_for_stream_end()
     assert stream.closed_by_client
@@ -151,7 +151,7 @@ def test_cached_image(run_cli: Run, binderhub: Hub) -> None:
     doc = document(result)
     assert doc["cached"] and doc["image"] == fake.image_for(SPEC) and phases(doc) == ["ready"]
     text = run_cli("verify", "--url", fake.url)
-    assert f"✓ found, already built: {fake.image_for(SPEC)}" in text.stdout
+    assert f"✓ found, already built: {fake.image_for(SPEC)}" in text.out
 
 
 def test_ui_mode_retries_without_build_only_and_stops_at_built(
@@ -160,7 +160,7 @@ def test_ui_mode_retries_without_build_only_and_stops_at_built(
     fake = binderhub(api_only=False, hold_after_launch=60)
     start = time.monotonic()
     result = run_cli("verify", "--url", fake.url, "-o", "json")
-    assert result.code == 0, result.stdout
+    assert result.code == 0, result.out
     doc = document(result)
     assert doc["build_only"] is False
     assert phases(doc)[-1] == "built"
@@ -169,8 +169,8 @@ def test_ui_mode_retries_without_build_only_and_stops_at_built(
     assert stream.closed_by_client  # hung up instead of waiting through the launch
     assert time.monotonic() - start < 10
     text = run_cli("verify", "--url", fake.url)
-    assert "BinderHub is not in API-only mode" in text.stderr
-    assert "UI mode (not API-only): stopped at 'built'" in text.stdout
+    assert "BinderHub is not in API-only mode" in text.err
+    assert "UI mode (not API-only): stopped at 'built'" in text.out
 
 
 def test_ui_mode_refusal_message_is_binderhubs() -> None:
@@ -195,12 +195,12 @@ def test_auth_with_token_flag_and_env(
 ) -> None:
     fake = binderhub(token="s3cret-token")
     result = run_cli("verify", "--url", fake.url, "--token", "s3cret-token")
-    assert result.code == 0, result.stderr
+    assert result.code == 0, result.err
     assert fake.requests[-1].headers["Authorization"] == "Bearer s3cret-token"
     monkeypatch.setenv("BHSVC_TOKEN", "s3cret-token")
     result = run_cli("verify", "--url", fake.url, "-o", "json")
     assert result.code == 0
-    assert "s3cret-token" not in result.stdout + result.stderr
+    assert "s3cret-token" not in result.out + result.err
 
 
 def test_token_without_the_access_scope(run_cli: Run, binderhub: Hub) -> None:
@@ -208,10 +208,9 @@ def test_token_without_the_access_scope(run_cli: Run, binderhub: Hub) -> None:
     result = run_cli("verify", "--url", fake.url, "--token", "weak-token")
     assert result.code == 1
     assert (
-        "403 user alice is not allowed.): the token was rejected or lacks the scope"
-        in result.stderr
+        "403 user alice is not allowed.): the token was rejected or lacks the scope" in result.err
     )
-    assert "weak-token" not in result.stdout + result.stderr
+    assert "weak-token" not in result.out + result.err
 
 
 def test_stalled_stream_hits_the_idle_timeout_despite_keepalives(
@@ -233,7 +232,7 @@ def test_slow_stream_is_not_idle(run_cli: Run, binderhub: Hub) -> None:
     # 40 events 0.05 s apart: 2 s in all, longer than the idle limit, never idle that long.
     fake = binderhub("slow", event_delay=0.05, log_lines=30, keepalive_interval=0.02)
     result = run_cli("verify", "--url", fake.url, "--idle-timeout", "0.5", "-o", "json")
-    assert result.code == 0, result.stdout
+    assert result.code == 0, result.out
     assert document(result)["seconds"] > 1.5
 
 
@@ -263,7 +262,7 @@ def test_stream_ends_before_the_build(run_cli: Run, binderhub: Hub) -> None:
     assert result.code == 1
     assert (
         "error: BinderHub ended the build stream before the build finished (last phase: building)"
-        in result.stderr
+        in result.err
     )
 
 
@@ -283,22 +282,22 @@ def test_unreachable(run_cli: Run) -> None:
     doc = document(result)
     assert doc["error"] == f"cannot reach http://127.0.0.1:{port}: connection refused"
     assert doc["binderhub_version"] is None and doc["phases"] == []
-    assert result.stderr.count("\n") == 1
+    assert result.err.count("\n") == 1
 
 
 def test_wrong_base_url(run_cli: Run, binderhub: Hub) -> None:
     fake = binderhub(base_url="/services/binder/")
     result = run_cli("verify", "--url", f"http://127.0.0.1:{fake.port}/services/binderhub/")
     assert result.code == 1
-    assert "answered HTTP 404 Not Found: no BinderHub at this URL" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "answered HTTP 404 Not Found: no BinderHub at this URL" in result.err
+    assert "Traceback" not in result.err
 
 
 def test_tls_error(run_cli: Run, binderhub: Hub) -> None:
     fake = binderhub()
     result = run_cli("verify", "--url", f"https://127.0.0.1:{fake.port}/")
     assert result.code == 1
-    assert result.stderr.splitlines()[-1] == (
+    assert result.err.splitlines()[-1] == (
         f"error: TLS error talking to https://127.0.0.1:{fake.port}: WRONG_VERSION_NUMBER "
         "(the server does not speak TLS on this port; http:// instead of https://?)"
     )
@@ -332,8 +331,8 @@ def test_bad_input_exits_2_without_a_request(
 ) -> None:
     fake = binderhub()
     result = run_cli("verify", *(arg.replace(URL, fake.url) for arg in args))
-    assert result.code == 2, result.stderr
-    assert message in result.stderr
+    assert result.code == 2, result.err
+    assert message in result.err
     assert fake.requests == []
 
 
@@ -379,7 +378,7 @@ def test_image_found_in_artifact_registry(
     assert missing.code == 1
     doc = document(missing)
     assert doc["registry"]["status"] == "missing" and doc["error"] == doc["registry"]["detail"]
-    assert found.code == 0, found.stdout
+    assert found.code == 0, found.out
     doc = document(found)
     assert doc["registry"] == {
         "provider": "gar",
@@ -403,7 +402,7 @@ def test_registry_permission_problem_does_not_fail_the_build(
         registry.deny("GetTag", "artifactregistry.tags.get", "projects/my-project")
         result = run_cli("verify", "--url", fake.url, "--config", str(config))
     assert result.code == 0
-    assert "registry   not checked: permission denied: to read the image tag" in result.stdout
+    assert "registry   not checked: permission denied: to read the image tag" in result.out
 
 
 def test_bad_registry_endpoint_is_bad_input(

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from verify_testing import CliResult
 
+from clirun import CliRun
 from fakes.binderhub import FakeBinderHub
 from fakes.k8s_api import FakeKubernetes
 
-Run = Callable[..., CliResult]
+Run = Callable[..., CliRun]
 Hub = Callable[..., FakeBinderHub]
 BINDERHUB_LABELS = {
     "app.kubernetes.io/name": "binderhub-service",
@@ -86,8 +86,8 @@ def test_success_through_the_port_forward(
     hub = binderhub()
     config = setup(hub)
     result = run_cli("verify", "--config", str(config), "-o", "json")
-    assert result.code == 0, result.stdout
-    doc = json.loads(result.stdout)
+    assert result.code == 0, result.out
+    doc = json.loads(result.out)
     assert doc["ok"] and doc["mode"] == "port-forward"
     assert doc["image"] == hub.image_for("gh/binder-examples/requirements/HEAD")
     assert doc["target"].startswith("http://127.0.0.1:") and doc["target"].endswith("/")
@@ -103,13 +103,13 @@ def test_base_url_and_hub_auth(run_cli: Run, binderhub: Hub, setup: Callable[...
     config = setup(hub, "hub:\n  enabled: true\n  service_name: binder\n  auth: true\n")
     refused = run_cli("verify", "--config", str(config))
     assert refused.code == 1
-    assert refused.stderr.splitlines()[-1] == (
+    assert refused.err.splitlines()[-1] == (
         "error: BinderHub refused the build (403 Forbidden): no token was sent: pass --token or "
         "set BHSVC_TOKEN to a JupyterHub API token with access:services!service=binder"
     )
-    assert "build pods:" not in refused.stdout  # an auth problem: no build to diagnose
+    assert "build pods:" not in refused.out  # an auth problem: no build to diagnose
     allowed = run_cli("verify", "--config", str(config), "--token", "hub-issued-token")
-    assert allowed.code == 0, allowed.stderr
+    assert allowed.code == 0, allowed.err
     assert hub.requests[-1].path == "/services/binder/build/gh/binder-examples/requirements/HEAD"
 
 
@@ -130,20 +130,20 @@ def test_build_failure_shows_the_build_pods(
     )
     result = run_cli("verify", "--config", str(config), "-o", "json")
     assert result.code == 1
-    doc = json.loads(result.stdout)
+    doc = json.loads(result.out)
     assert doc["error"].startswith("the build failed: The command")
     diagnostics = "\n".join(doc["diagnostics"])
     assert "CrashLoopBackOff" in diagnostics
     assert "No matching distribution found for numpy==0.0.1" in diagnostics
     text = run_cli("verify", "--config", str(config))
-    assert "  build pods:\n" in text.stdout
+    assert "  build pods:\n" in text.out
 
 
 def test_no_binderhub_pod(run_cli: Run, setup: Callable[..., Path]) -> None:
     config = setup(None, binderhub_pod=False)
     result = run_cli("verify", "--config", str(config))
     assert result.code == 1
-    assert result.stderr.splitlines()[-1].startswith(
+    assert result.err.splitlines()[-1].startswith(
         "error: no ready pod matches app.kubernetes.io/instance=binderhub,"
         "app.kubernetes.io/component=binderhub in namespace verify-"
     )
@@ -153,6 +153,6 @@ def test_nothing_listening_in_the_pod(run_cli: Run, setup: Callable[..., Path]) 
     config = setup(None)  # the pod runs, but nothing answers on port 8585
     result = run_cli("verify", "--config", str(config), "-o", "json")
     assert result.code == 1
-    error = json.loads(result.stdout)["error"]
+    error = json.loads(result.out)["error"]
     assert "failed to connect to localhost:8585" in error
     assert "\n" not in error
