@@ -13,7 +13,7 @@ from typing import Any
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
 from bhsvc.config import REGISTRY_PASSWORD_ENV, STATE_DIR, Config
-from bhsvc.values import HUB_CHART_NAME, HUB_CHART_REPO, binderhub_fullname
+from bhsvc.values import HUB_CHART_NAME, HUB_CHART_REPO
 
 BINDERHUB_VALUES_FILE = "binderhub-service.values.yaml"
 HUB_VALUES_FILE = "jupyterhub.values.yaml"
@@ -139,8 +139,8 @@ def deploy_plan(config: Config, commands: HelmCommands) -> list[PlannedStep]:
     steps.append(
         PlannedStep(
             "check",
-            f"port-forward to service {ns}/{binderhub_fullname(config)} and "
-            f"GET {config.binderhub_base_url}versions",
+            f"port-forward to BinderHub's pod in {ns} (release {config.binderhub.release}) "
+            f"and GET {config.binderhub_base_url}versions",
         )
     )
     if hub.enabled:

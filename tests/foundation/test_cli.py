@@ -225,3 +225,26 @@ def test_deploy_dry_run_prints_the_ordered_plan(helm_env: dict[str, str], tmp_pa
     )
     assert text.returncode == 0, text.stderr
     assert "helm upgrade --install jupyterhub jupyterhub" in text.stdout
+
+
+def test_render_resolves_a_local_chart_from_the_config_files_folder(
+    tmp_path: Path, helm_env: dict[str, str]
+) -> None:
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "chart", site / "charts" / "binderhub-service")
+    config = site / "bhsvc.yaml"
+    config.write_text(
+        "version: 1\nkube: {namespace: binder}\nbinderhub: {chart: charts/binderhub-service}\n"
+        "registry: {provider: gar, gar: {project: my-project, region: us}}\n"
+    )
+    proc = bhsvc(
+        "render", "-c", str(config), "-d", str(tmp_path / "out"), env=helm_env, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    config.write_text(config.read_text().replace("charts/binderhub-service", "charts/missing"))
+    proc = bhsvc("render", "-c", str(config), "-d", str(tmp_path / "out2"), env=helm_env)
+    assert proc.returncode == 2
+    assert "binderhub.chart:" in proc.stderr and "charts/missing does not exist" in proc.stderr
+    assert not (tmp_path / "out2").exists()

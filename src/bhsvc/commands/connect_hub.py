@@ -32,7 +32,7 @@ import yaml
 from bhsvc import deploy, ui
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
-from bhsvc.chart import bundled_chart
+from bhsvc.chart import chart_for
 from bhsvc.config import Config, load_config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.files import write_atomic, yaml_text
@@ -288,7 +288,7 @@ def run(
             step.detail = "not found" if kube is not None else "cluster not reachable"
             notes.append(f"BinderHub's Service not looked up ({err}); assumed the chart's name")
     plan = make_plan(config, user_files, user_values, service)
-    chart = config.binderhub.chart or str(bundled_chart())
+    chart = str(chart_for(config))
     chart_commands = helm_commands(config, helm, chart, HELM_TIMEOUT_SECONDS, plan.user_files)
     assert chart_commands.hub is not None  # connect-hub runs only with hub.enabled
     plan.hub_args = chart_commands.hub

@@ -104,14 +104,9 @@ def run(
 
 
 def _chart(config: Config) -> str:
-    from bhsvc.chart import bundled_chart
+    from bhsvc.chart import chart_for
 
-    if config.binderhub.chart:
-        chart = config.path(Path(config.binderhub.chart))
-        if not chart.exists():
-            raise UsageError(f"binderhub.chart: {chart} does not exist")
-        return str(chart)
-    return str(bundled_chart())
+    return str(chart_for(config))
 
 
 def _announce(config: Config, kube: Any) -> None:

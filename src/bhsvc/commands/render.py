@@ -6,14 +6,14 @@ from pathlib import Path
 
 from bhsvc import helm as helm_mod
 from bhsvc import render as render_mod
-from bhsvc.chart import bundled_chart
+from bhsvc.chart import chart_for
 from bhsvc.config import load_config
 
 
 def run(config_path: Path, output_dir: Path, output: str, helm_path: str | None) -> None:
     config = load_config(config_path)
     helm = helm_mod.find_helm(helm_path, notify=_notify)
-    chart = Path(config.binderhub.chart) if config.binderhub.chart else bundled_chart()
+    chart = chart_for(config)
     job = render_mod.start(config, str(config_path), helm, chart)
     # Imported while helm renders: the console's import cost overlaps helm's run.
     from bhsvc import ui
