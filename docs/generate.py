@@ -221,7 +221,9 @@ def cli_page() -> str:
         "Every command and option of `bhsvc`, as `bhsvc <command> --help` shows them. "
         "Exit codes: `0` success, `1` the operation failed, `2` bad input (usage, "
         "configuration or credentials file). Errors are one line without a traceback; "
-        "`bhsvc --debug <command>` shows the traceback.\n",
+        "`bhsvc --debug <command>` shows the traceback. With `--output json` stdout holds "
+        "exactly one JSON document, on failure too (at least `ok: false` and `error`; "
+        "Ctrl-C gives exit code `130`); progress goes to stderr.\n",
     ]
     for path, command, ctx in _walk_commands(root, root_ctx, ("bhsvc",)):
         name = " ".join(path)

@@ -45,21 +45,23 @@ class Target:
 def normalize_base_url(url: str) -> str:
     """The URL with exactly one trailing '/', or a UsageError naming what is wrong."""
     url = url.strip()
+    # Messages show the URL without user info and query, where people paste tokens.
+    shown = re.sub(r"//[^/?#]*@", "//", url, count=1).split("?")[0].split("#")[0]
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as err:
-        raise UsageError(f"--url {url!r}: not a valid URL ({err})") from None
+        raise UsageError(f"--url {shown!r}: not a valid URL ({err})") from None
     if parts.scheme not in ("http", "https"):
-        raise UsageError(f"--url {url!r}: must start with http:// or https://")
+        raise UsageError(f"--url {shown!r}: must start with http:// or https://")
     if not parts.hostname:
-        raise UsageError(f"--url {url!r}: has no host name")
+        raise UsageError(f"--url {shown!r}: has no host name")
     if parts.username is not None or parts.password is not None:
         raise UsageError("--url: put credentials in --token or BHSVC_TOKEN, not in the URL")
     if parts.query or parts.fragment:
-        raise UsageError(f"--url {url!r}: give BinderHub's base URL, without '?' or '#' parts")
+        raise UsageError(f"--url {shown!r}: give BinderHub's base URL, without '?' or '#' parts")
     if port == 0:
-        raise UsageError(f"--url {url!r}: port 0 is not a valid port")
+        raise UsageError(f"--url {shown!r}: port 0 is not a valid port")
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     return f"{parts.scheme}://{parts.netloc}{path}"
 
@@ -141,7 +143,7 @@ def _connect_error(target: Target, err: BaseException, timeout: float) -> Operat
     if isinstance(err, ConnectionRefusedError):
         return OperationError(f"cannot reach {where}: connection refused")
     if isinstance(err, (TimeoutError, socket.timeout)):
-        return OperationError(f"cannot reach {where}: no answer within {timeout:g}s")
+        return OperationError(f"cannot reach {where}: no answer within {round(timeout, 1):g}s")
     if isinstance(err, http.client.HTTPException):
         return OperationError(f"{where} did not answer with valid HTTP ({type(err).__name__})")
     if isinstance(err, OSError):

@@ -33,6 +33,12 @@ class Output(str, enum.Enum):
 
 class _State:
     debug = False
+    json = False  # --output json: a failure still prints one document
+
+
+def _remember_output(value: Output) -> str:
+    _State.json = value is Output.json
+    return value.value  # typer converts what the callback returns to Output again
 
 
 ConfigOpt = Annotated[
@@ -40,13 +46,25 @@ ConfigOpt = Annotated[
     typer.Option("--config", "-c", help="The bhsvc.yaml to read.", show_default=True),
 ]
 OutputOpt = Annotated[
-    Output, typer.Option("--output", "-o", help="text for people, json for scripts.")
+    Output,
+    typer.Option(
+        "--output", "-o", help="text for people, json for scripts.", callback=_remember_output
+    ),
 ]
 HelmOpt = Annotated[
     Optional[str],  # noqa: UP045 - typer reads the annotation at runtime on 3.10
     typer.Option(
         "--helm",
         help="helm binary to use (default: $BHSVC_HELM, then PATH, then a pinned download).",
+        show_default=False,
+    ),
+]
+HubValuesOpt = Annotated[
+    Optional[list[Path]],  # noqa: UP045 - typer reads the annotation at runtime on 3.10
+    typer.Option(
+        "--hub-values",
+        help="Your own z2jh values file, passed to helm before bhsvc's and never changed "
+        "(repeat for several, in order); added to hub.values_files.",
         show_default=False,
     ),
 ]
@@ -110,13 +128,14 @@ def deploy(
             "--timeout", help="Seconds each helm release may take to become ready.", min=1
         ),
     ] = 600,
+    hub_values: HubValuesOpt = None,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
     """Install or upgrade BinderHub (and JupyterHub when enabled) on the cluster."""
     from bhsvc.commands.deploy import run
 
-    run(config, dry_run, output.value, helm, yes=yes, timeout=timeout)
+    run(config, dry_run, output.value, helm, yes=yes, timeout=timeout, hub_values=hub_values)
 
 
 @app.command()
@@ -208,15 +227,7 @@ def verify(
 @app.command("connect-hub")
 def connect_hub(
     config: ConfigOpt = DEFAULT_CONFIG,
-    hub_values: Annotated[
-        Optional[list[Path]],  # noqa: UP045 - typer reads the annotation at runtime on 3.10
-        typer.Option(
-            "--hub-values",
-            help="Your own z2jh values file, passed to helm before bhsvc's and never "
-            "changed (repeat for several, in order).",
-            show_default=False,
-        ),
-    ] = None,
+    hub_values: HubValuesOpt = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -236,6 +247,7 @@ def connect_hub(
 
 
 def main() -> None:
+    _State.json = False
     try:
         app()
     except BhsvcError as err:
@@ -246,7 +258,28 @@ def main() -> None:
 
             traceback.print_exc()
         print_error(str(err))
+        _failure_document(str(err), err.exit_code)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
+        _failure_document("interrupted", 130)
         sys.exit(130)
+    except SystemExit as done:
+        if done.code == 130:  # typer turns Ctrl-C into exit code 130
+            _failure_document("interrupted", 130)
+        raise
+    finally:
+        ui = sys.modules.get("bhsvc.ui")
+        if ui is not None:  # the next run in this process starts afresh (tests)
+            ui.JsonPrinted.done = False
+
+
+def _failure_document(error: str, exit_code: int) -> None:
+    """With --output json, a script reads a document on every failure, even one that
+    stopped before the command's own document (bad input, Ctrl-C)."""
+    if not _State.json:
+        return
+    from bhsvc import ui
+
+    if not ui.JsonPrinted.done:
+        ui.print_json({"ok": False, "error": error, "exit_code": exit_code})

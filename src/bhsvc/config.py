@@ -364,6 +364,12 @@ class HubSettings(_Strict):
         "target-repo-dir (content in /srv/repo, linked from ~/repo), copy-on-start "
         "(copied into the user's volume on first launch) or none.",
     )
+    values_files: list[Path] = Field(
+        default_factory=list,
+        description="Your own z2jh values files (the ones the hub was installed with), "
+        "relative to this file. deploy and connect-hub pass them to helm before bhsvc's "
+        "file, on every run, and never rewrite them: an upgrade keeps your hub's settings.",
+    )
     values: dict[str, Any] = Field(
         default_factory=dict,
         description="Raw z2jh chart values, merged last over the values bhsvc writes.",
@@ -529,6 +535,11 @@ class Config(_Strict):
     def path(self, value: Path) -> Path:
         """Resolve a path from the file relative to the file's directory."""
         return value if value.is_absolute() else self._base_dir / value
+
+    @property
+    def hub_values_files(self) -> list[Path]:
+        """hub.values_files, resolved against the config file's folder."""
+        return [self.path(p) for p in self.hub.values_files]
 
     @property
     def key_file(self) -> Path:

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
 from bhsvc.config import Config
-from bhsvc.errors import OperationError
-from bhsvc.files import write_atomic
-from bhsvc.plan import values_dir
+from bhsvc.errors import OperationError, UsageError
+from bhsvc.files import read_values_file, write_atomic
+from bhsvc.plan import HUB_VALUES_FILE, values_dir
+from bhsvc.values import deep_merge
 
 if TYPE_CHECKING:
     from bhsvc.binderhub import Versions
@@ -174,23 +175,98 @@ def ensure_pull_secret(
     )
 
 
-def write_values(config: Config, source: str) -> list[Path]:
+@dataclass(frozen=True)
+class HubUserValues:
+    """The user's own z2jh values files, read once, in the order helm gets them."""
+
+    files: list[Path]
+    values: list[dict[str, Any]]
+
+    def merged(self, config: Config) -> dict[str, Any]:
+        """What helm holds before bhsvc's file: these files, then hub.values."""
+        return hub_mod.merged_hub_values(config, self.values)
+
+    def effective(self, config: Config) -> dict[str, Any]:
+        """What the hub release will hold: these files, then bhsvc's file."""
+        existing = self.merged(config)
+        return deep_merge(existing, hub_mod.z2jh_values(config, existing))
+
+
+def hub_user_values(config: Config, extra_files: Sequence[Path] = ()) -> HubUserValues:
+    """hub.values_files, then --hub-values files; a file named twice is read once.
+
+    bhsvc's own hub values file is refused: it is rewritten on every run.
+    """
+    own = (values_dir(config) / HUB_VALUES_FILE).resolve()
+    named = [(p, "hub.values_files") for p in config.hub_values_files]
+    named += [(Path(p), "--hub-values") for p in extra_files]
+    files: list[Path] = []
+    values: list[dict[str, Any]] = []
+    for path, origin in named:
+        if path.resolve() == own:
+            raise UsageError(
+                f"{path}: this is the file bhsvc writes ({origin}); pass your own values files"
+            )
+        if path.resolve() in {f.resolve() for f in files}:
+            continue
+        values.append(read_values_file(path, origin))
+        files.append(path)
+    return HubUserValues(files, values)
+
+
+def deployed_values(
+    helm: helm_mod.Helm, release: str, namespace: str, context: str | None
+) -> dict[str, Any] | None:
+    """The release's user-supplied values: {} when not installed, None when unreachable."""
+    args = ["get", "values", release, "--namespace", namespace]
+    if context:
+        args += ["--kube-context", context]
+    try:
+        found = helm_mod.run_json(helm, args, timeout=30)
+    except OperationError as err:
+        return {} if "not found" in str(err) else None
+    return found if isinstance(found, dict) else {}
+
+
+def check_nothing_dropped(
+    config: Config, deployed: dict[str, Any] | None, new_values: dict[str, Any]
+) -> None:
+    """Refuse a hub upgrade that would drop settings the release holds today."""
+    if not deployed:
+        return
+    dropped = hub_mod.dropped_values(deployed, new_values)
+    if dropped:
+        shown = ", ".join(dropped[:6]) + (", ..." if len(dropped) > 6 else "")
+        raise UsageError(
+            f"the hub release {config.hub.release} holds values your files do not set "
+            f"({shown}); an upgrade would drop them: list the files you installed the hub "
+            "with in hub.values_files (or pass --hub-values), or set them in hub.values"
+        )
+
+
+def write_values(
+    config: Config, source: str, hub_values_in: dict[str, Any] | None = None
+) -> list[Path]:
     """Write both charts' values files (no secrets in them, only Secret names)."""
     from bhsvc.render import values_files
 
     written = []
-    for name, text in values_files(config, source).items():
+    for name, text in values_files(config, source, hub_values_in).items():
         path = values_dir(config) / name
-        write_atomic(path, text)
+        try:
+            write_atomic(path, text)
+        except OSError as err:
+            raise OperationError(f"{path}: cannot write the values file ({err.strerror})") from None
         written.append(path)
     return written
 
 
-def copy_hub_token(kube: Kube, config: Config) -> str:
+def copy_hub_token(kube: Kube, config: Config, hub_values_in: dict[str, Any]) -> str:
     """Copy the service's API token from the hub's Secret into BinderHub's namespace
-    (a Secret can only be mounted in its own namespace)."""
-    source = hub_mod.token_source(config, config.hub.values)
-    target = hub_mod.token_target(config, config.hub.values)
+    (a Secret can only be mounted in its own namespace). `hub_values_in`: the user's
+    z2jh values, which can rename the hub's Secret."""
+    source = hub_mod.token_source(config, hub_values_in)
+    target = hub_mod.token_target(config, hub_values_in)
     if (source.namespace, source.name) == (target.namespace, target.name):
         return "unchanged"
     token = kube.read_secret_key(source.namespace, source.name, source.key)

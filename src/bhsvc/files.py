@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
+
+from bhsvc.errors import UsageError
 
 SECRET_MODE = 0o600
 
@@ -49,3 +52,27 @@ _BlockDumper.add_representer(str, _represent_str)
 def yaml_text(data: object, header: str = "") -> str:
     body = yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
     return f"{header}{body}"
+
+
+def read_values_file(path: Path, origin: str) -> dict[str, Any]:
+    """A user's chart values file: a YAML mapping (an empty file: no values).
+
+    `origin` says where the path came from (a flag or a config key) for the message.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: values file not found ({origin})") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError):
+        raise UsageError(f"{path}: cannot read the values file ({origin})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UsageError(f"{path}: not valid YAML{where} ({origin})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of chart values ({origin})")
+    return data

@@ -53,6 +53,24 @@ def merged_hub_values(
     return deep_merge(merged, config.hub.values)
 
 
+def dropped_values(
+    deployed: Mapping[str, Any], kept: Mapping[str, Any], depth: int = 3
+) -> list[str]:
+    """Keys the deployed release was given that the new values no longer set.
+
+    helm upgrade replaces a release's values: whatever only the deployed release
+    holds (settings from files the user did not pass this time) would be lost.
+    Compared `depth` levels down, as dotted paths.
+    """
+    dropped = []
+    for key, value in deployed.items():
+        if key not in kept:
+            dropped.append(str(key))
+        elif depth > 1 and isinstance(value, Mapping) and isinstance(kept[key], Mapping):
+            dropped += [f"{key}.{sub}" for sub in dropped_values(value, kept[key], depth - 1)]
+    return dropped
+
+
 def _get(values: Mapping[str, Any], *path: str) -> Any:
     node: Any = values
     for part in path:

@@ -437,6 +437,7 @@ def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
     UsageError when `context` is named but not in the kubeconfig; OperationError
     when there is no kubeconfig or it cannot be used.
     """
+    import yaml
     from kubernetes import client
     from kubernetes import config as kconfig
     from kubernetes.config.config_exception import ConfigException
@@ -454,6 +455,13 @@ def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
         contexts, active = kconfig.list_kube_config_contexts(config_file=source)  # type: ignore[no-untyped-call]
     except (ConfigException, OSError, ValueError) as err:
         raise OperationError(f"cannot read the kubeconfig {source}: {_short(err)}") from None
+    except yaml.YAMLError:
+        raise OperationError(f"cannot read the kubeconfig {source}: not valid YAML") from None
+    except (TypeError, AttributeError, KeyError):
+        # The client indexes the parsed YAML without checking its shape.
+        raise OperationError(
+            f"cannot read the kubeconfig {source}: not a kubeconfig (unexpected structure)"
+        ) from None
     names = [c["name"] for c in contexts or []]
     if context is not None:
         if context not in names:
@@ -480,6 +488,10 @@ def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
         )
     except (ConfigException, OSError, ValueError) as err:
         raise OperationError(f"cannot use context {chosen} of {source}: {_short(err)}") from None
+    except (TypeError, AttributeError, KeyError):
+        raise OperationError(
+            f"cannot use context {chosen} of {source}: its cluster or user entry is malformed"
+        ) from None
     # One retry at most: a dead cluster should fail fast, not after urllib3's default three.
     configuration.retries = 1
     return Kube(chosen, str(configuration.host), client.ApiClient(configuration), source)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bhsvc import helm
 from bhsvc.config import Config
@@ -21,11 +23,14 @@ class RenderedFiles:
     files: dict[str, str]
 
 
-def values_files(config: Config, source: str) -> dict[str, str]:
-    """The values files' text for both charts (pure)."""
+def values_files(
+    config: Config, source: str, hub_values_in: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """The values files' text for both charts (pure). `hub_values_in`: the user's own
+    z2jh values, which bhsvc's hub file extends rather than replaces."""
     header = HEADER.format(source=source)
-    files = {BINDERHUB_VALUES_FILE: yaml_text(binderhub_values(config), header)}
-    hub = jupyterhub_values(config)
+    files = {BINDERHUB_VALUES_FILE: yaml_text(binderhub_values(config, hub_values_in), header)}
+    hub = jupyterhub_values(config, hub_values_in)
     if hub is not None:
         files[HUB_VALUES_FILE] = yaml_text(hub, header)
     return files

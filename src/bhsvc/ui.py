@@ -23,13 +23,25 @@ def print_error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
+def print_notice(message: str) -> None:
+    """A line of progress outside any step (e.g. a download), on stderr."""
+    err_console.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
+
+
 def print_warning(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+class JsonPrinted:
+    """Whether this run printed its JSON document (the CLI adds one on failure if not)."""
+
+    done = False
 
 
 def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()
+    JsonPrinted.done = True
 
 
 @dataclass

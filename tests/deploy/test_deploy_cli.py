@@ -229,6 +229,29 @@ def test_a_context_missing_from_the_kubeconfig_is_refused(
     assert cluster.requests == []  # not one request reached the cluster
 
 
+def test_dry_run_refuses_a_context_missing_from_the_kubeconfig_too(
+    run_cli: Any, project: Project, cluster: FakeKubernetes
+) -> None:
+    """The plan would name a cluster the real run refuses: bad input, not 'no cluster'."""
+    project.write_config({"kube": {"context": "production"}})
+    result = run_cli("deploy", "--config", str(project.config), "--dry-run")
+    assert result.code == 2
+    assert "kube.context 'production' is not in the kubeconfig" in result.err
+    assert cluster.requests == []
+
+
+def test_a_values_folder_it_cannot_write_is_one_line(
+    run_cli: Any, project: Project, cluster: FakeKubernetes, binderhub: FakeBinderHub
+) -> None:
+    project.rendered.write_text("a file where the values folder goes")
+    result = run_cli(*deploy_args(project))
+    assert result.code == 1
+    assert f"{project.rendered}/binderhub-service.values.yaml: cannot write the values file" in (
+        result.err
+    )
+    assert "Traceback" not in result.err
+
+
 def test_without_a_terminal_it_needs_yes(
     run_cli: Any, project: Project, cluster: FakeKubernetes
 ) -> None:
@@ -328,6 +351,37 @@ def test_with_the_hub_it_goes_first_and_its_token_reaches_binderhub(
     for path in doc["values_files"]:
         assert token not in Path(path).read_text()
         assert_no_secret(Path(path).read_text())
+
+
+def test_the_hubs_own_values_files_go_first_and_are_never_dropped(
+    run_cli: Any, project: Project, cluster: FakeKubernetes, tmp_path: Path
+) -> None:
+    from hub.hublib import fake_z2jh_chart
+
+    chart = fake_z2jh_chart(tmp_path / "charts", "4.3.1")
+    mine = project.root / "hub-config.yaml"
+    mine.write_text("hub:\n  config:\n    Authenticator:\n      admin_users: [alice]\n")
+    hub = {"enabled": True, "chart": str(chart), "values_files": ["hub-config.yaml"]}
+    project.write_config({"hub": hub})
+    plan = run_cli(*deploy_args(project, "--dry-run", "-o", "json"))
+    assert plan.code == 0, plan.both
+    hub_command = next(s["command"] for s in plan.json()["steps"] if "jupyterhub" in s["command"])
+    files = [hub_command[i + 1] for i, arg in enumerate(hub_command) if arg == "--values"]
+    assert files == [str(mine), str(project.rendered / "jupyterhub.values.yaml")]
+    with FakeBinderHub(base_url="/services/binder/") as binderhub:
+        cluster.port_targets[8585] = ("127.0.0.1", binderhub.port)
+        cluster.port_targets[8000] = ("127.0.0.1", binderhub.port)
+        assert run_cli(*deploy_args(project)).code == 0
+        # The same deploy without the operator's file would drop admin_users: refused.
+        project.write_config({"hub": {**hub, "values_files": []}})
+        writes = len(cluster.writes)
+        refused = run_cli(*deploy_args(project))
+        assert refused.code == 2, refused.both
+        assert "(hub.config)" in refused.err and "hub.values_files" in refused.err
+        assert len(cluster.writes) == writes, "nothing may change before the refusal"
+        # Given again on the command line, it goes through.
+        again = run_cli(*deploy_args(project, "--hub-values", str(mine)))
+        assert again.code == 0, again.both
 
 
 # ---- slow path: a terminal, Ctrl-C ------------------------------------------------------------

@@ -74,6 +74,30 @@ def test_no_kubeconfig_is_an_operation_error(tmp_path: Path) -> None:
         kube_mod.connect(None, str(tmp_path / "missing"))
 
 
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("clusters: [\n", "not valid YAML"),
+        ("- just a list\n", "not a kubeconfig"),
+        ("contexts: 5\ncurrent-context: x\n", "not a kubeconfig"),
+        (
+            "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+            "clusters: [{name: c, cluster: 7}]\nusers: [{name: u, user: {}}]\n"
+            "current-context: x\n",
+            "cluster or user entry is malformed",
+        ),
+    ],
+)
+def test_a_broken_kubeconfig_is_one_line_not_a_traceback(
+    tmp_path: Path, text: str, complaint: str
+) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(text)
+    with pytest.raises(OperationError) as err:
+        kube_mod.connect(None, str(config))
+    assert str(config) in str(err.value) and complaint in str(err.value)
+
+
 def test_kubeconfig_list_in_the_environment(
     cluster: FakeKubernetes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

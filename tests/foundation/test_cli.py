@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +118,45 @@ def test_default_config_path_is_bhsvc_yaml(tmp_path: Path, no_network_env: dict[
     assert "bhsvc.yaml: config file not found" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["render"], ["deploy"], ["deploy", "--dry-run"], ["verify"], ["connect-hub"],
+     ["init", "--non-interactive"]],
+    ids=" ".join,
+)  # fmt: skip
+def test_json_output_is_one_document_also_on_bad_input(
+    tmp_path: Path, no_network_env: dict[str, str], command: list[str]
+) -> None:
+    """A script reading stdout gets `ok: false` and the message, not an empty stdout."""
+    config = tmp_path / "missing.yaml"
+    proc = bhsvc(*command, "--config", str(config), "-o", "json", env=no_network_env)
+    assert proc.returncode == 2
+    document = json.loads(proc.stdout)
+    assert document["ok"] is False and document["exit_code"] == 2
+    assert f"{config}: config file not found" in document["error"]
+    assert f"{config}: config file not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_with_json_output_gives_exit_130_and_a_document(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # takes the connection and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        silent.settimeout(60)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bhsvc", "verify", "--url", url, "-o", "json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        )  # fmt: skip
+        conn, _ = silent.accept()  # verify is now waiting for /versions
+        with conn:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert json.loads(out) == {"ok": False, "error": "interrupted", "exit_code": 130}
+    assert "Traceback" not in err
+
+
 def test_unknown_option_is_a_usage_error() -> None:
     proc = bhsvc("render", "--colour")
     assert proc.returncode == 2
@@ -182,6 +223,29 @@ def test_render_is_idempotent(tmp_path: Path, helm_env: dict[str, str]) -> None:
     first = {p.name: p.read_text() for p in out.iterdir()}
     assert bhsvc("render", "-c", example, "-d", str(out), env=helm_env).returncode == 0
     assert {p.name: p.read_text() for p in out.iterdir()} == first
+
+
+def test_render_success_document_says_ok(tmp_path: Path, helm_env: dict[str, str]) -> None:
+    example = str(ROOT / "examples" / "gar.yaml")
+    proc = bhsvc("render", "-c", example, "-d", str(tmp_path / "out"), "-o", "json", env=helm_env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("where", "complaint"), [("a-file", "is a file, not a directory"), ("a-file/sub", "")]
+)
+def test_render_to_an_output_dir_it_cannot_write_is_bad_input(
+    tmp_path: Path, helm_env: dict[str, str], where: str, complaint: str
+) -> None:
+    (tmp_path / "a-file").write_text("mine")
+    example = str(ROOT / "examples" / "gar.yaml")
+    out = tmp_path / where
+    proc = bhsvc("render", "-c", example, "-d", str(out), env=helm_env)
+    assert proc.returncode == 2, proc.stderr
+    assert f"error: --output-dir {out}: " in proc.stderr and complaint in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "a-file").read_text() == "mine"
 
 
 def test_render_failure_in_helm_writes_nothing(tmp_path: Path, helm_env: dict[str, str]) -> None:

@@ -143,6 +143,21 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
 # ---- the diff --------------------------------------------------------------------
 
 
+def test_answering_no_cancels_with_exit_code_1_as_deploy_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+
+    from bhsvc.commands.connect_hub import _confirm, make_plan
+    from bhsvc.errors import OperationError
+
+    plan = make_plan(load_config(write_config(tmp_path)), [], [], None)
+    monkeypatch.setattr(typer, "confirm", lambda *args, **kwargs: False)  # the user says no
+    with pytest.raises(OperationError, match="connect-hub cancelled: nothing was changed") as err:
+        _confirm(plan)
+    assert err.value.exit_code == 1
+
+
 def test_redaction_hides_secrets_but_keeps_secret_references() -> None:
     values = {
         "proxy": {"secretToken": "s3cr3t"},

@@ -354,3 +354,22 @@ def test_the_binderhub_chart_renders_what_the_hub_expects(
     )
     args = chart_config.get("BuildExecutor", {}).get("repo2docker_extra_args", [])
     assert ("--target-repo-dir=/srv/repo" in args) is (home == "target-repo-dir")
+
+
+def test_dropped_values_are_the_deployed_keys_the_new_values_lack() -> None:
+    deployed = {
+        "hub": {"config": {"A": {"x": 1}}, "services": {"binder": {"url": "u"}}},
+        "proxy": {"https": {"enabled": True}},
+        "singleuser": {"image": {"name": "old"}},
+    }
+    kept = {
+        "hub": {"services": {"binder": {"url": "v"}}},
+        "singleuser": {"image": {"name": "new"}},
+    }
+    assert hub.dropped_values(deployed, kept) == ["hub.config", "proxy"]
+    assert hub.dropped_values(deployed, {**kept, "proxy": {}, "hub": {"config": {}}}) == [
+        "hub.config.A",
+        "hub.services",
+        "proxy.https",
+    ]
+    assert hub.dropped_values({}, kept) == []

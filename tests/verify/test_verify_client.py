@@ -61,6 +61,24 @@ def test_bad_urls_are_usage_errors(url: str, complaint: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://me:s3cr3t@hub.example.org/",
+        "https://me:s3cr3t@/services/binder/",
+        "https://hub.example.org/services/binder/?token=s3cr3t",
+        "https://hub.example.org/services/binder/#token=s3cr3t",
+        "http://me:s3cr3t@[::1/",
+    ],
+)
+def test_bad_url_messages_leave_out_credentials_and_query(url: str) -> None:
+    """People paste URLs with a token in them: the message names the URL without it."""
+    with pytest.raises(UsageError) as err:
+        normalize_base_url(url)
+    assert "s3cr3t" not in str(err.value)
+    assert str(err.value).startswith("--url ")
+
+
+@pytest.mark.parametrize(
     "spec",
     [
         "gh/binder-examples/requirements/HEAD",
@@ -186,6 +204,16 @@ def test_connection_refused_is_one_line() -> None:
     with pytest.raises(OperationError) as err:
         get_versions(Target(f"http://127.0.0.1:{port}/"), 2)
     assert str(err.value) == f"cannot reach http://127.0.0.1:{port}: connection refused"
+
+
+def test_a_silent_server_times_out_with_a_readable_limit() -> None:
+    with socket.socket() as listener:  # accepts connections (backlog) and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        with pytest.raises(OperationError) as err:
+            get_versions(Target(f"http://127.0.0.1:{port}/"), 0.2999)
+    assert str(err.value) == f"cannot reach http://127.0.0.1:{port}: no answer within 0.3s"
 
 
 def test_unknown_host_is_one_line() -> None:

@@ -52,27 +52,6 @@ _SECRET_KEY = re.compile(r"secret|token|password|passw|key|cookie|credential|pri
 # ---- pure helpers --------------------------------------------------------------
 
 
-def read_values_file(path: Path) -> dict[str, Any]:
-    """A user's z2jh values file: a YAML mapping (empty file: no values)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: values file not found (--hub-values)") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError):
-        raise UsageError(f"{path}: cannot read the values file (--hub-values)") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UsageError(f"{path}: not valid YAML{where} (--hub-values)") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a mapping of chart values (--hub-values)")
-    return data
-
-
 def redact(values: Any, owned: bool = False) -> Any:
     """Values safe to print: secret-looking scalars and the user's hub code hidden.
 
@@ -189,29 +168,10 @@ def make_plan(
         binderhub_values=binderhub_values(config, existing),
         existing_files_values=list(user_values),
     )
-    for path in plan.user_files:
-        if path.resolve() == plan.hub_file.resolve():
-            raise UsageError(
-                f"{path}: this is the file bhsvc writes; pass your own values files only"
-            )
     return plan
 
 
 # ---- cluster side ----------------------------------------------------------------
-
-
-def deployed_values(
-    helm: helm_mod.Helm, release: str, namespace: str, context: str | None
-) -> dict[str, Any] | None:
-    """The release's user-supplied values: {} when not installed, None when unreachable."""
-    args = ["get", "values", release, "--namespace", namespace]
-    if context:
-        args += ["--kube-context", context]
-    try:
-        found = helm_mod.run_json(helm, args, timeout=30)
-    except OperationError as err:
-        return {} if "not found" in str(err) else None
-    return found if isinstance(found, dict) else {}
 
 
 def discover_service(kube: Kube, config: Config) -> tuple[str, int]:
@@ -239,7 +199,7 @@ def _confirm(plan: Plan) -> None:
         f"{config.binderhub.release} in {config.kube.namespace}?"
     )
     if not typer.confirm(question, default=False, err=True):
-        raise UsageError("cancelled: nothing was changed")
+        raise OperationError("connect-hub cancelled: nothing was changed")  # as deploy does
 
 
 def run(
@@ -257,8 +217,8 @@ def run(
             f"{config_path}: hub.enabled is false; set hub.enabled: true (and the hub "
             "settings) to connect BinderHub to a JupyterHub"
         )
-    user_files = [Path(p) for p in hub_values_paths]
-    user_values = [read_values_file(p) for p in user_files]
+    user = deploy.hub_user_values(config, hub_values_paths)
+    user_files, user_values = user.files, user.values
     make_plan(config, user_files, user_values, None)  # rejects bad combinations early
     interactive = sys.stdin.isatty() and output != "json"
     if not dry_run and not yes and not interactive:
@@ -266,7 +226,7 @@ def run(
     docker_config = None
     if not dry_run:
         docker_config = docker_config_json(load_credentials(config))
-    helm = helm_mod.find_helm(helm_path, notify=ui.err_console.log)
+    helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
 
     steps = ui.Steps(quiet=output == "json")
     notes: list[str] = []
@@ -297,10 +257,10 @@ def run(
     with steps.step("compare with the deployed values") as step:
         hub_before = bh_before = None
         if kube is not None:
-            hub_before = deployed_values(
+            hub_before = deploy.deployed_values(
                 helm, config.hub.release, config.hub_namespace, config.kube.context
             )
-            bh_before = deployed_values(
+            bh_before = deploy.deployed_values(
                 helm, config.binderhub.release, config.kube.namespace, config.kube.context
             )
         against = "deployed" if hub_before is not None and bh_before is not None else "nothing"
@@ -312,9 +272,16 @@ def run(
         }
         changed = [name for name, text in diffs.items() if text]
         step.detail = f"changes in {', '.join(changed)}" if changed else "no changes"
+        try:
+            deploy.check_nothing_dropped(config, hub_before, plan.effective_hub_values)
+        except UsageError as err:
+            if not dry_run:
+                raise
+            notes.append(str(err))
 
     commands = [["helm", *plan.hub_args], ["helm", *plan.binderhub_args]]
     document: dict[str, Any] = {
+        "ok": True,
         "dry_run": dry_run,
         "service": {
             "name": service[0] if service else None,
@@ -341,16 +308,19 @@ def run(
         _confirm(plan)
     assert kube is not None and docker_config is not None
 
-    # The hub's values as helm will hold them name its Secret and Services.
-    effective = config.model_copy(
-        update={"hub": config.hub.model_copy(update={"values": plan.existing})}
-    )
     source = f"{config_path}"
     with steps.step("write values files") as step:
-        write_atomic(plan.hub_file, yaml_text(plan.hub_values, HEADER.format(source=source)))
-        write_atomic(
-            plan.binderhub_file, yaml_text(plan.binderhub_values, HEADER.format(source=source))
-        )
+        header = HEADER.format(source=source)
+        for path, values in (
+            (plan.hub_file, plan.hub_values),
+            (plan.binderhub_file, plan.binderhub_values),
+        ):
+            try:
+                write_atomic(path, yaml_text(values, header))
+            except OSError as err:
+                raise OperationError(
+                    f"{path}: cannot write the values file ({err.strerror})"
+                ) from None
         step.detail = str(plan.values_dir)
     with steps.step(f"namespace {config.hub_namespace}") as step:
         step.detail = kube.ensure_namespace(config.hub_namespace)
@@ -361,7 +331,8 @@ def run(
         hub_release = deploy.install(helm, plan.hub_args, HELM_TIMEOUT_SECONDS)
         step.detail = f"revision {hub_release.revision}, chart {hub_release.chart_version}"
     with steps.step("hub API token for BinderHub") as step:
-        step.detail = deploy.copy_hub_token(kube, effective)
+        # The hub's values as helm will hold them name its Secret.
+        step.detail = deploy.copy_hub_token(kube, config, plan.existing)
     with steps.step(f"BinderHub release {config.binderhub.release}") as step:
         bh_release = deploy.install(helm, plan.binderhub_args, HELM_TIMEOUT_SECONDS)
         step.detail = f"revision {bh_release.revision}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from bhsvc import ui
 from bhsvc.config import Config, load_config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.hub import image_pull_secret
-from bhsvc.plan import PlannedStep, deploy_plan, helm_commands, values_dir
+from bhsvc.plan import deploy_plan, helm_commands, values_dir
 
 
 @dataclass
@@ -58,17 +59,19 @@ def run(
     helm_path: str | None,
     yes: bool = False,
     timeout: int = steps_mod.DEFAULT_TIMEOUT,
+    hub_values: Sequence[Path] | None = None,
 ) -> None:
     config = load_config(config_path)
+    user = steps_mod.hub_user_values(config, hub_values or ())
     if dry_run:
-        return _dry_run(config, output, helm_path, timeout)
+        return _dry_run(config, output, helm_path, timeout, user)
     # Everything local first: bad input stops here, before any request.
     from bhsvc.registry.credentials import docker_config_json, load_credentials
 
     docker_config = docker_config_json(load_credentials(config))
     steps = ui.Steps(quiet=output == "json")
     with steps.step("find helm") as step:
-        helm = helm_mod.find_helm(helm_path, notify=ui.err_console.log)
+        helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
         step.detail = f"{helm.version_text} at {helm.path}"
     chart = _chart(config)
 
@@ -81,7 +84,8 @@ def run(
 
     outcome = Outcome(config, kube.context_name, kube.server)
     try:
-        _deploy(config, str(config_path), kube, helm, chart, timeout, docker_config, steps, outcome)
+        source = str(config_path)
+        _deploy(config, source, user, kube, helm, chart, timeout, docker_config, steps, outcome)
     except OperationError as err:
         outcome.error = str(err)
         if output == "json":
@@ -146,6 +150,7 @@ def _confirm(yes: bool) -> None:
 def _deploy(
     config: Config,
     source: str,
+    user: steps_mod.HubUserValues,
     kube: Any,
     helm: helm_mod.Helm,
     chart: str,
@@ -155,7 +160,14 @@ def _deploy(
     outcome: Outcome,
 ) -> None:
     ns = config.kube.namespace
-    commands = helm_commands(config, helm, chart, timeout)
+    commands = helm_commands(config, helm, chart, timeout, user.files)
+    existing = user.merged(config)
+    if commands.hub is not None:
+        # Before any change: an upgrade must not drop the hub's own settings.
+        deployed = steps_mod.deployed_values(
+            helm, config.hub.release, config.hub_namespace, config.kube.context
+        )
+        steps_mod.check_nothing_dropped(config, deployed, user.effective(config))
     with steps.step("namespace") as step:
         done = steps_mod.ensure_namespaces(kube, config)
         step.status = "created" if "created" in done.values() else "present"
@@ -168,7 +180,7 @@ def _deploy(
             step.status = steps_mod.ensure_pull_secret(kube, config, docker_config)
             step.detail = f"{config.hub_namespace}/{image_pull_secret(config).name}"
     with steps.step("values files") as step:
-        written = steps_mod.write_values(config, source)
+        written = steps_mod.write_values(config, source, existing)
         outcome.values_files = [str(p) for p in written]
         step.status = "written"
         step.detail = str(values_dir(config))
@@ -185,7 +197,7 @@ def _deploy(
                 outcome,
             )
         with steps.step("hub API token for BinderHub") as step:
-            step.status = steps_mod.copy_hub_token(kube, config)
+            step.status = steps_mod.copy_hub_token(kube, config, existing)
     with steps.step(f"BinderHub release {config.binderhub.release}") as step:
         outcome.binderhub = _helm_step(
             kube,
@@ -275,16 +287,27 @@ def _check(
 # ---- --dry-run ----------------------------------------------------------------------
 
 
-def _dry_run(config: Config, output: str, helm_path: str | None, timeout: int) -> None:
-    helm = helm_mod.find_helm(helm_path, notify=ui.err_console.log)
+def _dry_run(
+    config: Config,
+    output: str,
+    helm_path: str | None,
+    timeout: int,
+    user: steps_mod.HubUserValues,
+) -> None:
+    helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     chart = _chart(config)
     cluster = _cluster_state(config, helm)
     if cluster.get("reachable"):
         config = steps_mod.with_context(config, cluster["context"])
-    plan = _plan(config, helm, chart, timeout)
+    plan = deploy_plan(config, helm_commands(config, helm, chart, timeout, user.files))
     if output == "json":
         ui.print_json(
-            {"dry_run": True, "steps": [step.as_dict() for step in plan], "cluster": cluster}
+            {
+                "ok": True,
+                "dry_run": True,
+                "steps": [step.as_dict() for step in plan],
+                "cluster": cluster,
+            }
         )
         return
     from rich.markup import escape
@@ -302,11 +325,6 @@ def _dry_run(config: Config, output: str, helm_path: str | None, timeout: int) -
         ui.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def _plan(config: Config, helm: helm_mod.Helm, chart: str, timeout: int) -> list[PlannedStep]:
-    """The deploy plan, with the helm commands deploy runs."""
-    return deploy_plan(config, helm_commands(config, helm, chart, timeout))
-
-
 def _cluster_state(config: Config, helm: helm_mod.Helm) -> dict[str, Any]:
     """What already exists, when a cluster answers; the dry run works offline too."""
     from bhsvc import kube as kube_mod
@@ -315,6 +333,8 @@ def _cluster_state(config: Config, helm: helm_mod.Helm) -> dict[str, Any]:
     try:
         kube = kube_mod.connect(config.kube.context)
         version = kube.server_version(timeout=5.0)
+    except UsageError:
+        raise  # kube.context is not in the kubeconfig: the real run would refuse it too
     except BhsvcError as err:
         return {"reachable": False, "reason": str(err)}
     config = steps_mod.with_context(config, kube.context_name)
