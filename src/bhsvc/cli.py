@@ -92,18 +92,36 @@ def root(
 
 
 @app.command()
-def render(
-    config: ConfigOpt = DEFAULT_CONFIG,
-    output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-d", help="Where to write the files.")
-    ] = Path("rendered"),
+def init(
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help="The bhsvc.yaml to write (questions) or to read (--non-interactive).",
+            show_default=True,
+        ),
+    ] = DEFAULT_CONFIG,
+    non_interactive: Annotated[
+        bool,
+        typer.Option(
+            "--non-interactive",
+            help="Ask nothing: provision what the config file describes.",
+        ),
+    ] = False,
+    rotate_key: Annotated[
+        bool,
+        typer.Option(
+            "--rotate-key",
+            help="Artifact Registry: create a new pusher key, then delete the old one.",
+        ),
+    ] = False,
     output: OutputOpt = Output.text,
-    helm: HelmOpt = None,
 ) -> None:
-    """Write both charts' values and the BinderHub manifests, offline (no cluster)."""
-    from bhsvc.commands.render import run
+    """Create bhsvc.yaml by answering questions, and provision the image registry."""
+    from bhsvc.commands.init import run
 
-    run(config, output_dir, output.value, helm)
+    run(config, non_interactive, rotate_key, output.value)
 
 
 @app.command()
@@ -136,39 +154,6 @@ def deploy(
     from bhsvc.commands.deploy import run
 
     run(config, dry_run, output.value, helm, yes=yes, timeout=timeout, hub_values=hub_values)
-
-
-@app.command()
-def init(
-    config: Annotated[
-        Path,
-        typer.Option(
-            "--config",
-            "-c",
-            help="The bhsvc.yaml to write (questions) or to read (--non-interactive).",
-            show_default=True,
-        ),
-    ] = DEFAULT_CONFIG,
-    non_interactive: Annotated[
-        bool,
-        typer.Option(
-            "--non-interactive",
-            help="Ask nothing: provision what the config file describes.",
-        ),
-    ] = False,
-    rotate_key: Annotated[
-        bool,
-        typer.Option(
-            "--rotate-key",
-            help="Artifact Registry: create a new pusher key, then delete the old one.",
-        ),
-    ] = False,
-    output: OutputOpt = Output.text,
-) -> None:
-    """Create bhsvc.yaml by answering questions, and provision the image registry."""
-    from bhsvc.commands.init import run
-
-    run(config, non_interactive, rotate_key, output.value)
 
 
 @app.command()
@@ -244,6 +229,21 @@ def connect_hub(
     from bhsvc.commands.connect_hub import run
 
     run(config, hub_values or [], dry_run, yes, output.value, helm)
+
+
+@app.command()
+def render(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-d", help="Where to write the files.")
+    ] = Path("rendered"),
+    output: OutputOpt = Output.text,
+    helm: HelmOpt = None,
+) -> None:
+    """Write both charts' values and the BinderHub manifests, offline (no cluster)."""
+    from bhsvc.commands.render import run
+
+    run(config, output_dir, output.value, helm)
 
 
 def main() -> None:
