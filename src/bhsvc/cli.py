@@ -266,6 +266,7 @@ def main() -> None:
         sys.exit(130)
     except SystemExit as done:
         if done.code == 130:  # typer turns Ctrl-C into exit code 130
+            sys.stderr.write("interrupted\n")
             _failure_document("interrupted", 130)
         raise
     finally:

@@ -155,6 +155,7 @@ def test_ctrl_c_with_json_output_gives_exit_130_and_a_document(tmp_path: Path) -
     assert proc.returncode == 130, err
     assert json.loads(out) == {"ok": False, "error": "interrupted", "exit_code": 130}
     assert "Traceback" not in err
+    assert err.strip().endswith("interrupted")
 
 
 def test_unknown_option_is_a_usage_error() -> None:
