@@ -68,6 +68,10 @@ HubValuesOpt = Annotated[
         show_default=False,
     ),
 ]
+HelmTimeoutOpt = Annotated[
+    int,
+    typer.Option("--timeout", help="Seconds each helm release may take to become ready.", min=1),
+]
 DEFAULT_CONFIG = Path("bhsvc.yaml")
 
 
@@ -140,12 +144,7 @@ def deploy(
             "--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."
         ),
     ] = False,
-    timeout: Annotated[
-        int,
-        typer.Option(
-            "--timeout", help="Seconds each helm release may take to become ready.", min=1
-        ),
-    ] = 600,
+    timeout: HelmTimeoutOpt = 600,
     hub_values: HubValuesOpt = None,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
@@ -222,13 +221,14 @@ def connect_hub(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Upgrade both releases without asking.")
     ] = False,
+    timeout: HelmTimeoutOpt = 600,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
     """Make BinderHub a service of a z2jh JupyterHub at /services/<name>/."""
     from bhsvc.commands.connect_hub import run
 
-    run(config, hub_values or [], dry_run, yes, output.value, helm)
+    run(config, hub_values or [], dry_run, yes, output.value, helm, timeout=timeout)
 
 
 @app.command()
