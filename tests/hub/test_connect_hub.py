@@ -316,3 +316,24 @@ def test_connect_hub_deploys_both_charts_and_answers_through_the_proxy(
     finally:
         cluster.port_targets.pop(8000, None)
         real.stop()
+
+
+def test_values_files_from_the_config_and_the_flag_reach_helm_in_order(
+    tmp_path: Path, helm4_path: Path
+) -> None:
+    config = write_config(tmp_path / "proj", {"values_files": ["first.yaml"]})
+    (tmp_path / "proj" / "first.yaml").write_text("hub:\n  config: {}\n")
+    second = tmp_path / "second.yaml"
+    second.write_text("singleuser:\n  memory: {limit: 2G}\n")
+    env = {"KUBECONFIG": str(tmp_path / "none"), "BHSVC_HELM": str(helm4_path)}
+    proc = bhsvc("connect-hub", "-c", str(config), "--hub-values", str(second), "--dry-run",
+                 "--timeout", "42", "-o", "json", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    hub_command, binderhub_command = json.loads(proc.stdout)["commands"]
+    files = [hub_command[i + 1] for i, arg in enumerate(hub_command) if arg == "--values"]
+    assert files == [
+        str(tmp_path / "proj" / "first.yaml"),
+        str(second),
+        str(tmp_path / "proj" / ".bhsvc" / "rendered" / "jupyterhub.values.yaml"),
+    ]
+    assert "42s" in hub_command and "42s" in binderhub_command
