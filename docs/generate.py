@@ -477,12 +477,7 @@ def pages() -> dict[Path, str]:
 
 def stale_pages() -> list[Path]:
     """Generated pages whose committed content differs from what would be generated."""
-    stale = []
-    for path, content in pages().items():
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current != content:
-            stale.append(path)
-    return stale
+    return chart_schema.stale(pages())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -496,23 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, yaml.YAMLError) as err:
         print(f"generate.py: {err}", file=sys.stderr)
         return 2
-    stale = []
-    for path, content in expected.items():
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current == content:
-            continue
-        if args.check:
-            stale.append(path)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content, encoding="utf-8")
-            print(f"wrote {path.relative_to(ROOT)}")
-    if stale:
-        for path in stale:
-            print(f"stale: {path.relative_to(ROOT)}", file=sys.stderr)
-        print("run: python docs/generate.py", file=sys.stderr)
-        return 1
-    return 0
+    return chart_schema.sync(expected, args.check, "python docs/generate.py")
 
 
 if __name__ == "__main__":

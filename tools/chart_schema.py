@@ -171,23 +171,31 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, yaml.YAMLError) as e:
         print(f"chart_schema: {e}", file=sys.stderr)
         return 2
-    stale = []
-    for path, content in files.items():
-        current = path.read_text(encoding="utf-8") if path.exists() else None
-        if current == content:
-            continue
-        if args.check:
-            stale.append(path)
-        else:
-            path.write_text(content, encoding="utf-8")
-            print(f"wrote {path}")
-    if stale:
-        names = ", ".join(str(p) for p in stale)
-        print(
-            f"out of date: {names}; run python tools/chart_schema.py",
-            file=sys.stderr,
-        )
-        return 1
+    return sync(files, args.check, "python tools/chart_schema.py")
+
+
+def stale(files: dict[Path, str]) -> list[Path]:
+    """The files whose content on disk differs from `files`."""
+    return [
+        path
+        for path, content in files.items()
+        if (path.read_text(encoding="utf-8") if path.exists() else None) != content
+    ]
+
+
+def sync(files: dict[Path, str], check: bool, command: str) -> int:
+    """Write the generated files that differ; with `check`, only report them (exit 1)."""
+    outdated = stale(files)
+    if check:
+        for path in outdated:
+            print(f"out of date: {path}", file=sys.stderr)
+        if outdated:
+            print(f"run: {command}", file=sys.stderr)
+        return 1 if outdated else 0
+    for path in outdated:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[path], encoding="utf-8")
+        print(f"wrote {path}")
     return 0
 
 

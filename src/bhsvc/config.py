@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from bhsvc.errors import ConfigError
+from bhsvc.files import describe_yaml_error
 
 DEFAULT_CONFIG_PATH = Path("bhsvc.yaml")
 STATE_DIR = ".bhsvc"
@@ -602,10 +603,7 @@ def load_config(path: Path) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "syntax error"
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+        raise ConfigError(f"{path}: not valid YAML{describe_yaml_error(err)}") from None
     return parse_config(data, str(path), path.parent)
 
 

@@ -54,6 +54,14 @@ def yaml_text(data: object, header: str = "") -> str:
     return f"{header}{body}"
 
 
+def describe_yaml_error(err: yaml.YAMLError) -> str:
+    """Where and what, as one short phrase: ' at line 3, column 7: found ...'."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or "syntax error"
+    return f"{where}: {problem}"
+
+
 def read_values_file(path: Path, origin: str) -> dict[str, Any]:
     """A user's chart values file: a YAML mapping (an empty file: no values).
 
@@ -68,9 +76,7 @@ def read_values_file(path: Path, origin: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise UsageError(f"{path}: not valid YAML{where} ({origin})") from None
+        raise UsageError(f"{path}: not valid YAML{describe_yaml_error(err)} ({origin})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -29,7 +29,7 @@ def test_check_mode_reports_a_stale_page(
     page = tmp_path / "config.md"
     page.write_text(page.read_text() + "\nedited by hand\n")
     assert generate.main(["--check"]) == 1
-    assert "stale: config.md" in capsys.readouterr().err
+    assert f"out of date: {page}" in capsys.readouterr().err
     assert "edited by hand" in page.read_text(), "--check must not write"
 
 
