@@ -19,7 +19,6 @@ from urllib.parse import quote, urlsplit
 
 from bhsvc.errors import OperationError, UsageError
 
-DEFAULT_REPO = "gh/binder-examples/requirements/HEAD"
 USER_AGENT = "bhsvc-verify"
 READ_SIZE = 64 * 1024
 MAX_JSON_BYTES = 1 << 20
@@ -308,7 +307,6 @@ class BuildStream:
         self._target = target
         self._chunked: ChunkedDecoder | None = ChunkedDecoder() if response.chunked else None
         self._length = response.length  # None: the body ends when the connection closes
-        self.raw_bytes = 0
 
     def read(self, timeout: float) -> bytes:
         """Some body bytes; b'' at the end of the stream; StreamTimeout after `timeout`."""
@@ -339,7 +337,6 @@ class BuildStream:
                         f"{self._target.origin} closed the connection before the build stream ended"
                     )
                 return b""
-            self.raw_bytes += len(data)
             if self._length is not None:
                 self._length -= len(data)
             if self._chunked is None:

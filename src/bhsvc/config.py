@@ -605,10 +605,3 @@ def load_config(path: Path) -> Config:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML{describe_yaml_error(err)}") from None
     return parse_config(data, str(path), path.parent)
-
-
-def dump_config(config: Config) -> str:
-    """The YAML text of a config, without defaults that were never set."""
-    data = config.model_dump(mode="json", exclude_defaults=True)
-    data = {"version": 1, **data}
-    return yaml.safe_dump(data, sort_keys=False)

@@ -98,7 +98,6 @@ class EventStreamParser:
         self._overflow = False
         self._data: list[bytes] = []
         self._data_size = 0
-        self.bytes_seen = 0
         notice = {
             "phase": UNKNOWN,
             "message": f"(a line longer than {max_line_bytes} bytes was dropped)",
@@ -106,7 +105,6 @@ class EventStreamParser:
         self._too_long = b"data: " + json.dumps(notice).encode()
 
     def feed(self, chunk: bytes) -> list[Event | Keepalive]:
-        self.bytes_seen += len(chunk)
         if b"\n" not in chunk:
             self._hold(chunk)
             return []

@@ -95,10 +95,6 @@ def hub_service_name(config: Config, existing: Mapping[str, Any]) -> str:
     return f"{z2jh_prefix(config, existing)}hub"
 
 
-def proxy_service_name(config: Config, existing: Mapping[str, Any]) -> str:
-    return f"{z2jh_prefix(config, existing)}proxy-public"
-
-
 def token_key(config: Config) -> str:
     return f"hub.services.{config.hub.service_name}.apiToken"
 

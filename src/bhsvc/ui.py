@@ -8,12 +8,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-
-OutputFormat = Literal["text", "json"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from bhsvc.config import dump_config, load_config, parse_config
+from bhsvc.config import load_config, parse_config
 from bhsvc.errors import ConfigError
 
 
@@ -148,12 +147,3 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="is a directory"):
         load_config(tmp_path)
-
-
-def test_dump_round_trips(tmp_path: Path) -> None:
-    config = parse_config(base(hub={"enabled": True}), "f")
-    path = tmp_path / "bhsvc.yaml"
-    path.write_text(dump_config(config))
-    again = load_config(path)
-    assert again.model_dump() == config.model_dump()
-    assert yaml.safe_load(path.read_text())["version"] == 1

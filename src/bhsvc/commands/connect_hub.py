@@ -51,7 +51,7 @@ _SECRET_KEY = re.compile(r"secret|token|password|passw|key|cookie|credential|pri
 # ---- pure helpers --------------------------------------------------------------
 
 
-def redact(values: Any, owned: bool = False) -> Any:
+def redact(values: Any) -> Any:
     """Values safe to print: secret-looking scalars and the user's hub code hidden.
 
     A mapping with `existingSecret` only names a Secret, so it is shown. Python

@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from bhsvc.kube import Kube
     from bhsvc.registry.gar_images import ImageCheck
 
-TOKEN_ENV = "BHSVC_TOKEN"
 BINDERHUB_PORT = 8585
 BUILD_POD_SELECTOR = "component=binderhub-build"
 REQUEST_TIMEOUT = 30.0  # one HTTP request (/versions, or the build stream's first answer)
