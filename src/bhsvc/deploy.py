@@ -8,6 +8,7 @@ how helm's answer reads) are kept apart from the functions that act
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -231,10 +232,21 @@ def deployed_values(
 def check_nothing_dropped(
     config: Config, deployed: dict[str, Any] | None, new_values: dict[str, Any]
 ) -> None:
-    """Refuse a hub upgrade that would drop settings the release holds today."""
+    """Refuse a hub upgrade that would drop settings the release holds today.
+
+    Settings that came from bhsvc's own file of the previous run (still on disk
+    until this run rewrites it) are bhsvc's to change: a new home strategy, say,
+    removes the old one's hook.
+    """
     if not deployed:
         return
-    dropped = hub_mod.dropped_values(deployed, new_values)
+    kept = new_values
+    previous = values_dir(config) / HUB_VALUES_FILE
+    if previous.is_file():
+        # Unreadable: compare with the new values alone.
+        with contextlib.suppress(UsageError):
+            kept = deep_merge(read_values_file(previous, "bhsvc's previous values"), kept)
+    dropped = hub_mod.dropped_values(deployed, kept)
     if dropped:
         shown = ", ".join(dropped[:6]) + (", ..." if len(dropped) > 6 else "")
         raise UsageError(

@@ -382,6 +382,12 @@ def test_the_hubs_own_values_files_go_first_and_are_never_dropped(
         # Given again on the command line, it goes through.
         again = run_cli(*deploy_args(project, "--hub-values", str(mine)))
         assert again.code == 0, again.both
+        # What bhsvc itself set before is bhsvc's to change: no home-folder hook any more.
+        project.write_config({"hub": {**hub, "home_strategy": "none"}})
+        changed = run_cli(*deploy_args(project))
+        assert changed.code == 0, changed.both
+        hub_values = (project.rendered / "jupyterhub.values.yaml").read_text()
+        assert "lifecycleHooks" not in hub_values
 
 
 # ---- slow path: a terminal, Ctrl-C ------------------------------------------------------------
