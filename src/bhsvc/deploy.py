@@ -257,13 +257,16 @@ def check_nothing_dropped(
 
 
 def write_values(
-    config: Config, source: str, hub_values_in: dict[str, Any] | None = None
+    config: Config,
+    source: str,
+    hub_values_in: dict[str, Any] | None = None,
+    service: tuple[str, int] | None = None,
 ) -> list[Path]:
     """Write both charts' values files (no secrets in them, only Secret names)."""
     from bhsvc.render import values_files
 
     written = []
-    for name, text in values_files(config, source, hub_values_in).items():
+    for name, text in values_files(config, source, hub_values_in, service).items():
         path = values_dir(config) / name
         try:
             write_atomic(path, text)

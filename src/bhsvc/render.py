@@ -24,13 +24,17 @@ class RenderedFiles:
 
 
 def values_files(
-    config: Config, source: str, hub_values_in: Mapping[str, Any] | None = None
+    config: Config,
+    source: str,
+    hub_values_in: Mapping[str, Any] | None = None,
+    service: tuple[str, int] | None = None,
 ) -> dict[str, str]:
     """The values files' text for both charts (pure). `hub_values_in`: the user's own
-    z2jh values, which bhsvc's hub file extends rather than replaces."""
+    z2jh values, which bhsvc's hub file extends rather than replaces; `service`:
+    BinderHub's discovered Service (name, port), else the chart's naming."""
     header = HEADER.format(source=source)
     files = {BINDERHUB_VALUES_FILE: yaml_text(binderhub_values(config, hub_values_in), header)}
-    hub = jupyterhub_values(config, hub_values_in)
+    hub = jupyterhub_values(config, hub_values_in, service)
     if hub is not None:
         files[HUB_VALUES_FILE] = yaml_text(hub, header)
     return files
