@@ -528,10 +528,13 @@ class Config(_Strict):
         return self.binderhub.api_only
 
     @property
+    def hub_service_prefix(self) -> str:
+        """Where the hub's proxy serves BinderHub: /services/<service_name>/."""
+        return f"/services/{self.hub.service_name}/"
+
+    @property
     def binderhub_base_url(self) -> str:
-        if self.hub.enabled:
-            return f"/services/{self.hub.service_name}/"
-        return self.binderhub.base_url
+        return self.hub_service_prefix if self.hub.enabled else self.binderhub.base_url
 
     def path(self, value: Path) -> Path:
         """Resolve a path from the file relative to the file's directory."""

@@ -150,10 +150,6 @@ def hub_api_url(config: Config, existing: Mapping[str, Any]) -> str:
     return f"http://{host}:{HUB_API_PORT}/hub/api/"
 
 
-def service_prefix(config: Config) -> str:
-    return f"/services/{config.hub.service_name}/"
-
-
 def _check_existing(config: Config, existing: Mapping[str, Any]) -> None:
     base_url = _get(existing, "hub", "baseUrl")
     if base_url not in (None, "", "/"):
@@ -414,7 +410,7 @@ def z2jh_values(
     if hub.auth:
         entry["oauth_no_confirm"] = True
         entry["oauth_client_id"] = f"service-{name}"
-        entry["oauth_redirect_uri"] = f"{service_prefix(config)}oauth_callback"
+        entry["oauth_redirect_uri"] = f"{config.hub_service_prefix}oauth_callback"
     hub_values: dict[str, Any] = {"services": {name: entry}}
     roles: dict[str, Any] = {}
     if hub.auth:

@@ -323,7 +323,7 @@ def run(
     with steps.step(f"BinderHub release {config.binderhub.release}") as step:
         bh_release = deploy.install(helm, plan.binderhub_args, timeout)
         step.detail = f"revision {bh_release.revision}"
-    prefix = hub_mod.service_prefix(config)
+    prefix = config.hub_service_prefix
     with steps.step(f"GET {prefix}versions through the hub's proxy") as step:
         versions = deploy.smoke_check(
             kube,

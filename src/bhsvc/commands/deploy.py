@@ -222,7 +222,7 @@ def _deploy(
         outcome.binderhub_version = versions.binderhub
         step.detail = f"BinderHub {versions.binderhub}"
     if config.hub.enabled:
-        prefix = f"/services/{config.hub.service_name}/"
+        prefix = config.hub_service_prefix
         with steps.step(f"GET {prefix}versions through the hub's proxy") as step:
             versions = _check(
                 outcome,
