@@ -1,3 +1,3 @@
-from bhsvc.cli import main
+from bhsvc.cli import entry_point
 
-main()
+entry_point()

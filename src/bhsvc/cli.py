@@ -6,8 +6,11 @@ so `bhsvc --help` stays fast.
 
 from __future__ import annotations
 
+import atexit
 import enum
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -244,6 +247,35 @@ def render(
     from bhsvc.commands.render import run
 
     run(config, output_dir, output.value, helm)
+
+
+def entry_point() -> None:
+    """The `bhsvc` program: `main`, then a quick exit.
+
+    Tearing the interpreter down frees every imported module's objects, 25-40 ms a
+    command does not need once its work is done and its files are closed. The exit
+    handlers run and the streams are flushed first; with a thread still running,
+    the normal exit waits for it.
+    """
+    # bhsvc's models use no pydantic plugins; looking for them reads the metadata
+    # of every installed package.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        if done.code is not None and not isinstance(done.code, int):
+            raise
+        code = done.code or 0
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            code = code or 1
+    os._exit(code)
 
 
 def main() -> None:

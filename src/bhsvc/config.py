@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -21,8 +20,9 @@ from pydantic import (
     model_validator,
 )
 
+from bhsvc.config_file import read_config_data
 from bhsvc.errors import ConfigError
-from bhsvc.files import describe_yaml_error
+from bhsvc.names import DEFAULT_RELEASE, LABEL, RELEASE
 
 DEFAULT_CONFIG_PATH = Path("bhsvc.yaml")
 STATE_DIR = ".bhsvc"
@@ -44,17 +44,13 @@ def _matcher(pattern: str, what: str, hint: str, max_len: int, min_len: int = 1)
     return AfterValidator(check)
 
 
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-
 Namespace = Annotated[
     str,
-    _matcher(_LABEL, "namespace", "RFC 1123 label: lowercase letters, digits, '-'", 63),
+    _matcher(LABEL, "namespace", "RFC 1123 label: lowercase letters, digits, '-'", 63),
 ]
 ReleaseName = Annotated[
     str,
-    _matcher(
-        rf"{_LABEL}(\.{_LABEL})*", "helm release name", "lowercase letters, digits, '-', '.'", 53
-    ),
+    _matcher(RELEASE, "helm release name", "lowercase letters, digits, '-', '.'", 53),
 ]
 ProjectId = Annotated[
     str,
@@ -106,7 +102,7 @@ ImagePrefix = Annotated[
 ]
 ServiceName = Annotated[
     str,
-    _matcher(_LABEL, "JupyterHub service name", "lowercase letters, digits, '-'", 63),
+    _matcher(LABEL, "JupyterHub service name", "lowercase letters, digits, '-'", 63),
 ]
 
 
@@ -136,7 +132,7 @@ class KubeSettings(_Strict):
 
 class BinderHubSettings(_Strict):
     release: ReleaseName = Field(
-        default="binderhub",
+        default=DEFAULT_RELEASE,
         description="Helm release name of the binderhub-service chart (lowercase letters, "
         "digits, '-' and '.', at most 53 characters). Object names derive from it.",
     )
@@ -589,22 +585,4 @@ def parse_config(data: Any, source: str, base_dir: Path = Path(".")) -> Config:
 
 def load_config(path: Path) -> Config:
     """Read and validate `bhsvc.yaml`; every failure is a ConfigError (exit code 2)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: config file not found (create one with 'bhsvc init' or pass --config)"
-        ) from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: cannot read the config file (permission denied)") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the config file is not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML{describe_yaml_error(err)}") from None
-    return parse_config(data, str(path), path.parent)
+    return parse_config(read_config_data(path), str(path), path.parent)

@@ -277,8 +277,10 @@ def find_helm(
     explicit: str | None = None,
     env: dict[str, str] | None = None,
     notify: Callable[[str], None] | None = None,
+    download_missing: bool = True,
 ) -> Helm:
-    """--helm, then $BHSVC_HELM, then PATH, then the cached pinned download."""
+    """--helm, then $BHSVC_HELM, then PATH, then the cached pinned download (fetched
+    now if missing, unless `download_missing` is false)."""
     env = dict(os.environ) if env is None else env
     versions = cache_dir(env).parent / "versions.json"
     chosen = explicit or env.get(HELM_ENV)
@@ -289,6 +291,8 @@ def find_helm(
         return probe(Path(on_path), cache=versions)
     cached = cache_dir(env) / "helm"
     if not cached.exists():
+        if not download_missing:
+            raise UsageError("helm is not installed and may not be downloaded now")
         download(download_sources(env), cached, notify=notify)
     return probe(cached, cache=versions)
 
@@ -301,8 +305,46 @@ class Running:
     """A started helm command; `finish` collects its output."""
 
     process: subprocess.Popen[str]
-    command: str
+    argv: tuple[str, ...]
     timeout: float
+
+    @property
+    def command(self) -> str:
+        return self.argv[1]
+
+
+def spawn(
+    helm: Helm,
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    reads_stdin: bool = False,
+) -> Running:
+    """Start helm without waiting; with `reads_stdin` it waits for `feed`."""
+    argv = (str(helm.path), *args)
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if reads_stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    return Running(process, argv, timeout)
+
+
+def feed(running: Running, text: str) -> None:
+    """Write helm's standard input at once and close it: helm reads `--values -`
+    before it renders anything, so this never blocks on a full output pipe."""
+    process = running.process
+    if process.stdin is None:
+        return
+    try:
+        process.stdin.write(text)
+        process.stdin.close()
+    except BrokenPipeError:
+        pass  # helm exited early; finish() reports its error
+    process.stdin = None  # communicate() must not touch the closed pipe
 
 
 def start(
@@ -312,27 +354,31 @@ def start(
     stdin: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Running:
-    """Start helm without waiting, so the caller can work while it runs.
+    """Start helm without waiting, so the caller can work while it runs."""
+    running = spawn(helm, args, env, timeout, reads_stdin=stdin is not None)
+    if stdin is not None:
+        feed(running, stdin)
+    return running
 
-    `stdin` is written at once and closed: helm reads `--values -` before it
-    renders anything, so this never blocks on a full output pipe.
-    """
-    process = subprocess.Popen(
-        [str(helm.path), *args],
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    if stdin is not None and process.stdin is not None:
-        try:
-            process.stdin.write(stdin)
-            process.stdin.close()
-        except BrokenPipeError:
-            pass  # helm exited early; finish() reports its error
-        process.stdin = None  # communicate() must not touch the closed pipe
-    return Running(process, args[0], timeout)
+
+def reuse(waiting: Running | None, helm: Helm, args: Sequence[str]) -> Running | None:
+    """`waiting` (started, not yet fed) if it runs exactly `helm args`; otherwise it is
+    cancelled and the caller starts the right command."""
+    if waiting is None:
+        return None
+    if waiting.argv == (str(helm.path), *args):
+        return waiting
+    cancel(waiting)
+    return None
+
+
+def cancel(running: Running | None) -> None:
+    """Stop a helm that was never fed: it has read nothing and done nothing yet."""
+    if running is None or running.process.returncode is not None:
+        return
+    process = running.process
+    process.kill()  # before stdin closes: an end of input would start the render
+    process.communicate()
 
 
 class HelmFailed(OperationError):

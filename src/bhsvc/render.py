@@ -40,11 +40,22 @@ def values_files(
     return files
 
 
-def start(config: Config, source: str, helm_bin: helm.Helm, chart: Path) -> RenderJob:
-    """Values files, and `helm template` of the chart started on them (not awaited)."""
+def start(
+    config: Config,
+    source: str,
+    helm_bin: helm.Helm,
+    chart: Path,
+    waiting: helm.Running | None = None,
+) -> RenderJob:
+    """Values files, and `helm template` of the chart started on them (not awaited).
+
+    `waiting`: a `helm template` started early (see `early_template`), used when it
+    runs exactly the command this config asks for.
+    """
     files = values_files(config, source)
     args = helm.template_args(config.binderhub.release, str(chart), config.kube.namespace, ["-"])
-    running = helm.start(helm_bin, args, stdin=files[BINDERHUB_VALUES_FILE])
+    running = helm.reuse(waiting, helm_bin, args) or helm.spawn(helm_bin, args, reads_stdin=True)
+    helm.feed(running, files[BINDERHUB_VALUES_FILE])
     return RenderJob(files, running)
 
 

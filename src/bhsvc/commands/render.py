@@ -1,24 +1,33 @@
-"""`bhsvc render`."""
+"""`bhsvc render`.
+
+helm is started before the config model is imported (pydantic takes about as long
+to import as helm takes to start), so the model's modules are imported in `run`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bhsvc import early_template
 from bhsvc import helm as helm_mod
-from bhsvc import render as render_mod
-from bhsvc.chart import chart_for
-from bhsvc.config import load_config
+from bhsvc.config_file import read_config_data
 from bhsvc.errors import UsageError
+
+if TYPE_CHECKING:
+    from bhsvc.render import RenderJob
 
 
 def run(config_path: Path, output_dir: Path, output: str, helm_path: str | None) -> None:
-    config = load_config(config_path)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UsageError(f"--output-dir {output_dir}: is a file, not a directory")
-    helm = helm_mod.find_helm(helm_path, notify=_notify)
-    chart = chart_for(config)
-    job = render_mod.start(config, str(config_path), helm, chart)
+    data = read_config_data(config_path)
+    waiting = early_template.start(data, helm_path)
+    try:
+        job, helm = _start(data, config_path, output_dir, helm_path, waiting)
+    except BaseException:
+        helm_mod.cancel(waiting)
+        raise
     # Imported while helm renders: the console's import cost overlaps helm's run.
+    from bhsvc import render as render_mod
     from bhsvc import ui
 
     steps = ui.Steps(quiet=output == "json")
@@ -37,6 +46,26 @@ def run(config_path: Path, output_dir: Path, output: str, helm_path: str | None)
         return
     for path in written:
         ui.console.print(f"wrote {path}")
+
+
+def _start(
+    data: object,
+    config_path: Path,
+    output_dir: Path,
+    helm_path: str | None,
+    waiting: helm_mod.Running | None,
+) -> tuple[RenderJob, helm_mod.Helm]:
+    """Validate the config and start (or feed) `helm template`; bad input raises first."""
+    from bhsvc import render as render_mod
+    from bhsvc.chart import chart_for
+    from bhsvc.config import parse_config
+
+    config = parse_config(data, str(config_path), config_path.parent)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"--output-dir {output_dir}: is a file, not a directory")
+    helm = helm_mod.find_helm(helm_path, notify=_notify)
+    chart = chart_for(config)
+    return render_mod.start(config, str(config_path), helm, chart, waiting), helm
 
 
 def _notify(message: str) -> None:
