@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,21 +26,28 @@ pytestmark = pytest.mark.timeout(180)
 USER = "alice"
 
 
-def _start(tmp: Path, launch: str) -> RealHub:
+@contextmanager
+def running_hub(tmp: Path, launch: str) -> Iterator[RealHub]:
+    """A hub configured for `launch`; a failure inside prints the hub's and the
+    stand-in's logs, which pytest shows with the failure."""
     config = make_config(launch=launch)
     z2jh = jupyterhub_values(config)
     assert z2jh is not None
-    return RealHub(tmp, z2jh, binderhub_values(config), find_chp()).start()
+    real = RealHub(tmp, z2jh, binderhub_values(config), find_chp()).start()
+    try:
+        yield real
+    except BaseException:
+        print(real.logs())
+        raise
+    finally:
+        real.stop()
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealHub]:
-    real = _start(tmp_path_factory.mktemp("hub"), "fancy-profiles")
-    try:
+    with running_hub(tmp_path_factory.mktemp("hub"), "fancy-profiles") as real:
         real.create_user(USER)
         yield real
-    finally:
-        real.stop()
 
 
 def build_url(hub: RealHub) -> str:
@@ -150,8 +158,7 @@ def test_bhsvc_verify_fails_when_the_hub_refuses(hub: RealHub, scoped: bool) -> 
 def test_launch_binderhub_role_gives_the_service_what_the_launcher_needs(
     tmp_path: Path,
 ) -> None:
-    hub = _start(tmp_path, "binderhub")
-    try:
+    with running_hub(tmp_path, "binderhub") as hub:
         hub.create_user(USER)
         service_token = hub.service_tokens["binder"]
         whoami = http("GET", hub.api + "user", token=service_token).json()
@@ -164,8 +171,6 @@ def test_launch_binderhub_role_gives_the_service_what_the_launcher_needs(
         # BinderHub's own pages are listed in the hub's Services menu.
         resp = http("GET", f"{hub.url}services/binder/versions")
         assert resp.status == 200
-    finally:
-        hub.stop()
 
 
 def test_a_browser_logs_in_through_the_hubs_oauth_without_a_confirmation_page(
