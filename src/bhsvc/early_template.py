@@ -4,7 +4,9 @@ helm takes about 40 ms to start before it reads its values from standard input,
 about as long as importing and building the config model. `bhsvc render` starts
 it on the release and namespace the file names, and `render.start` feeds it the
 values once the config is valid, or stops it when the config asks for another
-command. helm has read nothing until it is fed, so a stopped one did nothing.
+command. helm has read nothing until it is fed, so a stopped one did nothing; and
+only a helm already probed on an earlier run is used, so nothing is run, fetched
+or written before the config is known to be valid.
 """
 
 from __future__ import annotations
@@ -39,13 +41,14 @@ def template_names(data: Any) -> tuple[str, str] | None:
 
 def start(data: Any, helm_path: str | None) -> helm.Running | None:
     """`helm template` of the bundled chart waiting for its values, or None when the
-    names are not plain or helm is not at hand (the normal path reports why)."""
+    names are not plain or no known helm is at hand (the normal path then finds,
+    probes or fetches one, after validation, and reports any problem)."""
     names = template_names(data)
-    if names is None:
+    found = helm.known_helm(helm_path) if names is not None else None
+    if names is None or found is None:
         return None
     release, namespace = names
     try:
-        found = helm.find_helm(helm_path, download_missing=False)
         args = helm.template_args(release, str(bundled_chart()), namespace, ["-"])
         return helm.spawn(found, args, reads_stdin=True)
     except (BhsvcError, OSError):

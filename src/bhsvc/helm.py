@@ -273,28 +273,47 @@ def download(
     )
 
 
+def locate(explicit: str | None, env: dict[str, str]) -> Path | None:
+    """--helm, then $BHSVC_HELM, then PATH, then the cached pinned download; None when
+    it would have to be downloaded. Nothing is run or fetched."""
+    chosen = explicit or env.get(HELM_ENV)
+    if chosen:
+        return Path(chosen)
+    on_path = shutil.which("helm", path=env.get("PATH"))
+    if on_path:
+        return Path(on_path)
+    cached = cache_dir(env) / "helm"
+    return cached if cached.exists() else None
+
+
+def _versions_cache(env: dict[str, str]) -> Path:
+    return cache_dir(env).parent / "versions.json"
+
+
 def find_helm(
     explicit: str | None = None,
     env: dict[str, str] | None = None,
     notify: Callable[[str], None] | None = None,
-    download_missing: bool = True,
 ) -> Helm:
-    """--helm, then $BHSVC_HELM, then PATH, then the cached pinned download (fetched
-    now if missing, unless `download_missing` is false)."""
+    """The helm `locate` names (downloaded first when missing), its version checked."""
     env = dict(os.environ) if env is None else env
-    versions = cache_dir(env).parent / "versions.json"
-    chosen = explicit or env.get(HELM_ENV)
-    if chosen:
-        return probe(Path(chosen), cache=versions)
-    on_path = shutil.which("helm", path=env.get("PATH"))
-    if on_path:
-        return probe(Path(on_path), cache=versions)
-    cached = cache_dir(env) / "helm"
-    if not cached.exists():
-        if not download_missing:
-            raise UsageError("helm is not installed and may not be downloaded now")
-        download(download_sources(env), cached, notify=notify)
-    return probe(cached, cache=versions)
+    path = locate(explicit, env)
+    if path is None:
+        path = download(download_sources(env), cache_dir(env) / "helm", notify=notify)
+    return probe(path, cache=_versions_cache(env))
+
+
+def known_helm(explicit: str | None = None, env: dict[str, str] | None = None) -> Helm | None:
+    """The helm `find_helm` would use, if it is at hand and an earlier probe cached its
+    version (new enough); found without running, fetching or writing anything."""
+    env = dict(os.environ) if env is None else env
+    path = locate(explicit, env)
+    if path is None or not path.is_file():
+        return None
+    version = _cached_version(path, _versions_cache(env))
+    if version is None or version < MIN_VERSION:
+        return None
+    return Helm(path, version)
 
 
 # ---- running ------------------------------------------------------------

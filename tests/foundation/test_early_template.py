@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bhsvc import early_template, helm
+from bhsvc import config, early_template, helm
 from bhsvc.chart import bundled_chart
 from clirun import RunCli
 
@@ -42,33 +42,59 @@ def test_only_plain_names_reach_helm_before_validation(
 
 
 @pytest.fixture
-def spawned(monkeypatch: pytest.MonkeyPatch, helm4_path: Path) -> list[helm.Running]:
-    """Every helm process the command starts, watched (helm itself runs for real)."""
+def events(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, helm4_path: Path) -> list[Any]:
+    """In order: each helm process the command starts (helm runs for real) and
+    "validated" when the config model has accepted the file. The version cache is
+    private to the test and starts empty."""
     monkeypatch.setenv("BHSVC_HELM", str(helm4_path))
-    started: list[helm.Running] = []
-    real_spawn = helm.spawn
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    seen: list[Any] = []
+    real_spawn, real_parse = helm.spawn, config.parse_config
 
-    def watch(*args: Any, **kwargs: Any) -> helm.Running:
+    def watch_spawn(*args: Any, **kwargs: Any) -> helm.Running:
         running = real_spawn(*args, **kwargs)
-        started.append(running)
+        seen.append(running)
         return running
 
-    monkeypatch.setattr(helm, "spawn", watch)
-    return started
+    def watch_parse(*args: Any, **kwargs: Any) -> config.Config:
+        parsed = real_parse(*args, **kwargs)
+        seen.append("validated")
+        return parsed
+
+    monkeypatch.setattr(helm, "spawn", watch_spawn)
+    monkeypatch.setattr(config, "parse_config", watch_parse)
+    return seen
 
 
-def test_render_uses_the_helm_it_started_early(
-    run_cli: RunCli, spawned: list[helm.Running], tmp_path: Path, helm4_path: Path
+def spawned(events: list[Any]) -> list[helm.Running]:
+    return [e for e in events if isinstance(e, helm.Running)]
+
+
+def template_argv(helm_path: Path) -> tuple[str, ...]:
+    return (str(helm_path), "template", "binderhub", str(bundled_chart()),
+            "--namespace", "binder", "--values", "-")  # fmt: skip
+
+
+def test_render_starts_helm_before_validating_once_helm_is_known(
+    run_cli: RunCli, events: list[Any], tmp_path: Path, helm4_path: Path
 ) -> None:
+    example = str(ROOT / "examples" / "gar.yaml")
+    # First run: the version cache is empty, so helm is probed after validation.
+    assert run_cli("render", "-c", example, "-d", str(tmp_path / "first")).code == 0
+    assert events[0] == "validated"
+    assert [r.argv for r in spawned(events)] == [template_argv(helm4_path)]
+    events.clear()
+    # Next run: the known helm starts first, and that one process renders.
     out = tmp_path / "out"
-    result = run_cli("render", "-c", str(ROOT / "examples" / "gar.yaml"), "-d", str(out))
+    result = run_cli("render", "-c", example, "-d", str(out))
     assert result.code == 0, result.both
-    assert [r.argv for r in spawned] == [
-        (str(helm4_path), "template", "binderhub", str(bundled_chart()),
-         "--namespace", "binder", "--values", "-"),
-    ]  # fmt: skip
-    assert spawned[0].process.returncode == 0
+    assert isinstance(events[0], helm.Running) and events[1] == "validated"
+    assert [r.argv for r in spawned(events)] == [template_argv(helm4_path)]
+    assert spawned(events)[0].process.returncode == 0
     assert "kind: Deployment" in (out / "binderhub-service.yaml").read_text()
+    assert (out / "binderhub-service.yaml").read_text() == (
+        tmp_path / "first" / "binderhub-service.yaml"
+    ).read_text()
 
 
 def write_config(folder: Path, binderhub: str, region: str) -> Path:
@@ -81,26 +107,38 @@ def write_config(folder: Path, binderhub: str, region: str) -> Path:
 
 
 def test_bad_config_stops_the_early_helm_before_it_reads_anything(
-    run_cli: RunCli, spawned: list[helm.Running], tmp_path: Path
+    run_cli: RunCli, events: list[Any], tmp_path: Path, helm4_path: Path
 ) -> None:
-    config = write_config(tmp_path, "{}", region="mars")
+    helm.find_helm(str(helm4_path))  # a run before this one probed helm
+    bad = write_config(tmp_path, "{}", region="mars")
     out = tmp_path / "out"
-    result = run_cli("render", "-c", str(config), "-d", str(out))
+    result = run_cli("render", "-c", str(bad), "-d", str(out))
     assert result.code == 2
     assert "registry.gar.region" in result.err
-    assert len(spawned) == 1, "plain names: helm was started early"
-    assert spawned[0].process.returncode == -signal.SIGKILL
+    assert len(spawned(events)) == 1, "plain names: helm was started early"
+    assert spawned(events)[0].process.returncode == -signal.SIGKILL
     assert not out.exists()
 
 
-def test_a_release_that_reads_as_a_flag_never_reaches_helm(
-    run_cli: RunCli, spawned: list[helm.Running], tmp_path: Path
+def test_bad_config_with_an_unknown_helm_runs_and_writes_nothing(
+    run_cli: RunCli, events: list[Any], tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, "{release: '--post-renderer=/bin/false'}", region="us")
-    result = run_cli("render", "-c", str(config), "-d", str(tmp_path / "out"))
+    bad = write_config(tmp_path, "{}", region="mars")
+    result = run_cli("render", "-c", str(bad), "-d", str(tmp_path / "out"))
+    assert result.code == 2
+    assert spawned(events) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bhsvc.yaml"], "no version cache"
+
+
+def test_a_release_that_reads_as_a_flag_never_reaches_helm(
+    run_cli: RunCli, events: list[Any], tmp_path: Path, helm4_path: Path
+) -> None:
+    helm.find_helm(str(helm4_path))
+    bad = write_config(tmp_path, "{release: '--post-renderer=/bin/false'}", region="us")
+    result = run_cli("render", "-c", str(bad), "-d", str(tmp_path / "out"))
     assert result.code == 2
     assert "binderhub.release" in result.err
-    assert spawned == []
+    assert spawned(events) == []
 
 
 def test_a_waiting_helm_for_another_command_is_stopped(helm4_path: Path) -> None:

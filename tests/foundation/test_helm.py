@@ -63,6 +63,19 @@ def test_cached_download_is_used_when_not_on_path(tmp_path: Path, helm4_path: Pa
     assert helm.find_helm(None, env).path == cached
 
 
+def test_known_helm_is_one_an_earlier_run_probed(tmp_path: Path, helm4_path: Path) -> None:
+    env = {"PATH": str(helm4_path.parent), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert helm.known_helm(None, env) is None, "never probed: unknown"
+    assert not (tmp_path / "cache").exists(), "looking runs and writes nothing"
+    assert helm.known_helm(None, env | {"PATH": str(tmp_path)}) is None, "would be downloaded"
+    probed = helm.find_helm(None, env)
+    assert helm.known_helm(None, env) == probed
+    old = fake_helm_script(tmp_path, "v3.13.2")
+    with pytest.raises(UsageError):
+        helm.probe(old, cache=tmp_path / "cache" / "bhsvc" / "helm" / "versions.json")
+    assert helm.known_helm(str(old), env) is None, "too old"
+
+
 # ---- download --------------------------------------------------------------
 
 
