@@ -13,8 +13,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# No emoji codes: text such as an image tag ':cd:' must print as it is.
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 
 def print_error(message: str) -> None:
@@ -70,7 +71,7 @@ class Steps:
         result = StepResult(name)
         start = time.monotonic()
         status = None
-        if not self.quiet:
+        if not self.quiet and err_console.is_terminal:  # a spinner only where it can spin
             status = err_console.status(f"{escape(name)} ...")
             status.start()
         try:
