@@ -366,20 +366,6 @@ def feed(running: Running, text: str) -> None:
     process.stdin = None  # communicate() must not touch the closed pipe
 
 
-def start(
-    helm: Helm,
-    args: Sequence[str],
-    env: dict[str, str] | None = None,
-    stdin: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Running:
-    """Start helm without waiting, so the caller can work while it runs."""
-    running = spawn(helm, args, env, timeout, reads_stdin=stdin is not None)
-    if stdin is not None:
-        feed(running, stdin)
-    return running
-
-
 def reuse(waiting: Running | None, helm: Helm, args: Sequence[str]) -> Running | None:
     """`waiting` (started, not yet fed) if it runs exactly `helm args`; otherwise it is
     cancelled and the caller starts the right command."""
@@ -450,7 +436,7 @@ def run(
     env: dict[str, str] | None = None,
 ) -> str:
     """Run helm, return stdout; a failure is an OperationError with helm's own message."""
-    return finish(start(helm, args, env=env, timeout=timeout))
+    return finish(spawn(helm, args, env=env, timeout=timeout))
 
 
 def run_json(
