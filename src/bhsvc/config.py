@@ -369,7 +369,9 @@ class HubSettings(_Strict):
     )
     values: dict[str, Any] = Field(
         default_factory=dict,
-        description="Raw z2jh chart values, merged last over the values bhsvc writes.",
+        description="Raw z2jh chart values, merged last over the values bhsvc writes; "
+        "the lists bhsvc extends (the user role's scopes, singleuser image pull secrets, "
+        "the profile list) keep their items and get bhsvc's.",
     )
 
     @model_validator(mode="after")

@@ -23,7 +23,10 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, durable: bool
     (keys, the user's config); rendered files skip that cost.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as err:
+        raise _naming(path, err) from None
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
@@ -32,9 +35,17 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, durable: bool
                 out.flush()
                 os.fsync(out.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _naming(path, err) from None
         raise
+
+
+def _naming(path: Path, err: OSError) -> OSError:
+    """The same error about `path`, not the temp file beside it (OSError picks the
+    subclass from errno, so callers still catch IsADirectoryError and the like)."""
+    return OSError(err.errno, err.strerror, str(path))
 
 
 class _BlockDumper(yaml.SafeDumper):

@@ -71,6 +71,13 @@ def dropped_values(
     return dropped
 
 
+# Lists the user may set that bhsvc keeps and extends (helm would replace them).
+USER_SCOPES = ("hub", "loadRoles", "user", "scopes")
+PULL_SECRETS = ("singleuser", "image", "pullSecrets")
+PROFILE_LIST = ("singleuser", "profileList")
+EXTENDED_LISTS = (USER_SCOPES, PULL_SECRETS, PROFILE_LIST)
+
+
 def _get(values: Mapping[str, Any], *path: str) -> Any:
     node: Any = values
     for part in path:
@@ -380,7 +387,7 @@ def fancy_profile(default: bool) -> dict[str, Any]:
 
 
 def _profile_list(existing: Mapping[str, Any]) -> list[Any]:
-    profiles = _as_list(_get(existing, "singleuser", "profileList"))
+    profiles = _as_list(_get(existing, *PROFILE_LIST))
     if any(isinstance(p, Mapping) and p.get("slug") == PROFILE_SLUG for p in profiles):
         return profiles
     return [*profiles, fancy_profile(default=not profiles)]
@@ -414,7 +421,7 @@ def z2jh_values(
     hub_values: dict[str, Any] = {"services": {name: entry}}
     roles: dict[str, Any] = {}
     if hub.auth:
-        scopes = _as_list(_get(existing, "hub", "loadRoles", "user", "scopes")) or ["self"]
+        scopes = _as_list(_get(existing, *USER_SCOPES)) or ["self"]
         # JupyterHub's default user role lacks this scope: grant it to every user.
         roles["user"] = {"scopes": _union(scopes, [f"access:services!service={name}"])}
     if launch == "binderhub":
@@ -450,7 +457,14 @@ def z2jh_values(
         # unless told to accept it from others, where BinderHub runs.
         hub_values["networkPolicy"] = {"interNamespaceAccessLabels": "accept"}
     # The nodes pull BinderHub's images with the registry credentials.
-    pull = _as_list(_get(existing, "singleuser", "image", "pullSecrets"))
+    pull = _as_list(_get(existing, *PULL_SECRETS))
     singleuser["image"] = {"pullSecrets": _union(pull, [image_pull_secret(config).name])}
     values = {"hub": hub_values, "singleuser": singleuser}
-    return deep_merge(values, hub.values)
+    merged = deep_merge(values, hub.values)
+    # hub.values go last, but the lists above were built from their lists (kept and
+    # extended): merging those again would drop bhsvc's items.
+    for path in EXTENDED_LISTS:
+        extended, parent = _get(values, *path), _get(merged, *path[:-1])
+        if extended is not None and isinstance(parent, dict):
+            parent[path[-1]] = extended
+    return merged

@@ -46,13 +46,15 @@ def start(
     helm_bin: helm.Helm,
     chart: Path,
     waiting: helm.Running | None = None,
+    hub_values_in: Mapping[str, Any] | None = None,
 ) -> RenderJob:
     """Values files, and `helm template` of the chart started on them (not awaited).
 
     `waiting`: a `helm template` started early (see `early_template`), used when it
-    runs exactly the command this config asks for.
+    runs exactly the command this config asks for. `hub_values_in`: as for
+    `values_files`.
     """
-    files = values_files(config, source)
+    files = values_files(config, source, hub_values_in)
     args = helm.template_args(config.binderhub.release, str(chart), config.kube.namespace, ["-"])
     running = helm.reuse(waiting, helm_bin, args) or helm.spawn(helm_bin, args, reads_stdin=True)
     helm.feed(running, files[BINDERHUB_VALUES_FILE])

@@ -290,6 +290,41 @@ def test_render_to_an_output_dir_it_cannot_write_is_bad_input(
     assert (tmp_path / "a-file").read_text() == "mine"
 
 
+def test_render_writes_nothing_when_a_file_it_writes_is_a_directory(
+    tmp_path: Path, helm_env: dict[str, str]
+) -> None:
+    out = tmp_path / "out"
+    (out / "binderhub-service.yaml").mkdir(parents=True)
+    example = str(ROOT / "examples" / "gar.yaml")
+    proc = bhsvc("render", "-c", example, "-d", str(out), env=helm_env)
+    assert proc.returncode == 2, proc.stderr
+    assert f"--output-dir {out}: binderhub-service.yaml there is a directory" in proc.stderr
+    assert [p.name for p in out.iterdir()] == ["binderhub-service.yaml"]
+
+
+def test_render_extends_the_hubs_own_values_files_as_deploy_does(
+    tmp_path: Path, helm_env: dict[str, str]
+) -> None:
+    config = yaml.safe_load((ROOT / "examples" / "gar-with-hub.yaml").read_text())
+    config["hub"]["values_files"] = ["mine.yaml"]
+    (tmp_path / "bhsvc.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    args = ("render", "-c", str(tmp_path / "bhsvc.yaml"), "-d", str(out))
+    missing = bhsvc(*args, env=helm_env)
+    assert missing.returncode == 2
+    assert "mine.yaml: values file not found (hub.values_files)" in missing.stderr
+    assert not out.exists()
+    (tmp_path / "mine.yaml").write_text(
+        "singleuser:\n  image: {pullSecrets: [my-pull]}\n"
+        "  profileList: [{display_name: Small, slug: small, default: true}]\n"
+    )
+    assert bhsvc(*args, env=helm_env).returncode == 0
+    hub = yaml.safe_load((out / "jupyterhub.values.yaml").read_text())["singleuser"]
+    assert hub["image"]["pullSecrets"] == ["my-pull", "binderhub-image-pull"]
+    assert [p["slug"] for p in hub["profileList"]] == ["small", "binderhub"]
+    assert "default" not in hub["profileList"][1], "the user's default stays the default"
+
+
 def test_render_failure_in_helm_writes_nothing(tmp_path: Path, helm_env: dict[str, str]) -> None:
     config = tmp_path / "bhsvc.yaml"
     config.write_text(

@@ -156,6 +156,23 @@ def test_users_lists_are_kept_and_extended() -> None:
     assert again == z2jh
 
 
+def test_lists_in_hub_values_are_kept_and_extended_too() -> None:
+    own = {
+        "hub": {"loadRoles": {"user": {"scopes": ["self", "read:users"]}}},
+        "singleuser": {
+            "image": {"pullSecrets": ["my-own"]},
+            "profileList": [{"display_name": "D", "slug": "d"}],
+            "extraEnv": {"A": "1"},
+        },
+    }
+    z2jh = jupyterhub_values(make_config(values=own))
+    assert z2jh is not None
+    assert z2jh["hub"]["loadRoles"]["user"]["scopes"][-1] == "access:services!service=binder"
+    assert z2jh["singleuser"]["image"]["pullSecrets"] == ["my-own", "binderhub-image-pull"]
+    assert [p["slug"] for p in z2jh["singleuser"]["profileList"]] == ["d", "binderhub"]
+    assert z2jh["singleuser"]["extraEnv"] == {"A": "1"}, "the rest of hub.values still goes last"
+
+
 def test_discovered_service_is_used() -> None:
     config = make_config()
     values = jupyterhub_values(config, None, ("my-binder", 8080))

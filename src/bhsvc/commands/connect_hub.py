@@ -35,6 +35,7 @@ from bhsvc import hub as hub_mod
 from bhsvc.chart import chart_for
 from bhsvc.config import Config, load_config
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.hub_files import hub_user_values
 from bhsvc.plan import BINDERHUB_VALUES_FILE, HUB_VALUES_FILE, helm_commands, values_dir
 from bhsvc.registry.credentials import docker_config_json, load_credentials
 from bhsvc.values import binderhub_values, deep_merge
@@ -215,7 +216,7 @@ def run(
             f"{config_path}: hub.enabled is false; set hub.enabled: true (and the hub "
             "settings) to connect BinderHub to a JupyterHub"
         )
-    user = deploy.hub_user_values(config, hub_values_paths)
+    user = hub_user_values(config, hub_values_paths)
     user_files, user_values = user.files, user.values
     make_plan(config, user_files, user_values, None)  # rejects bad combinations early
     interactive = sys.stdin.isatty() and output != "json"

@@ -15,6 +15,7 @@ from bhsvc import ui
 from bhsvc.config import Config, load_config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.hub import image_pull_secret
+from bhsvc.hub_files import HubUserValues, hub_user_values
 from bhsvc.plan import deploy_plan, helm_commands, values_dir
 
 
@@ -62,7 +63,7 @@ def run(
     hub_values: Sequence[Path] | None = None,
 ) -> None:
     config = load_config(config_path)
-    user = steps_mod.hub_user_values(config, hub_values or ())
+    user = hub_user_values(config, hub_values or ())
     if dry_run:
         return _dry_run(config, output, helm_path, timeout, user)
     # Everything local first: bad input stops here, before any request.
@@ -150,7 +151,7 @@ def _confirm(yes: bool) -> None:
 def _deploy(
     config: Config,
     source: str,
-    user: steps_mod.HubUserValues,
+    user: HubUserValues,
     kube: Any,
     helm: helm_mod.Helm,
     chart: str,
@@ -292,7 +293,7 @@ def _dry_run(
     output: str,
     helm_path: str | None,
     timeout: int,
-    user: steps_mod.HubUserValues,
+    user: HubUserValues,
 ) -> None:
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     chart = _chart(config)

@@ -59,13 +59,27 @@ def _start(
     from bhsvc import render as render_mod
     from bhsvc.chart import chart_for
     from bhsvc.config import parse_config
+    from bhsvc.hub_files import hub_user_values
 
     config = parse_config(data, str(config_path), config_path.parent)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UsageError(f"--output-dir {output_dir}: is a file, not a directory")
+    # The hub's own values files shape bhsvc's hub file, as they do in deploy.
+    hub_values_in = hub_user_values(config).merged(config)
+    _check_output_dir(output_dir)
     helm = helm_mod.find_helm(helm_path, notify=_notify)
     chart = chart_for(config)
-    return render_mod.start(config, str(config_path), helm, chart, waiting), helm
+    job = render_mod.start(config, str(config_path), helm, chart, waiting, hub_values_in)
+    return job, helm
+
+
+def _check_output_dir(output_dir: Path) -> None:
+    """Refuse before anything is written: a file where the folder or a file goes."""
+    from bhsvc.plan import BINDERHUB_VALUES_FILE, HUB_VALUES_FILE, MANIFESTS_FILE
+
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UsageError(f"--output-dir {output_dir}: is a file, not a directory")
+    for name in (BINDERHUB_VALUES_FILE, HUB_VALUES_FILE, MANIFESTS_FILE):
+        if (output_dir / name).is_dir():
+            raise UsageError(f"--output-dir {output_dir}: {name} there is a directory")
 
 
 def _notify(message: str) -> None:
