@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 import yaml
-from hublib import RealHub, fake_z2jh_chart, find_chp
+from hublib import ROOT, RealHub, fake_z2jh_chart, find_chp
 
 from bhsvc.chart import bundled_chart
-from bhsvc.commands.connect_hub import redact, values_diff
+from bhsvc.commands.connect_hub import redact, run_tagger, values_diff
 from bhsvc.config import load_config
-from bhsvc.values import binderhub_values, jupyterhub_values
+from bhsvc.values import binderhub_values, deep_merge, jupyterhub_values
 from fakes.k8s_api import FakeKubernetes
 
 pytestmark = pytest.mark.timeout(300)
@@ -158,27 +158,60 @@ def test_answering_no_cancels_with_exit_code_1_as_deploy_does(
     assert err.value.exit_code == 1
 
 
-def test_redaction_hides_secrets_but_keeps_secret_references() -> None:
-    values = {
-        "proxy": {"secretToken": "s3cr3t"},
-        "hub": {
-            "config": {"GitHubOAuthenticator": {"client_secret": "gh-secret", "client_id": "id"}},
-            "extraConfig": {"mine": "c.X.password = 'pw'", "bhsvc-launch-image": "# ours"},
-            "db": {"password": None},
-        },
-        "hubIntegration": {"apiToken": {"existingSecret": "hub", "key": "hub.services.b.apiToken"}},
-    }
-    shown = redact(values)
+USER_SECRETS = {
+    "proxy": {"secretToken": "s3cr3t"},
+    "hub": {
+        "db": {"url": "postgresql://jhub:DBURLPASS77@db/jhub", "password": None},
+        "config": {"CryptKeeper": {"keys": ["CRYPTKEYAAAA1111"]}, "Auth": {"enabled": True}},
+        "extraEnv": [{"name": "GITHUB_TOKEN", "value": "ghp_LISTFORMTOKEN999"}],
+        "extraFiles": {"c": {"mountPath": "/x", "stringData": '{"client_secret":"EFS"}'}},
+        "extraConfig": {"mine": "c.X.password = 'pw'"},
+    },
+    "singleuser": {"extraEnv": {"OPENAI_API_KEY": {"value": "sk-DICTVALUEFORM"}}},
+}
+SECRET_TEXTS = ["s3cr3t", "DBURLPASS77", "CRYPTKEY", "ghp_", "EFS", "'pw'", "sk-DICT"]
+
+
+def test_redaction_shows_only_what_bhsvc_writes() -> None:
+    config = load_config(ROOT / "examples" / "gar-with-hub.yaml")
+    ours = jupyterhub_values(config)
+    assert ours is not None
+    new = deep_merge(USER_SECRETS, ours)
+    tag = run_tagger()
+    shown = redact(new, ours, tag)
     text = yaml.safe_dump(shown)
-    for secret in ("s3cr3t", "gh-secret", "'pw'"):
+    for secret in SECRET_TEXTS:
         assert secret not in text
-    assert shown["hub"]["config"]["GitHubOAuthenticator"]["client_id"] == "id"
-    assert shown["hub"]["extraConfig"]["bhsvc-launch-image"] == "# ours"
-    assert shown["hub"]["extraConfig"]["mine"].startswith("<not shown: sha256 ")
-    assert shown["hubIntegration"]["apiToken"]["key"] == "hub.services.b.apiToken"
-    assert values_diff(values, values, "x") == ""
-    changed = values_diff(values, {**values, "proxy": {"secretToken": "other"}}, "x")
-    assert changed == ""  # a changed secret is not shown by its value
+    assert (
+        shown["hub"]["extraConfig"]["bhsvc-fancy-profiles"]
+        == ours["hub"]["extraConfig"]["bhsvc-fancy-profiles"]
+    )
+    assert shown["hub"]["services"] == ours["hub"]["services"]
+    assert shown["hub"]["config"]["Auth"]["enabled"] is True
+    assert shown["hub"]["db"]["password"] is None
+    assert shown["proxy"]["secretToken"].startswith("<not shown ")
+    assert values_diff(new, new, "x", ours, tag) == ""
+    changed = values_diff(new, deep_merge(new, {"proxy": {"secretToken": "t"}}), "x", ours, tag)
+    assert "-  secretToken: <not shown " in changed and "+  secretToken: <not shown " in changed
+    assert "s3cr3t" not in changed
+
+
+def test_dry_run_diff_never_shows_the_users_secrets(tmp_path: Path, helm4_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "examples" / "gar-with-hub.yaml").read_text())
+    (tmp_path / "bhsvc.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "real-hub.yaml").write_text(yaml.safe_dump(USER_SECRETS))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bhsvc", "connect-hub", "--dry-run", "-c",
+         str(tmp_path / "bhsvc.yaml"), "--hub-values", str(tmp_path / "real-hub.yaml"),
+         "--helm", str(helm4_path), "-o", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "KUBECONFIG": str(tmp_path / "none")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    diff = json.loads(proc.stdout)["diff"]["jupyterhub"]
+    assert "services:" in diff and "secretToken: <not shown " in diff
+    for secret in SECRET_TEXTS:
+        assert secret not in proc.stdout + proc.stderr
 
 
 def test_dry_run_without_a_cluster_shows_the_diff_against_nothing(
@@ -207,7 +240,9 @@ def test_dry_run_without_a_cluster_shows_the_diff_against_nothing(
     assert hub_cmd[hub_cmd.index("--repo") + 1] == "https://hub.jupyter.org/helm-chart/"
     assert hub_cmd[hub_cmd.index("--version") + 1] == "4.3.1"
     assert bh_cmd[:5] == ["helm", "upgrade", "--install", "binderhub", str(bundled_chart())]
-    assert "+    - my-own\n" in doc["diff"]["jupyterhub"]
+    pull = doc["diff"]["jupyterhub"].split("pullSecrets:\n")[1].splitlines()[:2]
+    assert pull[0].startswith("+    - <not shown ")  # the user's, from their file
+    assert pull[1] == "+    - binderhub-image-pull"  # bhsvc's, as it writes it
     assert "do-not-print-me" not in proc.stdout + proc.stderr
     assert "access:services!service=binder" in doc["diff"]["jupyterhub"]
     assert "/services/binder/" in doc["diff"]["binderhub"]

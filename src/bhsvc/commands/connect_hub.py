@@ -18,11 +18,11 @@ Order of work:
 from __future__ import annotations
 
 import difflib
-import hashlib
-import re
+import hmac
+import secrets
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,49 +44,46 @@ if TYPE_CHECKING:
     from bhsvc.kube import Kube
 
 CHECK_TIMEOUT = 180.0
-_SECRET_KEY = re.compile(r"secret|token|password|passw|key|cookie|credential|private", re.I)
 
 
 # ---- pure helpers --------------------------------------------------------------
 
 
-def redact(values: Any) -> Any:
-    """Values safe to print: secret-looking scalars and the user's hub code hidden.
+_NOT_OURS = object()
 
-    A mapping with `existingSecret` only names a Secret, so it is shown. Python
-    snippets in `extraConfig` that bhsvc did not write are replaced by a digest,
-    since people put credentials in them; a change still shows as a new digest.
-    """
+
+def redact(values: Any, ours: Any, tag: Callable[[str], str]) -> Any:
+    """Values safe to print: what bhsvc itself writes (`ours`), booleans and nulls as
+    they are; every other value, which came from the user's files or raw values and
+    may be a password, replaced by `tag`. Keys are shown."""
     if isinstance(values, Mapping):
-        reference = "existingSecret" in values
-        shown: dict[str, Any] = {}
-        for key, value in values.items():
-            if key == "extraConfig" and isinstance(value, Mapping):
-                shown[key] = {
-                    k: v
-                    if str(k).startswith("bhsvc-")
-                    else f"<not shown: sha256 {hashlib.sha256(str(v).encode()).hexdigest()[:12]}>"
-                    for k, v in value.items()
-                }
-            elif (
-                not reference
-                and _SECRET_KEY.search(str(key))
-                and not isinstance(value, (Mapping, list, bool))
-                and value not in (None, "")
-            ):
-                shown[key] = "<redacted>"
-            else:
-                shown[key] = redact(value)
-        return shown
+        known = ours if isinstance(ours, Mapping) else {}
+        return {key: redact(value, known.get(key, _NOT_OURS), tag) for key, value in values.items()}
     if isinstance(values, list):
-        return [redact(item) for item in values]
-    return values
+        known_items = ours if isinstance(ours, list) else []
+        return [item if item in known_items else redact(item, _NOT_OURS, tag) for item in values]
+    if values is None or isinstance(values, bool) or (ours is not _NOT_OURS and values == ours):
+        return values
+    return tag(repr(values))
 
 
-def values_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any], name: str) -> str:
-    """A unified diff of two values documents, secrets redacted; '' when equal."""
-    before = yaml.safe_dump(redact(dict(old or {})), sort_keys=True) if old else ""
-    after = yaml.safe_dump(redact(dict(new)), sort_keys=True)
+def run_tagger() -> Callable[[str], str]:
+    """Tags equal for equal values within one run, so a change still shows as a new
+    tag, and meaningless outside it: the key is random and never kept."""
+    key = secrets.token_bytes(16)
+    return lambda text: f"<not shown {hmac.new(key, text.encode(), 'sha256').hexdigest()[:8]}>"
+
+
+def values_diff(
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    name: str,
+    ours: Mapping[str, Any],
+    tag: Callable[[str], str],
+) -> str:
+    """A unified diff of two values documents, redacted against `ours`; '' when equal."""
+    before = yaml.safe_dump(redact(dict(old or {}), ours, tag), sort_keys=True) if old else ""
+    after = yaml.safe_dump(redact(dict(new), ours, tag), sort_keys=True)
     lines = difflib.unified_diff(
         before.splitlines(keepends=True),
         after.splitlines(keepends=True),
@@ -95,6 +92,20 @@ def values_diff(old: Mapping[str, Any] | None, new: Mapping[str, Any], name: str
         n=2,
     )
     return "".join(lines)
+
+
+def values_bhsvc_writes(
+    config: Config, service: tuple[str, int] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both charts' values from the config alone (no raw values, no user files): what
+    a diff may show as it is."""
+    bare = config.model_copy(
+        update={
+            "hub": config.hub.model_copy(update={"values": {}}),
+            "binderhub": config.binderhub.model_copy(update={"values": {}}),
+        }
+    )
+    return hub_mod.z2jh_values(bare, {}, service), binderhub_values(bare, {})
 
 
 @dataclass
@@ -265,9 +276,13 @@ def run(
         against = "deployed" if hub_before is not None and bh_before is not None else "nothing"
         if against == "nothing":
             notes.append("deployed values not readable: the diff is against nothing")
+        hub_ours, bh_ours = values_bhsvc_writes(config, plan.service)
+        tag = run_tagger()
         diffs = {
-            "jupyterhub": values_diff(hub_before, plan.effective_hub_values, "jupyterhub"),
-            "binderhub": values_diff(bh_before, plan.binderhub_values, "binderhub"),
+            "jupyterhub": values_diff(
+                hub_before, plan.effective_hub_values, "jupyterhub", hub_ours, tag
+            ),
+            "binderhub": values_diff(bh_before, plan.binderhub_values, "binderhub", bh_ours, tag),
         }
         changed = [name for name, text in diffs.items() if text]
         step.detail = f"changes in {', '.join(changed)}" if changed else "no changes"
