@@ -67,7 +67,8 @@ HubValuesOpt = Annotated[
     typer.Option(
         "--hub-values",
         help="Your own z2jh values file, passed to helm before bhsvc's and never changed "
-        "(repeat for several, in order); added to hub.values_files.",
+        "(repeat for several, in order), after those of hub.values_files; for this run "
+        "only: list it in hub.values_files to keep it.",
         show_default=False,
     ),
 ]
