@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -325,7 +326,10 @@ def test_render_extends_the_hubs_own_values_files_as_deploy_does(
     assert "default" not in hub["profileList"][1], "the user's default stays the default"
 
 
-def test_render_failure_in_helm_writes_nothing(tmp_path: Path, helm_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("command", ["render", "deploy"])
+def test_values_the_chart_refuses_are_bad_input_and_change_nothing(
+    tmp_path: Path, helm_env: dict[str, str], command: str
+) -> None:
     config = tmp_path / "bhsvc.yaml"
     config.write_text(
         "version: 1\nkube: {namespace: binder}\n"
@@ -333,9 +337,27 @@ def test_render_failure_in_helm_writes_nothing(tmp_path: Path, helm_env: dict[st
         "registry: {provider: gar, gar: {project: my-project, region: us}}\n"
     )
     out = tmp_path / "out"
+    extra = ["-d", str(out)] if command == "render" else ["--dry-run"]
+    proc = bhsvc(command, "--config", str(config), *extra, env=helm_env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "error: binderhub.values: the chart's schema refuses the values" in proc.stderr
+    assert "at '/replicas': got string, want integer" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bhsvc.yaml"]
+
+
+def test_render_failure_in_helm_writes_nothing(tmp_path: Path, helm_env: dict[str, str]) -> None:
+    chart = tmp_path / "broken-chart"
+    shutil.copytree(ROOT / "chart", chart)
+    (chart / "templates" / "broken.yaml").write_text("{{ .Values.nothing.here }}\n")
+    config = tmp_path / "bhsvc.yaml"
+    config.write_text(
+        "version: 1\nkube: {namespace: binder}\nbinderhub: {chart: broken-chart}\n"
+        "registry: {provider: gar, gar: {project: my-project, region: us}}\n"
+    )
+    out = tmp_path / "out"
     proc = bhsvc("render", "--config", str(config), "-d", str(out), env=helm_env)
     assert proc.returncode == 1
-    assert "helm template failed" in proc.stderr and "replicas" in proc.stderr
+    assert "helm template failed" in proc.stderr and "broken.yaml" in proc.stderr
     assert not out.exists()
 
 

@@ -65,7 +65,7 @@ def run(
     config = load_config(config_path)
     user = hub_user_values(config, hub_values or ())
     if dry_run:
-        return _dry_run(config, output, helm_path, timeout, user)
+        return _dry_run(config, str(config_path), output, helm_path, timeout, user)
     # Everything local first: bad input stops here, before any request.
     from bhsvc.registry.credentials import docker_config_json, load_credentials
 
@@ -75,6 +75,9 @@ def run(
         helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
         step.detail = f"{helm.version_text} at {helm.path}"
     chart = _chart(config)
+    with steps.step("check the values against the chart") as step:
+        _check_values(config, str(config_path), helm, chart, user)
+        step.detail = "helm template, offline"
 
     from bhsvc import kube as kube_mod
 
@@ -112,6 +115,16 @@ def _chart(config: Config) -> str:
     from bhsvc.chart import chart_for
 
     return str(chart_for(config))
+
+
+def _check_values(
+    config: Config, source: str, helm: helm_mod.Helm, chart: str, user: HubUserValues
+) -> None:
+    """Render BinderHub's chart offline, so values it refuses stop the run before any
+    change (bad binderhub.values: exit 2) rather than in the middle of it."""
+    from bhsvc import render
+
+    render.start(config, source, helm, Path(chart), hub_values_in=user.merged(config)).wait()
 
 
 def _announce(config: Config, kube: Any) -> None:
@@ -290,6 +303,7 @@ def _check(
 
 def _dry_run(
     config: Config,
+    source: str,
     output: str,
     helm_path: str | None,
     timeout: int,
@@ -297,6 +311,7 @@ def _dry_run(
 ) -> None:
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     chart = _chart(config)
+    _check_values(config, source, helm, chart, user)
     cluster = _cluster_state(config, helm)
     if cluster.get("reachable"):
         config = steps_mod.with_context(config, cluster["context"])
