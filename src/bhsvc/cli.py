@@ -316,4 +316,4 @@ def _failure_document(error: str, exit_code: int) -> None:
     from bhsvc import ui
 
     if not ui.JsonPrinted.done:
-        ui.print_json({"ok": False, "error": error, "exit_code": exit_code})
+        ui.print_json(ui.failure_document(error, exit_code))

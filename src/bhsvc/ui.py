@@ -37,6 +37,11 @@ class JsonPrinted:
     done = False
 
 
+def failure_document(error: str, exit_code: int) -> dict[str, Any]:
+    """What every command prints with --output json when it fails; some add their own keys."""
+    return {"ok": False, "error": error, "exit_code": exit_code}
+
+
 def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()

@@ -121,6 +121,8 @@ def test_permission_denied_in_json_mode(gcp: Gcp, workdir: Path, run_cli: RunCli
     assert result.code == 1
     document = json.loads(result.out)
     assert document["ok"] is False
+    assert document["exit_code"] == 1
+    assert document["config"] == "bhsvc.yaml"
     assert "artifactregistry.repositories.get" in document["error"]
     statuses = {s["name"]: s["status"] for s in document["steps"]}
     assert statuses["Artifact Registry repository"] == "failed"
@@ -152,6 +154,105 @@ def test_bad_config_exits_2_before_any_api_call(
     assert result.code == 2
     assert message in result.err
     assert "Traceback" not in result.err
+    assert gcp.requests() == 0
+    assert not (workdir / ".bhsvc").exists()
+
+
+def test_bad_input_in_json_mode_is_the_common_failure_document(
+    gcp: Gcp, workdir: Path, run_cli: RunCli
+) -> None:
+    write_config(workdir, {**GAR_CONFIG, "extra": 1})
+
+    result = run_cli(*INIT, "--output", "json")
+
+    assert result.code == 2
+    document = json.loads(result.out)
+    assert document == {
+        "ok": False,
+        "error": document["error"],
+        "exit_code": 2,
+        "config": "bhsvc.yaml",
+    }
+    assert "extra: unknown key" in document["error"]
+    assert gcp.requests() == 0
+
+
+@pytest.mark.parametrize(
+    ("key_file", "folder", "file", "problem"),
+    [
+        (None, str(KEY_FILE), None, "is a directory, not a file"),  # the default place
+        (None, None, ".bhsvc", ".bhsvc is not a directory"),
+        ("keys", "keys", None, "keys is a directory, not a file"),
+        ("notes.txt/key.json", None, "notes.txt", "notes.txt is not a directory"),
+    ],
+)
+def test_unwritable_key_file_exits_2_before_any_api_call(
+    gcp: Gcp,
+    workdir: Path,
+    run_cli: RunCli,
+    key_file: str | None,
+    folder: str | None,
+    file: str | None,
+    problem: str,
+) -> None:
+    gar = {**GAR_CONFIG["registry"]["gar"], **({"key_file": key_file} if key_file else {})}
+    write_config(workdir, {**GAR_CONFIG, "registry": {"provider": "gar", "gar": gar}})
+    if folder:
+        (workdir / folder).mkdir(parents=True)
+    if file:
+        (workdir / file).write_text("not a folder")
+    before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
+
+    result = run_cli(*INIT, "--output", "json")
+
+    assert result.code == 2
+    error_lines = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+    assert error_lines[0].startswith("error: registry.gar.key_file: ")
+    assert problem in error_lines[0]
+    assert result.json()["exit_code"] == 2
+    assert "Traceback" not in result.err
+    assert gcp.requests() == 0
+    assert gcp.iam.user_key_ids(EMAIL) == []
+    assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "not found"),
+        ("a directory", "not a file"),
+        ("SECRET-TEXT", "not a service-account or authorized-user credentials file (not JSON)"),
+        ('{"auths": {"SECRET": {}}}', "not a service-account or authorized-user credentials file"),
+        (
+            '{"type": "service_account", "private_key": "SECRET"}',
+            "an incomplete or invalid credentials file",
+        ),
+    ],
+)
+def test_bad_google_application_credentials_exits_2_before_any_api_call(
+    gcp: Gcp,
+    workdir: Path,
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    content: str | None,
+    problem: str,
+) -> None:
+    write_config(workdir)
+    credentials = workdir / "credentials.json"
+    if content == "a directory":
+        credentials.mkdir()
+    elif content is not None:
+        credentials.write_text(content)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
+    # Google's own Artifact Registry endpoint: the credentials are needed (IAM stays the fake).
+    monkeypatch.delenv("BHSVC_ARTIFACT_REGISTRY_ENDPOINT")
+
+    result = run_cli(*INIT)
+
+    assert result.code == 2
+    assert result.err.strip() == f"error: GOOGLE_APPLICATION_CREDENTIALS={credentials}: {problem}"
+    assert "SECRET" not in result.out + result.err
     assert gcp.requests() == 0
     assert not (workdir / ".bhsvc").exists()
 

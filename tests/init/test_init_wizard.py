@@ -239,6 +239,24 @@ def test_invalid_existing_config_is_reported_and_only_replaced_on_yes(
     assert load_config(workdir / CONFIG).kube.namespace == "binder"
 
 
+def test_unwritable_key_file_is_refused_before_the_summary(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    registry = {**EXISTING["registry"], "gar": {**EXISTING["registry"]["gar"], "key_file": "keys"}}
+    write_config(workdir, {**EXISTING, "registry": registry})
+    (workdir / "keys").mkdir()
+    before = (workdir / CONFIG).read_text()
+    # Reuse: yes; Enter on every question before the summary.
+    prompter = ScriptedPrompter(["y", *ALL_DEFAULTS[:-1]])
+
+    with pytest.raises(UsageError, match=r"registry\.gar\.key_file: keys is a directory"):
+        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
+
+    assert "Go ahead?" not in prompter.text
+    assert (workdir / CONFIG).read_text() == before
+    assert gcp.requests() == 0
+
+
 def test_other_provider_with_a_password_file(
     gcp: Gcp, workdir: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -318,6 +318,19 @@ def test_key_creation_forbidden_by_org_policy(gcp: Gcp, config: Config, run_gar:
     assert not config.key_file.exists()
 
 
+def test_key_folder_that_cannot_be_made_fails_before_the_key_exists(
+    gcp: Gcp, tmp_path: Path, run_gar: RunGar
+) -> None:
+    (tmp_path / "notes.txt").write_text("notes")
+    config = gar_config(tmp_path, key_file="notes.txt/key.json")
+
+    with pytest.raises(ProvisionError, match=r"notes\.txt/key\.json: cannot create its folder"):
+        run_gar(config)
+
+    assert gcp.iam.calls("CreateServiceAccountKey") == []
+    assert gcp.iam.user_key_ids(EMAIL) == []
+
+
 def test_custom_account_and_key_file(gcp: Gcp, tmp_path: Path, run_gar: RunGar) -> None:
     config = gar_config(tmp_path, service_account="bh-push", key_file="secrets/push.json")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from google.type import expr_pb2
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.registry import keys
 from bhsvc.registry.endpoints import artifact_registry_endpoint, iam_endpoint, is_loopback
+from bhsvc.registry.gcp_clients import LazyDefaultCredentials, check_credentials_file
 from bhsvc.registry.gcp_errors import Action, is_transient, translate
 from bhsvc.registry.policy import add_member
+from bhsvc.registry.provision import check_key_file
 from bhsvc.registry.retry import Deadline, DeadlineExpired, RetryPolicy, call_with_retry
 
 AR = "BHSVC_ARTIFACT_REGISTRY_ENDPOINT"
@@ -160,6 +163,104 @@ def test_key_file_text_errors_never_contain_the_key() -> None:
     for err in (wrong_id.value, garbage.value):
         assert "SECRET" not in str(err)
         assert err.__context__ is None  # no chained exception holding the text either
+
+
+# ---- local inputs: the key file's place, the credentials file ----------------------------
+
+
+def test_check_key_file_accepts_a_place_it_can_write(tmp_path: Path) -> None:
+    check_key_file(tmp_path / "new" / "folders" / "key.json")
+    (tmp_path / "key.json").write_text("{}")
+    check_key_file(tmp_path / "key.json")
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "key.json"]  # the check creates nothing
+
+
+@pytest.mark.parametrize(
+    ("key_file", "message"),
+    [
+        ("folder", r"registry\.gar\.key_file: .*folder is a directory, not a file"),
+        ("notes.txt/key.json", r"registry\.gar\.key_file: .*notes\.txt is not a directory"),
+        ("notes.txt/sub/key.json", r"registry\.gar\.key_file: .*notes\.txt is not a directory"),
+        ("fifo", r"registry\.gar\.key_file: .*fifo is not a regular file"),
+    ],
+)
+def test_check_key_file_refusals(tmp_path: Path, key_file: str, message: str) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("notes")
+    os.mkfifo(tmp_path / "fifo")
+
+    with pytest.raises(UsageError, match=message):
+        check_key_file(tmp_path / key_file)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in read-only folders")
+def test_check_key_file_refuses_a_read_only_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir(mode=0o500)
+
+    with pytest.raises(UsageError, match=r"registry\.gar\.key_file: .*cannot write in .*locked"):
+        check_key_file(folder / "sub" / "key.json")
+
+
+GAC = "GOOGLE_APPLICATION_CREDENTIALS"
+
+
+def _write_credentials(path: Path, content: object) -> Path:
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "not found"),
+        ("a directory", "not a file"),
+        ("SECRET-TEXT, not JSON", "not a service-account or authorized-user credentials file"),
+        ({"auths": {"SECRET": {}}}, "not a service-account or authorized-user credentials file"),
+        (["SECRET"], "not a service-account or authorized-user credentials file"),
+        ({"type": "SECRET-KIND"}, "not a service-account or authorized-user credentials file"),
+    ],
+)
+def test_check_credentials_file_refusals(tmp_path: Path, content: object, problem: str) -> None:
+    path = tmp_path / "credentials.json"
+    if content == "a directory":
+        path.mkdir()
+    elif content is not None:
+        _write_credentials(path, content)
+
+    with pytest.raises(UsageError) as refused:
+        check_credentials_file({GAC: str(path)})
+
+    assert str(refused.value).startswith(f"{GAC}={path}: {problem}")
+    assert "SECRET" not in str(refused.value)  # the file is never quoted
+
+
+def test_check_credentials_file_accepts_known_kinds_and_no_variable(tmp_path: Path) -> None:
+    check_credentials_file({})
+    check_credentials_file({GAC: ""})
+    for kind in ("service_account", "authorized_user", "external_account"):
+        path = _write_credentials(tmp_path / f"{kind}.json", {"type": kind})
+        check_credentials_file({GAC: str(path)})
+
+
+def test_default_credentials_errors_name_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A known kind that google.auth cannot load: only google.auth itself can tell.
+    incomplete = _write_credentials(
+        tmp_path / "incomplete.json", {"type": "service_account", "private_key": "SECRET-KEY"}
+    )
+    monkeypatch.setenv(GAC, str(incomplete))
+
+    with pytest.raises(UsageError) as refused:
+        LazyDefaultCredentials().get()
+
+    assert str(refused.value) == f"{GAC}={incomplete}: an incomplete or invalid credentials file"
+    assert refused.value.__suppress_context__  # google.auth's own error is not shown
+
+    monkeypatch.setenv(GAC, str(tmp_path / "missing.json"))
+    with pytest.raises(UsageError, match=f"{GAC}=.*missing.json: not found"):
+        LazyDefaultCredentials().get()
 
 
 # ---- retries ------------------------------------------------------------------------

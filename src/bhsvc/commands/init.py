@@ -26,9 +26,14 @@ def run(config_path: Path, non_interactive: bool, rotate_key: bool, output: str)
 
         run_wizard(config_path, rotate_key)
         return
-    config = load_config(config_path)
-    check_inputs(config, rotate_key)
-    report = provision(config, rotate_key, quiet=output == "json", json_config=str(config_path))
+    try:
+        config = load_config(config_path)
+        check_inputs(config, rotate_key)
+        report = provision(config, rotate_key, quiet=output == "json")
+    except BhsvcError as err:
+        if output == "json":
+            ui.print_json(failure_document(config_path, err))
+        raise
     if output == "json":
         ui.print_json(json_document(config_path, report, None))
         return
@@ -46,10 +51,8 @@ def print_step(result: StepResult) -> None:
     )
 
 
-def provision(
-    config: Config, rotate_key: bool, quiet: bool, json_config: str | None = None
-) -> RegistryReport:
-    """Provision with a spinner and a line per step (JSON mode: a document on failure too)."""
+def provision(config: Config, rotate_key: bool, quiet: bool) -> RegistryReport:
+    """Provision with a spinner and a line per step (quiet: neither)."""
     lock = threading.Lock()
 
     def on_step(result: StepResult) -> None:
@@ -64,12 +67,6 @@ def provision(
         status.start()
     try:
         return provision_registry(config, rotate_key, on_step)
-    except BhsvcError as err:
-        if quiet and json_config is not None:
-            report = getattr(err, "report", None)
-            steps = [s.as_dict() for s in getattr(report, "steps", [])]
-            ui.print_json({"ok": False, "config": json_config, "error": str(err), "steps": steps})
-        raise
     finally:
         if status is not None:
             status.stop()
@@ -101,6 +98,15 @@ def json_document(
     }
     if equivalent:
         document["equivalent"] = equivalent
+    return document
+
+
+def failure_document(config_path: Path, err: BhsvcError) -> dict[str, Any]:
+    """The common failure document, with the config and the steps that ran, if any."""
+    document = {**ui.failure_document(str(err), err.exit_code), "config": str(config_path)}
+    steps = getattr(getattr(err, "report", None), "steps", [])
+    if steps:
+        document["steps"] = [step.as_dict() for step in steps]
     return document
 
 

@@ -441,6 +441,10 @@ class GarProvisioner:
             self._warn(warning)
         if plan.action is keys.KeyAction.REUSE and existing is not None:
             return _Outcome(PRESENT, f"key {existing.key_id[:12]} in {path}")
+        try:  # before the key exists: a folder that cannot be made leaves no key behind
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:
+            raise OperationError(f"{path}: cannot create its folder ({err.strerror})") from None
         create = Action(
             "create a key for the service account",
             target.account_name,
@@ -468,7 +472,6 @@ class GarProvisioner:
         new_id = keys.key_id_from_name(created.name)
         text = keys.key_file_text(created.private_key_data, new_id)
         del created  # hold the key material no longer than needed
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             files.write_atomic(path, text, files.SECRET_MODE, durable=True)
         except OSError as err:

@@ -6,12 +6,15 @@ and only `init` needs them.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bhsvc.errors import OperationError
+from bhsvc.errors import BhsvcError, OperationError, UsageError
 from bhsvc.registry.endpoints import Endpoint, artifact_registry_endpoint, iam_endpoint
 from bhsvc.registry.gcp_errors import ADC_HELP
 
@@ -20,6 +23,20 @@ if TYPE_CHECKING:
     from google.cloud.iam_admin_v1 import IAMClient
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
+
+# The kinds of file google.auth.default() loads from CREDENTIALS_ENV.
+_CREDENTIALS_FILE_TYPES = frozenset(
+    {
+        "service_account",
+        "authorized_user",
+        "external_account",
+        "external_account_authorized_user",
+        "impersonated_service_account",
+        "gdch_service_account",
+    }
+)
+_NOT_CREDENTIALS = "not a service-account or authorized-user credentials file"
 
 # The generated transports log full request and response payloads at DEBUG
 # level, which would include a newly created private key. Pinning these
@@ -49,6 +66,35 @@ def silence_payload_logging() -> None:
             logger.setLevel(logging.INFO)
 
 
+def _credentials_file_problem(path: Path) -> str | None:
+    """What keeps `path` from being a credentials file, judged without quoting it."""
+    if not os.path.exists(path):
+        return "not found"
+    if not os.path.isfile(path):
+        return "not a file"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return f"{_NOT_CREDENTIALS} (not JSON)"
+    if not isinstance(data, dict) or data.get("type") not in _CREDENTIALS_FILE_TYPES:
+        return _NOT_CREDENTIALS
+    return None
+
+
+def check_credentials_file(env: Mapping[str, str] | None = None) -> None:
+    """Refuse a GOOGLE_APPLICATION_CREDENTIALS that names no credentials file (bad input).
+
+    The file holds a private key or a refresh token: messages name it, never quote it.
+    """
+    env = os.environ if env is None else env
+    value = env.get(CREDENTIALS_ENV, "")
+    problem = _credentials_file_problem(Path(value)) if value else None
+    if problem:
+        raise UsageError(f"{CREDENTIALS_ENV}={value}: {problem}")
+
+
 class LazyDefaultCredentials:
     """Application Default Credentials, looked up once and only if a client needs them."""
 
@@ -63,12 +109,30 @@ class LazyDefaultCredentials:
             try:
                 self._value, _project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
             except DefaultCredentialsError:
-                raise OperationError(ADC_HELP) from None
+                raise _default_credentials_error() from None
         return self._value
 
 
+def _default_credentials_error() -> BhsvcError:
+    """Why google.auth.default() failed: a bad file the variable names, or no credentials."""
+    value = os.environ.get(CREDENTIALS_ENV, "")
+    if not value:
+        return OperationError(ADC_HELP)
+    try:
+        check_credentials_file()
+    except UsageError as err:
+        return err
+    # A known kind of file, but google.auth could not load it.
+    return UsageError(f"{CREDENTIALS_ENV}={value}: an incomplete or invalid credentials file")
+
+
+def needs_credentials(endpoint: Endpoint | None) -> bool:
+    """Whether a client for `endpoint` presents the user's credentials (loopback: none)."""
+    return endpoint is None or not endpoint.loopback
+
+
 def _credentials_for(endpoint: Endpoint | None, adc: LazyDefaultCredentials) -> Any:
-    if endpoint is not None and endpoint.loopback:
+    if not needs_credentials(endpoint):
         from google.auth.credentials import AnonymousCredentials
 
         return AnonymousCredentials()  # type: ignore[no-untyped-call]

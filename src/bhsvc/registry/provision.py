@@ -6,6 +6,7 @@ registry exists already and only the push credentials are checked.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,9 +49,32 @@ def check_inputs(config: Config, rotate_key: bool, env: Mapping[str, str] | None
             f"not {config.registry.provider!r}"
         )
     if config.registry.gar is not None:
-        from bhsvc.registry.gcp_clients import resolve_endpoints
+        from bhsvc.registry.gcp_clients import (
+            check_credentials_file,
+            needs_credentials,
+            resolve_endpoints,
+        )
 
-        resolve_endpoints(env)
+        if any(needs_credentials(endpoint) for endpoint in resolve_endpoints(env)):
+            check_credentials_file(env)
+        check_key_file(config.key_file)
+
+
+def check_key_file(path: Path) -> None:
+    """Refuse a key file init could not write: by then the key would exist in Google."""
+    # os.path answers False where Path.exists would raise (a folder that cannot be searched).
+    if os.path.isdir(path):
+        raise UsageError(f"registry.gar.key_file: {path} is a directory, not a file")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise UsageError(f"registry.gar.key_file: {path} is not a regular file")
+    # The folders missing on the way are created: the nearest existing one must allow it.
+    folder = path.parent
+    while not os.path.exists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not os.path.isdir(folder):
+        raise UsageError(f"registry.gar.key_file: {path}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"registry.gar.key_file: {path}: cannot write in {folder}")
 
 
 def _check_credentials(config: Config, on_step: Callable[[StepResult], None]) -> str:
