@@ -45,6 +45,7 @@ DOCUMENT = {
         "registry",
         "diagnostics",
         "error",
+        "exit_code",
     ],
     "properties": {
         "ok": {"type": "boolean"},
@@ -69,12 +70,19 @@ DOCUMENT = {
         },
         "diagnostics": {"type": "array", "items": {"type": "string"}},
         "error": {"type": ["string", "null"]},
+        "exit_code": {"enum": [0, 1]},
     },
     "allOf": [
         {
             "if": {"properties": {"ok": {"const": True}}},
-            "then": {"properties": {"image": {"type": "string"}, "error": {"type": "null"}}},
-            "else": {"properties": {"error": {"type": "string"}}},
+            "then": {
+                "properties": {
+                    "image": {"type": "string"},
+                    "error": {"type": "null"},
+                    "exit_code": {"const": 0},
+                }
+            },
+            "else": {"properties": {"error": {"type": "string"}, "exit_code": {"const": 1}}},
         }
     ],
 }

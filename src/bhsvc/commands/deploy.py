@@ -49,6 +49,7 @@ class Outcome:
             "values_files": self.values_files,
             "steps": [result.as_dict() for result in steps.results],
             "error": self.error,
+            "exit_code": 0 if self.error is None else OperationError.exit_code,
             "diagnosis": self.diagnosis,
         }
 

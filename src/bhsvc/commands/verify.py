@@ -125,6 +125,7 @@ class VerifyResult:
             "registry": self.registry,
             "diagnostics": self.diagnostics,
             "error": self.error,
+            "exit_code": 0 if self.ok else OperationError.exit_code,
         }
 
 
