@@ -12,9 +12,12 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
+
+# typer bundles click and does not re-export these two (typer is pinned below 0.29).
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from bhsvc import __version__
 from bhsvc.errors import BhsvcError
@@ -282,30 +285,57 @@ def entry_point() -> None:
 def main() -> None:
     _State.json = False
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="bhsvc")
+        if code == 130:  # typer turns Ctrl-C into exit code 130
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except NoArgsIsHelpError as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except ClickException as err:  # a bad flag or flag value
+        _State.json = _State.json or _asks_for_json(sys.argv[1:])
+        _fail(f"{err.format_message()} (see '{_command_path(err)} --help')", 2)
+    except typer.Abort:  # end of input at a prompt
+        _fail("aborted: no answer", 1)
     except BhsvcError as err:
-        from bhsvc.ui import print_error
-
         if _State.debug:
             import traceback
 
             traceback.print_exc()
-        print_error(str(err))
-        _failure_document(str(err), err.exit_code)
-        sys.exit(err.exit_code)
+        _fail(str(err), err.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         _failure_document("interrupted", 130)
         sys.exit(130)
-    except SystemExit as done:
-        if done.code == 130:  # typer turns Ctrl-C into exit code 130
-            sys.stderr.write("interrupted\n")
-            _failure_document("interrupted", 130)
-        raise
     finally:
         ui = sys.modules.get("bhsvc.ui")
         if ui is not None:  # the next run in this process starts afresh (tests)
             ui.JsonPrinted.done = False
+
+
+def _fail(error: str, exit_code: int) -> NoReturn:
+    from bhsvc.ui import print_error
+
+    print_error(error)
+    _failure_document(error, exit_code)
+    sys.exit(exit_code)
+
+
+def _command_path(err: ClickException) -> str:
+    ctx = getattr(err, "ctx", None)
+    return str(ctx.command_path) if ctx is not None else "bhsvc"
+
+
+def _asks_for_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON, read before (or without) typer parsing
+    it: a usage error may stop the parse before --output is reached."""
+    for flag, value in zip(args, [*args[1:], ""], strict=True):
+        if flag in ("-o", "--output") and value == "json":
+            return True
+        if flag in ("--output=json", "-ojson"):
+            return True
+    return False
 
 
 def _failure_document(error: str, exit_code: int) -> None:

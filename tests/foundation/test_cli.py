@@ -159,10 +159,41 @@ def test_ctrl_c_with_json_output_gives_exit_130_and_a_document(tmp_path: Path) -
     assert err.strip().endswith("interrupted")
 
 
-def test_unknown_option_is_a_usage_error() -> None:
-    proc = bhsvc("render", "--colour")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["render", "--colour"], "error: No such option: --colour (see 'bhsvc render --help')"),
+        (
+            ["deploy", "--dry-run", "--timeout", "0"],
+            "error: Invalid value for '--timeout': 0 is not in the range x>=1. "
+            "(see 'bhsvc deploy --help')",
+        ),
+        (["nosuch"], "error: No such command 'nosuch'. (see 'bhsvc --help')"),
+    ],
+)
+def test_a_bad_flag_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    proc = bhsvc(*args)
     assert proc.returncode == 2
-    assert "No such option" in proc.stderr
+    assert proc.stderr.strip() == message
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("json_flag", [["-o", "json"], ["--output=json"], ["-ojson"]])
+def test_a_bad_flag_with_json_output_still_gives_the_document(json_flag: list[str]) -> None:
+    proc = bhsvc("verify", "--zzz", *json_flag)
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout) == {
+        "ok": False,
+        "error": "No such option: --zzz (see 'bhsvc verify --help')",
+        "exit_code": 2,
+    }
+
+
+def test_no_command_shows_the_help() -> None:
+    proc = bhsvc()
+    assert proc.returncode == 2
+    assert "Usage: bhsvc [OPTIONS] COMMAND" in proc.stdout + proc.stderr
+    assert "render" in proc.stdout + proc.stderr
 
 
 # ---- the program's quick exit -------------------------------------------------
