@@ -316,9 +316,12 @@ def config_page() -> str:
         GENERATED_NOTE.format(source="the pydantic model in src/bhsvc/config.py"),
         "(config-reference)=\n# `bhsvc.yaml` reference\n",
         "Every key of the configuration file that all `bhsvc` commands read "
-        "(`--config`, default `./bhsvc.yaml`). Keys are snake_case and unknown keys are "
-        "refused; an invalid file stops the command with exit code 2 and one line per bad "
-        "key, naming its path (for example `registry.gar.region`). Relative paths in the "
+        "(`--config`, default `./bhsvc.yaml`). Keys are snake_case; unknown keys, and a key "
+        "given twice in one section, are refused. An empty `binderhub:`, `hub:`, `values:` "
+        "or `values_files:` (nothing under it) means the same as leaving it out. An invalid "
+        "file stops the command with "
+        "exit code 2 and one line per bad key, naming its path (for example "
+        "`registry.gar.region`). Relative paths in the "
         "file are resolved against the file's directory. Secrets are never written in "
         "this file: it points at the files or environment variables that hold them.\n",
     ]

@@ -6,19 +6,23 @@ through this module, so every answer gets the same checks and messages.
 
 from __future__ import annotations
 
+import datetime
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from bhsvc.config_file import read_config_data
 from bhsvc.errors import ConfigError
@@ -31,7 +35,20 @@ STATE_DIR = ".bhsvc"
 REGISTRY_PASSWORD_ENV = "BHSVC_REGISTRY_PASSWORD"
 
 
-def _matcher(pattern: str, what: str, hint: str, max_len: int, min_len: int = 1) -> AfterValidator:
+class KeyProblem(ValueError):
+    """A model validator's finding about one key: reported under that key's path.
+
+    `key` is dotted and relative to the model that raises it.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _checker(
+    pattern: str, what: str, hint: str, max_len: int, min_len: int = 1
+) -> Callable[[str], str]:
     regex = re.compile(pattern)
 
     def check(value: str) -> str:
@@ -41,7 +58,16 @@ def _matcher(pattern: str, what: str, hint: str, max_len: int, min_len: int = 1)
             raise ValueError(f"{value!r} is not a valid {what} ({hint})")
         return value
 
-    return AfterValidator(check)
+    return check
+
+
+def _matcher(pattern: str, what: str, hint: str, max_len: int, min_len: int = 1) -> AfterValidator:
+    return AfterValidator(_checker(pattern, what, hint, max_len, min_len))
+
+
+def _empty_if_none(empty: Callable[[], Any]) -> BeforeValidator:
+    """An empty key (`hub:` with nothing under it) means the same as no key."""
+    return BeforeValidator(lambda value: empty() if value is None else value)
 
 
 Namespace = Annotated[
@@ -90,16 +116,14 @@ ServiceAccountId = Annotated[
         6,
     ),
 ]
-ImagePrefix = Annotated[
-    str,
-    _matcher(
-        r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]+)?/)?"
-        r"[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*[/_.-]?",
-        "image prefix",
-        "a lowercase image reference such as registry.example.org/org/binder-",
-        200,
-    ),
-]
+_check_image_prefix = _checker(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]+)?/)?"
+    r"[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*[/_.-]?",
+    "image prefix",
+    "a lowercase image reference such as registry.example.org/org/binder-",
+    200,
+)
+ImagePrefix = Annotated[str, AfterValidator(_check_image_prefix)]
 ServiceName = Annotated[
     str,
     _matcher(LABEL, "JupyterHub service name", "lowercase letters, digits, '-'", 63),
@@ -117,6 +141,13 @@ BaseUrl = Annotated[str, AfterValidator(_check_base_url)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _exactly_one(value: Any) -> Any:
+    # YAML's `true` and `1.0` equal 1 in Python; only the integer is a version.
+    if type(value) is not int or value != 1:
+        raise ValueError("must be 1, the only version of the file format")
+    return value
 
 
 class KubeSettings(_Strict):
@@ -158,7 +189,7 @@ class BinderHubSettings(_Strict):
         "dind (Docker in a privileged DaemonSet), podman (Podman in a privileged "
         "DaemonSet) or host (the nodes' own Docker socket).",
     )
-    values: dict[str, Any] = Field(
+    values: Annotated[dict[str, Any], _empty_if_none(dict)] = Field(
         default_factory=dict,
         description="Raw binderhub-service chart values, merged last over the values "
         "bhsvc writes: the escape hatch for any chart value.",
@@ -210,6 +241,71 @@ PROVIDER_IMAGE_HOSTS: dict[str, str] = {
     "quay": "quay.io",
 }
 
+# Account names as each registry allows them. Letters are matched in either case
+# (images use the name lowercased); a Quay robot account is <namespace>+<robot>.
+_ACCOUNT_CHECKS: dict[str, Callable[[str], str]] = {
+    # New Docker IDs are letters and digits only; older accounts may have '-' or '_'.
+    "dockerhub": _checker(
+        r"[A-Za-z0-9]+([_-][A-Za-z0-9]+)*",
+        "Docker Hub user name",
+        "a Docker ID: letters and digits, '-' or '_' between them",
+        30,
+        4,
+    ),
+    "ghcr": _checker(
+        r"[A-Za-z0-9]+(-+[A-Za-z0-9]+)*",
+        "GitHub user or organisation name",
+        "letters and digits, '-' between them",
+        39,
+    ),
+    "quay": _checker(
+        r"[A-Za-z0-9]+([._-][A-Za-z0-9]+)*(\+[A-Za-z][A-Za-z0-9_]*)?",
+        "Quay.io user name",
+        "letters, digits, '.', '_' and '-' between them; a robot account as <namespace>+<robot>",
+        255,
+        2,
+    ),
+}
+
+_HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
+_SERVER = re.compile(rf"(https?://)?(?P<host>{_HOST_NAME}(:[0-9]+)?)(/\S*)?")
+
+
+def _registry_host(host: str) -> str:
+    # Docker treats index.docker.io as another name of docker.io.
+    host = host.lower()
+    return "docker.io" if host == "index.docker.io" else host
+
+
+def server_host(server: str) -> str | None:
+    """host[:port] of a registry server given as host, host:port or URL; None if not one."""
+    match = _SERVER.fullmatch(server)
+    return _registry_host(match["host"]) if match else None
+
+
+def image_host(reference: str) -> str:
+    """The registry host of an image reference, read the way docker reads it.
+
+    The first part is a host only when it looks like one (a '.', a ':' or
+    localhost); otherwise the image is on Docker Hub.
+    """
+    first, slash, _ = reference.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return _registry_host(first)
+    return "docker.io"
+
+
+def _check_server(value: str) -> str:
+    if server_host(value) is None:
+        raise ValueError(
+            f"{value!r} is not a registry server (a host such as registry.example.org, "
+            "host:port, or an https:// URL)"
+        )
+    return value
+
+
+RegistryServer = Annotated[str, AfterValidator(_check_server)]
+
 
 class RegistrySettings(_Strict):
     provider: Provider = Field(
@@ -222,35 +318,44 @@ class RegistrySettings(_Strict):
         description="Artifact Registry settings; required with provider gar, refused "
         "with the others.",
     )
-    server: str | None = Field(
+    server: RegistryServer | None = Field(
         default=None,
         description="Registry server the credentials are for, as docker's config.json "
-        "names it. Required with provider generic; dockerhub, ghcr and quay default to "
-        "https://index.docker.io/v1/, ghcr.io and quay.io. Not used with gar.",
+        "names it (host, host:port or URL). Required with provider generic, where "
+        "image_prefix must name the same host; dockerhub, ghcr and quay default to "
+        "https://index.docker.io/v1/, ghcr.io and quay.io and accept no other host. "
+        "Refused with gar.",
     )
     username: str | None = Field(
         default=None,
         description="Registry user name; required for every provider but gar (which "
-        "uses _json_key and the service-account key).",
+        "uses _json_key and the service-account key, and refuses this key). For "
+        "dockerhub, ghcr and quay, the account name as that registry allows it: a "
+        "Docker ID of 4-30 letters and digits ('-' or '_' between them in older ones), a "
+        "GitHub name of up to 39 letters, digits and '-', a Quay.io name of letters, "
+        "digits, '.', '_' and '-' or a robot account <namespace>+<robot>.",
     )
     password_file: Path | None = Field(
         default=None,
         description="File holding the registry password or access token. Empty: the "
-        f"environment variable {REGISTRY_PASSWORD_ENV}. Never write the password here.",
+        f"environment variable {REGISTRY_PASSWORD_ENV}. Never write the password here. "
+        "Refused with gar.",
     )
     image_prefix: ImagePrefix | None = Field(
         default=None,
         description="Prefix of the names of built images; BinderHub appends the build's "
         "name and tag. Empty: <region>-docker.pkg.dev/<project>/<repository>/binder- for "
-        "gar, docker.io/, ghcr.io/ or quay.io/ + <username>/binder- for the others. "
-        "Required with provider generic.",
+        "gar, docker.io/, ghcr.io/ or quay.io/ + <username>/binder- for the others (the "
+        "username lowercased; a Quay robot account's namespace). Required with provider "
+        "generic. Must be on the registry the credentials are for: under "
+        "<region>-docker.pkg.dev/<project>/<repository>/ for gar, on docker.io (or no "
+        "host), ghcr.io or quay.io for the others, on server's host for generic.",
     )
 
     @model_validator(mode="after")
     def _provider_fields(self) -> RegistrySettings:
         if self.provider == "gar":
-            if self.gar is None:
-                raise ValueError("provider 'gar' needs a 'gar' section (project, region)")
+            self._gar_fields()
             return self
         if self.gar is not None:
             raise ValueError(
@@ -258,11 +363,59 @@ class RegistrySettings(_Strict):
             )
         if not self.username:
             raise ValueError(f"provider {self.provider!r} needs 'username'")
-        if self.provider == "generic" and not self.server:
-            raise ValueError("provider 'generic' needs 'server' (the registry host)")
-        if self.provider == "generic" and not self.image_prefix:
-            raise ValueError("provider 'generic' needs 'image_prefix'")
+        if self.provider == "generic":
+            if not self.server:
+                raise ValueError("provider 'generic' needs 'server' (the registry host)")
+            if not self.image_prefix:
+                raise ValueError("provider 'generic' needs 'image_prefix'")
+            self._images_go_to(server_host(self.server), "registry.server")
+            return self
+        try:
+            _ACCOUNT_CHECKS[self.provider](self.username)
+        except ValueError as err:
+            raise KeyProblem("username", str(err)) from None
+        host = PROVIDER_IMAGE_HOSTS[self.provider]
+        if self.server is not None and server_host(self.server) != host:
+            raise KeyProblem(
+                "server",
+                f"{self.server!r} is not {host}, where provider {self.provider!r} pushes "
+                "(use provider 'generic' for another registry)",
+            )
+        self._images_go_to(host, f"provider {self.provider!r}")
         return self
+
+    def _gar_fields(self) -> None:
+        if self.gar is None:
+            raise ValueError("provider 'gar' needs a 'gar' section (project, region)")
+        for key in ("server", "username", "password_file"):
+            if getattr(self, key) is not None:
+                raise KeyProblem(
+                    key,
+                    "not used with provider 'gar': it pushes as _json_key with the "
+                    "service account's key",
+                )
+        repository = f"{self.gar.host}/{self.gar.project}/{self.gar.repository}/"
+        if self.image_prefix is not None and not self.image_prefix.startswith(repository):
+            raise KeyProblem(
+                "image_prefix",
+                f"must start with {repository}: the pusher may write to that repository only",
+            )
+
+    def _images_go_to(self, host: str | None, why: str) -> None:
+        """Refuse an image_prefix on another registry than the credentials are for."""
+        if self.image_prefix is None:
+            return
+        target = image_host(self.image_prefix)
+        if target != host:
+            raise KeyProblem(
+                "image_prefix",
+                f"images would go to {target}, but the credentials are for {host} ({why})",
+            )
+
+    def image_account(self) -> str:
+        """The account part of the default image prefix: the username, lowercased."""
+        # A Quay robot account <namespace>+<robot> pushes to its namespace.
+        return (self.username or "").split("+")[0].lower()
 
 
 HomeStrategy = Literal["target-repo-dir", "copy-on-start", "none"]
@@ -280,10 +433,23 @@ HubImage = Annotated[
     str,
     _matcher(
         r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)+"
-        r":[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})",
         "hub image",
-        "registry/name:tag, with an explicit tag",
-        300,
+        "registry/name:tag or registry/name@sha256:<digest>, with an explicit tag or digest",
+        400,
+    ),
+]
+# helm --version with a fixed version: a semantic version, as chart versions are.
+_SEMVER_ID = r"(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+ChartVersion = Annotated[
+    str,
+    _matcher(
+        rf"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-{_SEMVER_ID}(\.{_SEMVER_ID})*)?"
+        r"(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?",
+        "chart version",
+        "a semantic version MAJOR.MINOR.PATCH such as 4.4.0, with an optional -prerelease "
+        "or +build",
+        128,
     ),
 ]
 
@@ -316,11 +482,12 @@ class HubSettings(_Strict):
         "https://hub.jupyter.org/helm-chart/ at chart_version; a local chart directory or "
         "packaged .tgz (a mirror, an air-gapped cluster) is used as it is.",
     )
-    chart_version: str = Field(
+    chart_version: ChartVersion = Field(
         default="4.4.0",
         description="Version of the z2jh chart (jupyterhub from "
-        "https://hub.jupyter.org/helm-chart/). When unset and users launch through "
-        f"fancy-profiles without hub.image: {FANCY_PROFILES_CHART_VERSION}, the version "
+        "https://hub.jupyter.org/helm-chart/), a semantic version such as 4.4.0. When "
+        "unset and users launch through fancy-profiles without hub.image: "
+        f"{FANCY_PROFILES_CHART_VERSION}, the version "
         "the published fancy-profiles hub image is built for.",
     )
     service_name: ServiceName = Field(
@@ -335,7 +502,8 @@ class HubSettings(_Strict):
     )
     image: HubImage | None = Field(
         default=None,
-        description="Hub image (name:tag) with jupyterhub-fancy-profiles installed. "
+        description="Hub image (name:tag, name@sha256:<digest> or name:tag@sha256:<digest>) "
+        "with jupyterhub-fancy-profiles installed. "
         "Empty with fancy-profiles: the image published for z2jh "
         f"{FANCY_PROFILES_CHART_VERSION}.",
     )
@@ -361,13 +529,13 @@ class HubSettings(_Strict):
         "target-repo-dir (content in /srv/repo, linked from ~/repo), copy-on-start "
         "(copied into the user's volume on first launch) or none.",
     )
-    values_files: list[Path] = Field(
+    values_files: Annotated[list[Path], _empty_if_none(list)] = Field(
         default_factory=list,
         description="Your own z2jh values files (the ones the hub was installed with), "
         "relative to this file. deploy and connect-hub pass them to helm before bhsvc's "
         "file, on every run, and never rewrite them: an upgrade keeps your hub's settings.",
     )
-    values: dict[str, Any] = Field(
+    values: Annotated[dict[str, Any], _empty_if_none(dict)] = Field(
         default_factory=dict,
         description="Raw z2jh chart values, merged last over the values bhsvc writes; "
         "the lists bhsvc extends (the user role's scopes, singleuser image pull secrets, "
@@ -434,14 +602,16 @@ class HubSettings(_Strict):
 
 
 class Config(_Strict):
-    version: Literal[1] = Field(default=1, description="Version of the file format; always 1.")
+    version: Annotated[Literal[1], BeforeValidator(_exactly_one)] = Field(
+        default=1, description="Version of the file format; always 1."
+    )
     kube: KubeSettings = Field(description="Where BinderHub runs in Kubernetes.")
-    binderhub: BinderHubSettings = Field(
+    binderhub: Annotated[BinderHubSettings, _empty_if_none(dict)] = Field(
         default_factory=BinderHubSettings,
         description="The BinderHub release (binderhub-service chart).",
     )
     registry: RegistrySettings = Field(description="The image registry that build pods push to.")
-    hub: HubSettings = Field(
+    hub: Annotated[HubSettings, _empty_if_none(dict)] = Field(
         default_factory=HubSettings,
         description="The JupyterHub (z2jh chart) that BinderHub serves, if any.",
     )
@@ -454,18 +624,25 @@ class Config(_Strict):
         if self.registry.gar is not None and self.registry.gar.service_account is None:
             derived = f"{self.binderhub.release}-pusher"
             if len(derived) > 30:
-                raise ValueError(
-                    f"registry.gar.service_account: the default {derived!r} is longer than "
-                    "30 characters; set a shorter one"
+                raise KeyProblem(
+                    "registry.gar.service_account",
+                    f"the default {derived!r} is longer than 30 characters; set a shorter one",
                 )
+        if self.registry.image_prefix is None:
+            # The same rule as an explicit image_prefix, told about the key it came from.
+            source = "registry.gar" if self.registry.gar is not None else "registry.username"
+            try:
+                _check_image_prefix(self.image_prefix)
+            except ValueError as err:
+                raise KeyProblem(source, f"gives an invalid default image prefix: {err}") from None
         if (
             self.hub.enabled
             and self.hub.launch_way == "fancy-profiles"
             and not self.binderhub.api_only
         ):
-            raise ValueError(
-                "binderhub.api_only must be true when JupyterHub launches images "
-                "through fancy-profiles"
+            raise KeyProblem(
+                "binderhub.api_only",
+                "must be true when JupyterHub launches images through fancy-profiles",
             )
         if (
             self.hub.enabled
@@ -473,9 +650,10 @@ class Config(_Strict):
             and self.binderhub.api_only
             and "api_only" in self.binderhub.model_fields_set
         ):
-            raise ValueError(
-                "binderhub.api_only must be false with hub.launch 'binderhub': BinderHub's "
-                "own pages start the built images"
+            raise KeyProblem(
+                "binderhub.api_only",
+                "must be false with hub.launch 'binderhub': BinderHub's own pages start "
+                "the built images",
             )
         return self
 
@@ -500,8 +678,7 @@ class Config(_Strict):
         if reg.gar is not None:
             # BinderHub appends the build slug directly, so end with "binder-".
             return f"{reg.gar.host}/{reg.gar.project}/{reg.gar.repository}/binder-"
-        host = PROVIDER_IMAGE_HOSTS[reg.provider]
-        return f"{host}/{(reg.username or '').lower()}/binder-"
+        return f"{PROVIDER_IMAGE_HOSTS[reg.provider]}/{reg.image_account()}/binder-"
 
     @property
     def registry_server(self) -> str:
@@ -558,16 +735,59 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
+# pydantic's wording for a value of the wrong kind names Python types
+# ("instance of HubSettings", "<class 'pathlib.Path'>"); say it in YAML's terms.
+_EXPECTED = {
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dict_type": "a mapping",
+    "string_type": "text",
+    "list_type": "a list",
+    "path_type": "a path",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in the file's terms."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, datetime.date):
+        return "a date"
+    return "another kind of value"
+
+
+def _message(item: ErrorDetails) -> str:
+    expected = _EXPECTED.get(item["type"])
+    if expected is not None:
+        value = item["input"]
+        if value is None:
+            return f"is empty; expected {expected}"
+        return f"expected {expected}, got {_kind(value)}"
+    if item["type"] == "extra_forbidden":
+        return "unknown key"
+    if item["type"] == "missing":
+        return "required key is missing"
+    return str(item["msg"]).removeprefix("Value error, ")
+
+
 def format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid configuration"]
     for item in err.errors():
-        loc = tuple(part for part in item["loc"] if not str(part).startswith("function-after"))
-        msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif item["type"] == "missing":
-            msg = "required key is missing"
-        lines.append(f"  {_field_path(loc)}: {msg}")
+        loc = tuple(part for part in item["loc"] if not str(part).startswith("function-"))
+        problem = item.get("ctx", {}).get("error")
+        if isinstance(problem, KeyProblem):
+            loc += tuple(problem.key.split("."))
+        lines.append(f"  {_field_path(loc)}: {_message(item)}")
     return "\n".join(lines)
 
 

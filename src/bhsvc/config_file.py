@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from bhsvc.errors import ConfigError
-from bhsvc.files import describe_yaml_error
+from bhsvc.files import describe_yaml_error, load_yaml
 
 
 def read_config_data(path: Path) -> Any:
@@ -28,6 +28,6 @@ def read_config_data(path: Path) -> Any:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML{describe_yaml_error(err)}") from None

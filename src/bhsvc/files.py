@@ -65,6 +65,38 @@ def yaml_text(data: object, header: str = "") -> str:
     return f"{header}{body}"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader, refusing a key given twice in one mapping.
+
+    YAML forbids duplicate keys, but PyYAML keeps the last one silently: a second
+    `kube:` section would replace the first without a word.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden by the keys beside it
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = first_seen.setdefault(key, key_node.start_mark)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {first.line + 1})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """One YAML document, as yaml.safe_load reads it but refusing duplicate keys."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 def describe_yaml_error(err: yaml.YAMLError) -> str:
     """Where and what, as one short phrase: ' at line 3, column 7: found ...'."""
     mark = getattr(err, "problem_mark", None)
@@ -85,7 +117,7 @@ def read_values_file(path: Path, origin: str) -> dict[str, Any]:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError):
         raise UsageError(f"{path}: cannot read the values file ({origin})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as err:
         raise UsageError(f"{path}: not valid YAML{describe_yaml_error(err)} ({origin})") from None
     if data is None:

@@ -443,6 +443,8 @@ def z2jh_values(
         extra_config[EXTRA_CONFIG_LAUNCH] = launch_snippet(config.image_prefix)
     image = hub.hub_image
     if image is not None:
+        # z2jh writes name:tag; splitting at the last ':' gives the image back for a
+        # tag (name:tag), a digest (name@sha256:hex) and both.
         image_name, tag = image.rsplit(":", 1)
         hub_values["image"] = {"name": image_name, "tag": tag}
     if hub.home_strategy == "copy-on-start":

@@ -21,7 +21,13 @@ import yaml
 from rich.markup import escape
 
 from bhsvc import files
-from bhsvc.config import REGISTRY_PASSWORD_ENV, Config, load_config, parse_config
+from bhsvc.config import (
+    REGISTRY_PASSWORD_ENV,
+    Config,
+    load_config,
+    parse_config,
+    server_host,
+)
 from bhsvc.errors import BhsvcError, ConfigError, UsageError
 from bhsvc.prompts import Prompter, TerminalPrompter, stdin_is_terminal
 from bhsvc.registry.endpoints import artifact_registry_endpoint, iam_endpoint
@@ -83,6 +89,15 @@ def with_path(data: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
     return result
 
 
+def _placeholder(data: Mapping[str, Any], path: str) -> Any:
+    if path == "registry.image_prefix":
+        # On the server's host: the model refuses a prefix on another registry.
+        host = server_host(str(get_path(data, "registry.server") or ""))
+        if host is not None:
+            return f"{host}/binder/"
+    return _PLACEHOLDERS[path]
+
+
 def with_placeholders(data: Mapping[str, Any]) -> dict[str, Any]:
     result = copy.deepcopy(dict(data))
     provider = get_path(result, "registry.provider") or "gar"
@@ -95,7 +110,7 @@ def with_placeholders(data: Mapping[str, Any]) -> dict[str, Any]:
             needed += ["registry.server", "registry.image_prefix"]
     for path in needed:
         if get_path(result, path) is None:
-            result = with_path(result, path, _PLACEHOLDERS[path])
+            result = with_path(result, path, _placeholder(result, path))
     return result
 
 

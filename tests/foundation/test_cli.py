@@ -63,6 +63,16 @@ BAD_CONFIGS = {
         b"registry: {provider: gar, gar: {project: x, region: y}}\n",
         "kube.namespace",
     ),
+    "duplicate-key": (
+        b"version: 1\nkube: {namespace: a}\n"
+        b"registry: {provider: gar, gar: {project: my-project, region: us}}\n"
+        b"kube: {namespace: b}\n",
+        "not valid YAML at line 4, column 1: duplicate key 'kube' (first at line 2)",
+    ),
+    "empty-section": (
+        b"version: 1\nkube:\nregistry: {provider: dockerhub, username: My Org/x}\n",
+        "kube: is empty; expected a mapping",
+    ),
 }
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from bhsvc.config import load_config, parse_config
-from bhsvc.errors import ConfigError
+from bhsvc.errors import ConfigError, UsageError
+from bhsvc.files import read_values_file
 
 
 def base(**overrides: Any) -> dict[str, Any]:
@@ -78,8 +79,17 @@ def test_hub_enabled_moves_binderhub_under_services() -> None:
         ({"hub__service_name": "Binder"}, "hub.service_name"),
         ({"kube__extra": 1}, "kube.extra: unknown key"),
         ({"colour": "blue"}, "colour: unknown key"),
-        ({"version": 2}, "version: Input should be 1"),
-        ({"hub__auth": "maybe"}, "hub.auth: Input should be a valid boolean"),
+        ({"version": 2}, "version: must be 1"),
+        ({"version": True}, "version: must be 1"),
+        ({"version": 1.0}, "version: must be 1"),
+        ({"version": "1"}, "version: must be 1"),
+        ({"hub__auth": "maybe"}, "hub.auth: expected true or false, got text"),
+        ({"hub__chart_version": "latest"}, "hub.chart_version: 'latest' is not a valid chart"),
+        ({"hub__chart_version": "4.4"}, "hub.chart_version: '4.4' is not a valid chart"),
+        ({"hub__chart_version": "v4.4.0"}, "hub.chart_version: 'v4.4.0' is not a valid chart"),
+        ({"hub__chart_version": "4.4.0-"}, "hub.chart_version: '4.4.0-' is not a valid chart"),
+        ({"hub__image": "quay.io/me/hub@sha256:abc"}, "hub.image: 'quay.io/me/hub@sha256:abc'"),
+        ({"hub__image": "quay.io/me/hub@md5:" + "a" * 32}, "hub.image"),
     ],
 )
 def test_bad_field_is_named(overrides: dict[str, Any], expected: str) -> None:
@@ -102,7 +112,7 @@ def test_every_bad_field_is_reported_at_once() -> None:
 
 def test_long_release_makes_default_service_account_too_long() -> None:
     message = error_of(base(binderhub__release="a-very-long-binderhub-release"))
-    assert "registry.gar.service_account" in message
+    assert "\n  registry.gar.service_account: the default" in message
 
 
 def test_other_providers_need_their_fields() -> None:
@@ -117,14 +127,261 @@ def test_provider_derivations() -> None:
     config = parse_config({**base(), "registry": {"provider": "ghcr", "username": "Octo"}}, "f")
     assert config.image_prefix == "ghcr.io/octo/binder-"
     assert config.registry_server == "ghcr.io"
-    config = parse_config({**base(), "registry": {"provider": "dockerhub", "username": "me"}}, "f")
+    config = parse_config(
+        {**base(), "registry": {"provider": "dockerhub", "username": "mine"}}, "f"
+    )
     assert config.registry_server == "https://index.docker.io/v1/"
-    assert config.image_prefix == "docker.io/me/binder-"
+    assert config.image_prefix == "docker.io/mine/binder-"
+
+
+def registry(**settings: Any) -> dict[str, Any]:
+    return {**base(), "registry": settings}
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"provider": "dockerhub", "username": "My Org/x"},
+            "registry.username: 'My Org/x' is not a valid Docker Hub user name",
+        ),
+        ({"provider": "dockerhub", "username": "abc"}, "Docker Hub user name must be 4-30"),
+        ({"provider": "dockerhub", "username": "a" * 31}, "Docker Hub user name must be 4-30"),
+        ({"provider": "dockerhub", "username": "my.name"}, "not a valid Docker Hub user name"),
+        ({"provider": "ghcr", "username": "octo cat"}, "not a valid GitHub user or organisation"),
+        ({"provider": "ghcr", "username": "-octo"}, "not a valid GitHub user or organisation"),
+        ({"provider": "ghcr", "username": "o" * 40}, "organisation name must be 1-39"),
+        ({"provider": "ghcr", "username": "octo_cat"}, "not a valid GitHub user or organisation"),
+        # K (the Kelvin sign) lowercases to an ASCII k: still not an account name.
+        ({"provider": "ghcr", "username": "\u212aelvin"}, "not a valid GitHub user"),
+        ({"provider": "quay", "username": "my/org"}, "registry.username: 'my/org' is not a valid"),
+        ({"provider": "quay", "username": "org+"}, "not a valid Quay.io user name"),
+        ({"provider": "quay", "username": "x"}, "Quay.io user name must be 2-255"),
+        ({"provider": "quay", "username": "own..er"}, "not a valid Quay.io user name"),
+    ],
+)
+def test_registry_account_names_follow_the_registry(
+    settings: dict[str, Any], expected: str
+) -> None:
+    message = error_of(registry(**settings))
+    assert expected in message
+    assert len(message.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("settings", "prefix"),
+    [
+        ({"provider": "dockerhub", "username": "MyDockerId"}, "docker.io/mydockerid/binder-"),
+        ({"provider": "dockerhub", "username": "old_name-1"}, "docker.io/old_name-1/binder-"),
+        ({"provider": "ghcr", "username": "Octo-Cat"}, "ghcr.io/octo-cat/binder-"),
+        ({"provider": "quay", "username": "my.org"}, "quay.io/my.org/binder-"),
+        # A robot account pushes to its organisation's namespace.
+        ({"provider": "quay", "username": "my_org+builder"}, "quay.io/my_org/binder-"),
+    ],
+)
+def test_default_image_prefix_from_the_account(settings: dict[str, Any], prefix: str) -> None:
+    assert parse_config(registry(**settings), "f").image_prefix == prefix
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {"provider": "ghcr", "username": "octo", "image_prefix": "docker.io/octo/binder-"},
+            "registry.image_prefix: images would go to docker.io, but the credentials are for "
+            "ghcr.io (provider 'ghcr')",
+        ),
+        (
+            {"provider": "dockerhub", "username": "mine", "image_prefix": "quay.io/mine/x-"},
+            "registry.image_prefix: images would go to quay.io, but the credentials are for "
+            "docker.io",
+        ),
+        (
+            {"provider": "quay", "username": "mine", "image_prefix": "mine/binder-"},
+            "registry.image_prefix: images would go to docker.io, but the credentials are for "
+            "quay.io",
+        ),
+        (
+            {"provider": "quay", "username": "mine", "server": "quay.example.org"},
+            "registry.server: 'quay.example.org' is not quay.io, where provider 'quay' pushes",
+        ),
+        (
+            {"provider": "dockerhub", "username": "mine", "server": "registry-1.docker.io"},
+            "registry.server: 'registry-1.docker.io' is not docker.io",
+        ),
+        (
+            {
+                "provider": "generic",
+                "username": "bot",
+                "server": "https://registry.example.org/v2/",
+                "image_prefix": "other.example.org/binder/binder-",
+            },
+            "registry.image_prefix: images would go to other.example.org, but the credentials "
+            "are for registry.example.org (registry.server)",
+        ),
+        (
+            {
+                "provider": "generic",
+                "username": "bot",
+                "server": "registry.example.org:5000",
+                "image_prefix": "registry.example.org/binder-",
+            },
+            "images would go to registry.example.org, but the credentials are for "
+            "registry.example.org:5000",
+        ),
+        (
+            {
+                "provider": "generic",
+                "username": "bot",
+                "server": "registry.example.org",
+                "image_prefix": "binder/binder-",
+            },
+            "images would go to docker.io, but the credentials are for registry.example.org",
+        ),
+        (
+            {
+                "provider": "generic",
+                "username": "bot",
+                "server": "my registry",
+                "image_prefix": "binder/binder-",
+            },
+            "registry.server: 'my registry' is not a registry server",
+        ),
+    ],
+)
+def test_images_go_where_the_credentials_apply(settings: dict[str, Any], expected: str) -> None:
+    message = error_of(registry(**settings))
+    assert expected in message
+    assert len(message.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("settings", "prefix", "server"),
+    [
+        (
+            {"provider": "dockerhub", "username": "mine", "image_prefix": "myorg/binder-"},
+            "myorg/binder-",
+            "https://index.docker.io/v1/",
+        ),
+        (
+            {"provider": "dockerhub", "username": "mine", "image_prefix": "docker.io/org/b-"},
+            "docker.io/org/b-",
+            "https://index.docker.io/v1/",
+        ),
+        (
+            {"provider": "ghcr", "username": "octo", "image_prefix": "ghcr.io/octo-org/b/"},
+            "ghcr.io/octo-org/b/",
+            "ghcr.io",
+        ),
+        (
+            {"provider": "quay", "username": "me", "server": "quay.io"},
+            "quay.io/me/binder-",
+            "quay.io",
+        ),
+        (
+            {
+                "provider": "generic",
+                "username": "bot",
+                "server": "https://Registry.Example.org:5000/v2/",
+                "image_prefix": "registry.example.org:5000/binder/binder-",
+            },
+            "registry.example.org:5000/binder/binder-",
+            "https://Registry.Example.org:5000/v2/",
+        ),
+        (
+            {
+                "provider": "generic",
+                "username": "bot",
+                "server": "localhost:5000",
+                "image_prefix": "localhost:5000/binder-",
+            },
+            "localhost:5000/binder-",
+            "localhost:5000",
+        ),
+    ],
+)
+def test_consistent_registries_are_accepted(
+    settings: dict[str, Any], prefix: str, server: str
+) -> None:
+    config = parse_config(registry(**settings), "f")
+    assert (config.image_prefix, config.registry_server) == (prefix, server)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("username", "me"), ("password_file", "token"), ("server", "europe-west10-docker.pkg.dev")],
+)
+def test_gar_refuses_the_keys_it_does_not_use(key: str, value: str) -> None:
+    message = error_of(base(**{f"registry__{key}": value}))
+    assert f"  registry.{key}: not used with provider 'gar'" in message
+
+
+def test_gar_image_prefix_stays_in_its_repository() -> None:
+    inside = "europe-west10-docker.pkg.dev/my-project/binder/team-a-"
+    assert parse_config(base(registry__image_prefix=inside), "f").image_prefix == inside
+    message = error_of(base(registry__image_prefix="europe-west10-docker.pkg.dev/other/binder/"))
+    assert (
+        "  registry.image_prefix: must start with europe-west10-docker.pkg.dev/my-project/binder/"
+        in message
+    )
+
+
+def test_empty_sections_mean_their_defaults() -> None:
+    config = parse_config(base(binderhub=None, hub=None), "f")
+    assert config.binderhub.release == "binderhub"
+    assert not config.hub.enabled
+    config = parse_config(
+        base(binderhub={"values": None}, hub={"values_files": None, "values": None}), "f"
+    )
+    assert (config.binderhub.values, config.hub.values_files, config.hub.values) == ({}, [], {})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"kube": None}, "kube: is empty; expected a mapping"),
+        ({"kube": ["namespace"]}, "kube: expected a mapping, got a list"),
+        ({"binderhub": "binderhub"}, "binderhub: expected a mapping, got text"),
+        ({"registry": None}, "registry: is empty; expected a mapping"),
+        ({"registry__gar": [1]}, "registry.gar: expected a mapping, got a list"),
+        ({"kube__namespace": {"a": 1}}, "kube.namespace: expected text, got a mapping"),
+        ({"kube__namespace": 42}, "kube.namespace: expected text, got a number"),
+        ({"kube__context": ["a"]}, "kube.context: expected text, got a list"),
+        ({"binderhub__values": ["a"]}, "binderhub.values: expected a mapping, got a list"),
+        ({"hub__values_files": [None]}, "hub.values_files.0: is empty; expected a path"),
+        ({"hub__values_files": "hub.yaml"}, "hub.values_files: expected a list, got text"),
+        ({"hub__values_files": [{"a": 1}]}, "hub.values_files.0: expected a path, got a mapping"),
+        ({"registry__gar__key_file": 5}, "registry.gar.key_file: expected a path, got a number"),
+        ({"hub__enabled": None}, "hub.enabled: is empty; expected true or false"),
+        ({"hub__chart_version": 4.4}, "hub.chart_version: expected text, got a number"),
+    ],
+)
+def test_wrong_kinds_of_value_are_named_in_plain_words(
+    overrides: dict[str, Any], expected: str
+) -> None:
+    message = error_of(base(**overrides))
+    assert f"\n  {expected}" in message
+    for leak in ("instance of", "<class", "Input should be a valid", "Settings"):
+        assert leak not in message
+
+
+def test_hub_image_by_digest_with_or_without_a_tag() -> None:
+    digest = "sha256:" + "0123456789abcdef" * 4
+    for image in (f"registry.example.org/hub@{digest}", f"quay.io/me/hub:4.4.0-fp@{digest}"):
+        config = parse_config(base(hub={"image": image}), "f")
+        assert config.hub.image == image
+
+
+@pytest.mark.parametrize(
+    "version", ["4.4.0", "10.0.0", "4.0.0-0.dev.git.6707.h6aa5ec5a", "1.2.3+b.5"]
+)
+def test_chart_version_accepts_semantic_versions(version: str) -> None:
+    assert parse_config(base(hub={"chart_version": version}), "f").hub.chart_version == version
 
 
 def test_fancy_profiles_needs_api_only_mode() -> None:
     message = error_of(base(hub={"enabled": True}, binderhub={"api_only": False}))
-    assert "binderhub.api_only must be true" in message
+    assert "  binderhub.api_only: must be true" in message
 
 
 @pytest.mark.parametrize(
@@ -140,6 +397,55 @@ def test_unusable_files(tmp_path: Path, content: str, expected: str) -> None:
     path.write_text(content)
     with pytest.raises(ConfigError, match=expected):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            "version: 1\nkube: {namespace: a}\nregistry: {provider: gar}\nkube: {namespace: b}\n",
+            "not valid YAML at line 4, column 1: duplicate key 'kube' (first at line 2)",
+        ),
+        (
+            "kube:\n  namespace: a\n  context: x\n  namespace: b\n",
+            "not valid YAML at line 4, column 3: duplicate key 'namespace' (first at line 2)",
+        ),
+        (
+            "hub:\n  values: {a: [{b: 1, b: 2}]}\n",
+            "not valid YAML at line 2, column 23: duplicate key 'b' (first at line 2)",
+        ),
+    ],
+)
+def test_duplicate_keys_are_refused_at_any_depth(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    path = tmp_path / "bhsvc.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: {expected}"
+
+
+def test_a_merge_key_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "bhsvc.yaml"
+    path.write_text(
+        "registry: {provider: gar, gar: {project: my-project, region: us}}\n"
+        "kube: &kube {namespace: a, context: c}\n"
+        "hub: {values: {copy: {<<: *kube, namespace: b}}}\n"
+    )
+    config = load_config(path)
+    assert config.hub.values == {"copy": {"namespace": "b", "context": "c"}}
+
+
+def test_duplicate_keys_in_a_values_file_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "hub.yaml"
+    path.write_text("hub:\n  config: {}\nsingleuser: {}\nhub:\n  image: {}\n")
+    with pytest.raises(UsageError) as info:
+        read_values_file(path, "hub.values_files")
+    assert str(info.value) == (
+        f"{path}: not valid YAML at line 4, column 1: duplicate key 'hub' (first at line 1) "
+        "(hub.values_files)"
+    )
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:

@@ -278,11 +278,28 @@ def test_fancy_profiles_defaults_to_the_published_image_and_its_chart() -> None:
     assert _hub(fancy_profiles=False, url="https://h.example.org").hub.chart_version == "4.4.0"
 
 
+@pytest.mark.parametrize(
+    "image",
+    [
+        "registry.example.org/hub:4.4.0-fp",
+        "registry.example.org:5000/team/hub@sha256:" + "ab" * 32,
+        "registry.example.org/hub:4.4.0-fp@sha256:" + "ab" * 32,
+    ],
+)
+def test_the_hub_image_reaches_z2jh_by_tag_or_digest(image: str) -> None:
+    config = _hub(chart_version="4.4.0", image=image)
+    z2jh, _ = both(config)
+    # z2jh's hub Deployment runs <name>:<tag>.
+    assert "{name}:{tag}".format(**z2jh["hub"]["image"]) == image
+    schema, defaults = z2jh_schema("4.4.0")
+    jsonschema.validate(merged(defaults, z2jh), schema)
+
+
 def test_launch_binderhub_turns_api_only_off_unless_explicitly_kept_on() -> None:
     config = _hub(fancy_profiles=False, url="https://h.example.org/")
     assert config.binderhub_api_only is False
     assert config.hub.url == "https://h.example.org/"
-    with pytest.raises(ConfigError, match=r"binderhub\.api_only must be false"):
+    with pytest.raises(ConfigError, match=r"binderhub\.api_only: must be false"):
         parse_config(
             {
                 "kube": {"namespace": "binder"},

@@ -278,6 +278,31 @@ def test_other_provider_with_a_password_file(
     assert gcp.requests() == 0  # nothing to create for GHCR
 
 
+def test_generic_registry_prefix_must_be_on_the_server(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    (workdir / "token").write_text("s3cret\n")
+    answers: list[str | type[BaseException]] = [
+        "2", "", "", "generic",
+        "registry.internal:5000",  # server: accepted before the prefix is asked
+        "bot",
+        "registry.internal/binder/",  # another host than the server's
+        "registry.internal:5000/binder/binder-",
+        "token", "", "",
+    ]  # fmt: skip
+
+    prompter = wizard(answers, env, workdir)
+
+    assert prompter.text.count("✗") == 1
+    assert (
+        "✗ registry.image_prefix: images would go to registry.internal, but the credentials "
+        "are for registry.internal:5000 (registry.server)" in prompter.text
+    )
+    config = load_config(workdir / CONFIG)
+    assert config.registry_server == "registry.internal:5000"
+    assert config.image_prefix == "registry.internal:5000/binder/binder-"
+
+
 def test_connecting_a_hub(gcp: Gcp, workdir: Path, env: dict[str, str]) -> None:
     answers: list[str | type[BaseException]] = [
         "", "binder", "", "", "", "", "", "y", "", "jhub", "",
