@@ -21,11 +21,26 @@ def bundled_chart() -> Path:
     raise OperationError("the bundled binderhub-service chart is missing from this installation")
 
 
-def chart_for(config: Config) -> Path:
-    """The chart to install: `binderhub.chart` (relative to the config file) or the bundled one."""
+def reference(config: Config, value: str) -> str:
+    """A chart the config names: a remote one (oci://, https://) as it is, a local
+    directory or packaged .tgz resolved against the config file's folder."""
+    return value if "://" in value else str(config.path(Path(value)))
+
+
+def chart_for(config: Config) -> str:
+    """BinderHub's chart: `binderhub.chart` or the bundled one; a local one must exist."""
     if not config.binderhub.chart:
-        return bundled_chart()
-    chart = config.path(Path(config.binderhub.chart))
-    if not chart.exists():
-        raise UsageError(f"binderhub.chart: {chart} does not exist")
+        return str(bundled_chart())
+    return _existing(reference(config, config.binderhub.chart), "binderhub.chart")
+
+
+def check_hub_chart(config: Config) -> None:
+    """A local `hub.chart` must exist: found now, not by helm after other changes."""
+    if config.hub.enabled and config.hub.chart:
+        _existing(reference(config, config.hub.chart), "hub.chart")
+
+
+def _existing(chart: str, key: str) -> str:
+    if "://" not in chart and not Path(chart).exists():
+        raise UsageError(f"{key}: {chart} does not exist")
     return chart

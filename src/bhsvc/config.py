@@ -170,7 +170,8 @@ class BinderHubSettings(_Strict):
     chart: str | None = Field(
         default=None,
         description="Path to a binderhub-service chart to install instead of the one "
-        "bundled with bhsvc (a chart directory or packaged .tgz).",
+        "bundled with bhsvc: a chart directory or packaged .tgz (relative to this file), "
+        "or a remote reference such as oci://registry.example.org/charts/binderhub-service.",
     )
     base_url: BaseUrl = Field(
         default="/",
@@ -479,8 +480,10 @@ class HubSettings(_Strict):
     chart: str | None = Field(
         default=None,
         description="The z2jh chart to install. Empty: chart jupyterhub from "
-        "https://hub.jupyter.org/helm-chart/ at chart_version; a local chart directory or "
-        "packaged .tgz (a mirror, an air-gapped cluster) is used as it is.",
+        "https://hub.jupyter.org/helm-chart/ at chart_version. A local chart directory or "
+        "packaged .tgz (a mirror, an air-gapped cluster; relative to this file) is used as "
+        "it is; a remote reference such as oci://registry.example.org/charts/jupyterhub "
+        "at chart_version.",
     )
     chart_version: ChartVersion = Field(
         default="4.4.0",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bhsvc import chart as chart_mod
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
 from bhsvc.config import REGISTRY_PASSWORD_ENV, STATE_DIR, Config
@@ -70,12 +71,13 @@ def helm_commands(
         hub = helm_mod.upgrade_install_args(
             helm,
             config.hub.release,
-            str(config.path(Path(local))) if local else HUB_CHART_NAME,
+            chart_mod.reference(config, local) if local else HUB_CHART_NAME,
             config.hub_namespace,
             # The user's own files first, bhsvc's last so it wins.
             [*hub_values_files, values_dir(config) / HUB_VALUES_FILE],
             timeout_seconds=timeout_seconds,
-            version=None if local else config.hub.chart_version,
+            # A local chart is the version it is; a remote one is fetched at chart_version.
+            version=None if local and "://" not in local else config.hub.chart_version,
             repo=None if local else HUB_CHART_REPO,
             kube_context=config.kube.context,
         )

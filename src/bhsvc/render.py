@@ -47,7 +47,7 @@ def start(
     config: Config,
     source: str,
     helm_bin: helm.Helm,
-    chart: Path,
+    chart: str,
     waiting: helm.Running | None = None,
     hub_values_in: Mapping[str, Any] | None = None,
 ) -> RenderJob:
@@ -58,7 +58,7 @@ def start(
     `values_files`.
     """
     files = values_files(config, source, hub_values_in)
-    args = helm.template_args(config.binderhub.release, str(chart), config.kube.namespace, ["-"])
+    args = helm.template_args(config.binderhub.release, chart, config.kube.namespace, ["-"])
     running = helm.reuse(waiting, helm_bin, args) or helm.spawn(helm_bin, args, reads_stdin=True)
     helm.feed(running, files[BINDERHUB_VALUES_FILE])
     return RenderJob(files, running)

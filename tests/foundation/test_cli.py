@@ -431,6 +431,37 @@ def test_deploy_dry_run_prints_the_ordered_plan(helm_env: dict[str, str], tmp_pa
     assert "helm upgrade --install jupyterhub jupyterhub" in text.stdout
 
 
+@pytest.mark.parametrize("command", ["render", "deploy"])
+def test_a_missing_local_hub_chart_is_bad_input(
+    tmp_path: Path, helm_env: dict[str, str], command: str
+) -> None:
+    config = yaml.safe_load((ROOT / "examples" / "gar-with-hub.yaml").read_text())
+    config["hub"]["chart"] = "no-such-chart"
+    (tmp_path / "bhsvc.yaml").write_text(yaml.safe_dump(config))
+    extra = ["-d", str(tmp_path / "out")] if command == "render" else ["--dry-run"]
+    proc = bhsvc(command, "-c", str(tmp_path / "bhsvc.yaml"), *extra, env=helm_env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"error: hub.chart: {tmp_path / 'no-such-chart'} does not exist"
+
+
+def test_remote_chart_references_are_passed_to_helm_as_they_are(
+    tmp_path: Path, helm_env: dict[str, str]
+) -> None:
+    config = yaml.safe_load((ROOT / "examples" / "gar-with-hub.yaml").read_text())
+    config["hub"]["chart"] = "oci://registry.example.org/charts/jupyterhub"
+    (tmp_path / "bhsvc.yaml").write_text(yaml.safe_dump(config))
+    proc = bhsvc(
+        "deploy", "--dry-run", "-c", str(tmp_path / "bhsvc.yaml"), "-o", "json",
+        env={**helm_env, "KUBECONFIG": str(tmp_path / "none")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    hub_step = next(s for s in json.loads(proc.stdout)["steps"] if "jupyterhub" in s["command"])
+    command = hub_step["command"]
+    assert "oci://registry.example.org/charts/jupyterhub" in command
+    assert command[command.index("--version") + 1] == "4.3.1"  # the fancy-profiles default
+    assert "--repo" not in command
+
+
 def test_render_resolves_a_local_chart_from_the_config_files_folder(
     tmp_path: Path, helm_env: dict[str, str]
 ) -> None:

@@ -32,7 +32,7 @@ import yaml
 from bhsvc import deploy, ui
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
-from bhsvc.chart import chart_for
+from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.config import Config, load_config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.hub_files import hub_user_values
@@ -258,7 +258,8 @@ def run(
             step.detail = "not found" if kube is not None else "cluster not reachable"
             notes.append(f"BinderHub's Service not looked up ({err}); assumed the chart's name")
     plan = make_plan(config, user_files, user_values, service)
-    chart = str(chart_for(config))
+    check_hub_chart(config)
+    chart = chart_for(config)
     chart_commands = helm_commands(config, helm, chart, timeout, plan.user_files)
     assert chart_commands.hub is not None  # connect-hub runs only with hub.enabled
     plan.hub_args = chart_commands.hub

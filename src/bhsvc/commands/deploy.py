@@ -113,9 +113,10 @@ def run(
 
 
 def _chart(config: Config) -> str:
-    from bhsvc.chart import chart_for
+    from bhsvc.chart import chart_for, check_hub_chart
 
-    return str(chart_for(config))
+    check_hub_chart(config)
+    return chart_for(config)
 
 
 def _check_values(
@@ -125,7 +126,7 @@ def _check_values(
     change (bad binderhub.values: exit 2) rather than in the middle of it."""
     from bhsvc import render
 
-    render.start(config, source, helm, Path(chart), hub_values_in=user.merged(config)).wait()
+    render.start(config, source, helm, chart, hub_values_in=user.merged(config)).wait()
 
 
 def _announce(config: Config, kube: Any) -> None:

@@ -57,7 +57,7 @@ def _start(
 ) -> tuple[RenderJob, helm_mod.Helm]:
     """Validate the config and start (or feed) `helm template`; bad input raises first."""
     from bhsvc import render as render_mod
-    from bhsvc.chart import chart_for
+    from bhsvc.chart import chart_for, check_hub_chart
     from bhsvc.config import parse_config
     from bhsvc.hub_files import hub_user_values
 
@@ -67,6 +67,7 @@ def _start(
     _check_output_dir(output_dir)
     helm = helm_mod.find_helm(helm_path, notify=_notify)
     chart = chart_for(config)
+    check_hub_chart(config)  # not rendered here, but deploy would refuse it
     job = render_mod.start(config, str(config_path), helm, chart, waiting, hub_values_in)
     return job, helm
 
