@@ -462,6 +462,20 @@ def test_remote_chart_references_are_passed_to_helm_as_they_are(
     assert "--repo" not in command
 
 
+def test_dry_run_says_when_the_push_credentials_are_not_there_yet(
+    tmp_path: Path, helm_env: dict[str, str]
+) -> None:
+    env = {**helm_env, "KUBECONFIG": str(tmp_path / "none")}
+    example = str(ROOT / "examples" / "dockerhub.yaml")
+    proc = bhsvc("deploy", "--dry-run", "-c", example, "-o", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    [note] = json.loads(proc.stdout)["notes"]
+    assert note.startswith("Note: deploy would stop here (exit code 2): ")
+    assert "password file not found" in note
+    text = bhsvc("deploy", "--dry-run", "-c", example, env=env)
+    assert note in text.stdout
+
+
 def test_render_resolves_a_local_chart_from_the_config_files_folder(
     tmp_path: Path, helm_env: dict[str, str]
 ) -> None:

@@ -318,6 +318,7 @@ def _dry_run(
     if cluster.get("reachable"):
         config = steps_mod.with_context(config, cluster["context"])
     plan = deploy_plan(config, helm_commands(config, helm, chart, timeout, user.files))
+    notes = _credentials_notes(config)
     if output == "json":
         ui.print_json(
             {
@@ -325,6 +326,7 @@ def _dry_run(
                 "dry_run": True,
                 "steps": [step.as_dict() for step in plan],
                 "cluster": cluster,
+                "notes": notes,
             }
         )
         return
@@ -339,8 +341,20 @@ def _dry_run(
         if step.command:
             ui.console.print(f"   [dim]{escape(shlex.join(step.command))}[/]", soft_wrap=True)
     ui.console.print()
-    for line in _cluster_lines(cluster):
+    for line in [*_cluster_lines(cluster), *notes]:
         ui.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _credentials_notes(config: Config) -> list[str]:
+    """What the real run would stop at locally: push credentials it cannot read yet
+    (a plan is still worth showing before `bhsvc init` has written the key)."""
+    from bhsvc.registry.credentials import load_credentials
+
+    try:
+        load_credentials(config)
+    except UsageError as err:
+        return [f"Note: deploy would stop here (exit code 2): {err}"]
+    return []
 
 
 def _cluster_state(config: Config, helm: helm_mod.Helm) -> dict[str, Any]:
