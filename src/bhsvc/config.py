@@ -193,7 +193,10 @@ class BinderHubSettings(_Strict):
     values: Annotated[dict[str, Any], _empty_if_none(dict)] = Field(
         default_factory=dict,
         description="Raw binderhub-service chart values, merged last over the values "
-        "bhsvc writes: the escape hatch for any chart value.",
+        "bhsvc writes: the escape hatch for any chart value but those bhsvc derives from "
+        "its own keys (config.BinderHub.image_prefix, enable_api_only_mode, base_url and "
+        "use_registry, dockerApi.type, buildPodsRegistryCredentials, and hubIntegration "
+        "with a hub), which are refused.",
     )
 
 
@@ -604,6 +607,19 @@ class HubSettings(_Strict):
         return None
 
 
+_ABSENT = object()
+# binderhub-service chart values bhsvc derives from its own keys: the hub's launch
+# rules, the Secrets and the hub wiring follow those keys, not the raw value.
+_KEYS_FOR_CHART_VALUES: dict[tuple[str, ...], str] = {
+    ("config", "BinderHub", "image_prefix"): "registry.image_prefix",
+    ("config", "BinderHub", "enable_api_only_mode"): "binderhub.api_only",
+    ("config", "BinderHub", "base_url"): "binderhub.base_url (with a hub: hub.service_name)",
+    ("config", "BinderHub", "use_registry"): "registry (BinderHub always pushes)",
+    ("dockerApi", "type"): "binderhub.builder",
+    ("buildPodsRegistryCredentials",): "registry (bhsvc creates the Secret)",
+}
+
+
 class Config(_Strict):
     version: Annotated[Literal[1], BeforeValidator(_exactly_one)] = Field(
         default=1, description="Version of the file format; always 1."
@@ -621,6 +637,23 @@ class Config(_Strict):
 
     # Directory relative paths in the file are resolved against; not a key.
     _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @model_validator(mode="after")
+    def _raw_values_leave_the_wiring_alone(self) -> Config:
+        managed = dict(_KEYS_FOR_CHART_VALUES)
+        if self.hub.enabled:
+            managed[("hubIntegration",)] = "hub (bhsvc wires BinderHub into the hub)"
+        for path, key in managed.items():
+            node: Any = self.binderhub.values
+            for part in path:
+                node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
+            if node is not _ABSENT:
+                raise KeyProblem(
+                    "binderhub.values." + ".".join(path),
+                    f"set {key} instead: bhsvc derives this value from it, and other "
+                    "settings follow it",
+                )
+        return self
 
     @model_validator(mode="after")
     def _derived_names_valid(self) -> Config:

@@ -326,6 +326,36 @@ def test_gar_image_prefix_stays_in_its_repository() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("values", "path", "key"),
+    [
+        ({"config": {"BinderHub": {"image_prefix": "x/"}}}, "config.BinderHub.image_prefix",
+         "registry.image_prefix"),
+        ({"config": {"BinderHub": {"enable_api_only_mode": False}}},
+         "config.BinderHub.enable_api_only_mode", "binderhub.api_only"),
+        ({"config": {"BinderHub": {"base_url": "/x/"}}}, "config.BinderHub.base_url",
+         "binderhub.base_url"),
+        ({"dockerApi": {"type": "host"}}, "dockerApi.type", "binderhub.builder"),
+        ({"buildPodsRegistryCredentials": {"existingSecret": "mine"}},
+         "buildPodsRegistryCredentials", "registry"),
+    ],
+)  # fmt: skip
+def test_raw_chart_values_may_not_change_what_bhsvc_derives(
+    values: dict[str, Any], path: str, key: str
+) -> None:
+    message = error_of(base(binderhub__values=values))
+    assert f"  binderhub.values.{path}: set {key}" in message
+
+
+def test_raw_hub_integration_values_are_refused_only_with_a_hub() -> None:
+    own = {"hubIntegration": {"enabled": True, "apiUrl": "http://hub.other:8081/hub/api/"}}
+    assert parse_config(base(binderhub__values=own), "f").binderhub.values == own
+    message = error_of(base(binderhub__values=own, hub={"enabled": True}))
+    assert "  binderhub.values.hubIntegration: set hub " in message
+    fine = {"replicas": 2, "config": {"BinderHub": {"build_memory_limit": "2G"}}}
+    assert parse_config(base(binderhub__values=fine), "f").binderhub.values == fine
+
+
 def test_empty_sections_mean_their_defaults() -> None:
     config = parse_config(base(binderhub=None, hub=None), "f")
     assert config.binderhub.release == "binderhub"

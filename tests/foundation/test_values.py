@@ -68,13 +68,13 @@ def test_user_values_are_merged_last() -> None:
             "kube": {"namespace": "binder"},
             "registry": {"provider": "gar", "gar": {"project": "my-project", "region": "us"}},
             "binderhub": {
-                "values": {"config": {"BinderHub": {"image_prefix": "x/y-"}}, "replicas": 2}
+                "values": {"config": {"BinderHub": {"build_memory_limit": "2G"}}, "replicas": 2}
             },
         },
         "f",
     )
     values = binderhub_values(config)
-    assert values["config"]["BinderHub"]["image_prefix"] == "x/y-"
+    assert values["config"]["BinderHub"]["build_memory_limit"] == "2G"
     assert values["config"]["BinderHub"]["use_registry"] is True
     assert values["replicas"] == 2
 
