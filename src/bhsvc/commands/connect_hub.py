@@ -382,6 +382,6 @@ def _print_plan(
     heading = "Would run:" if dry_run else "Running:"
     ui.console.print(heading)
     for line in plan.secret_steps():
-        ui.console.print(f"  {escape(line)}")
+        ui.console.print(f"  {escape(line)}", soft_wrap=True)
     for command in commands:
         ui.console.print(f"  [dim]{escape(shlex.join(command))}[/]", soft_wrap=True)

@@ -337,7 +337,7 @@ def _dry_run(
         f"Plan for context [bold]{escape(context)}[/], namespace [bold]{config.kube.namespace}[/]:"
     )
     for number, step in enumerate(plan, start=1):
-        ui.console.print(f"{number}. {escape(step.description)}")
+        ui.console.print(f"{number}. {escape(step.description)}", soft_wrap=True)
         if step.command:
             ui.console.print(f"   [dim]{escape(shlex.join(step.command))}[/]", soft_wrap=True)
     ui.console.print()
