@@ -111,8 +111,14 @@ def parse_release(document: Any) -> ReleaseInfo:
 
 
 def install(helm: helm_mod.Helm, args: Sequence[str], timeout_seconds: int) -> ReleaseInfo:
-    """`helm upgrade --install ... --wait` and the release it made."""
-    out = helm_mod.run(helm, [*args, "--output", "json"], timeout_seconds + helm_mod.GRACE_SECONDS)
+    """`helm upgrade --install ... --wait` and the release it made.
+
+    helm may wait `timeout_seconds` for the upgrade and as long again for the
+    rollback after a failure; stopping it during the rollback would leave the
+    release pending, so the process gets both and a margin.
+    """
+    process_timeout = 2 * timeout_seconds + helm_mod.GRACE_SECONDS
+    out = helm_mod.run(helm, [*args, "--output", "json"], process_timeout)
     try:
         return parse_release(json.loads(out))
     except ValueError:

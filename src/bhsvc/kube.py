@@ -116,6 +116,12 @@ class Kube:
             raise OperationError(
                 f"{what}: cannot reach the Kubernetes API at {self.server} ({_short(reason)})"
             ) from None
+        except (ValueError, TypeError, AttributeError, KeyError):
+            # A 200 answer the client cannot read (a login page, a proxy, another
+            # service on that port): its text is not shown, it may hold anything.
+            raise OperationError(
+                f"{what}: the server at {self.server} did not answer like a Kubernetes API"
+            ) from None
 
     def _status_of(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Like call(), but a 404 answer is None."""

@@ -160,3 +160,16 @@ def test_event_lines_are_the_last_ones_in_order() -> None:
         "event Warning R2 on Pod p: m (x2)",
         "event Warning R3 on Pod p: m (x3)",
     ]
+
+
+def test_helm_gets_time_for_the_rollback_after_its_own_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A helm that, like a failed upgrade with its rollback, runs past --timeout.
+    script = tmp_path / "helm"
+    release_json = '{"name": "hub", "namespace": "jh", "version": 2, "info": {}}'
+    script.write_text(f"#!/bin/sh\nsleep 1.6\necho '{release_json}'\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(helm, "GRACE_SECONDS", 0.2)
+    release = deploy.install(helm.Helm(script, (4, 1, 4)), ["upgrade", "hub"], timeout_seconds=1)
+    assert (release.name, release.revision) == ("hub", 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import http.server
 import json
 import socket
 import threading
@@ -310,3 +311,43 @@ def test_diagnose_missing_secret_and_no_pods(kube: kube_mod.Kube, cluster: FakeK
     lines = kube.diagnose(NAMESPACE, "app=none")
     assert lines[0] == f"no pod matches app=none in namespace {NAMESPACE}"
     assert any("FailedMount" in line for line in lines[1:])
+
+
+# ---- a server that is not a Kubernetes API ------------------------------------
+
+
+class _LoginPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html><body>Please sign in</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_server_that_is_not_a_kubernetes_api_is_one_line(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LoginPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "c", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}
+            ],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+        (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+        kube = kube_mod.connect(None, str(tmp_path / "kubeconfig"))
+        for call in (kube.server_version, lambda: kube.list_pods("binder", "app=x")):
+            with pytest.raises(OperationError, match="did not answer like a Kubernetes API") as err:
+                call()
+            assert "sign in" not in str(err.value)
+    finally:
+        server.shutdown()
