@@ -114,17 +114,31 @@ def test_fresh_install_then_rerun_changes_nothing(
     assert release_records(cluster) == {1: "superseded", 2: "deployed"}
 
 
-def test_a_changed_key_updates_the_secret_only(
+def push_checksum(cluster: FakeKubernetes) -> str:
+    deployment = cluster.get("Deployment", NAMESPACE, "binderhub-binderhub-service")
+    assert deployment is not None
+    checksum: str = deployment["spec"]["template"]["metadata"]["annotations"][
+        "checksum/push-secret"
+    ]
+    return checksum
+
+
+def test_a_changed_key_updates_the_secret_and_restarts_binderhub(
     run_cli: Any, project: Project, cluster: FakeKubernetes, binderhub: FakeBinderHub
 ) -> None:
     assert run_cli(*deploy_args(project)).code == 0
     before = cluster.get("Secret", NAMESPACE, REGISTRY_SECRET)
+    checksum = push_checksum(cluster)
     project.key.write_text(key_json(version=2))  # as `bhsvc init --rotate-key` leaves it
     cluster.writes.clear()
     result = run_cli(*deploy_args(project))
     assert result.code == 0, result.both
     assert "registry credentials Secret: updated" in result.err
-    assert resource_writes(cluster) == [("update", "Secret", REGISTRY_SECRET)]
+    # BinderHub reads the credentials at start: its pod template changes, so it restarts.
+    writes = resource_writes(cluster)
+    assert writes[0] == ("update", "Secret", REGISTRY_SECRET)
+    assert ("apply", "Deployment", "binderhub-binderhub-service") in writes
+    assert push_checksum(cluster) != checksum
     after = cluster.get("Secret", NAMESPACE, REGISTRY_SECRET)
     assert before is not None and after is not None
     assert after["metadata"]["uid"] == before["metadata"]["uid"]
