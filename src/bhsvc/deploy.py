@@ -22,7 +22,7 @@ from bhsvc import hub as hub_mod
 from bhsvc.config import Config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.files import read_values_file, write_atomic
-from bhsvc.plan import HUB_VALUES_FILE, values_dir
+from bhsvc.plan import HUB_APPLIED_FILE, HUB_VALUES_FILE, values_dir
 from bhsvc.values import deep_merge
 
 if TYPE_CHECKING:
@@ -184,15 +184,18 @@ def ensure_pull_secret(
 
 def deployed_values(
     helm: helm_mod.Helm, release: str, namespace: str, context: str | None
-) -> dict[str, Any] | None:
-    """The release's user-supplied values: {} when not installed, None when unreachable."""
+) -> dict[str, Any]:
+    """The release's user-supplied values, {} when it is not installed; an
+    OperationError when they cannot be read (the caller decides whether to go on)."""
     args = ["get", "values", release, "--namespace", namespace]
     if context:
         args += ["--kube-context", context]
     try:
         found = helm_mod.run_json(helm, args, timeout=30)
     except OperationError as err:
-        return {} if "not found" in str(err) else None
+        if "not found" in str(err):
+            return {}
+        raise OperationError(f"cannot read the values of release {release}: {err}") from None
     return found if isinstance(found, dict) else {}
 
 
@@ -201,14 +204,17 @@ def check_nothing_dropped(
 ) -> None:
     """Refuse a hub upgrade that would drop settings the release holds today.
 
-    Settings that came from bhsvc's own file of the previous run (still on disk
-    until this run rewrites it) are bhsvc's to change: a new home strategy, say,
-    removes the old one's hook.
+    Settings from bhsvc's own file of the last run whose hub upgrade succeeded
+    are bhsvc's to change: a new home strategy, say, removes the old one's hook.
+    That file is kept apart (HUB_APPLIED_FILE) because a run that failed after
+    writing its values has not applied them.
     """
     if not deployed:
         return
     kept = new_values
-    previous = values_dir(config) / HUB_VALUES_FILE
+    applied = values_dir(config) / HUB_APPLIED_FILE
+    # Before the first run that kept a record: the file of the previous run.
+    previous = applied if applied.is_file() else values_dir(config) / HUB_VALUES_FILE
     if previous.is_file():
         # Unreadable: compare with the new values alone.
         with contextlib.suppress(UsageError):
@@ -221,6 +227,12 @@ def check_nothing_dropped(
             f"({shown}); an upgrade would drop them: list the files you installed the hub "
             "with in hub.values_files (or pass --hub-values), or set them in hub.values"
         )
+
+
+def record_applied_hub_values(config: Config) -> None:
+    """After the hub release took them: bhsvc's hub values are what the release holds."""
+    folder = values_dir(config)
+    write_atomic(folder / HUB_APPLIED_FILE, (folder / HUB_VALUES_FILE).read_text())
 
 
 def write_values(

@@ -18,6 +18,8 @@ from bhsvc.values import HUB_CHART_NAME, HUB_CHART_REPO
 
 BINDERHUB_VALUES_FILE = "binderhub-service.values.yaml"
 HUB_VALUES_FILE = "jupyterhub.values.yaml"
+# A copy of HUB_VALUES_FILE as of the last hub upgrade that succeeded.
+HUB_APPLIED_FILE = "jupyterhub.values.applied.yaml"
 MANIFESTS_FILE = "binderhub-service.yaml"
 
 

@@ -367,6 +367,21 @@ def test_with_the_hub_it_goes_first_and_its_token_reaches_binderhub(
         assert_no_secret(Path(path).read_text())
 
 
+def test_hub_values_it_cannot_read_stop_the_run_before_any_change(
+    run_cli: Any, project: Project, cluster: FakeKubernetes, tmp_path: Path
+) -> None:
+    from hub.hublib import fake_z2jh_chart
+
+    chart = fake_z2jh_chart(tmp_path / "charts", "4.3.1")
+    project.write_config({"hub": {"enabled": True, "namespace": "jupyterhub", "chart": str(chart)}})
+    cluster.forbidden_reads.add(("jupyterhub", "secrets"))  # helm keeps releases in Secrets
+    result = run_cli(*deploy_args(project))
+    assert result.code == 1
+    assert "error: cannot read the values of release jupyterhub: " in result.err
+    assert "forbidden" in result.err
+    assert resource_writes(cluster) == []
+
+
 def test_the_hubs_own_values_files_go_first_and_are_never_dropped(
     run_cli: Any, project: Project, cluster: FakeKubernetes, tmp_path: Path
 ) -> None:

@@ -220,6 +220,8 @@ class FakeKubernetes:
     # As a kubelet: pods whose Secrets / ConfigMaps (env or volumes) are missing wait
     # (CreateContainerConfigError, FailedMount) until they appear.
     strict_references: bool = False
+    # (namespace, plural) the token may not read, as RBAC would answer: 403.
+    forbidden_reads: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.requests: list[RecordedRequest] = []
@@ -1278,6 +1280,15 @@ class FakeKubernetes:
         agent = request.headers.get("User-Agent", "")
         dry_run = query.get("dryRun") == "All"
         method = request.method
+        if method == "GET" and (namespace, resource.plural) in self.forbidden_reads:
+            verb = "get" if name else "list"
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{resource.plural} is forbidden: User "fake-user" cannot {verb} resource '
+                f'"{resource.plural}" in API group "{resource.group}" in the namespace '
+                f'"{namespace}"',
+            )
         if name is None:
             if method == "GET":
                 if query.get("watch") in ("true", "1"):

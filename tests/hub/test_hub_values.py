@@ -407,3 +407,27 @@ def test_dropped_values_are_the_deployed_keys_the_new_values_lack() -> None:
         "proxy.https",
     ]
     assert hub.dropped_values({}, kept) == []
+
+
+def test_a_failed_upgrade_does_not_make_bhsvcs_old_values_the_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bhsvc import deploy
+
+    monkeypatch.chdir(tmp_path)
+    old, new = make_config(home="target-repo-dir"), make_config(home="none")
+    deploy.write_values(old, "bhsvc.yaml", {})
+    deploy.record_applied_hub_values(old)  # run 1: the hub upgrade succeeded
+    deployed = hub.z2jh_values(old, {}, None)
+    assert "lifecycleHooks" in deployed["singleuser"]
+    new_values = hub.z2jh_values(new, {}, None)
+    # Run 2 writes its values, then its hub upgrade fails and helm rolls back:
+    # the release still holds run 1's hook, which is bhsvc's, not the user's.
+    deploy.check_nothing_dropped(new, deployed, new_values)
+    deploy.write_values(new, "bhsvc.yaml", {})
+    deploy.check_nothing_dropped(new, deployed, new_values)  # run 3 is not refused
+    # A setting of the user's own, in no file, is still refused.
+    with pytest.raises(UsageError, match=r"singleuser\.memory"):
+        deploy.check_nothing_dropped(
+            new, merged(deployed, {"singleuser": {"memory": {"limit": "2G"}}}), new_values
+        )

@@ -266,16 +266,23 @@ def run(
     plan.binderhub_args = chart_commands.binderhub
 
     with steps.step("compare with the deployed values") as step:
-        hub_before = bh_before = None
+        hub_before: dict[str, Any] | None = None
+        bh_before: dict[str, Any] | None = None
         if kube is not None:
-            hub_before = deploy.deployed_values(
-                helm, config.hub.release, config.hub_namespace, config.kube.context
-            )
-            bh_before = deploy.deployed_values(
-                helm, config.binderhub.release, config.kube.namespace, config.kube.context
-            )
+            try:
+                hub_before = deploy.deployed_values(
+                    helm, config.hub.release, config.hub_namespace, config.kube.context
+                )
+                bh_before = deploy.deployed_values(
+                    helm, config.binderhub.release, config.kube.namespace, config.kube.context
+                )
+            except OperationError as err:
+                if not dry_run:
+                    raise  # the upgrade must know what it would drop
+                hub_before = bh_before = None
+                notes.append(f"{err}: the diff is against nothing")
         against = "deployed" if hub_before is not None and bh_before is not None else "nothing"
-        if against == "nothing":
+        if against == "nothing" and kube is None:
             notes.append("deployed values not readable: the diff is against nothing")
         hub_ours, bh_ours = values_bhsvc_writes(config, plan.service)
         tag = run_tagger()
@@ -334,6 +341,7 @@ def run(
     with steps.step(f"JupyterHub release {config.hub.release}") as step:
         hub_release = deploy.install(helm, plan.hub_args, timeout)
         step.detail = f"revision {hub_release.revision}, chart {hub_release.chart_version}"
+    deploy.record_applied_hub_values(config)
     with steps.step("hub API token for BinderHub") as step:
         # The hub's values as helm will hold them name its Secret.
         step.detail = deploy.copy_hub_token(kube, config, plan.existing)

@@ -212,6 +212,7 @@ def _deploy(
                 step,
                 outcome,
             )
+        steps_mod.record_applied_hub_values(config)
         with steps.step("hub API token for BinderHub") as step:
             step.status = steps_mod.copy_hub_token(kube, config, existing)
     with steps.step(f"BinderHub release {config.binderhub.release}") as step:
