@@ -126,6 +126,9 @@ class FakeBinderHub:
     hold_after_failure: float = 60.0
     split_events: bool = False  # write each event in several chunks
     end_after: int | None = None  # end the stream after this many events (a crashed BinderHub)
+    # Drop the connection after this many events, without the last chunk (a pod
+    # restart or a proxy timeout mid-build).
+    cut_after: int | None = None
     keep_events: int = 1000  # how many events each Stream record keeps
     version: str = VERSION
     image_prefix: str = IMAGE_PREFIX
@@ -445,6 +448,9 @@ class _Handler(BaseHTTPRequestHandler):
                     continue
                 if fake.end_after is not None and record.event_count >= fake.end_after:
                     break
+                if fake.cut_after is not None and record.event_count >= fake.cut_after:
+                    self.close_connection = True
+                    return
                 self._event(record, step)
             self._chunk(b"")  # the terminating chunk: BinderHub's handler returned
         except _ClientGone:

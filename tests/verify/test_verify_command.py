@@ -274,6 +274,20 @@ def test_stream_ends_before_the_build(run_cli: Run, binderhub: Hub) -> None:
     )
 
 
+def test_a_broken_stream_still_reports_what_arrived(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub(cut_after=6)
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 1
+    doc = document(result)
+    assert (
+        "closed the connection before the build stream ended (last phase: building)"
+        in (doc["error"])
+    )
+    assert doc["events"] == 6
+    assert phases(doc)[-1] == "building"
+    assert doc["log_tail"], "the log lines that arrived are kept"
+
+
 # ---- reaching BinderHub --------------------------------------------------------------
 
 

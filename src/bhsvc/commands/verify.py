@@ -288,6 +288,12 @@ def follow(
             data = stream.read(wait)
         except StreamTimeout:
             continue  # the loop head says which limit passed
+        except OperationError as err:
+            # A broken stream is a failed build like any other: what arrived so far
+            # (phases, log tail) and the build pods' diagnosis are still reported.
+            tracker.close(clock())
+            phase = f" (last phase: {tracker.phase})" if tracker.phase else ""
+            return Outcome(ok=False, message=f"{err}{phase}", verbatim=True)
         now = clock()
         if not data:
             tracker.close(now)
