@@ -203,6 +203,14 @@ custom:
     {{- if not (has .Values.dockerApi.type $types) }}
         {{- fail (printf "\n\ndockerApi.type must be one of dind, podman or host, not %q." (toString .Values.dockerApi.type)) }}
     {{- end }}
+    {{- /* A unix socket path holds at most 107 bytes (108 with its NUL). */}}
+    {{- $socket := include "binderhub-service.docker-api.socket-path" . }}
+    {{- if gt (len $socket) 107 }}
+        {{- fail (printf "\n\nThe build daemon's socket path %s is %d characters, more than the 107 a unix socket allows: use a shorter namespace or release name." $socket (len $socket)) }}
+    {{- end }}
+    {{- if and .Values.rbac.create (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) }}
+        {{- fail "\n\nserviceAccount.create is false and serviceAccount.name is empty: the Role would go to the namespace's default ServiceAccount, which every pod there uses; name the ServiceAccount BinderHub runs as." }}
+    {{- end }}
 
     {{- $creds := .Values.buildPodsRegistryCredentials }}
     {{- if $creds.existingSecret }}

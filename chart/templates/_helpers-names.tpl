@@ -108,7 +108,9 @@
 
     The container engine's socket and data live under directories named after
     the namespace and release, so that several releases can share a cluster
-    (and its nodes) without sharing a daemon.
+    (and its nodes) without sharing a daemon. The 2i2c chart's configuration
+    snippets compute the same path, so the form stays: namespace-release (which
+    names binder-a/b and binder/a-b alike).
 */}}
 {{- define "binderhub-service.docker-api.host-id" -}}
     {{- printf "%s-%s" .Release.Namespace .Release.Name }}

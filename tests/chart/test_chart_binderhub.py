@@ -297,6 +297,11 @@ def test_rbac_and_serviceaccount_can_be_turned_off(helm, render):
     assert "serviceAccountName" not in rendered.pod_spec
 
 
+def test_the_role_never_goes_to_the_default_service_account(helm, template_error):
+    err = template_error({"serviceAccount": {"create": False}})
+    assert "serviceAccount.create is false and serviceAccount.name is empty" in err
+
+
 def test_ingress(helm, render):
     ingress = render(helm, "ingress").get("Ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx"

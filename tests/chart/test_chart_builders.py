@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from chartlib import CHART
+from chartlib import CHART, HelmError, values_files
 
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 DIND_IMAGE = "{repository}:{tag}".format(**VALUES["dockerApi"]["defaultImages"]["dind"])
@@ -210,3 +210,14 @@ def test_engine_pull_policy_set_by_the_user_wins(helm, render):
 def test_image_override_per_field(helm, render):
     rendered = render(helm, "builder-podman", extra={"dockerApi": {"image": {"tag": "v5.0.0"}}})
     assert engine(rendered.daemonset())["image"] == "quay.io/podman/stable:v5.0.0"
+
+
+def test_a_socket_path_too_long_for_unix_is_refused(helm, values_dir):
+    long = {"release": "a-very-long-release-name-for-binderhub-service",
+            "namespace": "binderhub-production-europe-west"}  # fmt: skip
+    with pytest.raises(HelmError) as info:
+        helm.template(**long)
+    assert "more than the 107 a unix socket allows" in info.value.stderr
+    # The node's own Docker has a fixed, short path.
+    host = values_files(values_dir, None, {"dockerApi": {"type": "host"}})
+    assert "docker_host: /var/run/docker.sock" in helm.template(host, **long)
