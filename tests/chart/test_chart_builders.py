@@ -221,3 +221,9 @@ def test_a_socket_path_too_long_for_unix_is_refused(helm, values_dir):
     # The node's own Docker has a fixed, short path.
     host = values_files(values_dir, None, {"dockerApi": {"type": "host"}})
     assert "docker_host: /var/run/docker.sock" in helm.template(host, **long)
+
+
+def test_the_storage_can_be_capped(helm, render):
+    rendered = render(helm, extra={"dockerApi": {"storage": {"emptyDir": {"sizeLimit": "60Gi"}}}})
+    volumes = rendered.daemonset()["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "storage", "emptyDir": {"sizeLimit": "60Gi"}} in volumes
