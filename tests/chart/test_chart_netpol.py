@@ -20,9 +20,11 @@ def assert_build_egress(policy):
     egress = policy["spec"]["egress"]
     dns = egress[0]
     assert dns == {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
-    (block,) = egress[1]["to"]
-    assert block["ipBlock"]["cidr"] == "0.0.0.0/0"
-    assert set(block["ipBlock"]["except"]) == PRIVATE
+    v4, v6 = egress[1]["to"]
+    assert v4["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert set(v4["ipBlock"]["except"]) == PRIVATE
+    assert v6["ipBlock"]["cidr"] == "::/0"
+    assert set(v6["ipBlock"]["except"]) == {"fc00::/7", "fe80::/10", "::ffff:0:0/96"}
 
 
 @pytest.mark.parametrize("scenario", ["defaults", "seed", "builder-podman"])
