@@ -302,6 +302,14 @@ def test_the_role_never_goes_to_the_default_service_account(helm, template_error
     assert "serviceAccount.create is false and serviceAccount.name is empty" in err
 
 
+def test_several_replicas_get_a_disruption_budget(helm, render):
+    assert not render(helm).all("PodDisruptionBudget")
+    rendered = render(helm, "every-option")
+    (budget,) = rendered.all("PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"] == rendered.deployment["spec"]["selector"]
+
+
 def test_ingress(helm, render):
     ingress = render(helm, "ingress").get("Ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx"
