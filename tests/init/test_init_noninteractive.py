@@ -397,3 +397,27 @@ def test_missing_application_default_credentials(workdir: Path) -> None:
     assert "gcloud auth application-default login" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (workdir / ".bhsvc").exists()
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "google.cloud.iam_admin_v1.services.iam.transports.grpc",
+        "google.cloud.iam_admin_v1",
+        "google",
+    ],
+)
+def test_the_sdks_logging_switch_never_logs_the_key(gcp: Gcp, workdir: Path, scope: str) -> None:
+    """GOOGLE_SDK_PYTHON_LOGGING_SCOPE makes the generated clients log whole responses,
+    and the key is in one of them."""
+    write_config(workdir)
+    env = _subprocess_env({**gcp.env, "GOOGLE_SDK_PYTHON_LOGGING_SCOPE": scope})
+    done = subprocess.run(
+        [sys.executable, "-m", "bhsvc", *INIT], cwd=workdir, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(gcp.iam.issued_private_keys) == 1
+    assert "privateKeyData" not in done.stdout + done.stderr
+    for fragment in secret_fragments(gcp.iam.issued_private_keys):
+        assert fragment not in done.stdout + done.stderr

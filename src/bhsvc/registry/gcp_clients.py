@@ -42,6 +42,7 @@ _NOT_CREDENTIALS = "not a service-account or authorized-user credentials file"
 # level, which would include a newly created private key. Pinning these
 # loggers above DEBUG keeps key material out of logs even when the root logger
 # is set to DEBUG.
+SDK_LOGGING_SCOPE_ENV = "GOOGLE_SDK_PYTHON_LOGGING_SCOPE"
 _PAYLOAD_LOGGERS = (
     "google.cloud.iam_admin_v1",
     "google.cloud.artifactregistry_v1",
@@ -60,7 +61,11 @@ class GcpClients:
 
 
 def silence_payload_logging() -> None:
-    for name in _PAYLOAD_LOGGERS:
+    """Keep the payload loggers above DEBUG, and the one GOOGLE_SDK_PYTHON_LOGGING_SCOPE
+    names too: a client's first start would set that logger to DEBUG with a handler
+    of its own (unless it is configured already), below the ones pinned here."""
+    scope = os.environ.get(SDK_LOGGING_SCOPE_ENV, "").strip()
+    for name in (*_PAYLOAD_LOGGERS, *([scope] if scope.startswith("google") else [])):
         logger = logging.getLogger(name)
         if logger.level < logging.INFO:  # NOTSET (0) included
             logger.setLevel(logging.INFO)
