@@ -89,6 +89,8 @@ class FakeBase:
         self.requests: list[Recorded] = []
         self.latency = 0.0
         self._faults: dict[str, deque[RpcError]] = defaultdict(deque)
+        # Errors answered after the call took effect (a reply lost on the way back).
+        self._lost: dict[str, deque[RpcError]] = defaultdict(deque)
 
     # ---- fault injection ---------------------------------------------------
 
@@ -108,6 +110,17 @@ class FakeBase:
         with self.lock:
             for _ in range(times):
                 self._faults[method].append(error)
+
+    def lose_answer(self, method: str, status: str = "DEADLINE_EXCEEDED") -> None:
+        """Carry out the next call of `method`, then answer `status` as if the reply
+        never arrived (the client cannot tell it took effect)."""
+        with self.lock:
+            self._lost[method].append(RpcError(status, "Deadline exceeded."))
+
+    def take_lost_answer(self, method: str) -> RpcError | None:
+        with self.lock:
+            queue = self._lost.get(method)
+            return queue.popleft() if queue else None
 
     def deny(self, method: str, permission: str, resource: str, times: int = 1) -> None:
         """Answer PERMISSION_DENIED as Google APIs do, with an ErrorInfo naming the permission."""

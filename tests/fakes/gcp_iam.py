@@ -275,6 +275,9 @@ def _handler(fake: FakeIam) -> grpc.GenericRpcHandler:
             try:
                 record = fake.begin(method, resource_of(request), headers)
                 response = implementation(request)
+                lost = fake.take_lost_answer(method)
+                if lost is not None:
+                    raise lost
             except RpcError as error:
                 if record is not None:  # faults injected by `begin` close their record
                     fake.finish(record, error.status)

@@ -421,3 +421,25 @@ def test_the_sdks_logging_switch_never_logs_the_key(gcp: Gcp, workdir: Path, sco
     assert "privateKeyData" not in done.stdout + done.stderr
     for fragment in secret_fragments(gcp.iam.issued_private_keys):
         assert fragment not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("pointed_at", ["ci-admin-key.json", "bhsvc.yaml"])
+def test_a_key_file_that_is_not_the_pushers_key_is_never_overwritten(
+    gcp: Gcp, workdir: Path, run_cli: RunCli, pointed_at: str
+) -> None:
+    other = {"type": "service_account", "private_key_id": "ci1", "private_key": "CI-SECRET",
+             "client_email": "ci@other-project.iam.gserviceaccount.com"}  # fmt: skip
+    (workdir / "ci-admin-key.json").write_text(json.dumps(other))
+    config = {**GAR_CONFIG, "registry": {**GAR_CONFIG["registry"]}}
+    config["registry"]["gar"] = {**config["registry"]["gar"], "key_file": pointed_at}
+    write_config(workdir, config)
+    before = (workdir / pointed_at).read_text()
+
+    result = run_cli(*INIT)
+
+    assert result.code == 2
+    assert f"registry.gar.key_file: {pointed_at} " in result.err
+    assert "bhsvc does not overwrite it" in result.err
+    assert "CI-SECRET" not in result.both
+    assert gcp.requests() == 0
+    assert (workdir / pointed_at).read_text() == before

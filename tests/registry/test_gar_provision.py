@@ -285,6 +285,42 @@ def test_key_deleted_on_the_account_is_replaced(gcp: Gcp, config: Config, run_ga
     assert any("no longer exists" in w for w in report.warnings)
 
 
+def test_a_lost_create_answer_makes_no_second_key_and_names_the_first(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    gcp.iam.lose_answer("CreateServiceAccountKey")  # made in Google, answer timed out
+
+    with pytest.raises(OperationError) as err:
+        run_gar()
+
+    assert len(gcp.iam.calls("CreateServiceAccountKey")) == 1, "never retried"
+    [made] = gcp.iam.user_key_ids(EMAIL)
+    assert f"Google made key {made} all the same" in str(err.value)
+    assert f"keys delete KEY_ID --iam-account {EMAIL}" in str(err.value)
+    assert not config.key_file.exists()
+    # The next run says that key is there, held by no file, and makes one more.
+    report = run_gar()
+    assert any("already has user-managed keys that no key file here holds" in w
+               for w in report.warnings)  # fmt: skip
+    assert made[:12] in " ".join(report.warnings)
+
+
+def test_a_failed_delete_after_rotation_says_how_to_finish(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    run_gar()
+    old_id = key_file_json(config)["private_key_id"]
+    gcp.iam.deny("DeleteServiceAccountKey", "iam.serviceAccountKeys.delete", EMAIL)
+
+    with pytest.raises(OperationError) as err:
+        run_gar(rotate_key=True)
+
+    new_id = key_file_json(config)["private_key_id"]
+    assert new_id != old_id, "the new key is written before the old one is deleted"
+    assert f"the old key {old_id} still works" in str(err.value)
+    assert f"keys delete {old_id} --iam-account {EMAIL}" in str(err.value)
+
+
 def test_warns_near_the_key_limit(gcp: Gcp, run_gar: RunGar) -> None:
     gcp.iam.add_account("my-project", "binderhub-pusher")
     gcp.iam.add_user_keys(EMAIL, 7)

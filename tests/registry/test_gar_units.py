@@ -112,18 +112,20 @@ def test_plan_key_rotates_only_when_asked() -> None:
     assert (plan.action, plan.old_key_id) == (keys.KeyAction.ROTATE, "k1")
 
 
-def test_plan_key_replaces_a_key_of_another_account() -> None:
-    plan = keys.plan_key(
-        keys.KeyFileInfo("k1", "other@x.iam.gserviceaccount.com"), ["k1"], EMAIL, False
-    )
+def test_plan_key_names_keys_no_file_holds() -> None:
+    plan = keys.plan_key(None, ["abcdef0123456789"], EMAIL, rotate=False)
     assert plan.action is keys.KeyAction.CREATE
-    assert "belongs to other@x.iam.gserviceaccount.com" in plan.warnings[0]
+    assert (
+        "already has user-managed keys that no key file here holds (abcdef012345)"
+        in (plan.warnings[0])
+    )
 
 
 def test_plan_key_limits() -> None:
     near = keys.plan_key(None, [f"k{i}" for i in range(7)], EMAIL, rotate=False)
     assert any("8 of 10" in w for w in near.warnings)
-    assert keys.plan_key(None, [f"k{i}" for i in range(6)], EMAIL, rotate=False).warnings == ()
+    fewer = keys.plan_key(None, [f"k{i}" for i in range(6)], EMAIL, rotate=False)
+    assert not any("of 10" in w for w in fewer.warnings)
     with pytest.raises(OperationError, match="already has 10 user-managed keys"):
         keys.plan_key(None, [f"k{i}" for i in range(10)], EMAIL, rotate=False)
     # Reusing needs no new key, so a full account is fine (with a warning).
@@ -134,14 +136,31 @@ def test_plan_key_limits() -> None:
 
 def test_read_key_file_info(tmp_path: Path) -> None:
     path = tmp_path / "key.json"
-    assert keys.read_key_file_info(path) == (None, None)
-    path.write_text("SECRET-NOT-JSON")
-    info, problem = keys.read_key_file_info(path)
-    assert info is None and problem is not None and "SECRET" not in problem
+    assert keys.read_key_file_info(path, EMAIL) is None
     path.write_text(
         json.dumps({"private_key_id": "abc", "client_email": EMAIL, "private_key": "S"})
     )
-    assert keys.read_key_file_info(path) == (keys.KeyFileInfo("abc", EMAIL), None)
+    assert keys.read_key_file_info(path, EMAIL) == keys.KeyFileInfo("abc", EMAIL)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("SECRET-NOT-JSON", "is not a service-account key"),
+        (json.dumps({"private_key_id": "abc", "client_email": "ci@x.iam.gserviceaccount.com",
+                     "private_key": "SECRET"}), "holds a key of ci@x.iam.gserviceaccount.com"),
+    ],
+)  # fmt: skip
+def test_a_file_that_is_not_our_key_is_never_replaced(
+    tmp_path: Path, content: str, problem: str
+) -> None:
+    path = tmp_path / "key.json"
+    path.write_text(content)
+    with pytest.raises(UsageError) as err:
+        keys.read_key_file_info(path, EMAIL)
+    assert f"registry.gar.key_file: {path}" in str(err.value) and problem in str(err.value)
+    assert "SECRET" not in str(err.value)
+    assert path.read_text() == content
 
 
 def _credentials(key_id: str) -> bytes:
@@ -169,9 +188,10 @@ def test_key_file_text_errors_never_contain_the_key() -> None:
 
 
 def test_check_key_file_accepts_a_place_it_can_write(tmp_path: Path) -> None:
-    check_key_file(tmp_path / "new" / "folders" / "key.json")
-    (tmp_path / "key.json").write_text("{}")
-    check_key_file(tmp_path / "key.json")
+    check_key_file(tmp_path / "new" / "folders" / "key.json", EMAIL)
+    key = {"private_key_id": "abc", "client_email": EMAIL, "private_key": "S"}
+    (tmp_path / "key.json").write_text(json.dumps(key))
+    check_key_file(tmp_path / "key.json", EMAIL)  # an existing key of the account
     assert sorted(tmp_path.iterdir()) == [tmp_path / "key.json"]  # the check creates nothing
 
 
@@ -190,7 +210,7 @@ def test_check_key_file_refusals(tmp_path: Path, key_file: str, message: str) ->
     os.mkfifo(tmp_path / "fifo")
 
     with pytest.raises(UsageError, match=message):
-        check_key_file(tmp_path / key_file)
+        check_key_file(tmp_path / key_file, EMAIL)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes in read-only folders")
@@ -199,7 +219,7 @@ def test_check_key_file_refuses_a_read_only_folder(tmp_path: Path) -> None:
     folder.mkdir(mode=0o500)
 
     with pytest.raises(UsageError, match=r"registry\.gar\.key_file: .*cannot write in .*locked"):
-        check_key_file(folder / "sub" / "key.json")
+        check_key_file(folder / "sub" / "key.json", EMAIL)
 
 
 GAC = "GOOGLE_APPLICATION_CREDENTIALS"

@@ -21,7 +21,7 @@ from bhsvc import files
 from bhsvc.config import Config
 from bhsvc.errors import BhsvcError, OperationError, UsageError
 from bhsvc.registry import keys
-from bhsvc.registry.gcp_errors import Action, is_transient, translate
+from bhsvc.registry.gcp_errors import Action, is_refused_unprocessed, is_transient, translate
 from bhsvc.registry.policy import add_member
 from bhsvc.registry.retry import Deadline, RetryPolicy, backoff_delays, call_with_retry
 from bhsvc.ui import StepResult
@@ -138,8 +138,10 @@ class GarProvisioner:
         action: Action,
         fn: Callable[[float], T],
         handled: tuple[type[BaseException], ...] = (),
+        idempotent: bool = True,
     ) -> T:
-        """One API call with retries; errors in `handled` reach the caller untranslated."""
+        """One API call with retries (none for a call that must not happen twice);
+        errors in `handled` reach the caller untranslated."""
         if self._cancelled.is_set():
             raise OperationError("provisioning interrupted")
         try:
@@ -147,7 +149,7 @@ class GarProvisioner:
                 fn,
                 policy=self.policy,
                 deadline=self._deadline,
-                transient=is_transient,
+                transient=is_transient if idempotent else is_refused_unprocessed,
                 sleep=self.sleep,
             )
         except handled:
@@ -409,16 +411,11 @@ class GarProvisioner:
             handled,
         )
 
-    def ensure_key(self, email: str) -> _Outcome:
-        from google.api_core import exceptions as gexc
+    def _key_ids(self) -> list[str]:
+        """The ids of the service account's user-managed keys."""
         from google.cloud.iam_admin_v1 import types
 
-        target = self.target
-        client = self.clients.iam
-        path = target.key_file
-        existing, problem = keys.read_key_file_info(path)
-        if problem:
-            self._warn(problem)
+        target, client = self.target, self.clients.iam
         listing = self._call(
             Action(
                 "list the service account's keys",
@@ -435,7 +432,31 @@ class GarProvisioner:
                 timeout=timeout,
             ),
         )
-        listed = [keys.key_id_from_name(key.name) for key in listing.keys]
+        return [keys.key_id_from_name(key.name) for key in listing.keys]
+
+    def _keys_made_anyway(self, before: list[str]) -> str:
+        """After a failed create: keys that appeared all the same, and what to do."""
+        try:
+            new = [key for key in self._key_ids() if key not in before]
+        except OperationError:
+            return ""
+        if not new:
+            return ""
+        email = self.target.email
+        return (
+            f"; Google made key {', '.join(new)} all the same, which no file holds: delete "
+            f"it with gcloud iam service-accounts keys delete KEY_ID --iam-account {email}"
+        )
+
+    def ensure_key(self, email: str) -> _Outcome:
+        from google.api_core import exceptions as gexc
+        from google.cloud.iam_admin_v1 import types
+
+        target = self.target
+        client = self.clients.iam
+        path = target.key_file
+        existing = keys.read_key_file_info(path, email)
+        listed = self._key_ids()
         plan = keys.plan_key(existing, listed, email, self.rotate_key)
         for warning in plan.warnings:
             self._warn(warning)
@@ -463,12 +484,16 @@ class GarProvisioner:
                     timeout=timeout,
                 ),
                 handled=(gexc.FailedPrecondition,),
+                # A create whose answer was lost may have made a key: never a second one.
+                idempotent=False,
             )
         except gexc.FailedPrecondition as err:
             raise OperationError(
                 f"could not create a key for {email}: {err.message} (an organization policy "
                 "such as constraints/iam.disableServiceAccountKeyCreation may forbid keys)"
             ) from err
+        except OperationError as err:
+            raise OperationError(f"{err}{self._keys_made_anyway(listed)}") from None
         new_id = keys.key_id_from_name(created.name)
         text = keys.key_file_text(created.private_key_data, new_id)
         del created  # hold the key material no longer than needed
@@ -483,14 +508,25 @@ class GarProvisioner:
         if plan.action is keys.KeyAction.CREATE or plan.old_key_id is None:
             return _Outcome(CREATED, f"key {new_id[:12]} written to {path}")
         old_name = f"{target.account_name}/keys/{plan.old_key_id}"
-        with contextlib.suppress(gexc.NotFound):  # already gone: the goal is reached
-            self._call(
-                Action("delete the old key", old_name, "iam.serviceAccountKeys.delete", _KEY_ADMIN),
-                lambda timeout: client.delete_service_account_key(
-                    name=old_name, retry=None, timeout=timeout
-                ),
-                handled=(gexc.NotFound,),
-            )
+        try:
+            with contextlib.suppress(gexc.NotFound):  # already gone: the goal is reached
+                self._call(
+                    Action(
+                        "delete the old key", old_name, "iam.serviceAccountKeys.delete", _KEY_ADMIN
+                    ),
+                    lambda timeout: client.delete_service_account_key(
+                        name=old_name, retry=None, timeout=timeout
+                    ),
+                    handled=(gexc.NotFound,),
+                )
+        except OperationError as err:
+            # The new key is in the key file: a rerun with --rotate-key would rotate
+            # away from it and leave this old key behind, so say how to finish.
+            raise OperationError(
+                f"{err}; the new key {new_id[:12]} is in {path}, the old key "
+                f"{plan.old_key_id} still works: delete it with gcloud iam "
+                f"service-accounts keys delete {plan.old_key_id} --iam-account {email}"
+            ) from None
         return _Outcome(
             CHANGED,
             f"key {new_id[:12]} written to {path}; old key {plan.old_key_id[:12]} deleted",

@@ -33,6 +33,14 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, (requests.ConnectionError, requests.Timeout))
 
 
+def is_refused_unprocessed(err: BaseException) -> bool:
+    """429 and UNAVAILABLE: the service turned the call away, so even a call that must
+    not happen twice may be sent again (a timeout, by contrast, may hide a success)."""
+    from google.api_core import exceptions as gexc
+
+    return isinstance(err, (gexc.TooManyRequests, gexc.ServiceUnavailable))
+
+
 def _describe(err: BaseException) -> str:
     from google.api_core import exceptions as gexc
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bhsvc.errors import OperationError
+from bhsvc.errors import OperationError, UsageError
 
 # Google allows at most 10 user-managed keys per service account.
 MAX_USER_KEYS = 10
@@ -46,17 +46,19 @@ def key_id_from_name(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-def read_key_file_info(path: Path) -> tuple[KeyFileInfo | None, str | None]:
-    """The key id and account of an existing key file, or (None, why it is unusable).
+def read_key_file_info(path: Path, email: str) -> KeyFileInfo | None:
+    """The key id and account of the key file, None when there is none yet (first run).
 
-    A missing file is not a problem (first run): (None, None).
+    A file that is not a key of `email` is refused, never replaced: it may be
+    another account's only copy of its key, or any file key_file points at.
     """
+    keep = "bhsvc does not overwrite it: point registry.gar.key_file elsewhere or move it"
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None, None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     except (OSError, UnicodeDecodeError):
-        return None, f"{path}: cannot read the existing key file; a new key will replace it"
+        raise UsageError(f"registry.gar.key_file: cannot read {path}; {keep}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
@@ -66,8 +68,13 @@ def read_key_file_info(path: Path) -> tuple[KeyFileInfo | None, str | None]:
         or not isinstance(data.get("private_key_id"), str)
         or not isinstance(data.get("client_email"), str)
     ):
-        return None, f"{path}: not a service-account key file; a new key will replace it"
-    return KeyFileInfo(data["private_key_id"], data["client_email"]), None
+        raise UsageError(f"registry.gar.key_file: {path} is not a service-account key; {keep}")
+    if data["client_email"] != email:
+        raise UsageError(
+            f"registry.gar.key_file: {path} holds a key of {data['client_email']}, "
+            f"not {email}; {keep}"
+        )
+    return KeyFileInfo(data["private_key_id"], data["client_email"])
 
 
 def plan_key(
@@ -78,20 +85,20 @@ def plan_key(
 ) -> KeyPlan:
     """What to do about the pusher key, given the key file and the account's user-managed keys."""
     warnings: list[str] = []
-    usable = (
-        existing is not None
-        and existing.client_email == email
-        and existing.key_id in listed_key_ids
-    )
-    if existing is not None and existing.client_email != email:
-        warnings.append(
-            f"the key file belongs to {existing.client_email}, not {email}; "
-            "a new key will replace it"
-        )
-    elif existing is not None and not usable:
+    usable = existing is not None and existing.key_id in listed_key_ids
+    if existing is not None and not usable:
         warnings.append(
             f"key {existing.key_id[:12]} in the key file no longer exists on {email}; "
             "creating a new one"
+        )
+    elif existing is None and listed_key_ids:
+        # A key file that was deleted, or a run stopped between creating a key and
+        # writing it: those keys stay valid until someone deletes them.
+        warnings.append(
+            f"{email} already has user-managed keys that no key file here holds "
+            f"({', '.join(k[:12] for k in listed_key_ids)}); creating a new one. Delete "
+            f"the ones nobody uses: gcloud iam service-accounts keys list --iam-account "
+            f"{email}, then gcloud iam service-accounts keys delete KEY_ID --iam-account {email}"
         )
     if usable and not rotate:
         action = KeyAction.REUSE

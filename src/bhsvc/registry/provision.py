@@ -15,6 +15,7 @@ from typing import Any
 
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
+from bhsvc.registry import keys
 from bhsvc.registry.credentials import load_credentials
 from bhsvc.ui import StepResult
 
@@ -49,6 +50,7 @@ def check_inputs(config: Config, rotate_key: bool, env: Mapping[str, str] | None
             f"not {config.registry.provider!r}"
         )
     if config.registry.gar is not None:
+        from bhsvc.registry.gar import GarTarget
         from bhsvc.registry.gcp_clients import (
             check_credentials_file,
             needs_credentials,
@@ -57,11 +59,12 @@ def check_inputs(config: Config, rotate_key: bool, env: Mapping[str, str] | None
 
         if any(needs_credentials(endpoint) for endpoint in resolve_endpoints(env)):
             check_credentials_file(env)
-        check_key_file(config.key_file)
+        check_key_file(config.key_file, GarTarget.from_config(config).email)
 
 
-def check_key_file(path: Path) -> None:
-    """Refuse a key file init could not write: by then the key would exist in Google."""
+def check_key_file(path: Path, email: str) -> None:
+    """Refuse a key file init could not write (by then the key would exist in Google),
+    or that holds something else than a key of `email` (it is never overwritten)."""
     # os.path answers False where Path.exists would raise (a folder that cannot be searched).
     if os.path.isdir(path):
         raise UsageError(f"registry.gar.key_file: {path} is a directory, not a file")
@@ -75,6 +78,7 @@ def check_key_file(path: Path) -> None:
         raise UsageError(f"registry.gar.key_file: {path}: {folder} is not a directory")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"registry.gar.key_file: {path}: cannot write in {folder}")
+    keys.read_key_file_info(path, email)
 
 
 def _check_credentials(config: Config, on_step: Callable[[StepResult], None]) -> str:
