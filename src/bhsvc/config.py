@@ -543,9 +543,10 @@ class HubSettings(_Strict):
     )
     values: Annotated[dict[str, Any], _empty_if_none(dict)] = Field(
         default_factory=dict,
-        description="Raw z2jh chart values, merged last over the values bhsvc writes; "
-        "the lists bhsvc extends (the user role's scopes, singleuser image pull secrets, "
-        "the profile list) keep their items and get bhsvc's.",
+        description="Raw z2jh chart values, merged last over the values bhsvc writes. "
+        "singleuser.image.pullSecrets and singleuser.profileList keep their items and "
+        "get bhsvc's; hub.loadRoles.user.scopes replace bhsvc's (to restrict who may use "
+        "BinderHub), as any other list does.",
     )
 
     @model_validator(mode="after")

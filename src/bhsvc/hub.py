@@ -75,7 +75,9 @@ def dropped_values(
 USER_SCOPES = ("hub", "loadRoles", "user", "scopes")
 PULL_SECRETS = ("singleuser", "image", "pullSecrets")
 PROFILE_LIST = ("singleuser", "profileList")
-EXTENDED_LISTS = (USER_SCOPES, PULL_SECRETS, PROFILE_LIST)
+# Of those, the ones hub.values extends too. Its user scopes replace bhsvc's, so
+# that access to BinderHub can be restricted (to a group's role, say).
+RAW_VALUES_EXTEND = (PULL_SECRETS, PROFILE_LIST)
 
 
 def _get(values: Mapping[str, Any], *path: str) -> Any:
@@ -465,7 +467,7 @@ def z2jh_values(
     merged = deep_merge(values, hub.values)
     # hub.values go last, but the lists above were built from their lists (kept and
     # extended): merging those again would drop bhsvc's items.
-    for path in EXTENDED_LISTS:
+    for path in RAW_VALUES_EXTEND:
         extended, parent = _get(values, *path), _get(merged, *path[:-1])
         if extended is not None and isinstance(parent, dict):
             parent[path[-1]] = extended

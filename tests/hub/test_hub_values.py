@@ -167,7 +167,8 @@ def test_lists_in_hub_values_are_kept_and_extended_too() -> None:
     }
     z2jh = jupyterhub_values(make_config(values=own))
     assert z2jh is not None
-    assert z2jh["hub"]["loadRoles"]["user"]["scopes"][-1] == "access:services!service=binder"
+    # The user role's scopes in hub.values are the user's word: access can be restricted.
+    assert z2jh["hub"]["loadRoles"]["user"]["scopes"] == ["self", "read:users"]
     assert z2jh["singleuser"]["image"]["pullSecrets"] == ["my-own", "binderhub-image-pull"]
     assert [p["slug"] for p in z2jh["singleuser"]["profileList"]] == ["d", "binderhub"]
     assert z2jh["singleuser"]["extraEnv"] == {"A": "1"}, "the rest of hub.values still goes last"
