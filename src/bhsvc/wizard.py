@@ -142,7 +142,9 @@ class Wizard:
         self.env = env
         self.home = home
         self.data: dict[str, Any] = {"version": 1}
-        self.existing_text: str | None = None
+        self.exists = False  # something is at the config path: replace it only after a yes
+        self.existing_text: str | None = None  # its text, when it is a valid config file
+        self.reused = False  # its values are the defaults, so the keys not asked about are kept
 
     # -- primitives --
 
@@ -214,20 +216,42 @@ class Wizard:
 
     def start(self) -> None:
         """Offer an existing config file's values as the defaults."""
-        if not self.path.exists():
-            return
         try:
-            self.existing_text = self.path.read_text(encoding="utf-8")
+            self.path.lstat()  # not exists(): a dangling symbolic link is something too
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            problem = f"cannot check the config file ({err.strerror})"
+            raise ConfigError(f"{self.path}: {problem}") from None
+        self.exists = True
+        if self.path.is_dir():
+            # Found now, not when the file is written after provisioning.
+            raise ConfigError(f"{self.path}: is a directory, not a config file")
+        try:
             load_config(self.path)
+            text = self.path.read_text(encoding="utf-8")
         except (ConfigError, OSError, UnicodeDecodeError) as err:
             self.p.say(f"[yellow]{escape(str(self.path))} exists but cannot be used:[/]")
             for line in str(err).splitlines():
                 self.p.say(f"  {escape(line)}")
             self.p.say("It will only be replaced if you say so at the end.")
             return
+        self.existing_text = text
         if self.confirm(f"{self.path} exists. Use its values as defaults?", True):
-            raw = yaml.safe_load(self.existing_text)
+            raw = yaml.safe_load(text)
             self.data = {"version": 1, **raw}
+            self.reused = True
+
+    def confirm_replace(self, text: str) -> bool:
+        """Whether writing `text` may go ahead: an existing file is replaced only on a yes."""
+        if not self.exists or self.existing_text == text:
+            return True
+        if self.reused:
+            kept = "keeps its keys that were not asked about, but not its comments and formatting"
+        else:
+            kept = "keeps nothing of it: not its other keys, comments or formatting"
+        self.p.say(f"Replacing {escape(str(self.path))} {kept}.")
+        return self.confirm(f"Replace the existing {self.path}?", False)
 
     def ask_all(self) -> dict[str, Any]:
         self.p.say(
@@ -442,8 +466,7 @@ def run_wizard(
         if not wizard.confirm("Go ahead?", True):
             raise Cancelled
         text = render_config(data)
-        replaces = wizard.existing_text is not None and wizard.existing_text != text
-        if replaces and not wizard.confirm(f"Replace the existing {config_path}?", False):
+        if not wizard.confirm_replace(text):
             raise Cancelled
     except (Cancelled, KeyboardInterrupt, EOFError):
         prompter.say()

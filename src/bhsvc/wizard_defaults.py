@@ -2,7 +2,8 @@
 
 Only local files and environment variables are read (kubeconfig, gcloud's
 configuration, Application Default Credentials); nothing here makes a network
-call or fails: a file that is missing or unreadable just gives no default.
+call or fails: a file that is missing, unreadable or malformed, and a value
+that is not valid, just give no default.
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from bhsvc.config import ProjectId
 
 _GKE_CONTEXT = re.compile(
     r"gke_(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9])_(?P<location>[a-z0-9-]+)_(?P<cluster>.+)"
 )
 _ZONE = re.compile(r"(?P<region>[a-z]+-[a-z]+[0-9]+)-[a-z]")
+# gcloud's own rule for configuration names; anything else is not a file name to open.
+_GCLOUD_CONFIG_NAME = re.compile(r"[a-z][-a-z0-9]*")
+_PROJECT_ID: TypeAdapter[str] = TypeAdapter(ProjectId)
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,8 @@ def _kubeconfig_paths(env: Mapping[str, str], home: Path) -> list[Path]:
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        # ValueError: also undecodable text and impossible dates; RecursionError: deep nesting.
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -55,7 +63,8 @@ def kube_contexts(env: Mapping[str, str] | None = None, home: Path | None = None
         data = _read_yaml(path)
         if current is None and isinstance(data.get("current-context"), str):
             current = data["current-context"] or None
-        for entry in data.get("contexts") or []:
+        contexts = data.get("contexts")
+        for entry in contexts if isinstance(contexts, list) else []:
             name = entry.get("name") if isinstance(entry, dict) else None
             if isinstance(name, str) and name and name not in names:
                 names.append(name)
@@ -83,19 +92,33 @@ def _gcloud_dir(env: Mapping[str, str], home: Path) -> Path:
     )
 
 
+def _valid_project(value: object) -> str | None:
+    """`value` if it is a project id the config accepts: a default that is refused on Enter
+    would be no help."""
+    try:
+        return _PROJECT_ID.validate_python(value, strict=True)
+    except ValidationError:
+        return None
+
+
 def _gcloud_config_project(config_dir: Path, env: Mapping[str, str]) -> str | None:
     name = env.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "")
     if not name:
         try:
             name = (config_dir / "active_config").read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            name = "default"
-    parser = configparser.ConfigParser()
-    try:
-        parser.read(config_dir / "configurations" / f"config_{name or 'default'}", encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
+        except FileNotFoundError:
+            name = "default"  # gcloud's own choice when no configuration was activated
+        except (OSError, ValueError):
+            return None  # which configuration is active is unknown
+    if not _GCLOUD_CONFIG_NAME.fullmatch(name):
         return None
-    return parser.get("core", "project", fallback=None) or None
+    # Raw: gcloud does not interpolate, and a '%' must not raise.
+    parser = configparser.RawConfigParser()
+    try:
+        parser.read(config_dir / "configurations" / f"config_{name}", encoding="utf-8")
+        return _valid_project(parser.get("core", "project", fallback=None))
+    except (configparser.Error, ValueError):
+        return None
 
 
 def _adc_project(config_dir: Path, env: Mapping[str, str]) -> str | None:
@@ -106,12 +129,14 @@ def _adc_project(config_dir: Path, env: Mapping[str, str]) -> str | None:
     for path in candidates:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):
+            # ValueError: not UTF-8 or not JSON; RecursionError: deep nesting.
             continue
         if isinstance(data, dict):
             for key in ("quota_project_id", "project_id"):
-                if isinstance(data.get(key), str) and data[key]:
-                    return str(data[key])
+                project = _valid_project(data.get(key))
+                if project:
+                    return project
     return None
 
 
@@ -126,8 +151,9 @@ def gcp_project(
     if gke:
         return gke[0]
     for name in ("CLOUDSDK_CORE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
-        if env.get(name):
-            return env[name]
+        project = _valid_project(env.get(name))
+        if project:
+            return project
     config_dir = _gcloud_dir(env, home)
     return _gcloud_config_project(config_dir, env) or _adc_project(config_dir, env)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from init_testing import (
 )
 
 from bhsvc.config import load_config
-from bhsvc.errors import OperationError, UsageError
+from bhsvc.errors import ConfigError, OperationError, UsageError
 from bhsvc.wizard import run_wizard
 from clirun import RunCli
 from fakes.gcp_services import Gcp
@@ -205,7 +207,10 @@ def test_existing_config_offers_its_values_and_is_not_replaced_silently(
     assert "Namespace for BinderHub [science]: " in text
     assert "Google Cloud project [lab-project]: " in text
     assert "Region (e.g. europe-west10, us-central1) [us-east1]: " in text
-    assert "Replace the existing bhsvc.yaml? [y/N]: " in text
+    assert (
+        "Replacing bhsvc.yaml keeps its keys that were not asked about, but not its comments "
+        "and formatting.\nReplace the existing bhsvc.yaml? [y/N]: \n" in text
+    )
     assert (workdir / CONFIG).read_text() == before
     assert gcp.requests() == 0
 
@@ -213,10 +218,12 @@ def test_existing_config_offers_its_values_and_is_not_replaced_silently(
 def test_existing_config_replaced_after_a_yes_keeps_unasked_keys(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
-    write_config(workdir, EXISTING)
+    write_config(workdir, "# our lab's BinderHub\n" + yaml.safe_dump(EXISTING))
 
-    wizard(["y", *ALL_DEFAULTS, "y"], env, workdir)
+    prompter = wizard(["y", *ALL_DEFAULTS, "y"], env, workdir)
 
+    assert "but not its comments and formatting" in prompter.text
+    assert "our lab's BinderHub" not in (workdir / CONFIG).read_text()
     config = load_config(workdir / CONFIG)
     assert config.kube.context == "kind-dev"
     assert config.binderhub.release == "bh"
@@ -236,7 +243,143 @@ def test_invalid_existing_config_is_reported_and_only_replaced_on_yes(
 
     assert "bhsvc.yaml exists but cannot be used:" in prompter.text
     assert "kube.namespace" in prompter.text
+    assert (
+        "Replacing bhsvc.yaml keeps nothing of it: not its other keys, comments or formatting.\n"
+        "Replace the existing bhsvc.yaml? [y/N]: y" in prompter.text
+    )
     assert load_config(workdir / CONFIG).kube.namespace == "binder"
+
+
+def test_declining_its_values_warns_that_nothing_of_the_file_is_kept(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    write_config(workdir, EXISTING)
+    before = (workdir / CONFIG).read_text()
+    prompter = ScriptedPrompter(["n", *ALL_DEFAULTS, "n"])
+
+    with pytest.raises(SystemExit):
+        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
+
+    assert (
+        "Replacing bhsvc.yaml keeps nothing of it: not its other keys, comments or formatting.\n"
+        "Replace the existing bhsvc.yaml? [y/N]: n" in prompter.text
+    )
+    assert (workdir / CONFIG).read_text() == before
+    assert gcp.requests() == 0
+
+
+def unreadable_link_loop(path: Path) -> str:
+    path.symlink_to(path.name)  # a link to itself: unreadable, even by root
+    return "cannot read the config file (Too many levels of symbolic links)"
+
+
+def link_to_nothing(path: Path) -> str:
+    path.symlink_to("elsewhere.yaml")
+    return "config file not found"
+
+
+def not_utf8(path: Path) -> str:
+    path.write_bytes(b"kube:\n  namespace: caf\xe9\n")
+    return "the config file is not UTF-8 text"
+
+
+def not_readable(path: Path) -> str:
+    write_config(path.parent, EXISTING)
+    path.chmod(0)
+    return "cannot read the config file (permission denied)"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        unreadable_link_loop,
+        link_to_nothing,
+        not_utf8,
+        pytest.param(
+            not_readable,
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file"),
+        ),
+    ],
+)
+def test_an_existing_path_that_cannot_be_read_is_only_replaced_on_yes(
+    gcp: Gcp, workdir: Path, env: dict[str, str], make: Callable[[Path], str]
+) -> None:
+    problem = make(workdir / CONFIG)
+    before = os.lstat(workdir / CONFIG)
+    # Enter everywhere; go ahead; replace: default (no).
+    prompter = ScriptedPrompter([*ALL_DEFAULTS, ""])
+
+    with pytest.raises(SystemExit) as stopped:
+        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
+
+    assert stopped.value.code == 130
+    assert f"bhsvc.yaml exists but cannot be used:\n  bhsvc.yaml: {problem}" in prompter.text
+    assert "Replace the existing bhsvc.yaml? [y/N]: \n" in prompter.text
+    assert os.lstat(workdir / CONFIG) == before  # the same file, untouched
+    assert gcp.requests() == 0
+
+
+def test_an_existing_path_that_cannot_be_read_is_replaced_after_a_yes(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    not_utf8(workdir / CONFIG)
+
+    wizard([*ALL_DEFAULTS, "y"], env, workdir)
+
+    assert load_config(workdir / CONFIG).kube.context == GKE
+
+
+def test_a_config_path_that_is_a_directory_is_refused_before_any_question(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    (workdir / CONFIG).mkdir()
+    prompter = ScriptedPrompter(list(ALL_DEFAULTS))
+
+    with pytest.raises(ConfigError) as refused:
+        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
+
+    assert str(refused.value) == "bhsvc.yaml: is a directory, not a config file"
+    assert refused.value.exit_code == 2
+    assert prompter.lines == []
+    assert list((workdir / CONFIG).iterdir()) == []
+    assert gcp.requests() == 0
+
+
+def test_a_config_path_under_a_regular_file_is_refused_before_any_question(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    (workdir / "notes.txt").write_text("not a folder\n")
+    prompter = ScriptedPrompter(list(ALL_DEFAULTS))
+
+    with pytest.raises(ConfigError) as refused:
+        run_wizard(
+            Path("notes.txt/bhsvc.yaml"), False, prompter=prompter, env=env, home=workdir / "home"
+        )
+
+    problem = "cannot check the config file (Not a directory)"
+    assert str(refused.value) == f"notes.txt/bhsvc.yaml: {problem}"
+    assert prompter.lines == []
+    assert gcp.requests() == 0
+
+
+def test_malformed_kubeconfig_and_gcloud_files_only_mean_no_default(
+    gcp: Gcp, workdir: Path
+) -> None:
+    (workdir / "kubeconfig").write_text("contexts: 5\ncurrent-context: [a]\n")
+    gcloud = workdir / "home" / ".config" / "gcloud"
+    (gcloud / "configurations").mkdir(parents=True)
+    (gcloud / "configurations" / "config_default").write_text("[core]\nproject = my%project\n")
+    env = {"KUBECONFIG": str(workdir / "kubeconfig")}
+    answers: list[str | type[BaseException]] = [
+        "", "", "", "", "my-project", "europe-west10", "", "", "",
+    ]  # fmt: skip
+
+    prompter = wizard(answers, env, workdir)
+
+    assert "Kubernetes context (no kubeconfig found; empty: the current context): " in prompter.text
+    assert "Google Cloud project: my-project" in prompter.text
+    assert "Region (e.g. europe-west10, us-central1): europe-west10" in prompter.text
+    assert load_config(workdir / CONFIG).kube.context is None
 
 
 def test_unwritable_key_file_is_refused_before_the_summary(
