@@ -93,8 +93,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_yaml(text: str) -> Any:
-    """One YAML document, as yaml.safe_load reads it but refusing duplicate keys."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)
+    """One YAML document, as yaml.safe_load reads it but refusing duplicate keys.
+
+    Every failure is a yaml.YAMLError, also the ones PyYAML raises as Python
+    errors: a scalar it cannot turn into a value (`2001-02-30`), nesting too deep.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except (ValueError, OverflowError, RecursionError) as err:
+        problem = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+        raise yaml.constructor.ConstructorError(None, None, problem, None) from None
 
 
 def describe_yaml_error(err: yaml.YAMLError) -> str:

@@ -420,6 +420,8 @@ def test_fancy_profiles_needs_api_only_mode() -> None:
         ("", "the file is empty"),
         ("kube: [unclosed", "not valid YAML at line 1"),
         ("- a\n- b\n", "expected a mapping"),
+        ("kube: {namespace: binder}\nwhen: 2001-02-30\n", "not valid YAML: day is out of range"),
+        ("a: " + "[" * 3000 + "]" * 3000 + "\n", "not valid YAML: nested too deeply"),
     ],
 )
 def test_unusable_files(tmp_path: Path, content: str, expected: str) -> None:
