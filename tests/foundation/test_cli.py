@@ -386,6 +386,22 @@ def test_values_the_chart_refuses_are_bad_input_and_change_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bhsvc.yaml"]
 
 
+def test_a_combination_the_chart_refuses_is_bad_input(
+    tmp_path: Path, helm_env: dict[str, str]
+) -> None:
+    config = yaml.safe_load((ROOT / "examples" / "gar-with-hub.yaml").read_text())
+    config["binderhub"] = {"values": {"replicas": 2}}  # with hub login: refused
+    (tmp_path / "bhsvc.yaml").write_text(yaml.safe_dump(config))
+    proc = bhsvc("render", "-c", str(tmp_path / "bhsvc.yaml"), "-d", str(tmp_path / "out"),
+                 env=helm_env)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "error: the binderhub-service chart refuses these settings: replicas is 2" in (
+        proc.stderr
+    )
+    assert "--debug" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_render_failure_in_helm_writes_nothing(tmp_path: Path, helm_env: dict[str, str]) -> None:
     chart = tmp_path / "broken-chart"
     shutil.copytree(ROOT / "chart", chart)
