@@ -229,6 +229,32 @@ def check_nothing_dropped(
         )
 
 
+def check_chart_values(
+    config: Config,
+    source: str,
+    helm: helm_mod.Helm,
+    chart: str,
+    hub_values_in: dict[str, Any] | None,
+) -> None:
+    """Render BinderHub's chart offline, so settings it refuses stop a run before any
+    change (exit 2) rather than in the middle of it."""
+    from bhsvc import render
+
+    render.start(config, source, helm, chart, hub_values_in=hub_values_in).wait()
+
+
+def credentials_notes(config: Config, command: str) -> list[str]:
+    """What a real run would stop at locally: push credentials it cannot read yet
+    (a dry run's plan is still worth showing before `bhsvc init` wrote the key)."""
+    from bhsvc.registry.credentials import load_credentials
+
+    try:
+        load_credentials(config)
+    except UsageError as err:
+        return [f"{command} would stop here (exit code 2): {err}"]
+    return []
+
+
 def record_applied_hub_values(config: Config) -> None:
     """After the hub release took them: bhsvc's hub values are what the release holds."""
     folder = values_dir(config)

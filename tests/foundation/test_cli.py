@@ -386,6 +386,24 @@ def test_values_the_chart_refuses_are_bad_input_and_change_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bhsvc.yaml"]
 
 
+def test_connect_hub_checks_binderhubs_values_before_the_cluster(
+    tmp_path: Path, helm_env: dict[str, str]
+) -> None:
+    config = yaml.safe_load((ROOT / "examples" / "gar-with-hub.yaml").read_text())
+    config["binderhub"] = {"values": {"replicas": "two"}}
+    (tmp_path / "bhsvc.yaml").write_text(yaml.safe_dump(config))
+    key = tmp_path / ".bhsvc" / "binderhub-pusher-key.json"
+    key.parent.mkdir()
+    key.write_text(json.dumps({"type": "service_account", "private_key": "x"}))
+    for extra in (["--dry-run"], ["--yes"]):
+        proc = bhsvc("connect-hub", "-c", str(tmp_path / "bhsvc.yaml"), *extra,
+                     env={**helm_env, "KUBECONFIG": str(tmp_path / "kubeconfig")})  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert "binderhub.values: the chart's schema refuses the values" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bhsvc", "bhsvc.yaml"]
+    assert [p.name for p in key.parent.iterdir()] == [key.name], "no values written"
+
+
 def test_a_combination_the_chart_refuses_is_bad_input(
     tmp_path: Path, helm_env: dict[str, str]
 ) -> None:
@@ -486,10 +504,15 @@ def test_dry_run_says_when_the_push_credentials_are_not_there_yet(
     proc = bhsvc("deploy", "--dry-run", "-c", example, "-o", "json", env=env)
     assert proc.returncode == 0, proc.stderr
     [note] = json.loads(proc.stdout)["notes"]
-    assert note.startswith("Note: deploy would stop here (exit code 2): ")
+    assert note.startswith("deploy would stop here (exit code 2): ")
     assert "password file not found" in note
     text = bhsvc("deploy", "--dry-run", "-c", example, env=env)
-    assert note in text.stdout
+    assert f"Note: {note}" in text.stdout
+    hub = bhsvc("connect-hub", "--dry-run", "-c", str(ROOT / "examples" / "gar-with-hub.yaml"),
+                "-o", "json", env=env)  # fmt: skip
+    assert hub.returncode == 0, hub.stderr
+    assert any(n.startswith("connect-hub would stop here (exit code 2): ")
+               and "key file not found" in n for n in json.loads(hub.stdout)["notes"])  # fmt: skip
 
 
 def test_render_resolves_a_local_chart_from_the_config_files_folder(

@@ -237,6 +237,12 @@ def run(
     if not dry_run:
         docker_config = docker_config_json(load_credentials(config))
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
+    check_hub_chart(config)
+    chart = chart_for(config)
+    # Local, before the cluster: settings BinderHub's chart refuses are bad input.
+    deploy.check_chart_values(
+        config, str(config_path), helm, chart, hub_mod.merged_hub_values(config, user_values)
+    )
 
     steps = ui.Steps(quiet=output == "json")
     notes: list[str] = []
@@ -258,8 +264,6 @@ def run(
             step.detail = "not found" if kube is not None else "cluster not reachable"
             notes.append(f"BinderHub's Service not looked up ({err}); assumed the chart's name")
     plan = make_plan(config, user_files, user_values, service)
-    check_hub_chart(config)
-    chart = chart_for(config)
     chart_commands = helm_commands(config, helm, chart, timeout, plan.user_files)
     assert chart_commands.hub is not None  # connect-hub runs only with hub.enabled
     plan.hub_args = chart_commands.hub
@@ -301,6 +305,8 @@ def run(
                 raise
             notes.append(str(err))
 
+    if dry_run:
+        notes += deploy.credentials_notes(config, "connect-hub")
     commands = [["helm", *plan.hub_args], ["helm", *plan.binderhub_args]]
     document: dict[str, Any] = {
         "ok": True,

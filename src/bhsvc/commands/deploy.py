@@ -77,7 +77,7 @@ def run(
         step.detail = f"{helm.version_text} at {helm.path}"
     chart = _chart(config)
     with steps.step("check the values against the chart") as step:
-        _check_values(config, str(config_path), helm, chart, user)
+        steps_mod.check_chart_values(config, str(config_path), helm, chart, user.merged(config))
         step.detail = "helm template, offline"
 
     from bhsvc import kube as kube_mod
@@ -117,16 +117,6 @@ def _chart(config: Config) -> str:
 
     check_hub_chart(config)
     return chart_for(config)
-
-
-def _check_values(
-    config: Config, source: str, helm: helm_mod.Helm, chart: str, user: HubUserValues
-) -> None:
-    """Render BinderHub's chart offline, so values it refuses stop the run before any
-    change (bad binderhub.values: exit 2) rather than in the middle of it."""
-    from bhsvc import render
-
-    render.start(config, source, helm, chart, hub_values_in=user.merged(config)).wait()
 
 
 def _announce(config: Config, kube: Any) -> None:
@@ -314,12 +304,12 @@ def _dry_run(
 ) -> None:
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     chart = _chart(config)
-    _check_values(config, source, helm, chart, user)
+    steps_mod.check_chart_values(config, source, helm, chart, user.merged(config))
     cluster = _cluster_state(config, helm)
     if cluster.get("reachable"):
         config = steps_mod.with_context(config, cluster["context"])
     plan = deploy_plan(config, helm_commands(config, helm, chart, timeout, user.files))
-    notes = _credentials_notes(config)
+    notes = steps_mod.credentials_notes(config, "deploy")
     if output == "json":
         ui.print_json(
             {
@@ -342,20 +332,8 @@ def _dry_run(
         if step.command:
             ui.console.print(f"   [dim]{escape(shlex.join(step.command))}[/]", soft_wrap=True)
     ui.console.print()
-    for line in [*_cluster_lines(cluster), *notes]:
+    for line in [*_cluster_lines(cluster), *(f"Note: {note}" for note in notes)]:
         ui.console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-def _credentials_notes(config: Config) -> list[str]:
-    """What the real run would stop at locally: push credentials it cannot read yet
-    (a plan is still worth showing before `bhsvc init` has written the key)."""
-    from bhsvc.registry.credentials import load_credentials
-
-    try:
-        load_credentials(config)
-    except UsageError as err:
-        return [f"Note: deploy would stop here (exit code 2): {err}"]
-    return []
 
 
 def _cluster_state(config: Config, helm: helm_mod.Helm) -> dict[str, Any]:
