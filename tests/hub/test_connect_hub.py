@@ -23,7 +23,7 @@ import yaml
 from hublib import ROOT, RealHub, fake_z2jh_chart, find_chp
 
 from bhsvc.chart import bundled_chart
-from bhsvc.commands.connect_hub import redact, run_tagger, values_diff
+from bhsvc.commands.connect_hub import redact, run_tagger, values_bhsvc_writes, values_diff
 from bhsvc.config import load_config
 from bhsvc.values import binderhub_values, deep_merge, jupyterhub_values
 from fakes.k8s_api import FakeKubernetes
@@ -194,6 +194,16 @@ def test_redaction_shows_only_what_bhsvc_writes() -> None:
     changed = values_diff(new, deep_merge(new, {"proxy": {"secretToken": "t"}}), "x", ours, tag)
     assert "-  secretToken: <not shown " in changed and "+  secretToken: <not shown " in changed
     assert "s3cr3t" not in changed
+
+
+def test_bhsvcs_profile_shows_also_beside_the_users_profiles() -> None:
+    config = load_config(ROOT / "examples" / "gar-with-hub.yaml")
+    mine = {"singleuser": {"profileList": [{"display_name": "Mine", "slug": "m", "default": True}]}}
+    new = deep_merge(mine, jupyterhub_values(config, mine) or {})
+    hub_ours, _ = values_bhsvc_writes(config, None)
+    shown = redact(new, hub_ours, run_tagger())["singleuser"]["profileList"]
+    assert shown[0]["display_name"].startswith("<not shown ")  # the user's
+    assert shown[1]["display_name"] == "Build your own image"  # bhsvc's, not the default
 
 
 def test_dry_run_diff_never_shows_the_users_secrets(tmp_path: Path, helm4_path: Path) -> None:

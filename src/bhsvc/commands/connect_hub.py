@@ -105,7 +105,11 @@ def values_bhsvc_writes(
             "binderhub": config.binderhub.model_copy(update={"values": {}}),
         }
     )
-    return hub_mod.z2jh_values(bare, {}, service), binderhub_values(bare, {})
+    hub = hub_mod.z2jh_values(bare, {}, service)
+    if "profileList" in hub["singleuser"]:
+        # bhsvc's profile is the default one only when the user has none: both are ours.
+        hub["singleuser"]["profileList"].append(hub_mod.fancy_profile(default=False))
+    return hub, binderhub_values(bare, {})
 
 
 @dataclass
