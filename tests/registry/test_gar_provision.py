@@ -321,6 +321,19 @@ def test_a_failed_delete_after_rotation_says_how_to_finish(
     assert f"keys delete {old_id} --iam-account {EMAIL}" in str(err.value)
 
 
+def test_a_reused_key_file_readable_by_others_is_made_private(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    run_gar()
+    config.key_file.chmod(0o644)  # as a copy or an unpacked backup may leave it
+
+    report = run_gar()
+
+    assert statuses(report)[KEY_STEP] == "already present"
+    assert stat.S_IMODE(config.key_file.stat().st_mode) == 0o600
+    assert any("was readable by others (mode 0644)" in w for w in report.warnings)
+
+
 def test_warns_near_the_key_limit(gcp: Gcp, run_gar: RunGar) -> None:
     gcp.iam.add_account("my-project", "binderhub-pusher")
     gcp.iam.add_user_keys(EMAIL, 7)
