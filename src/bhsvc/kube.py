@@ -10,6 +10,7 @@ API failure becomes an OperationError whose message names what was being done
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import select
 import socket
@@ -28,6 +29,9 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "bhsvc"
 # (connect, read) seconds for each API request.
 REQUEST_TIMEOUT = (5.0, 30.0)
+# How long a kubeconfig credential plugin (exec: gke-gcloud-auth-plugin, aws ...)
+# may take to hand out a token.
+CREDENTIAL_PLUGIN_TIMEOUT = 60.0
 DEFAULT_KUBECONFIG = "~/.kube/config"
 
 T = TypeVar("T")
@@ -437,6 +441,50 @@ def _short(reason: object) -> str:
 # ---- connecting --------------------------------------------------------------
 
 
+def _within(seconds: float, what: str, fn: Callable[[], object]) -> None:
+    """Run `fn` (which cannot be given a timeout) with a deadline; it is left behind
+    in a daemon thread when it does not finish."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as err:  # re-raised in the caller's thread
+            errors.append(err)
+
+    worker = threading.Thread(target=target, name="bhsvc-kubeconfig", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise OperationError(f"{what} did not answer within {seconds:g}s")
+    if errors:
+        raise errors[0]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("exec:"):
+            self.messages.append(message.splitlines()[0])
+
+
+@contextmanager
+def _plugin_failures() -> Iterator[list[str]]:
+    """What the kubernetes client logs (and then goes on without credentials) when a
+    credential plugin fails: collected to be raised, instead of a stray log line."""
+    collect = _Collect()
+    root = logging.getLogger()
+    root.addHandler(collect)
+    try:
+        yield collect.messages
+    finally:
+        root.removeHandler(collect)
+
+
 def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
     """Load the kubeconfig (no request is made) and pick the context.
 
@@ -486,12 +534,21 @@ def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
         chosen = active["name"]
     configuration = client.Configuration()
     try:
-        kconfig.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=source,
-            context=chosen,
-            client_configuration=configuration,
-            persist_config=False,
-        )
+        with _plugin_failures() as failures:
+            _within(
+                CREDENTIAL_PLUGIN_TIMEOUT,
+                f"the credential plugin of context {chosen} (kubeconfig user 'exec')",
+                lambda: kconfig.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=source,
+                    context=chosen,
+                    client_configuration=configuration,
+                    persist_config=False,
+                ),
+            )
+        if failures:
+            raise OperationError(
+                f"the credential plugin of context {chosen} failed: {_short(failures[0])}"
+            )
     except (ConfigException, OSError, ValueError) as err:
         raise OperationError(f"cannot use context {chosen} of {source}: {_short(err)}") from None
     except (TypeError, AttributeError, KeyError):

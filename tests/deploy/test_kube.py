@@ -351,3 +351,52 @@ def test_a_server_that_is_not_a_kubernetes_api_is_one_line(tmp_path: Path) -> No
             assert "sign in" not in str(err.value)
     finally:
         server.shutdown()
+
+
+# ---- kubeconfig credential plugins (exec) ---------------------------------------
+
+
+def exec_kubeconfig(cluster: FakeKubernetes, tmp_path: Path, script: str) -> str:
+    """The fake's kubeconfig with its user's token handed out by a plugin script."""
+    plugin = tmp_path / "plugin"
+    plugin.write_text("#!/bin/sh\n" + script)
+    plugin.chmod(0o755)
+    config = yaml.safe_load(cluster.kubeconfig(tmp_path / "kubeconfig").read_text())
+    config["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": str(plugin),
+            "interactiveMode": "Never",
+        }
+    }
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(config))
+    return str(tmp_path / "kubeconfig")
+
+
+def test_a_credential_plugins_token_is_used(cluster: FakeKubernetes, tmp_path: Path) -> None:
+    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                  "kind": "ExecCredential", "status": {"token": cluster.token}}  # fmt: skip
+    path = exec_kubeconfig(cluster, tmp_path, f"echo '{json.dumps(credential)}'\n")
+    assert kube_mod.connect(None, path).server_version().startswith("v1.")
+
+
+def test_a_failing_credential_plugin_is_one_line_with_its_message(
+    cluster: FakeKubernetes, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = exec_kubeconfig(cluster, tmp_path, "echo 'error: you are not logged in' >&2\nexit 1\n")
+    with pytest.raises(OperationError) as err:
+        kube_mod.connect(None, path)
+    assert "the credential plugin of context fake failed: exec: process returned 1" in str(
+        err.value
+    )
+    assert "you are not logged in" in str(err.value)
+    assert "ERROR:root" not in capfd.readouterr().err
+
+
+def test_a_credential_plugin_that_hangs_has_a_deadline(
+    cluster: FakeKubernetes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kube_mod, "CREDENTIAL_PLUGIN_TIMEOUT", 0.5)
+    path = exec_kubeconfig(cluster, tmp_path, "sleep 3\n")
+    with pytest.raises(OperationError, match=r"did not answer within 0\.5s"):
+        kube_mod.connect(None, path)
