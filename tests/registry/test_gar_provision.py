@@ -334,6 +334,26 @@ def test_a_reused_key_file_readable_by_others_is_made_private(
     assert any("was readable by others (mode 0644)" in w for w in report.warnings)
 
 
+def test_a_new_account_unknown_to_iam_for_a_while_is_waited_for(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    gcp.iam.fail("ListServiceAccountKeys", "NOT_FOUND", times=2)  # not visible yet
+
+    report = run_gar()
+
+    assert statuses(report)[KEY_STEP] == "created"
+    assert len(gcp.iam.calls("ListServiceAccountKeys")) == 3
+
+
+def test_an_existing_account_that_iam_does_not_know_is_an_error(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.iam.add_account("my-project", "binderhub-pusher")
+    gcp.iam.fail("ListServiceAccountKeys", "NOT_FOUND")
+
+    with pytest.raises(OperationError, match="list the service account's keys"):
+        run_gar()
+    assert len(gcp.iam.calls("ListServiceAccountKeys")) == 1
+
+
 def test_warns_near_the_key_limit(gcp: Gcp, run_gar: RunGar) -> None:
     gcp.iam.add_account("my-project", "binderhub-pusher")
     gcp.iam.add_user_keys(EMAIL, 7)

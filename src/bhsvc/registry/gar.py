@@ -127,6 +127,8 @@ class GarProvisioner:
         self._warnings: list[str] = []
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
+        # Set when this run created the service account: IAM may not know it yet.
+        self._account_is_new = threading.Event()
 
     # ---- plumbing --------------------------------------------------------
 
@@ -339,6 +341,7 @@ class GarProvisioner:
                     handled=(gexc.AlreadyExists,),
                 )
                 status = CREATED
+                self._account_is_new.set()
             except gexc.AlreadyExists:
                 account = self._call(read, get)
                 status = PRESENT
@@ -421,26 +424,37 @@ class GarProvisioner:
 
     def _key_ids(self) -> list[str]:
         """The ids of the service account's user-managed keys."""
+        from google.api_core import exceptions as gexc
         from google.cloud.iam_admin_v1 import types
 
         target, client = self.target, self.clients.iam
-        listing = self._call(
-            Action(
-                "list the service account's keys",
-                target.account_name,
-                "iam.serviceAccountKeys.list",
-                _KEY_ADMIN,
-            ),
-            lambda timeout: client.list_service_account_keys(
-                request=types.ListServiceAccountKeysRequest(
-                    name=target.account_name,
-                    key_types=[types.ListServiceAccountKeysRequest.KeyType.USER_MANAGED],
-                ),
-                retry=None,
-                timeout=timeout,
-            ),
+        action = Action(
+            "list the service account's keys",
+            target.account_name,
+            "iam.serviceAccountKeys.list",
+            _KEY_ADMIN,
         )
-        return [keys.key_id_from_name(key.name) for key in listing.keys]
+        request = types.ListServiceAccountKeysRequest(
+            name=target.account_name,
+            key_types=[types.ListServiceAccountKeysRequest.KeyType.USER_MANAGED],
+        )
+        next_delay = backoff_delays(self.policy)
+        while True:
+            try:
+                listing = self._call(
+                    action,
+                    lambda timeout: client.list_service_account_keys(
+                        request=request, retry=None, timeout=timeout
+                    ),
+                    handled=(gexc.NotFound,),
+                )
+                return [keys.key_id_from_name(key.name) for key in listing.keys]
+            except gexc.NotFound as err:
+                # IAM is eventually consistent: an account created seconds ago may
+                # be unknown to this call for a while.
+                if not self._account_is_new.is_set():
+                    raise translate(err, action) from err
+                self._pause(next_delay, f"could not {action.what}: {target.email} is still unknown")
 
     def _keys_made_anyway(self, before: list[str]) -> str:
         """After a failed create: keys that appeared all the same, and what to do."""
