@@ -21,6 +21,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
 from bhsvc import __version__
 from bhsvc.errors import BhsvcError
+from bhsvc.names import HUB_TOKEN_ENV
 
 app = typer.Typer(
     name="bhsvc",
@@ -186,7 +187,7 @@ def verify(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--token",
-            envvar="BHSVC_TOKEN",
+            envvar=HUB_TOKEN_ENV,
             help="JupyterHub API token sent as 'Authorization: Bearer' (needs "
             "access:services!service=<name> when BinderHub runs with hub auth).",
             show_default=False,

@@ -26,13 +26,13 @@ from pydantic_core import ErrorDetails
 
 from bhsvc.config_file import read_config_data
 from bhsvc.errors import ConfigError
-from bhsvc.names import DEFAULT_RELEASE, LABEL, RELEASE
+from bhsvc.names import DEFAULT_RELEASE, LABEL, REGISTRY_PASSWORD_ENV, RELEASE
 
 DEFAULT_CONFIG_PATH = Path("bhsvc.yaml")
 STATE_DIR = ".bhsvc"
 
-# Environment variable that may hold the registry password instead of password_file.
-REGISTRY_PASSWORD_ENV = "BHSVC_REGISTRY_PASSWORD"
+# REGISTRY_PASSWORD_ENV (from bhsvc.names) may hold the registry password instead
+# of password_file.
 
 
 class KeyProblem(ValueError):

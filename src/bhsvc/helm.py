@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.names import PRIVATE_ENV
 
 MIN_VERSION = (3, 14, 0)
 PINNED_VERSION = "v4.1.4"
@@ -341,13 +342,15 @@ def spawn(
 ) -> Running:
     """Start helm without waiting; with `reads_stdin` it waits for `feed`."""
     argv = (str(helm.path), *args)
+    base = os.environ if env is None else env
     process = subprocess.Popen(
         argv,
         stdin=subprocess.PIPE if reads_stdin else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        # helm, its plugins and post-renderers need none of bhsvc's own secrets.
+        env={k: v for k, v in base.items() if k not in PRIVATE_ENV},
     )
     return Running(process, argv, timeout)
 

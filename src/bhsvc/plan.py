@@ -13,7 +13,8 @@ from typing import Any
 from bhsvc import chart as chart_mod
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
-from bhsvc.config import REGISTRY_PASSWORD_ENV, STATE_DIR, Config
+from bhsvc.config import STATE_DIR, Config
+from bhsvc.names import REGISTRY_PASSWORD_ENV
 from bhsvc.values import HUB_CHART_NAME, HUB_CHART_REPO
 
 BINDERHUB_VALUES_FILE = "binderhub-service.values.yaml"

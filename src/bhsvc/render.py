@@ -10,7 +10,7 @@ from typing import Any
 from bhsvc import helm
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
-from bhsvc.files import write_atomic, yaml_text
+from bhsvc.files import SECRET_MODE, write_atomic, yaml_text
 from bhsvc.plan import BINDERHUB_VALUES_FILE, HUB_VALUES_FILE, MANIFESTS_FILE
 from bhsvc.values import binderhub_values, jupyterhub_values
 
@@ -101,9 +101,11 @@ def chart_refusal(helm_error: str) -> UsageError | None:
 
 
 def write(rendered: RenderedFiles, output_dir: Path) -> list[Path]:
+    """The files, readable by their owner only: bhsvc puts no secret in them, but the
+    user's own values they carry (raw values, profiles of the hub's files) may."""
     written = []
     for name, text in rendered.files.items():
         path = output_dir / name
-        write_atomic(path, text)
+        write_atomic(path, text, SECRET_MODE)
         written.append(path)
     return written

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import shlex
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,13 @@ from rich.markup import escape
 
 from bhsvc import files
 from bhsvc.config import (
-    REGISTRY_PASSWORD_ENV,
     Config,
     load_config,
     parse_config,
     server_host,
 )
 from bhsvc.errors import BhsvcError, ConfigError, UsageError
+from bhsvc.names import REGISTRY_PASSWORD_ENV
 from bhsvc.prompts import Prompter, TerminalPrompter, stdin_is_terminal
 from bhsvc.registry.endpoints import artifact_registry_endpoint, iam_endpoint
 from bhsvc.wizard_defaults import gcp_project, gcp_region, kube_contexts
@@ -483,11 +484,11 @@ def run_wizard(
         raise SystemExit(130) from None
     except BhsvcError:
         # The answers are valid: keep them, so a re-run needs no questions.
-        files.write_atomic(config_path, text, durable=True)
+        files.write_atomic(config_path, text, _config_mode(config_path), durable=True)
         prompter.say(f"Wrote {escape(str(config_path))}. Fix the problem below, then run:")
         prompter.say(f"  {escape(equivalent_command(config_path))}")
         raise
-    files.write_atomic(config_path, text, durable=True)
+    files.write_atomic(config_path, text, _config_mode(config_path), durable=True)
 
     def wrote() -> None:
         prompter.say()
@@ -495,3 +496,11 @@ def run_wizard(
         prompter.say(f"  {escape(equivalent_command(config_path))}")
 
     print_summary(config_path, config, report, before_next=wrote)
+
+
+def _config_mode(path: Path) -> int:
+    """A replaced bhsvc.yaml keeps its mode: one made private stays private."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o644

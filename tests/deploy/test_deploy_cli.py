@@ -102,6 +102,7 @@ def test_fresh_install_then_rerun_changes_nothing(
     # Values files, with Secret names only.
     values = (project.rendered / "binderhub-service.values.yaml").read_text()
     assert REGISTRY_SECRET in values
+    assert (project.rendered / "binderhub-service.values.yaml").stat().st_mode & 0o777 == 0o600
     assert_no_secret(first.out, first.err, values)
 
     cluster.writes.clear()

@@ -277,6 +277,18 @@ def test_render_writes_values_and_valid_manifests(
     assert validate.returncode == 0, validate.stdout + validate.stderr
 
 
+def test_rendered_files_are_private(tmp_path: Path, helm_env: dict[str, str]) -> None:
+    """bhsvc puts no secret in them, but the user's own values may."""
+    out = tmp_path / "out"
+    example = str(ROOT / "examples" / "gar-with-hub.yaml")
+    assert bhsvc("render", "-c", example, "-d", str(out), env=helm_env).returncode == 0
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {
+        "binderhub-service.values.yaml": "0o600",
+        "jupyterhub.values.yaml": "0o600",
+        "binderhub-service.yaml": "0o600",
+    }
+
+
 def test_rendered_files_hold_no_secret(tmp_path: Path, helm_env: dict[str, str]) -> None:
     secret = "pa55-word-that-must-not-leak"
     config = tmp_path / "bhsvc.yaml"

@@ -237,3 +237,17 @@ def test_upgrade_install_rolls_back_per_major(major: int, flag: str) -> None:
     assert args[:3] == ["upgrade", "--install", "bh"]
     assert args[args.index("--values") : args.index("--values") + 2] == ["--values", "v.yaml"]
     assert "--wait" in args and "300s" in args and flag in args
+
+
+def test_helm_never_gets_bhsvcs_own_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "helm"
+    script.write_text("#!/bin/sh\nenv\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("BHSVC_REGISTRY_PASSWORD", "registry-secret")
+    monkeypatch.setenv("BHSVC_TOKEN", "hub-token")
+    monkeypatch.setenv("KUBECONFIG", "/somewhere/kubeconfig")
+    seen = helm.run(helm.Helm(script, (4, 1, 4)), ["env"])
+    assert "KUBECONFIG=/somewhere/kubeconfig" in seen, "the rest of the environment is kept"
+    assert "registry-secret" not in seen and "hub-token" not in seen

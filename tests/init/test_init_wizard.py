@@ -219,9 +219,11 @@ def test_existing_config_replaced_after_a_yes_keeps_unasked_keys(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
     write_config(workdir, "# our lab's BinderHub\n" + yaml.safe_dump(EXISTING))
+    (workdir / CONFIG).chmod(0o600)  # made private: it stays private
 
     prompter = wizard(["y", *ALL_DEFAULTS, "y"], env, workdir)
 
+    assert stat.S_IMODE((workdir / CONFIG).stat().st_mode) == 0o600
     assert "but not its comments and formatting" in prompter.text
     assert "our lab's BinderHub" not in (workdir / CONFIG).read_text()
     config = load_config(workdir / CONFIG)

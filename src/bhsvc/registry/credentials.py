@@ -12,8 +12,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bhsvc.config import REGISTRY_PASSWORD_ENV, Config
+from bhsvc.config import Config
 from bhsvc.errors import UsageError
+from bhsvc.names import REGISTRY_PASSWORD_ENV
 
 GAR_USERNAME = "_json_key"
 
