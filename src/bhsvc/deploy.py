@@ -118,7 +118,13 @@ def install(helm: helm_mod.Helm, args: Sequence[str], timeout_seconds: int) -> R
     release pending, so the process gets both and a margin.
     """
     process_timeout = 2 * timeout_seconds + helm_mod.GRACE_SECONDS
-    out = helm_mod.run(helm, [*args, "--output", "json"], process_timeout)
+    out = helm_mod.run(
+        helm,
+        [*args, "--output", "json"],
+        process_timeout,
+        # Interrupted, helm rolls back, waiting up to the timeout again.
+        stop_grace=timeout_seconds + helm_mod.GRACE_SECONDS,
+    )
     try:
         return parse_release(json.loads(out))
     except ValueError:
@@ -142,6 +148,39 @@ def releases(
     ]
     listed = json.loads(helm_mod.run(helm, args, 60) or "[]")
     return {r["name"]: r for r in listed if isinstance(r, dict) and r.get("name") in names}
+
+
+def recovery_hint(release: str, namespace: str, context: str) -> str:
+    """What to run when helm left `release` pending (a run was killed mid-way)."""
+    where = f"--namespace {namespace} --kube-context {context}"
+    return (
+        f"if no other helm or bhsvc run is changing it, an earlier one was interrupted: "
+        f"'helm history {release} {where}' shows its revisions, 'helm rollback {release} "
+        f"{where}' restores the last good one (or 'helm uninstall' if it never installed); "
+        "then run bhsvc again"
+    )
+
+
+def check_no_pending(helm: helm_mod.Helm, config: Config) -> None:
+    """Stop before any change when helm holds a release in a pending state: another
+    run is changing it, or one was killed, and the upgrade would be refused."""
+    context = config.kube.context or ""
+    targets = [(config.binderhub.release, config.kube.namespace)]
+    if config.hub.enabled:
+        targets.insert(0, (config.hub.release, config.hub_namespace))
+    for release, namespace in targets:
+        try:
+            found = releases(helm, namespace, context, [release]).get(release) or {}
+        except OperationError as err:
+            raise OperationError(
+                f"cannot read the helm releases in namespace {namespace}: {err}"
+            ) from None
+        status = str(found.get("status", ""))
+        if status.startswith("pending"):
+            raise OperationError(
+                f"release {release} in {namespace} is {status} (since {found.get('updated')}): "
+                + recovery_hint(release, namespace, context)
+            )
 
 
 # ---- acting on the cluster ---------------------------------------------------------

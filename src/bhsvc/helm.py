@@ -327,6 +327,8 @@ class Running:
     process: subprocess.Popen[str]
     argv: tuple[str, ...]
     timeout: float
+    # How long helm may take to wind down after an interrupt (a rollback waits too).
+    stop_grace: float = GRACE_SECONDS
 
     @property
     def command(self) -> str:
@@ -402,13 +404,21 @@ def helm_error(stderr: str) -> str:
     return text or "no output"
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def _stop(running: Running) -> None:
     """Interrupt helm the way Ctrl-C does, so it records the release as failed (or rolls
-    back) instead of dying mid-way; kill it only if it does not end in time."""
+    back) instead of dying mid-way; kill it only if it does not end in time, or on a
+    second Ctrl-C (which leaves the release pending)."""
+    process = running.process
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
+        if running.stop_grace > GRACE_SECONDS:
+            sys.stderr.write(
+                f"waiting up to {running.stop_grace:.0f}s for helm {running.command} to "
+                "finish (it rolls back); Ctrl-C again stops it now and leaves the release "
+                "pending\n"
+            )
     try:
-        process.wait(GRACE_SECONDS)
+        process.wait(running.stop_grace)
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         process.kill()
         process.wait()
@@ -420,12 +430,12 @@ def finish(running: Running) -> str:
     try:
         stdout, stderr = process.communicate(timeout=running.timeout)
     except subprocess.TimeoutExpired:
-        _stop(process)
+        _stop(running)
         raise HelmFailed(
             f"helm {running.command} did not finish within {running.timeout:.0f}s"
         ) from None
     except KeyboardInterrupt:
-        _stop(process)
+        _stop(running)
         raise
     if process.returncode != 0:
         raise HelmFailed(f"helm {running.command} failed: {helm_error(stderr)}")
@@ -437,9 +447,12 @@ def run(
     args: Sequence[str],
     timeout: float = DEFAULT_TIMEOUT,
     env: dict[str, str] | None = None,
+    stop_grace: float = GRACE_SECONDS,
 ) -> str:
     """Run helm, return stdout; a failure is an OperationError with helm's own message."""
-    return finish(spawn(helm, args, env=env, timeout=timeout))
+    running = spawn(helm, args, env=env, timeout=timeout)
+    running.stop_grace = stop_grace
+    return finish(running)
 
 
 def run_json(

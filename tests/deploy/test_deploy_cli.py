@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -378,7 +379,7 @@ def test_hub_values_it_cannot_read_stop_the_run_before_any_change(
     cluster.forbidden_reads.add(("jupyterhub", "secrets"))  # helm keeps releases in Secrets
     result = run_cli(*deploy_args(project))
     assert result.code == 1
-    assert "error: cannot read the values of release jupyterhub: " in result.err
+    assert "error: cannot read the helm releases in namespace jupyterhub: " in result.err
     assert "forbidden" in result.err
     assert resource_writes(cluster) == []
 
@@ -465,6 +466,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_converges(
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "BinderHub release binderhub: failed" in err
+    assert "for helm upgrade to finish (it rolls back); Ctrl-C again stops it now" in err
     # helm had time to record the outcome: no release is left pending.
     assert "pending-install" not in release_records(cluster).values()
 
@@ -473,3 +475,39 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_converges(
     _, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     assert "GET /versions: ok" in err
+
+
+def test_a_release_helm_left_pending_stops_the_run_before_any_change(
+    run_cli: Any,
+    project: Project,
+    cluster: FakeKubernetes,
+    deploy_env: dict[str, str],
+    helm4_path: Path,
+) -> None:
+    import signal
+
+    from bhsvc.chart import bundled_chart
+
+    # A helm killed while it waits (SIGKILL: no chance to record the outcome).
+    cluster.set_pod_behavior("CrashLoopBackOff", BINDERHUB_SELECTOR)
+    helm = subprocess.Popen(
+        [str(helm4_path), "upgrade", "--install", RELEASE, str(bundled_chart()),
+         "--namespace", NAMESPACE, "--create-namespace", "--wait", "--timeout", "60s"],
+        env={**os.environ, **deploy_env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not cluster.objects("Deployment", NAMESPACE) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    helm.send_signal(signal.SIGKILL)
+    helm.wait(timeout=10)
+    assert "pending-install" in release_records(cluster).values()
+    cluster.writes.clear()
+
+    result = run_cli(*deploy_args(project))
+
+    assert result.code == 1
+    assert f"release {RELEASE} in {NAMESPACE} is pending-install" in result.err
+    assert f"helm rollback {RELEASE} --namespace {NAMESPACE} --kube-context fake" in result.err
+    assert "Diagnosis" not in result.err
+    assert resource_writes(cluster) == []

@@ -339,6 +339,7 @@ def run(
     if not yes:
         _confirm(plan)
     assert kube is not None and docker_config is not None
+    deploy.check_no_pending(helm, config)  # before any change
 
     with steps.step("write values files") as step:
         deploy.write_values(config, str(config_path), plan.existing, plan.service)

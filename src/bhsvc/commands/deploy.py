@@ -168,6 +168,7 @@ def _deploy(
     ns = config.kube.namespace
     commands = helm_commands(config, helm, chart, timeout, user.files)
     existing = user.merged(config)
+    steps_mod.check_no_pending(helm, config)  # before any change
     if commands.hub is not None:
         # Before any change: an upgrade must not drop the hub's own settings.
         deployed = steps_mod.deployed_values(
@@ -259,15 +260,15 @@ def _helm_step(
             info = steps_mod.install(helm, args, timeout)
     except helm_mod.HelmFailed as err:
         outcome.diagnosis = sampler.result()
-        hint = ""
         if "another operation" in str(err):
-            # A helm run was killed before it could record its outcome.
-            hint = (
-                f"; an earlier helm run on {release} was interrupted: run 'helm history "
-                f"{release} --namespace {namespace}', then 'helm rollback {release} "
-                f"--namespace {namespace}' (or 'helm uninstall' if it never installed) and re-run"
-            )
-        raise OperationError(f"release {release} did not become ready: {err}{hint}") from None
+            # Another run took the release after our check, or one was killed.
+            context = kube.context_name
+            outcome.diagnosis = []  # the pods are not what went wrong
+            raise OperationError(
+                f"helm cannot change release {release} now ({err}): "
+                + steps_mod.recovery_hint(release, namespace, context)
+            ) from None
+        raise OperationError(f"release {release} did not become ready: {err}") from None
     step.status = info.status
     step.detail = f"revision {info.revision}, chart {info.chart_version}"
     return info
@@ -410,9 +411,11 @@ def _cluster_lines(cluster: dict[str, Any]) -> list[str]:
         if release is None:
             lines.append(f"  release {name}: not installed (will be installed)")
         else:
+            pending = str(release["status"]).startswith("pending")
+            then = "deploy stops here until it is rolled back" if pending else "will be upgraded"
             lines.append(
                 f"  release {name}: revision {release['revision']} {release['status']} "
-                f"({release['chart']}) in {release['namespace']} (will be upgraded)"
+                f"({release['chart']}) in {release['namespace']} ({then})"
             )
     if cluster.get("error"):
         lines.append(f"  could not read everything: {cluster['error']}")
