@@ -21,7 +21,7 @@ from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
 from bhsvc.config import Config
 from bhsvc.errors import OperationError, UsageError
-from bhsvc.files import SECRET_MODE, read_values_file, write_atomic
+from bhsvc.files import SECRET_MODE, read_values_file, write_if_changed
 from bhsvc.plan import HUB_APPLIED_FILE, HUB_VALUES_FILE, values_dir
 from bhsvc.values import deep_merge
 
@@ -297,7 +297,7 @@ def credentials_notes(config: Config, command: str) -> list[str]:
 def record_applied_hub_values(config: Config) -> None:
     """After the hub release took them: bhsvc's hub values are what the release holds."""
     folder = values_dir(config)
-    write_atomic(folder / HUB_APPLIED_FILE, (folder / HUB_VALUES_FILE).read_text(), SECRET_MODE)
+    write_if_changed(folder / HUB_APPLIED_FILE, (folder / HUB_VALUES_FILE).read_text(), SECRET_MODE)
 
 
 def write_values(
@@ -313,7 +313,7 @@ def write_values(
     for name, text in values_files(config, source, hub_values_in, service).items():
         path = values_dir(config) / name
         try:
-            write_atomic(path, text, SECRET_MODE)  # the user's own values may hold secrets
+            write_if_changed(path, text, SECRET_MODE)  # the user's own values may hold secrets
         except OSError as err:
             raise OperationError(f"{path}: cannot write the values file ({err.strerror})") from None
         written.append(path)

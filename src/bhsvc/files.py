@@ -42,6 +42,18 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, durable: bool
         raise
 
 
+def write_if_changed(path: Path, data: str, mode: int) -> bool:
+    """write_atomic, unless the file holds `data` with `mode` already: a run that
+    changes nothing leaves the file, its time and its inode alone."""
+    try:
+        if path.read_text(encoding="utf-8") == data and (path.stat().st_mode & 0o777) == mode:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass  # missing or unreadable: written below, which reports a real problem
+    write_atomic(path, data, mode)
+    return True
+
+
 def _naming(path: Path, err: OSError) -> OSError:
     """The same error about `path`, not the temp file beside it (OSError picks the
     subclass from errno, so callers still catch IsADirectoryError and the like)."""

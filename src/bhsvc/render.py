@@ -10,7 +10,7 @@ from typing import Any
 from bhsvc import helm
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
-from bhsvc.files import SECRET_MODE, write_atomic, yaml_text
+from bhsvc.files import SECRET_MODE, write_if_changed, yaml_text
 from bhsvc.plan import BINDERHUB_VALUES_FILE, HUB_VALUES_FILE, MANIFESTS_FILE
 from bhsvc.values import binderhub_values, jupyterhub_values
 
@@ -106,6 +106,6 @@ def write(rendered: RenderedFiles, output_dir: Path) -> list[Path]:
     written = []
     for name, text in rendered.files.items():
         path = output_dir / name
-        write_atomic(path, text, SECRET_MODE)
+        write_if_changed(path, text, SECRET_MODE)
         written.append(path)
     return written

@@ -316,9 +316,12 @@ def test_render_is_idempotent(tmp_path: Path, helm_env: dict[str, str]) -> None:
     out = tmp_path / "out"
     example = str(ROOT / "examples" / "gar-with-hub.yaml")
     assert bhsvc("render", "-c", example, "-d", str(out), env=helm_env).returncode == 0
-    first = {p.name: p.read_text() for p in out.iterdir()}
+    first = {p.name: (p.read_text(), p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir()}
     assert bhsvc("render", "-c", example, "-d", str(out), env=helm_env).returncode == 0
-    assert {p.name: p.read_text() for p in out.iterdir()} == first
+    # Same content, and the files were left alone (not even rewritten).
+    assert {
+        p.name: (p.read_text(), p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir()
+    } == first
 
 
 def test_render_success_document_says_ok(tmp_path: Path, helm_env: dict[str, str]) -> None:
