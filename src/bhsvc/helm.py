@@ -341,6 +341,7 @@ def spawn(
     env: dict[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     reads_stdin: bool = False,
+    stop_grace: float = GRACE_SECONDS,
 ) -> Running:
     """Start helm without waiting; with `reads_stdin` it waits for `feed`."""
     argv = (str(helm.path), *args)
@@ -354,7 +355,7 @@ def spawn(
         # helm, its plugins and post-renderers need none of bhsvc's own secrets.
         env={k: v for k, v in base.items() if k not in PRIVATE_ENV},
     )
-    return Running(process, argv, timeout)
+    return Running(process, argv, timeout, stop_grace)
 
 
 def feed(running: Running, text: str) -> None:
@@ -450,9 +451,7 @@ def run(
     stop_grace: float = GRACE_SECONDS,
 ) -> str:
     """Run helm, return stdout; a failure is an OperationError with helm's own message."""
-    running = spawn(helm, args, env=env, timeout=timeout)
-    running.stop_grace = stop_grace
-    return finish(running)
+    return finish(spawn(helm, args, env=env, timeout=timeout, stop_grace=stop_grace))
 
 
 def run_json(

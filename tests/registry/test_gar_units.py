@@ -102,12 +102,12 @@ def test_plan_key_first_run_creates() -> None:
 
 
 def test_plan_key_reuses_a_listed_key() -> None:
-    existing = keys.KeyFileInfo("k1", EMAIL)
+    existing = keys.KeyFileInfo("k1")
     assert keys.plan_key(existing, ["k0", "k1"], EMAIL, rotate=False).action is keys.KeyAction.REUSE
 
 
 def test_plan_key_rotates_only_when_asked() -> None:
-    existing = keys.KeyFileInfo("k1", EMAIL)
+    existing = keys.KeyFileInfo("k1")
     plan = keys.plan_key(existing, ["k1"], EMAIL, rotate=True)
     assert (plan.action, plan.old_key_id) == (keys.KeyAction.ROTATE, "k1")
 
@@ -130,7 +130,7 @@ def test_plan_key_limits() -> None:
         keys.plan_key(None, [f"k{i}" for i in range(10)], EMAIL, rotate=False)
     # Reusing needs no new key, so a full account is fine (with a warning).
     full = [f"k{i}" for i in range(10)]
-    reuse = keys.plan_key(keys.KeyFileInfo("k3", EMAIL), full, EMAIL, rotate=False)
+    reuse = keys.plan_key(keys.KeyFileInfo("k3"), full, EMAIL, rotate=False)
     assert reuse.action is keys.KeyAction.REUSE
 
 
@@ -140,7 +140,7 @@ def test_read_key_file_info(tmp_path: Path) -> None:
     path.write_text(
         json.dumps({"private_key_id": "abc", "client_email": EMAIL, "private_key": "S"})
     )
-    assert keys.read_key_file_info(path, EMAIL) == keys.KeyFileInfo("abc", EMAIL)
+    assert keys.read_key_file_info(path, EMAIL) == keys.KeyFileInfo("abc")
 
 
 @pytest.mark.parametrize(

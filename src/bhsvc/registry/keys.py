@@ -24,8 +24,9 @@ WARN_AT_KEYS = 8
 
 @dataclass(frozen=True)
 class KeyFileInfo:
+    """The key file of the pusher account (read_key_file_info checks the account)."""
+
     key_id: str
-    client_email: str
 
 
 class KeyAction(str, enum.Enum):
@@ -74,7 +75,7 @@ def read_key_file_info(path: Path, email: str) -> KeyFileInfo | None:
             f"registry.gar.key_file: {path} holds a key of {data['client_email']}, "
             f"not {email}; {keep}"
         )
-    return KeyFileInfo(data["private_key_id"], data["client_email"])
+    return KeyFileInfo(data["private_key_id"])
 
 
 def plan_key(
