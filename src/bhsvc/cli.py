@@ -6,11 +6,8 @@ so `bhsvc --help` stays fast.
 
 from __future__ import annotations
 
-import atexit
 import enum
-import os
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
@@ -19,7 +16,7 @@ import typer
 # typer bundles click and does not re-export these two (typer is pinned below 0.29).
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
-from bhsvc import __version__
+from bhsvc import __version__, private_env
 from bhsvc.errors import BhsvcError
 from bhsvc.names import HUB_TOKEN_ENV
 
@@ -187,11 +184,10 @@ def verify(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--token",
-            envvar=HUB_TOKEN_ENV,
             help="JupyterHub API token sent as 'Authorization: Bearer' (needs "
-            "access:services!service=<name> when BinderHub runs with hub auth).",
+            "access:services!service=<name> when BinderHub runs with hub auth). "
+            f"Default: ${HUB_TOKEN_ENV}, which keeps it out of the process list.",
             show_default=False,
-            show_envvar=True,
         ),
     ] = None,
     repo: Annotated[
@@ -213,6 +209,8 @@ def verify(
     """Build a repository through BinderHub and check that the image was pushed."""
     from bhsvc.commands.verify import run
 
+    if token is None:
+        token = private_env.get(HUB_TOKEN_ENV)
     run(config, url, token, repo, timeout, idle_timeout, output.value)
 
 
@@ -254,37 +252,9 @@ def render(
     run(config, output_dir, output.value, helm)
 
 
-def entry_point() -> None:
-    """The `bhsvc` program: `main`, then a quick exit.
-
-    Tearing the interpreter down frees every imported module's objects, 25-40 ms a
-    command does not need once its work is done and its files are closed. The exit
-    handlers run and the streams are flushed first; with a thread still running,
-    the normal exit waits for it.
-    """
-    # bhsvc's models use no pydantic plugins; looking for them reads the metadata
-    # of every installed package.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        if done.code is not None and not isinstance(done.code, int):
-            raise
-        code = done.code or 0
-    if threading.active_count() > 1:
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more can be said
-            code = code or 1
-    os._exit(code)
-
-
 def main() -> None:
     _State.json = False
+    private_env.hold()
     try:
         code = app(standalone_mode=False, prog_name="bhsvc")
         if code == 130:  # typer turns Ctrl-C into exit code 130

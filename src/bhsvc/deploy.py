@@ -279,7 +279,7 @@ def check_chart_values(
     change (exit 2) rather than in the middle of it."""
     from bhsvc import render
 
-    render.start(config, source, helm, chart, hub_values_in=hub_values_in).wait()
+    render.render(config, source, helm, chart, hub_values_in)
 
 
 def credentials_notes(config: Config, command: str) -> list[str]:

@@ -45,41 +45,25 @@ def values_files(
     return files
 
 
-def start(
+def render(
     config: Config,
     source: str,
     helm_bin: helm.Helm,
     chart: str,
-    waiting: helm.Running | None = None,
     hub_values_in: Mapping[str, Any] | None = None,
-) -> RenderJob:
-    """Values files, and `helm template` of the chart started on them (not awaited).
+) -> RenderedFiles:
+    """Both charts' values files and BinderHub's manifests (`helm template`, offline).
 
-    `waiting`: a `helm template` started early (see `early_template`), used when it
-    runs exactly the command this config asks for. `hub_values_in`: as for
+    A chart that refuses the settings is bad input. `hub_values_in`: as for
     `values_files`.
     """
     files = values_files(config, source, hub_values_in)
     args = helm.template_args(config.binderhub.release, chart, config.kube.namespace, ["-"])
-    running = helm.reuse(waiting, helm_bin, args) or helm.spawn(helm_bin, args, reads_stdin=True)
-    helm.feed(running, files[BINDERHUB_VALUES_FILE])
-    return RenderJob(files, running)
-
-
-@dataclass(frozen=True)
-class RenderJob:
-    """A render whose `helm template` may still be running."""
-
-    values: dict[str, str]
-    template: helm.Running
-
-    def wait(self) -> RenderedFiles:
-        """The files; a chart that refuses the settings is bad input."""
-        try:
-            manifests = helm.finish(self.template)
-        except helm.HelmFailed as err:
-            raise chart_refusal(str(err)) or err from None
-        return RenderedFiles({**self.values, MANIFESTS_FILE: manifests})
+    try:
+        manifests = helm.run(helm_bin, args, stdin=files[BINDERHUB_VALUES_FILE])
+    except helm.HelmFailed as err:
+        raise chart_refusal(str(err)) or err from None
+    return RenderedFiles({**files, MANIFESTS_FILE: manifests})
 
 
 def chart_refusal(helm_error: str) -> UsageError | None:

@@ -206,47 +206,6 @@ def test_no_command_shows_the_help() -> None:
     assert "render" in proc.stdout + proc.stderr
 
 
-# ---- the program's quick exit -------------------------------------------------
-
-EXIT_PROBE = """
-import atexit, sys, threading, time
-from pathlib import Path
-from bhsvc.cli import entry_point
-
-mark = Path(sys.argv[1])
-atexit.register(lambda: mark.with_suffix(".atexit").write_text("ran"))
-if sys.argv[2] == "thread":
-    def late():
-        time.sleep(0.3)
-        mark.with_suffix(".thread").write_text("done")
-    threading.Thread(target=late).start()
-sys.argv = ["bhsvc", *sys.argv[3:]]
-entry_point()
-"""
-
-
-@pytest.mark.parametrize("thread", ["", "thread"])
-def test_quick_exit_keeps_exit_code_output_handlers_and_threads(
-    tmp_path: Path, no_network_env: dict[str, str], thread: str
-) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", EXIT_PROBE, str(tmp_path / "mark"), thread,
-         "render", "-c", str(tmp_path / "none.yaml"), "-o", "json"],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, **no_network_env},
-    )  # fmt: skip
-    assert proc.returncode == 2
-    assert json.loads(proc.stdout) == {
-        "ok": False,
-        "error": f"{tmp_path / 'none.yaml'}: config file not found (create one with "
-        "'bhsvc init' or pass --config)",
-        "exit_code": 2,
-    }
-    assert (tmp_path / "mark.atexit").read_text() == "ran"
-    if thread:
-        assert (tmp_path / "mark.thread").read_text() == "done"
-
-
 # ---- render ------------------------------------------------------------------
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bhsvc import private_env
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
 from bhsvc.names import REGISTRY_PASSWORD_ENV
@@ -56,17 +56,16 @@ def read_key_file(path: Path) -> str:
     return text
 
 
-def load_credentials(config: Config, env: dict[str, str] | None = None) -> Credentials:
+def load_credentials(config: Config) -> Credentials:
     """The push credentials the config points at (key file, password file or env var)."""
-    env = dict(os.environ) if env is None else env
     reg = config.registry
     if reg.gar is not None:
         return Credentials(config.registry_server, GAR_USERNAME, read_key_file(config.key_file))
     if reg.password_file is not None:
         password = _read_secret_file(config.path(reg.password_file), "password file").strip()
-    elif env.get(REGISTRY_PASSWORD_ENV):
-        password = env[REGISTRY_PASSWORD_ENV]
     else:
+        password = private_env.get(REGISTRY_PASSWORD_ENV) or ""
+    if not password:
         raise UsageError(
             f"registry.password_file is not set and {REGISTRY_PASSWORD_ENV} is empty: "
             "give the registry password or token one of these ways"
