@@ -123,4 +123,4 @@ def demo(session: nox.Session) -> None:
     helm4 = provide_helm(session, "4")
     env = with_helm_on_path(session, helm4)
     session.run("bhsvc", "deploy", "--dry-run", "--config", EXAMPLE, env=env)
-    session.run("bhsvc", "render", "--config", EXAMPLE, "--output-dir", "rendered", env=env)
+    session.run("bhsvc", "render", "--config", EXAMPLE, env=env)

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from bhsvc.config import Config
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+# z2jh: the `jupyterhub` chart of the JupyterHub helm repository.
+HUB_CHART_REPO = "https://hub.jupyter.org/helm-chart/"
+HUB_CHART_NAME = "jupyterhub"
 
 
 def bundled_chart() -> Path:

@@ -24,7 +24,7 @@ app = typer.Typer(
     name="bhsvc",
     help="Run BinderHub as a build-and-push service on Kubernetes and wire it into JupyterHub.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -157,7 +157,7 @@ def deploy(
     """Install or upgrade BinderHub (and JupyterHub when enabled) on the cluster."""
     from bhsvc.commands.deploy import run
 
-    run(config, dry_run, output.value, helm, yes=yes, timeout=timeout, hub_values=hub_values)
+    run(config, dry_run, output.value, helm, yes, timeout, hub_values or ())
 
 
 @app.command()
@@ -241,8 +241,15 @@ def connect_hub(
 def render(
     config: ConfigOpt = DEFAULT_CONFIG,
     output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-d", help="Where to write the files.")
-    ] = Path("rendered"),
+        Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime on 3.10
+        typer.Option(
+            "--output-dir",
+            "-d",
+            help="Where to write the files (default: .bhsvc/rendered/ next to the config, "
+            "where deploy writes its values files).",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
@@ -261,9 +268,9 @@ def main() -> None:
             raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
-    except NoArgsIsHelpError as err:
-        err.show()
-        sys.exit(err.exit_code)
+    except NoArgsIsHelpError as err:  # bare `bhsvc`: the help, which is no error
+        typer.echo(err.ctx.get_help() if err.ctx else "")
+        sys.exit(0)
     except ClickException as err:  # a bad flag or flag value
         _State.json = _State.json or _asks_for_json(sys.argv[1:])
         _fail(f"{err.format_message()} (see '{_command_path(err)} --help')", 2)

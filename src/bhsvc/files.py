@@ -72,8 +72,8 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _BlockDumper.add_representer(str, _represent_str)
 
 
-def yaml_text(data: object, header: str = "") -> str:
-    body = yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
+def yaml_text(data: object, header: str = "", sort_keys: bool = False) -> str:
+    body = yaml.dump(data, Dumper=_BlockDumper, sort_keys=sort_keys, default_flow_style=False)
     return f"{header}{body}"
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from bhsvc import naming
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
-from bhsvc.values import CHART_NAME, TARGET_REPO_DIR, binderhub_fullname, deep_merge
+from bhsvc.merge import deep_merge
 
-# The port z2jh's hub Service listens on (the hub's API, in the cluster).
-HUB_API_PORT = 8081
+# Where repo2docker puts the repository when home_strategy is target-repo-dir.
+TARGET_REPO_DIR = "/srv/repo"
 # The slug of the profile bhsvc adds for fancy-profiles.
 PROFILE_SLUG = "binderhub"
 # Name of the link to TARGET_REPO_DIR made in the user's home (target-repo-dir).
@@ -31,16 +31,7 @@ EXTRA_CONFIG_LAUNCH = "bhsvc-launch-image"
 EXTRA_CONFIG_COPY_ON_START = "bhsvc-copy-on-start"
 
 
-@dataclass(frozen=True)
-class SecretRef:
-    """A key of a Kubernetes Secret."""
-
-    namespace: str
-    name: str
-    key: str
-
-
-# ---- names ---------------------------------------------------------------
+# ---- the user's values ---------------------------------------------------------------
 
 
 def merged_hub_values(
@@ -89,76 +80,6 @@ def _get(values: Mapping[str, Any], *path: str) -> Any:
     return node
 
 
-def z2jh_prefix(config: Config, existing: Mapping[str, Any]) -> str:
-    """What z2jh puts before its resource names ("" by default: Services `hub`, `proxy-public`)."""
-    if "fullnameOverride" in existing and existing["fullnameOverride"] is None:
-        name = str(existing.get("nameOverride") or "jupyterhub")
-        release = config.hub.release
-        full = release if name in release else f"{release}-{name}"
-        return f"{full}-"
-    override = existing.get("fullnameOverride", "")
-    return f"{override}-" if override else ""
-
-
-def hub_service_name(config: Config, existing: Mapping[str, Any]) -> str:
-    return f"{z2jh_prefix(config, existing)}hub"
-
-
-def token_key(config: Config) -> str:
-    return f"hub.services.{config.hub.service_name}.apiToken"
-
-
-def token_source(config: Config, existing: Mapping[str, Any]) -> SecretRef:
-    """Where z2jh keeps the service's generated API token (the hub's own Secret)."""
-    return SecretRef(config.hub_namespace, hub_service_name(config, existing), token_key(config))
-
-
-def token_target(config: Config, existing: Mapping[str, Any]) -> SecretRef:
-    """The Secret BinderHub reads the token from.
-
-    Same namespace: z2jh's Secret itself. Another namespace: a Secret can only be
-    referenced in its own namespace, so connect-hub copies the one key into a
-    Secret named after the BinderHub release (never `hub`, which could belong
-    to another JupyterHub living in BinderHub's namespace).
-    """
-    source = token_source(config, existing)
-    if config.hub_namespace == config.kube.namespace:
-        return SecretRef(config.kube.namespace, source.name, source.key)
-    return SecretRef(config.kube.namespace, f"{config.binderhub.release}-hub-api-token", source.key)
-
-
-def image_pull_secret(config: Config) -> SecretRef:
-    """The pull Secret for user pods (type kubernetes.io/dockerconfigjson, hub namespace)."""
-    return SecretRef(
-        config.hub_namespace, f"{config.binderhub.release}-image-pull", ".dockerconfigjson"
-    )
-
-
-def service_selector(config: Config) -> str:
-    """Label selector of BinderHub's Service, as the chart labels it."""
-    name = str(config.binderhub.values.get("nameOverride") or CHART_NAME)[:63].rstrip("-")
-    return (
-        f"app.kubernetes.io/name={name},"
-        f"app.kubernetes.io/instance={config.binderhub.release},"
-        "app.kubernetes.io/component=binderhub"
-    )
-
-
-def service_url(config: Config, service: tuple[str, int] | None = None) -> str:
-    """BinderHub's in-cluster URL (discovered Service, or the chart's naming)."""
-    if service is None:
-        port = (config.binderhub.values.get("service") or {}).get("port", 80)
-        service = (binderhub_fullname(config), int(port))
-    name, port = service
-    return f"http://{name}.{config.kube.namespace}:{port}"
-
-
-def hub_api_url(config: Config, existing: Mapping[str, Any]) -> str:
-    """The hub's API seen from BinderHub's pod; ends with a slash as HubAuth needs."""
-    host = f"{hub_service_name(config, existing)}.{config.hub_namespace}"
-    return f"http://{host}:{HUB_API_PORT}/hub/api/"
-
-
 def _check_existing(config: Config, existing: Mapping[str, Any]) -> None:
     base_url = _get(existing, "hub", "baseUrl")
     if base_url not in (None, "", "/"):
@@ -185,16 +106,14 @@ def binderhub_hub_values(
     if not hub.enabled:
         return {}
     existing = existing or {}
-    token = token_target(config, existing)
+    token = naming.token_target(config, existing)
     integration: dict[str, Any] = {
         "enabled": True,
         "auth": hub.auth,
         "serviceName": hub.service_name,
         "baseUrl": "/",
-        "apiUrl": hub_api_url(config, existing),
-        # BinderHub's /health asks <urlLocal>hub/api/health.
-        "urlLocal": f"http://{hub_service_name(config, existing)}.{config.hub_namespace}:"
-        f"{HUB_API_PORT}/",
+        "apiUrl": naming.hub_api_url(config, existing),
+        "urlLocal": naming.hub_url_local(config, existing),
         "apiToken": {"existingSecret": token.name, "key": token.key},
     }
     if hub.url:
@@ -412,7 +331,7 @@ def z2jh_values(
     name = hub.service_name
     launch = hub.launch_way
     entry: dict[str, Any] = {
-        "url": service_url(config, service),
+        "url": naming.service_url(config, service),
         # BinderHub's own pages belong in the hub's Services menu; the API does not.
         "display": launch == "binderhub",
     }
@@ -462,7 +381,7 @@ def z2jh_values(
         hub_values["networkPolicy"] = {"interNamespaceAccessLabels": "accept"}
     # The nodes pull BinderHub's images with the registry credentials.
     pull = _as_list(_get(existing, *PULL_SECRETS))
-    singleuser["image"] = {"pullSecrets": _union(pull, [image_pull_secret(config).name])}
+    singleuser["image"] = {"pullSecrets": _union(pull, [naming.image_pull_secret(config).name])}
     values = {"hub": hub_values, "singleuser": singleuser}
     merged = deep_merge(values, hub.values)
     # hub.values go last, but the lists above were built from their lists (kept and
