@@ -226,5 +226,4 @@ def summary(*fakes: FakeBase) -> dict[str, Any]:
         "mutating": sum(1 for r in records if r.mutating and r.status == "OK"),
         "busy_seconds": busy,
         "wall_seconds": wall,
-        "parallelism": busy / wall if wall > 0 else 1.0,
     }
