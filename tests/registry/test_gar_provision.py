@@ -631,3 +631,49 @@ def test_operation_error_fails_the_step(gcp: Gcp, run_gar: RunGar) -> None:
         OperationError, match=r"could not create the repository .*Location is not supported"
     ):
         run_gar()
+
+
+def test_a_slow_repository_operation_is_polled_until_done(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.operation_seconds = 0.3
+
+    report = run_gar()
+
+    assert statuses(report)[REPOSITORY_STEP] == "created"
+    polls = gcp.artifact_registry.calls("GetOperation")
+    assert len(polls) >= 2
+    assert polls[-1].end - polls[0].start >= 0.25  # it waited, and stopped once done
+    assert REPO in gcp.artifact_registry.repositories
+
+
+def test_a_repository_operation_still_running_at_the_deadline(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.operation_seconds = 60
+    policy = RetryPolicy(deadline=1.0, initial=0.05, maximum=0.2, call_timeout=1.0)
+
+    start = time.monotonic()
+    with pytest.raises(ProvisionError) as caught:
+        run_gar(policy=policy)
+
+    message = str(caught.value)
+    assert message.startswith("could not create the repository (waiting for its operation) (")
+    assert message.endswith("(the operation is still running); run init again later")
+    assert time.monotonic() - start < 3
+
+
+def test_a_key_creation_that_times_out_is_never_sent_again(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    answer = gcp.iam.hold_answer("CreateServiceAccountKey")  # made in IAM, answer too slow
+    policy = RetryPolicy(deadline=20.0, initial=0.01, maximum=0.05, call_timeout=0.5)
+    try:
+        with pytest.raises(ProvisionError) as caught:
+            run_gar(policy=policy)
+    finally:
+        answer.set()
+
+    assert len(gcp.iam.calls("CreateServiceAccountKey")) == 1
+    message = str(caught.value)
+    assert message.startswith("could not create a key for the service account (")
+    assert "DEADLINE_EXCEEDED" in message
+    assert message.endswith("all the same, deleted by bhsvc")
+    assert gcp.iam.user_key_ids(EMAIL) == []
+    assert not config.key_file.exists()
