@@ -455,3 +455,11 @@ def test_add_member_to_an_unconditional_binding_only() -> None:
     unconditional = [b for b in policy.bindings if not b.HasField("condition")]
     assert [list(b.members) for b in unconditional] == [["user:a@x.org", "user:b@x.org"]]
     assert list(conditional.members) == ["user:a@x.org"]
+
+
+def test_server_text_in_messages_has_no_control_characters() -> None:
+    err = gexc.InvalidArgument("bad\x1b[2Jlocation\nsecond line\r")
+    assert str(translate(err, ACTION)) == (
+        "could not create the repository (projects/p/locations/l): "
+        "INVALID_ARGUMENT: bad [2Jlocation second line "
+    )

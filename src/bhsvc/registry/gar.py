@@ -28,6 +28,7 @@ from bhsvc.registry.gcp_errors import (
     deadline_passed,
     is_refused_unprocessed,
     is_transient,
+    printable,
     still_failing,
     surely_not_done,
     translate,
@@ -372,7 +373,7 @@ class GarProvisioner:
         op = self._until_deadline(poll, done, lambda err: isinstance(err, _StillRunning))
         if op.HasField("error"):
             raise OperationError(
-                f"could not {action.what} ({action.resource}): {op.error.message} "
+                f"could not {action.what} ({action.resource}): {printable(op.error.message)} "
                 f"(code {op.error.code})"
             )
 

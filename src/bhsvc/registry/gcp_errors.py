@@ -66,20 +66,25 @@ def surely_not_done(err: BaseException | None) -> bool:
     return isinstance(err, (gexc.ClientError, gexc.ServiceUnavailable))
 
 
+def printable(text: str) -> str:
+    """Server-provided text on one line, without control characters."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
 def _describe(err: BaseException | None) -> str:
     from google.api_core import exceptions as gexc
 
     if isinstance(err, gexc.GoogleAPICallError):
         status = err.grpc_status_code.name if err.grpc_status_code else str(err.code)
-        return f"{status}: {err.message}"
+        return f"{status}: {printable(str(err.message))}"
     if isinstance(err, BhsvcError):
         return str(err)
-    return f"{type(err).__name__}: {err}"
+    return f"{type(err).__name__}: {printable(str(err))}"
 
 
 def _metadata(err: BaseException) -> dict[str, str]:
     meta = getattr(err, "metadata", None)
-    return {str(k): str(v) for k, v in dict(meta).items()} if meta else {}
+    return {str(k): printable(str(v)) for k, v in dict(meta).items()} if meta else {}
 
 
 def violated_key_constraint(err: BaseException) -> str | None:
@@ -98,7 +103,7 @@ def violated_key_constraint(err: BaseException) -> str | None:
         if isinstance(detail, error_details_pb2.PreconditionFailure):
             for violation in detail.violations:
                 if _KEY_CREATION_CONSTRAINT in violation.type:
-                    return str(violation.type)
+                    return printable(str(violation.type))
     if _KEY_CREATION_CONSTRAINT in str(err.message):
         return f"constraints/iam.{_KEY_CREATION_CONSTRAINT}"
     return None
