@@ -496,6 +496,19 @@ def test_full_key_quota_is_an_error_before_creating(gcp: Gcp, run_gar: RunGar) -
     assert gcp.iam.calls("CreateServiceAccountKey") == []
 
 
+def test_a_record_of_an_account_that_is_gone_is_dropped(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    _stopped_run_left(config, "deleted-pusher@my-project.iam.gserviceaccount.com", [])
+
+    report = run_gar()  # creates the pusher account: IAM may not know it yet, this one is gone
+
+    assert statuses(report)[KEY_STEP] == "created"
+    listed = [r.status for r in gcp.iam.calls("ListServiceAccountKeys")]
+    assert listed.count("NOT_FOUND") == 1  # asked once, not again and again
+    assert not keyfile.pending_path(config.key_file).exists()
+
+
 def test_key_creation_forbidden_by_org_policy(gcp: Gcp, config: Config, run_gar: RunGar) -> None:
     gcp.iam.key_creation_disabled = True
 

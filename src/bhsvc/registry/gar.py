@@ -543,7 +543,8 @@ class GarProvisioner:
         def unknown_yet(err: Exception) -> bool:
             # IAM is eventually consistent: an account created seconds ago may be
             # unknown to this call for a while.
-            return self._account_is_new and isinstance(err, gexc.NotFound)
+            new = self._account_is_new and email == self.target.email
+            return new and isinstance(err, gexc.NotFound)
 
         listing = self._until_deadline(action, list_once, unknown_yet, handled)
         return [
@@ -606,7 +607,7 @@ class GarProvisioner:
         account = pending.account
         held = existing.key_id if existing is not None else None
         theirs = listed
-        if account != email:  # the key file was another account's then: none of its keys
+        if account != email:  # the config named another account then: no file holds its keys
             held = None
             try:
                 theirs = self._list_keys(account, handled=(gexc.NotFound,))
