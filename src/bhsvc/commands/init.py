@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,21 +51,16 @@ def print_step(result: StepResult) -> None:
 
 
 def provision(config: Config, rotate_key: bool, quiet: bool) -> RegistryReport:
-    """Provision with a spinner and a line per step (quiet: neither)."""
-    lock = threading.Lock()
-
-    def on_step(result: StepResult) -> None:
-        if not quiet:
-            with lock:  # steps finish on worker threads
-                print_step(result)
-
+    """Provision with a spinner and a line per step (quiet: neither). A wait for
+    another run on the same key file is shown either way."""
     status = (
         None if quiet else ui.err_console.status(f"provisioning the {_provider_name(config)} ...")
     )
     if status is not None:
         status.start()
     try:
-        return provision_registry(config, rotate_key, on_step)
+        on_step = (lambda result: None) if quiet else print_step
+        return provision_registry(config, rotate_key, on_step, on_note=ui.print_notice)
     finally:
         if status is not None:
             status.stop()
