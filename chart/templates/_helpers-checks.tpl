@@ -63,7 +63,8 @@
         {{- divf $number (get $fraction $suffix) }}
     {{- else }}
         {{- /* an exponent: e3, E-2, e+12 */}}
-        {{- $exponent := trimPrefix "+" (substr 1 (len $suffix) $suffix) | int }}
+        {{- /* atoi: decimal ("09" is 9, where int would read octal) */}}
+        {{- $exponent := substr 1 (len $suffix) $suffix | atoi }}
         {{- $scale := 1.0 }}
         {{- range until (max $exponent (sub 0 $exponent) | int) }}
             {{- $scale = mulf $scale 10 }}

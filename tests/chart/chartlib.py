@@ -218,6 +218,23 @@ def duplicate_keys(text: str) -> list[str]:
     return loader.duplicates
 
 
+def load_config_file(
+    directory: Path, rendered: Rendered, monkeypatch: Any, env: dict[str, str] | None = None
+) -> Any:
+    """The traitlets config that BinderHub gets from a render: the chart's
+    binderhub_config.py run, as traitlets runs a config file, next to the
+    rendered chart-config.yaml, with `env` in the environment."""
+    from traitlets.config import PyFileConfigLoader
+
+    secret = rendered.find("Secret", "binderhub")[0]["stringData"]
+    (directory / "binderhub_config.py").write_text(secret["binderhub_config.py"])
+    (directory / "chart-config.yaml").write_text(secret["chart-config.yaml"])
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("BINDERHUB_CHART_CONFIG", raising=False)
+    return PyFileConfigLoader("binderhub_config.py", path=str(directory)).load_config()
+
+
 def secret_data(secret: dict[str, Any], key: str) -> str:
     if key in secret.get("stringData", {}):
         return str(secret["stringData"][key])

@@ -117,7 +117,9 @@ def test_incomplete_credentials_fail(template_error, credentials, empty):
 
 
 def test_a_server_alone_is_a_registry_without_credentials(helm, render):
-    rendered = render(helm, extra={"buildPodsRegistryCredentials": {"server": "http://10.1.0.4:5000"}})
+    rendered = render(
+        helm, extra={"buildPodsRegistryCredentials": {"server": "http://10.1.0.4:5000"}}
+    )
     config = json.loads(secret_data(rendered.get("Secret", PUSH_SECRET), "config.json"))
     # An entry without "auth": docker sends no credentials; BinderHub's
     # DockerRegistry.url defaults to the first entry's server.
