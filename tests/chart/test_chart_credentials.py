@@ -124,3 +124,14 @@ def test_a_server_alone_is_a_registry_without_credentials(helm, render):
     # An entry without "auth": docker sends no credentials; BinderHub's
     # DockerRegistry.url defaults to the first entry's server.
     assert config == {"auths": {"http://10.1.0.4:5000": {}}}
+
+
+def test_credentials_win_over_the_docker_config(helm, render):
+    """For the same registry, as in the 2i2c chart."""
+    server = "https://europe-west10-docker.pkg.dev"
+    extra = {"buildPodsDockerConfig": {"auths": {server: {"auth": "b3RoZXI6b3RoZXI="}, "x.io": {}}}}
+    rendered = render(helm, "seed", extra=extra)
+    config = json.loads(secret_data(rendered.get("Secret", PUSH_SECRET), "config.json"))
+    user = base64.b64decode(config["auths"][server]["auth"]).decode().partition(":")[0]
+    assert user == "_json_key"
+    assert config["auths"]["x.io"] == {}

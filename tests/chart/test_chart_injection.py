@@ -166,6 +166,8 @@ SHAPED = {
     "/ingress/pathSuffix": {"ingress": {"pathSuffix": MARK}},
     "/hubIntegration/apiUrl": {"hubIntegration": {"apiUrl": "http://hub/" + MARK + "/"}},
     "/hubIntegration/url": {"hubIntegration": {"url": "https://hub/" + MARK}},
+    "/hubIntegration/urlLocal": {"hubIntegration": {"urlLocal": "http://hub/" + MARK}},
+    "/hubIntegration/oauthCallbackUrl": {"hubIntegration": {"oauthCallbackUrl": "/" + MARK}},
     "/hubIntegration/serviceName": {"hubIntegration": {"serviceName": MARK}},
     "/hubIntegration/apiToken/key": {"hubIntegration": {"apiToken": {"key": MARK}}},
     "/fullnameOverride": {"fullnameOverride": MARK},
@@ -189,6 +191,8 @@ ALLOWS_QUOTE = {
     "/ingress/pathSuffix",
     "/hubIntegration/apiUrl",
     "/hubIntegration/url",
+    "/hubIntegration/urlLocal",
+    "/hubIntegration/oauthCallbackUrl",
 }
 
 
