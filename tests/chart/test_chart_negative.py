@@ -235,31 +235,36 @@ def test_values_kubernetes_accepts(helm, render, k8s_validate):
         ({"requests": {"cpu": "1500m"}, "limits": {"cpu": 1}}, "resources.requests.cpu"),
         ({"requests": {"memory": "1Gi"}, "limits": {"memory": "1000Mi"}},
          "resources.requests.memory"),
-        ({"requests": {"memory": "2e9"}, "limits": {"memory": "1G"}}, "resources.requests.memory"),
         ({"requests": {"memory": 2e9}, "limits": {"memory": "1G"}}, "resources.requests.memory"),
-        ({"requests": {"ephemeral-storage": "1"}, "limits": {"ephemeral-storage": "999m"}},
-         "resources.requests.ephemeral-storage"),
+        ({"requests": {"example.org/disk": "1"}, "limits": {"example.org/disk": "999m"}},
+         "resources.requests.example.org/disk"),
     ],
 )  # fmt: skip
 def test_requests_above_limits(template_error, resources, key):
     err = template_error({"resources": resources})
     assert f"{key} (" in err and "Kubernetes refuses a request above its limit" in err
-    err = template_error({"dockerApi": {"resources": resources}})
-    assert f"dockerApi.{key} (" in err
 
 
-@pytest.mark.parametrize(
-    ("request_", "limit"),
-    [("1Gi", "1024Mi"), ("500m", "0.5"), ("1e3", "1k"), ("0.1", "100m"), (2, "2000m"),
-     ("1.5G", "1500M"), ("1Mi", "1048576")],
-)  # fmt: skip
-def test_equal_requests_and_limits_written_differently(helm, render, request_, limit):
-    resources = {"requests": {"cpu": request_}, "limits": {"cpu": limit}}
-    rendered = render(helm, extra={"resources": resources})
+def test_requests_above_limits_of_the_engine(template_error):
+    err = template_error({"dockerApi": {"resources": {"requests": {"cpu": "5"}}}})
+    assert "dockerApi.resources.requests.cpu (5) is more than dockerApi.resources.limits.cpu" in err
+
+
+# The same amounts written differently: none is above its limit.
+EQUAL = [("1Gi", "1024Mi"), ("500m", "0.5"), ("1e3", "1k"), ("0.1", "100m"), (2, "2000m"),
+         ("1.5G", "1500M"), ("1Mi", "1048576"), ("2e-3", "2m")]  # fmt: skip
+
+
+def test_equal_requests_and_limits_written_differently(helm, render):
+    names = [f"example.org/r{i}" for i in range(len(EQUAL))]
+    requests = {name: request for name, (request, _) in zip(names, EQUAL, strict=True)}
+    limits = {name: limit for name, (_, limit) in zip(names, EQUAL, strict=True)}
+    rendered = render(helm, extra={"resources": {"requests": requests, "limits": limits}})
     got = rendered.container["resources"]
-    # helm reads an unquoted 1e3 as a number: compare amounts then
-    assert got["limits"]["cpu"] == limit
-    assert got["requests"]["cpu"] == request_ or got["requests"]["cpu"] == float(request_)
+    for name, (request, limit) in zip(names, EQUAL, strict=True):
+        assert got["limits"][name] == limit
+        # helm reads an unquoted 1e3 as a number
+        assert got["requests"][name] == request or got["requests"][name] == float(request)
 
 
 MIB = 1024 * 1024
