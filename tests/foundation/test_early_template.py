@@ -150,4 +150,4 @@ def test_a_waiting_helm_for_another_command_is_stopped(helm4_path: Path) -> None
     again = helm.spawn(found, helm.template_args("same", chart, "b", ["-"]), reads_stdin=True)
     assert helm.reuse(again, found, helm.template_args("same", chart, "b", ["-"])) is again
     helm.feed(again, "")
-    assert "name: same" in helm.finish(again)
+    assert 'name: "same-binderhub-service"' in helm.finish(again)
