@@ -393,7 +393,8 @@ def chart_values_page() -> str:
         "the chart's `values.yaml`) and its description (from `values.schema.yaml`). helm "
         "validates values files against this schema: a misspelled key or a value of the "
         "wrong type is refused at install time, naming the key. A values file written for "
-        "the 2i2c binderhub-service chart is accepted as is.\n",
+        "the 2i2c binderhub-service chart works, with the meaning it has there "
+        "(see {ref}`howto-helm-only-2i2c`).\n",
         "`bhsvc deploy` and `bhsvc render` write these values from `bhsvc.yaml` "
         "(see {ref}`config-reference`); `binderhub.values` in `bhsvc.yaml` is merged "
         "last, so any value below can be set there.\n",

@@ -222,10 +222,11 @@ custom:
         {{- if .Values.buildPodsDockerConfig }}
             {{- fail "\n\nbuildPodsRegistryCredentials.existingSecret and buildPodsDockerConfig are both set: the existing Secret is used as is, put that docker config into it instead." }}
         {{- end }}
-    {{- else if or $creds.server $creds.username $creds.password }}
+    {{- else if or $creds.username $creds.password }}
+        {{- /* A server alone is a registry that needs no credentials. */}}
         {{- range $key := list "server" "username" "password" }}
             {{- if not (get $creds $key) }}
-                {{- fail (printf "\n\nbuildPodsRegistryCredentials.%s is empty: server, username and password must be set together." $key) }}
+                {{- fail (printf "\n\nbuildPodsRegistryCredentials.%s is empty: set server, username and password together (or only server, for a registry that needs no credentials)." $key) }}
             {{- end }}
         {{- end }}
     {{- end }}
