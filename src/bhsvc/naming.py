@@ -51,14 +51,38 @@ def chart_name(config: Config) -> str:
     return _dns_label(str(config.binderhub.values.get("nameOverride") or CHART_NAME))
 
 
-def binderhub_fullname(config: Config) -> str:
-    """The chart's `binderhub-service.fullname`: BinderHub's Deployment and Service."""
+def _suffixed(prefix: str, suffix: str) -> str:
+    """The chart's `suffixed-name`: the prefix shortened so that the suffix survives."""
+    return f"{prefix[: 62 - len(suffix)].removesuffix('-')}-{suffix}"
+
+
+def _release_prefix(config: Config) -> str:
+    """The chart's `binderhub-service.fullname`."""
     override = config.binderhub.values.get("fullnameOverride")
     if override:
         return _dns_label(str(override))
     name = chart_name(config)
     release = config.binderhub.release
     return _dns_label(release if name in release else f"{release}-{name}")
+
+
+def _2i2c_prefix(config: Config) -> str:
+    """The prefix with `naming: 2i2c`, as the 2i2c chart computes it: fullnameOverride
+    when it is text (the default "" means none), else from the release."""
+    override = config.binderhub.values.get("fullnameOverride", "")
+    if isinstance(override, str):
+        return _dns_label(override)
+    name = chart_name(config)
+    release = config.binderhub.release
+    return release if name in release else _dns_label(f"{release}-{name}")
+
+
+def binderhub_fullname(config: Config) -> str:
+    """BinderHub's Deployment and Service, in the naming scheme `naming` chooses."""
+    if config.binderhub.values.get("naming") == "2i2c":
+        prefix = _2i2c_prefix(config)
+        return _suffixed(prefix, "binderhub") if prefix else "binderhub"
+    return _release_prefix(config)
 
 
 def binderhub_service(config: Config) -> tuple[str, int]:

@@ -20,6 +20,9 @@ OVERRIDES = {
     "nameOverride": {"nameOverride": "bh"},
     "fullnameOverride": {"fullnameOverride": "my-binder"},
     "service port": {"service": {"port": 8080}},
+    "2i2c names": {"naming": "2i2c"},
+    "2i2c names, prefixed": {"naming": "2i2c", "fullnameOverride": "mine"},
+    "2i2c names from the release": {"naming": "2i2c", "fullnameOverride": None},
 }
 
 
