@@ -73,6 +73,13 @@ HubValuesOpt = Annotated[
         show_default=False,
     ),
 ]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Upgrade the releases even when they run the same chart with the same values.",
+    ),
+]
 HelmTimeoutOpt = Annotated[
     int,
     typer.Option("--timeout", help="Seconds each helm release may take to become ready.", min=1),
@@ -151,13 +158,14 @@ def deploy(
     ] = False,
     timeout: HelmTimeoutOpt = 600,
     hub_values: HubValuesOpt = None,
+    force: ForceOpt = False,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
     """Install or upgrade BinderHub (and JupyterHub when enabled) on the cluster."""
     from bhsvc.commands.deploy import run
 
-    run(config, dry_run, output.value, helm, yes, timeout, hub_values or ())
+    run(config, dry_run, output.value, helm, yes, timeout, hub_values or (), force)
 
 
 @app.command()
@@ -228,13 +236,14 @@ def connect_hub(
         bool, typer.Option("--yes", "-y", help="Upgrade both releases without asking.")
     ] = False,
     timeout: HelmTimeoutOpt = 600,
+    force: ForceOpt = False,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
     """Make BinderHub a service of a z2jh JupyterHub at /services/<name>/."""
     from bhsvc.commands.connect_hub import run
 
-    run(config, hub_values or [], dry_run, yes, output.value, helm, timeout=timeout)
+    run(config, hub_values or [], dry_run, yes, output.value, helm, timeout, force)
 
 
 @app.command()

@@ -10,14 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from bhsvc import chart as chart_mod
 from bhsvc import helm as helm_mod
 from bhsvc import naming
 from bhsvc.components.checks import SMOKE_TIMEOUT, VersionsCheck
 from bhsvc.components.kube_objects import Namespaces, Secret, TokenCopy
-from bhsvc.components.releases import HubRelease, Release
+from bhsvc.components.releases import Changes, HubRelease, Release
 from bhsvc.components.values_files import ValuesFiles
-from bhsvc.config import Config
+from bhsvc.config import FANCY_PROFILES_HUB_IMAGE, Config
 from bhsvc.hub_files import HubUserValues
 from bhsvc.lifecycle import Component
 from bhsvc.names import REGISTRY_PASSWORD_ENV
@@ -45,6 +47,7 @@ class Inputs:
     docker_config: str | None
     # BinderHub's Service as found on the cluster (connect-hub), else the chart's naming.
     service: tuple[str, int] | None = None
+    force: bool = False  # upgrade the releases even when nothing changed
 
 
 def with_context(config: Config, context: str) -> Config:
@@ -102,6 +105,36 @@ def registry_secret_data(docker_config: str) -> dict[str, bytes]:
     return {".dockerconfigjson": data, "config.json": data}
 
 
+def hub_chart_version(config: Config) -> str | None:
+    """The z2jh version bhsvc installs: hub.chart_version, or a local chart's own."""
+    if config.hub.chart and "://" not in config.hub.chart:
+        found = chart_mod.local_chart_metadata(chart_mod.reference(config, config.hub.chart))
+        return str(found["version"]) if found and "version" in found else None
+    return config.hub.chart_version
+
+
+def hub_image_note(config: Config) -> str:
+    """The hub image the plan names, and whose build it is."""
+    image = config.hub.hub_image
+    if image is None:
+        return "the chart's own hub image"
+    if image == FANCY_PROFILES_HUB_IMAGE:
+        return (
+            f"hub image {image}: a third-party build (jupyterhub-fancy-profiles' CI, FROM "
+            f"quay.io/jupyterhub/k8s-hub:{config.hub.chart_version})"
+        )
+    return f"hub image {image}"
+
+
+def hub_downgrade_hint() -> str:
+    return (
+        "set hub.chart_version to the version the hub runs; with fancy-profiles the hub "
+        "image must then be built for it (FROM quay.io/jupyterhub/k8s-hub:<version>, pip "
+        "install jupyterhub-fancy-profiles) and named in hub.image; or set "
+        "hub.fancy_profiles: false"
+    )
+
+
 def components(inputs: Inputs) -> list[Component]:
     """Everything from an empty cluster to a BinderHub that answered, in order."""
     config = inputs.config
@@ -112,15 +145,16 @@ def components(inputs: Inputs) -> list[Component]:
     docker_config = inputs.docker_config
     folder = values_dir(config)
 
+    registry_secret = Secret(
+        "registry credentials Secret",
+        naming.SecretRef(ns, naming.registry_secret(config), ".dockerconfigjson"),
+        f"docker config.json for {config.registry_server}, from {credentials_source(config)}",
+        registry_secret_data(docker_config) if docker_config else None,
+        owner,
+    )
     parts: list[Component] = [
         Namespaces(tuple(dict.fromkeys([ns, config.hub_namespace if hub.enabled else ns]))),
-        Secret(
-            "registry credentials Secret",
-            naming.SecretRef(ns, naming.registry_secret(config), ".dockerconfigjson"),
-            f"docker config.json for {config.registry_server}, from {credentials_source(config)}",
-            registry_secret_data(docker_config) if docker_config else None,
-            owner,
-        ),
+        registry_secret,
     ]
     if hub.enabled:
         pull = naming.image_pull_secret(config)
@@ -136,18 +170,26 @@ def components(inputs: Inputs) -> list[Component]:
     written = values_files(config, inputs.source, existing, inputs.service)
     inputs_read = input_files(config, Path(inputs.source), inputs.user.files)
     parts.append(ValuesFiles({folder / name: text for name, text in written.items()}, inputs_read))
+    # The BinderHub pod reads the registry Secret (and the hub token): when either
+    # changed, it must restart, so its release is upgraded even with the same values.
+    binderhub_reads: list[Changes] = [registry_secret]
     if hub.enabled:
-        effective = inputs.user.effective(config, inputs.service)
+        version = hub_chart_version(config)
+        title = f"chart {hub.chart}" if hub.chart else f"z2jh {hub.chart_version}"
         parts.append(
             HubRelease(
                 f"JupyterHub release {hub.release}",
                 hub.release,
                 config.hub_namespace,
-                f"chart {hub.chart}" if hub.chart else f"z2jh {hub.chart_version}",
+                f"{title} ({hub_image_note(config)})",
                 hub_chart_args(inputs),
                 f"release={hub.release}",
                 inputs.timeout,
-                effective_values=effective,
+                chart_name=chart_mod.HUB_CHART_NAME,
+                chart_version=version,
+                expected_values=inputs.user.effective(config, inputs.service),
+                force=inputs.force,
+                downgrade_hint=hub_downgrade_hint(),
                 values_file=folder / HUB_VALUES_FILE,
                 applied_file=folder / HUB_APPLIED_FILE,
             )
@@ -155,17 +197,27 @@ def components(inputs: Inputs) -> list[Component]:
         source = naming.token_source(config, existing)
         target = naming.token_target(config, existing)
         if source != target:
-            parts.append(TokenCopy(source, target, hub.service_name, owner))
+            token = TokenCopy(source, target, hub.service_name, owner)
+            parts.append(token)
+            binderhub_reads.append(token)
+    bundled = chart_mod.local_chart_metadata(inputs.chart) or {}
     smoke_timeout = min(float(inputs.timeout), SMOKE_TIMEOUT)
     parts += [
         Release(
             f"BinderHub release {config.binderhub.release}",
             config.binderhub.release,
             ns,
-            "binderhub-service",
+            f"binderhub-service {bundled.get('version', '')}".strip(),
             binderhub_chart_args(inputs),
             naming.release_selector(config),
             inputs.timeout,
+            chart_name=str(bundled.get("name", naming.CHART_NAME)),
+            chart_version=str(bundled["version"]) if "version" in bundled else None,
+            expected_values=yaml.safe_load(written[BINDERHUB_VALUES_FILE]),
+            depends_on=binderhub_reads,
+            force=inputs.force,
+            downgrade_hint="upgrade bhsvc (its bundled chart is older), or set binderhub.chart "
+            "to the chart the release runs",
         ),
         VersionsCheck(
             f"GET {config.binderhub_base_url}versions",

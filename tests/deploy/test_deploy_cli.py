@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -107,11 +108,20 @@ def test_fresh_install_then_rerun_changes_nothing(
     assert_no_secret(first.out, first.err, values)
 
     cluster.writes.clear()
-    again = run_cli(*deploy_args(project))
+    again = run_cli(*deploy_args(project, "-o", "json"))
     assert again.code == 0, again.both
-    assert "registry credentials Secret: unchanged" in again.err
-    assert "release binderhub revision 2" in again.out
-    # helm records a new revision; nothing else is written.
+    steps = {step["name"]: step["status"] for step in again.json()["steps"]}
+    assert steps["registry credentials Secret"] == "unchanged"
+    assert steps["BinderHub release binderhub"] == "unchanged"
+    assert again.json()["skipped"] == ["BinderHub release binderhub"]
+    assert again.json()["revision"] == 1
+    # Nothing changed: no write at all, not even a new helm revision.
+    assert cluster.writes == []
+    assert release_records(cluster) == {1: "deployed"}
+
+    forced = run_cli(*deploy_args(project, "--force"))
+    assert forced.code == 0, forced.both
+    assert "release binderhub revision 2" in forced.out
     assert resource_writes(cluster) == []
     assert release_records(cluster) == {1: "superseded", 2: "deployed"}
 
@@ -326,7 +336,9 @@ def test_dry_run_offline_and_against_the_cluster(
     assert f"ensure namespace {NAMESPACE} ({NAMESPACE} exists)" in text.out
     assert f"{REGISTRY_SECRET} (docker config.json" in text.out
     assert ") (up to date)" in text.out
-    assert "revision 1 deployed (binderhub-service-0.1.0) in binder: will be upgraded" in text.out
+    assert (
+        "revision 1 deployed (binderhub-service-0.1.0) in binder: same chart and values" in text.out
+    )
     project.key.write_text(key_json(version=3))
     changed = run_cli("deploy", "--dry-run", "--config", str(project.config))
     assert "(will be updated: its content, type or labels differ)" in changed.out
@@ -513,3 +525,58 @@ def test_a_release_helm_left_pending_stops_the_run_before_any_change(
     assert f"helm rollback {RELEASE} --namespace {NAMESPACE} --kube-context fake" in result.err
     assert "Diagnosis" not in result.err
     assert resource_writes(cluster) == []
+
+
+# ---- never a downgrade ------------------------------------------------------------------
+
+
+def test_a_newer_hub_chart_is_never_downgraded(
+    run_cli: Any, project: Project, cluster: FakeKubernetes, tmp_path: Path
+) -> None:
+    from hub.hublib import fake_z2jh_chart
+
+    newer = fake_z2jh_chart(tmp_path / "new", "4.4.0")
+    older = fake_z2jh_chart(tmp_path / "old", "4.3.1")
+    hub = {
+        "enabled": True,
+        "namespace": "jupyterhub",
+        "fancy_profiles": False,
+        "url": "https://hub.example.org/",
+    }
+    project.write_config({"hub": {**hub, "chart": str(newer)}, "binderhub": {"api_only": False}})
+    with FakeBinderHub(base_url="/services/binder/") as binderhub:
+        cluster.port_targets[8585] = ("127.0.0.1", binderhub.port)
+        cluster.port_targets[8000] = ("127.0.0.1", binderhub.port)
+        assert run_cli(*deploy_args(project)).code == 0
+    project.write_config({"hub": {**hub, "chart": str(older)}, "binderhub": {"api_only": False}})
+    plan = run_cli("deploy", "--dry-run", "-c", str(project.config), "-o", "json")
+    [hub_step] = [s for s in plan.json()["plan"] if s["name"] == "JupyterHub release jupyterhub"]
+    assert "bhsvc never downgrades a chart" in hub_step["blocker"]
+    writes = len(cluster.writes)
+    refused = run_cli(*deploy_args(project))
+    assert refused.code == 2, refused.both
+    assert "runs chart jupyterhub 4.4.0, newer than the 4.3.1 bhsvc would install" in refused.err
+    assert "hub.chart_version" in refused.err and "hub.fancy_profiles: false" in refused.err
+    assert len(cluster.writes) == writes, "nothing changes before the refusal"
+
+
+def test_a_newer_binderhub_chart_is_never_downgraded(
+    run_cli: Any,
+    project: Project,
+    cluster: FakeKubernetes,
+    binderhub: FakeBinderHub,
+    tmp_path: Path,
+) -> None:
+    from bhsvc.chart import bundled_chart
+
+    newer = tmp_path / "binderhub-service"
+    shutil.copytree(bundled_chart(), newer)
+    chart_yaml = newer / "Chart.yaml"
+    chart_yaml.write_text(re.sub(r"(?m)^version: .*$", "version: 99.0.0", chart_yaml.read_text()))
+    project.write_config({"binderhub": {"release": RELEASE, "chart": str(newer)}})
+    assert run_cli(*deploy_args(project)).code == 0
+    project.write_config()
+    refused = run_cli(*deploy_args(project))
+    assert refused.code == 2, refused.both
+    assert "runs chart binderhub-service 99.0.0, newer than the" in refused.err
+    assert "upgrade bhsvc" in refused.err

@@ -429,7 +429,7 @@ def test_a_failed_upgrade_does_not_make_bhsvcs_old_values_the_users(
     def release(values: dict[str, object]) -> HubRelease:
         return HubRelease(
             "hub", "jupyterhub", "binder", "z2jh", [], "release=jupyterhub", 60,
-            effective_values=values,
+            expected_values=values,
             values_file=folder / HUB_VALUES_FILE,
             applied_file=folder / HUB_APPLIED_FILE,
         )  # fmt: skip

@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from bhsvc import lifecycle, naming, ui
 from bhsvc.commands import rollout
-from bhsvc.components.releases import HubRelease, deployed_values
+from bhsvc.components.releases import HubRelease
 from bhsvc.config import Config
 from bhsvc.errors import OperationError
 from bhsvc.installation import Inputs, components, release_of
@@ -50,9 +50,10 @@ def run(
     output: str,
     helm_path: str | None,
     timeout: int = 600,
+    force: bool = False,
 ) -> None:
     inputs, notes = rollout.prepare(
-        config_path, hub_values_paths, helm_path, timeout, dry_run, yes, "connect-hub"
+        config_path, hub_values_paths, helm_path, timeout, dry_run, yes, "connect-hub", force
     )
     if dry_run:
         inputs, kube, reason = rollout.try_connect(inputs)
@@ -76,7 +77,7 @@ def run(
         observations = lifecycle.observe(parts, Cluster(kube, inputs.helm))
         cluster = {"reachable": True, "observations": observations}
     observed: list[Observation] = cluster.get("observations", [])
-    deployed = _deployed(parts, kube, inputs, notes) if observed else None
+    deployed = _deployed(parts, config)
     if deployed is None:
         notes.append("deployed values not readable: the diff is against nothing")
     diffs = _diffs(parts, inputs, deployed)
@@ -120,22 +121,13 @@ def run(
     )
 
 
-def _deployed(
-    parts: Sequence[Component], kube: Kube | None, inputs: Inputs, notes: list[str]
-) -> dict[str, dict[str, Any]] | None:
-    """Both releases' deployed values (the hub's as its component read them)."""
-    config = inputs.config
+def _deployed(parts: Sequence[Component], config: Config) -> dict[str, dict[str, Any]] | None:
+    """Both releases' deployed values, as their components read them."""
     hub = release_of(parts, config.hub.release)
-    if kube is None or not isinstance(hub, HubRelease):
+    binderhub = release_of(parts, config.binderhub.release)
+    if hub is None or binderhub is None or hub.deployed is None or binderhub.deployed is None:
         return None
-    try:
-        binderhub = deployed_values(
-            Cluster(kube, inputs.helm), config.binderhub.release, config.kube.namespace
-        )
-    except OperationError as err:
-        notes.append(str(err))
-        return None
-    return {"jupyterhub": hub.deployed or {}, "binderhub": binderhub}
+    return {"jupyterhub": hub.deployed, "binderhub": binderhub.deployed}
 
 
 def _diffs(
@@ -153,7 +145,7 @@ def _diffs(
     return {
         "jupyterhub": values_diff(
             old.get("jupyterhub") if against else None,
-            hub.effective_values,
+            hub.expected_values or {},
             "jupyterhub",
             hub_ours,
             tag,

@@ -20,9 +20,10 @@ def run(
     yes: bool = False,
     timeout: int = DEFAULT_TIMEOUT,
     hub_values: Sequence[Path] = (),
+    force: bool = False,
 ) -> None:
     inputs, notes = rollout.prepare(
-        config_path, hub_values, helm_path, timeout, dry_run, yes, "deploy"
+        config_path, hub_values, helm_path, timeout, dry_run, yes, "deploy", force
     )
     if dry_run:
         return _dry_run(inputs, notes, output)

@@ -17,7 +17,7 @@ from bhsvc import helm as helm_mod
 from bhsvc import lifecycle, render, ui
 from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.components.checks import VersionsCheck
-from bhsvc.components.releases import ReleaseInfo
+from bhsvc.components.releases import Release, ReleaseInfo
 from bhsvc.components.values_files import ValuesFiles
 from bhsvc.config import Config, load_config
 from bhsvc.errors import BhsvcError, OperationError, UsageError
@@ -36,6 +36,7 @@ def prepare(
     dry_run: bool,
     yes: bool,
     command: str,
+    force: bool = False,
 ) -> tuple[Inputs, list[str]]:
     """Everything local, before any request: bad input stops here (exit 2), the
     checks that need no program first.
@@ -73,7 +74,8 @@ def prepare(
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     # Settings BinderHub's chart refuses are bad input: rendered offline first.
     render.render(config, source, helm, chart, user.merged(config))
-    return Inputs(config, source, user, helm, chart, timeout, docker_config), notes
+    inputs = Inputs(config, source, user, helm, chart, timeout, docker_config, force=force)
+    return inputs, notes
 
 
 def connect_to(inputs: Inputs) -> tuple[Inputs, Kube]:
@@ -232,6 +234,7 @@ class Report:
     hub: ReleaseInfo | None = None
     binderhub_version: str | None = None
     values_files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # releases left alone
     error: str | None = None
     diagnosis: list[str] = field(default_factory=list)
 
@@ -250,6 +253,7 @@ class Report:
             "binderhub_version": self.binderhub_version,
             "hub": self.hub.as_dict() if self.hub else None,
             "values_files": self.values_files,
+            "skipped": self.skipped,
             "plan": [step.as_dict() for step in self.plan],
             "steps": [result.as_dict() for result in self.steps.results],
             "error": self.error,
@@ -303,6 +307,7 @@ def _collect(report: Report, parts: Sequence[Component], inputs: Inputs) -> None
     if config.hub.enabled:
         hub = release_of(parts, config.hub.release)
         report.hub = hub.info if hub else None
+    report.skipped = [p.name for p in parts if isinstance(p, Release) and p.skipped]
     answered = [p.versions for p in parts if isinstance(p, VersionsCheck) and p.versions]
     report.binderhub_version = answered[0].binderhub if answered else None
     done = {r.name for r in report.steps.results if r.status != "failed"}

@@ -59,6 +59,7 @@ class Secret:
     data: dict[str, bytes] | None
     labels: dict[str, str] = field(default_factory=dict)
     type: str = DOCKER_CONFIG_TYPE
+    changed: bool = field(default=False, init=False)
 
     def describe(self) -> PlanStep:
         return PlanStep(
@@ -85,6 +86,7 @@ class Secret:
         step.status = cluster.kube.ensure_secret(
             self.ref.namespace, self.ref.name, self.data, self.type, self.labels
         )
+        self.changed = step.status != "unchanged"
         step.detail = f"{self.ref.namespace}/{self.ref.name}"
 
 
@@ -99,6 +101,7 @@ class TokenCopy:
     service_name: str
     labels: dict[str, str] = field(default_factory=dict)
     name: str = "hub API token for BinderHub"
+    changed: bool = field(default=False, init=False)
 
     def describe(self) -> PlanStep:
         return PlanStep(
@@ -132,4 +135,5 @@ class TokenCopy:
         step.status = cluster.kube.ensure_secret(
             target.namespace, target.name, {target.key: token}, "Opaque", self.labels
         )
+        self.changed = step.status != "unchanged"
         step.detail = f"{target.namespace}/{target.name}"

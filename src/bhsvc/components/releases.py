@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
@@ -17,6 +17,7 @@ from bhsvc.kube.diagnosis import DiagnosisSampler
 from bhsvc.lifecycle import Cluster, Observation, PlanStep, State
 from bhsvc.merge import deep_merge
 from bhsvc.ui import StepResult
+from bhsvc.versions import chart_version, is_older
 
 # Seconds for a read-only helm command (list, get values).
 READ_TIMEOUT = 60.0
@@ -114,54 +115,110 @@ def install(helm: helm_mod.Helm, args: Sequence[str], timeout_seconds: int) -> R
         raise OperationError("helm upgrade printed something that is not JSON") from None
 
 
+class Changes(Protocol):
+    """A component whose apply says whether it changed anything (a Secret a release's
+    pods read: a new one must restart them, even when the values are the same)."""
+
+    changed: bool
+
+
 @dataclass
 class Release:
     """A helm release, installed or upgraded with `helm upgrade --install --wait` and
-    rolled back on failure. `selector` finds its pods, to say why they are not
-    ready when helm gives up."""
+    rolled back on failure; left alone when it runs the same chart version with the
+    same values and nothing it reads changed. `selector` finds its pods, to say why
+    they are not ready when helm gives up."""
 
     name: str
     release: str
     namespace: str
-    chart: str  # what the plan says, such as "z2jh 4.3.1"
+    title: str  # what the plan calls the chart, such as "z2jh 4.3.1"
     args: list[str]
     selector: str
     timeout: int
+    chart_name: str = ""
+    chart_version: str | None = None  # None: not known before helm fetches it
+    # The values helm will hold (all its values files merged); None: not known.
+    expected_values: dict[str, Any] | None = None
+    depends_on: Sequence[Changes] = ()
+    force: bool = False  # upgrade even when converged
+    downgrade_hint: str = ""  # the ways out when the deployed chart is newer
     # Filled by a run: what `observe` read, what `apply` made.
     listed: dict[str, Any] | None = field(default=None, init=False)
+    deployed: dict[str, Any] | None = field(default=None, init=False)
+    converged: bool = field(default=False, init=False)
+    skipped: bool = field(default=False, init=False)  # left alone: nothing to change
     info: ReleaseInfo | None = field(default=None, init=False)
 
     def describe(self) -> PlanStep:
         return PlanStep(
             self.name,
             "helm",
-            f"install or upgrade {self.chart} release {self.release} in {self.namespace}",
+            f"install or upgrade {self.title} release {self.release} in {self.namespace}",
             ("helm", *self.args),
         )
 
     def observe(self, cluster: Cluster) -> Observation:
         self.listed = listed_release(cluster, self.release, self.namespace)
+        self.converged = False
         if self.listed is None:
+            self.deployed = {}
             return Observation(State.MISSING, "not installed: will be installed")
         status = str(self.listed.get("status", ""))
-        detail = (
-            f"revision {self.listed.get('revision')} {status} ({self.listed.get('chart')}) "
-            f"in {self.namespace}: will be upgraded"
-        )
-        blocker = None
+        chart = str(self.listed.get("chart", ""))
+        where = f"revision {self.listed.get('revision')} {status} ({chart}) in {self.namespace}"
         if status.startswith("pending"):
-            detail = detail.replace(
-                "will be upgraded", "the run stops here until it is rolled back"
+            return Observation(
+                State.DRIFTED,
+                f"{where}: the run stops here until it is rolled back",
+                OperationError(
+                    f"release {self.release} in {self.namespace} is {status} (since "
+                    f"{self.listed.get('updated')}): "
+                    + recovery_hint(self.release, self.namespace, cluster.context)
+                ),
             )
-            blocker = OperationError(
-                f"release {self.release} in {self.namespace} is {status} (since "
-                f"{self.listed.get('updated')}): "
-                + recovery_hint(self.release, self.namespace, cluster.context)
+        running = chart_version(chart, self.chart_name) if self.chart_name else None
+        if running and self.chart_version and is_older(self.chart_version, running):
+            return Observation(
+                State.DRIFTED,
+                f"{where}: newer than {self.chart_version}, the run stops here",
+                UsageError(
+                    f"release {self.release} in {self.namespace} runs chart {self.chart_name} "
+                    f"{running}, newer than the {self.chart_version} bhsvc would install, "
+                    f"and bhsvc never downgrades a chart: {self.downgrade_hint}"
+                ),
             )
-        # Whether the upgrade would change anything is for helm to tell.
-        return Observation(State.DRIFTED, detail, blocker)
+        try:
+            self.deployed = deployed_values(cluster, self.release, self.namespace)
+        except OperationError as err:
+            return Observation(State.DRIFTED, where, err)
+        self.converged = (
+            status == "deployed"
+            and running is not None
+            and running == self.chart_version
+            and self.expected_values is not None
+            and self.deployed == self.expected_values
+        )
+        if self.converged:
+            return Observation(State.CONVERGED, f"{where}: same chart and values")
+        return Observation(State.DRIFTED, f"{where}: will be upgraded")
 
     def apply(self, cluster: Cluster, step: StepResult) -> None:
+        unchanged = self.converged and not any(part.changed for part in self.depends_on)
+        if unchanged and not self.force and self.listed is not None:
+            listed = self.listed
+            self.info = ReleaseInfo(
+                self.release,
+                self.namespace,
+                int(listed.get("revision") or 0),
+                str(listed.get("status", "")),
+                self.chart_version or "",
+                str(listed.get("app_version", "")),
+            )
+            self.skipped = True
+            step.status = "unchanged"
+            step.detail = f"revision {self.info.revision}, chart {self.info.chart_version}"
+            return
         with DiagnosisSampler(cluster.kube, self.namespace, self.selector) as sampler:
             try:
                 self.info = install(cluster.helm, self.args, self.timeout)
@@ -193,28 +250,20 @@ class HubRelease(Release):
     failed after writing its values has not applied them.
     """
 
-    # What the hub release will hold after the upgrade (the user's files, then bhsvc's).
-    effective_values: dict[str, Any] = field(default_factory=dict)
     values_file: Path = Path()
     applied_file: Path = Path()
-    deployed: dict[str, Any] | None = field(default=None, init=False)
 
     def observe(self, cluster: Cluster) -> Observation:
         seen = super().observe(cluster)
-        if seen.blocker is not None or self.listed is None:
+        if seen.blocker is not None or not self.deployed:
             return seen
-        try:
-            self.deployed = deployed_values(cluster, self.release, self.namespace)
-        except OperationError as err:
-            # The upgrade must know what it would drop.
-            return Observation(seen.state, seen.detail, err)
         return Observation(seen.state, seen.detail, self.drop_check(self.deployed))
 
     def drop_check(self, deployed: dict[str, Any]) -> BhsvcError | None:
         """The error an upgrade from `deployed` would stop at, or None."""
         if not deployed:
             return None
-        kept = self.effective_values
+        kept = self.expected_values or {}
         # Before the first run that kept a record: the file of the previous run.
         previous = self.applied_file if self.applied_file.is_file() else self.values_file
         if previous.is_file():
