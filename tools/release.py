@@ -81,8 +81,7 @@ def python_version(chart_version: str) -> str:
     match = SEMVER.fullmatch(chart_version)
     if match is None:
         raise BadInput(
-            f"{chart_version!r} is not a release version: X.Y.Z or X.Y.Z-alpha.N, "
-            "-beta.N, -rc.N"
+            f"{chart_version!r} is not a release version: X.Y.Z or X.Y.Z-alpha.N, -beta.N, -rc.N"
         )
     if match["pre"] is None:
         return match["release"]
@@ -228,32 +227,38 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
 
 
-def run(
-    args: Sequence[str],
-    timeout: float,
-    stdin: str | None = None,
-    cwd: Path | None = None,
-) -> str:
-    """Run a tool, show the command, return its output; StepFailed with its error."""
+def spawn(
+    args: Sequence[str], timeout: float, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool (the command shown first, its environment without the password)."""
     print("$", " ".join(args), flush=True)
     try:
-        proc = subprocess.run(
+        return subprocess.run(
             list(args),
             input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
             env=child_env(),
-            cwd=cwd,
             check=False,
         )
     except subprocess.TimeoutExpired:
         raise StepFailed(f"{args[0]} did not finish within {timeout:.0f}s") from None
     except OSError as err:
         raise StepFailed(f"cannot run {args[0]}: {err.strerror}") from None
+
+
+def failure(args: Sequence[str], proc: subprocess.CompletedProcess[str]) -> StepFailed:
+    detail = (proc.stderr or proc.stdout).strip()
+    verb = " ".join(args[1:3]) if args[1] in {"registry", "repo"} else args[1]
+    return StepFailed(f"{Path(args[0]).name} {verb} failed: {detail}")
+
+
+def run(args: Sequence[str], timeout: float, stdin: str | None = None) -> str:
+    """Run a tool; its output, or StepFailed with its error."""
+    proc = spawn(args, timeout, stdin)
     if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()
-        raise StepFailed(f"{Path(args[0]).name} {args[1]} failed: {detail}")
+        raise failure(args, proc)
     return proc.stdout + proc.stderr
 
 
@@ -310,9 +315,7 @@ def build(sources: Sources, dist: Path, helm: str, isolation: bool) -> str:
         wrong = [f"{what} has {have}" for what, have, ok in found if not ok]
         if wrong:
             raise StepFailed(f"version {version} expected: {'; '.join(wrong)}")
-        sums = "".join(
-            f"{sha256(p)}  {p.relative_to(staged)}\n" for p in (wheel, sdist, tgz)
-        )
+        sums = "".join(f"{sha256(p)}  {p.relative_to(staged)}\n" for p in (wheel, sdist, tgz))
         (staged / "SHA256SUMS").write_text(sums, encoding="utf-8")
         for name in ("python", "chart", "SHA256SUMS"):
             target = dist / name
@@ -350,9 +353,13 @@ def index(dist: Path, site: Path, url: str, helm: str) -> str:
     site.mkdir(parents=True, exist_ok=True)
     existing = site / "index.yaml"
     if existing.exists() and version in index_versions(existing):
-        raise BadInput(f"{existing}: already has {CHART_NAME} {version}; releases are never replaced")
-    if (site / tgz.name).exists():
-        raise BadInput(f"{site / tgz.name} already exists; releases are never replaced")
+        raise BadInput(
+            f"{existing}: already has {CHART_NAME} {version}; releases are never replaced"
+        )
+    published = site / tgz.name
+    # The file alone (an earlier run stopped before its index.yaml) may be this one.
+    if published.exists() and sha256(published) != sha256(tgz):
+        raise BadInput(f"{published} exists with other content; releases are never replaced")
     with tempfile.TemporaryDirectory(dir=site, prefix=".index-") as tmp:
         work = Path(tmp)
         shutil.copy2(tgz, work / tgz.name)
@@ -361,18 +368,39 @@ def index(dist: Path, site: Path, url: str, helm: str) -> str:
             args += ["--merge", str(existing)]
         run(args, HELM_TIMEOUT)
         listed = index_versions(work / "index.yaml")
-        os.replace(work / tgz.name, site / tgz.name)
+        os.replace(work / tgz.name, published)
         os.replace(work / "index.yaml", existing)
     print(f"{existing}: {CHART_NAME} {version} added ({len(listed)} versions)")
     return version
 
 
+def already_pushed(
+    helm: str, chart_ref: str, version: str, tgz: Path, flags: list[str], tmp: Path
+) -> bool:
+    """Whether the registry has this version: True when it is this very chart (a
+    re-run), BadInput when it is another one (a release is never replaced)."""
+    pulled = tmp / "pulled"
+    pulled.mkdir()
+    args = [helm, "pull", chart_ref, "--version", version, "--destination", str(pulled), *flags]
+    proc = spawn(args, HELM_TIMEOUT)
+    if proc.returncode != 0:
+        # helm's answer for a missing tag (an error of access ends otherwise).
+        if proc.stderr.rstrip().endswith(
+            f"{chart_ref.removeprefix('oci://')}:{version}: not found"
+        ):
+            return False
+        raise failure(args, proc)
+    if sha256(only_file(pulled, "*.tgz")) != sha256(tgz):
+        raise BadInput(
+            f"{chart_ref}:{version} exists with other content; releases are never replaced"
+        )
+    return True
+
+
 OCI_REFERENCE = re.compile(r"oci://(?P<host>[a-z0-9.-]+(:[0-9]+)?)(?P<path>(/[a-z0-9._-]+)+)")
 
 
-def push(
-    dist: Path, reference: str, helm: str, plain_http: bool, ca_file: Path | None
-) -> str:
+def push(dist: Path, reference: str, helm: str, plain_http: bool, ca_file: Path | None) -> str:
     """helm push of the packaged chart to oci://HOST/PATH; returns the chart's reference."""
     match = OCI_REFERENCE.fullmatch(reference.rstrip("/"))
     if match is None:
@@ -391,7 +419,8 @@ def push(
     tls = ["--plain-http"] if plain_http else []
     if ca_file is not None:
         tls += ["--ca-file", str(ca_file)]
-    chart_ref = f"{reference.rstrip('/')}/{CHART_NAME}"
+    target = reference.rstrip("/")
+    chart_ref = f"{target}/{CHART_NAME}"
     with tempfile.TemporaryDirectory(prefix="bhsvc-release-") as tmp:
         config: list[str] = []
         if username:
@@ -399,7 +428,10 @@ def push(
             config = ["--registry-config", str(Path(tmp) / "registry.json")]
             run([helm, "registry", "login", match["host"], "--username", username,
                  "--password-stdin", *config, *tls], HELM_TIMEOUT, stdin=password)  # fmt: skip
-        pushed = run([helm, "push", str(tgz), reference.rstrip("/"), *config, *tls], HELM_TIMEOUT)
+        if already_pushed(helm, chart_ref, version, tgz, [*config, *tls], Path(tmp)):
+            print(f"{chart_ref}:{version} is already there, the same chart: nothing to do")
+            return chart_ref
+        pushed = run([helm, "push", str(tgz), target, *config, *tls], HELM_TIMEOUT)
         shown = run([helm, "show", "chart", chart_ref, "--version", version, *config, *tls],
                     HELM_TIMEOUT)  # fmt: skip
     if chart_version(shown, chart_ref) != version:
