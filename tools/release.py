@@ -11,8 +11,10 @@ same chart. `appVersion` stays BinderHub's version. Steps:
     python tools/release.py index --site DIR --url URL [--dist DIR]
     python tools/release.py push oci://HOST/PATH [--plain-http] [--ca-file FILE]
 
-`check`: the versions agree and CHANGELOG.md has a section for this one.
-`bump`: sets the version and turns CHANGELOG.md's Unreleased section into it.
+`check`: the versions agree, CHANGELOG.md has a section for this one and the
+docs show it (`CHART_VERSION=...`).
+`bump`: sets the version everywhere and turns CHANGELOG.md's Unreleased
+section into it.
 `build`: the wheel and sdist (python -m build) into DIR/python, the chart
 (helm package) into DIR/chart, SHA-256 sums into DIR/SHA256SUMS.
 `index`: adds the packaged chart to the helm repository in the static site DIR
@@ -63,6 +65,8 @@ PEP440_PRE = {"alpha": "a", "beta": "b", "rc": "rc"}
 CHART_VERSION_LINE = re.compile(r"(?m)^version: *[\"']?(?P<version>[^\"'\s#]+)[\"']?[ \t]*$")
 INIT_VERSION = re.compile(r"(?m)^__version__ = \"(?P<version>[^\"]*)\"$")
 CHANGELOG_UNRELEASED = re.compile(r"(?m)^## \[Unreleased\][ \t]*$")
+# The version the install docs show (`CHART_VERSION=X.Y.Z` in a console block).
+DOCS_VERSION = re.compile(r"\bCHART_VERSION=(?P<version>[^\s\"']+)")
 
 
 class BadInput(Exception):
@@ -133,6 +137,15 @@ class Sources:
     def changelog(self) -> Path:
         return self.root / "CHANGELOG.md"
 
+    def docs(self) -> list[Path]:
+        """Pages that show the version to install."""
+        pages = [*sorted((self.root / "docs").rglob("*.md")), self.root / "chart" / "README.md"]
+        return [
+            p
+            for p in pages
+            if "_build" not in p.parts and p.is_file() and DOCS_VERSION.search(read_text(p))
+        ]
+
 
 def read_text(path: Path) -> str:
     try:
@@ -156,6 +169,10 @@ def check(sources: Sources, expect: str | None = None) -> str:
         )
     if not changelog_has(read_text(sources.changelog), version):
         raise BadInput(f"{sources.changelog}: no section `## [{version}]`")
+    for page in sources.docs():
+        shown = {m["version"] for m in DOCS_VERSION.finditer(read_text(page))} - {version}
+        if shown:
+            raise BadInput(f"{page}: CHART_VERSION={min(shown)}, the version is {version}")
     return version
 
 
@@ -176,6 +193,11 @@ def bump(sources: Sources, new: str, today: datetime.date) -> str:
         sources.init_py.write_text(
             INIT_VERSION.sub(f'__version__ = "{python_version(new)}"', init, count=1),
             encoding="utf-8",
+        )
+    for page in sources.docs():
+        text = read_text(page)
+        page.write_text(
+            text.replace(f"CHART_VERSION={old}", f"CHART_VERSION={new}"), encoding="utf-8"
         )
     heading = f"## [Unreleased]\n\n## [{new}] - {today.isoformat()}"
     sources.changelog.write_text(

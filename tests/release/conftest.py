@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from releaselib import ROOT, release
 
-# What a build needs: the packaging inputs (pyproject.toml's sdist list) of a checkout.
-BUILD_INPUTS = ("pyproject.toml", "README.md", "CHANGELOG.md", "src", "chart", "tools")
+# What a build reads (pyproject.toml's sdist list), and the docs that show the version.
+CHECKOUT_PARTS = ("pyproject.toml", "README.md", "CHANGELOG.md", "src", "chart", "tools", "docs")
 
 
 @pytest.fixture(scope="session")
@@ -25,13 +25,15 @@ def dist(tmp_path_factory: pytest.TempPathFactory, helm4_path: Path) -> Path:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    """A copy of the checkout's build inputs, free to change."""
+    """A copy of the parts of the checkout a release reads, free to change."""
     root = tmp_path / "checkout"
     root.mkdir()
-    for name in BUILD_INPUTS:
+    for name in CHECKOUT_PARTS:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                source, root / name, ignore=shutil.ignore_patterns("__pycache__", "_build")
+            )
         else:
             shutil.copy2(source, root / name)
     return root

@@ -106,7 +106,17 @@ def _not_semver(root: Path) -> str:
     return "'1.0' is not a release version"
 
 
-@pytest.mark.parametrize("breaks", [_set_init_version, _drop_changelog_section, _not_semver])
+def _stale_docs(root: Path) -> str:
+    page = root / "docs" / "how-to" / "helm-only.md"
+    page.write_text(
+        page.read_text().replace(f"CHART_VERSION={chart_version()}", "CHART_VERSION=0.0.9")
+    )
+    return f"docs/how-to/helm-only.md: CHART_VERSION=0.0.9, the version is {chart_version()}"
+
+
+@pytest.mark.parametrize(
+    "breaks", [_set_init_version, _drop_changelog_section, _not_semver, _stale_docs]
+)
 def test_check_refuses_versions_that_disagree(
     breaks: object, checkout: Path, helm4_path: Path, tmp_path: Path
 ) -> None:
@@ -158,6 +168,10 @@ def test_bump_changes_every_place_and_releases_the_changelog(
     init = (checkout / "src" / "bhsvc" / "__init__.py").read_text()
     if "__version__ = " in init:
         assert '__version__ = "0.2.0rc1"' in init  # the same version, as pip writes it
+    # The install pages show the new version.
+    for page in ("docs/how-to/helm-only.md", "docs/how-to/air-gapped.md"):
+        text = (checkout / page).read_text()
+        assert "CHART_VERSION=0.2.0-rc.1\n" in text and f"CHART_VERSION={old}" not in text
     changelog = (checkout / "CHANGELOG.md").read_text()
     # What was unreleased is now the release's; a new empty Unreleased section opens.
     assert f"## [Unreleased]\n\n## [0.2.0-rc.1] - 2026-12-01\n{unreleased}## [{old}]" in changelog
