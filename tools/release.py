@@ -80,13 +80,18 @@ class StepFailed(Exception):
 # ---- versions (pure) ---------------------------------------------------------------
 
 
-def python_version(chart_version: str) -> str:
-    """The PEP 440 form of a release version: 1.2.0-rc.1 -> 1.2.0rc1."""
-    match = SEMVER.fullmatch(chart_version)
+def release_parts(version: str) -> re.Match[str]:
+    match = SEMVER.fullmatch(version)
     if match is None:
         raise BadInput(
-            f"{chart_version!r} is not a release version: X.Y.Z or X.Y.Z-alpha.N, -beta.N, -rc.N"
+            f"{version!r} is not a release version: X.Y.Z or X.Y.Z-alpha.N, -beta.N, -rc.N"
         )
+    return match
+
+
+def python_version(chart_version: str) -> str:
+    """The PEP 440 form of a release version: 1.2.0-rc.1 -> 1.2.0rc1."""
+    match = release_parts(chart_version)
     if match["pre"] is None:
         return match["release"]
     return f"{match['release']}{PEP440_PRE[match['pre']]}{match['n']}"
@@ -99,9 +104,7 @@ def same_version(chart_version: str, other: str) -> bool:
 
 def order_key(version: str) -> tuple[int, ...]:
     """Sort key of a release version; a pre-release comes before its release."""
-    python_version(version)  # refuses anything else
-    match = SEMVER.fullmatch(version)
-    assert match is not None
+    match = release_parts(version)
     numbers = tuple(int(part) for part in match["release"].split("."))
     if match["pre"] is None:
         return (*numbers, 1, 0, 0)
@@ -157,7 +160,7 @@ def read_text(path: Path) -> str:
 def check(sources: Sources, expect: str | None = None) -> str:
     """The release version, once every place agrees; else BadInput naming the file."""
     version = chart_version(read_text(sources.chart_yaml), str(sources.chart_yaml))
-    python_version(version)
+    release_parts(version)
     if expect is not None and expect.removeprefix("v") != version:
         raise BadInput(f"{sources.chart_yaml}: version is {version}, the tag says {expect}")
     init = INIT_VERSION.search(read_text(sources.init_py))
@@ -178,10 +181,10 @@ def check(sources: Sources, expect: str | None = None) -> str:
 
 def bump(sources: Sources, new: str, today: datetime.date) -> str:
     """Set the version in Chart.yaml (and a __version__ literal), open its changelog."""
-    old = chart_version(read_text(sources.chart_yaml), str(sources.chart_yaml))
+    chart = read_text(sources.chart_yaml)
+    old = chart_version(chart, str(sources.chart_yaml))
     if order_key(new) <= order_key(old):
         raise BadInput(f"{new} is not after the current version {old}")
-    chart = read_text(sources.chart_yaml)
     changelog = read_text(sources.changelog)
     if CHANGELOG_UNRELEASED.search(changelog) is None:
         raise BadInput(f"{sources.changelog}: no `## [Unreleased]` section to release")
@@ -271,8 +274,10 @@ def spawn(
 
 
 def failure(args: Sequence[str], proc: subprocess.CompletedProcess[str]) -> StepFailed:
-    detail = (proc.stderr or proc.stdout).strip()
-    verb = " ".join(args[1:3]) if args[1] in {"registry", "repo"} else args[1]
+    # The tool's words, some of them a server's: no control characters reach the terminal.
+    detail = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", (proc.stderr or proc.stdout).strip())
+    # helm push, helm registry login, python -m build: what failed, without its arguments.
+    verb = " ".join(args[1:3]) if args[1] in {"registry", "repo", "-m"} else args[1]
     return StepFailed(f"{Path(args[0]).name} {verb} failed: {detail}")
 
 
@@ -309,10 +314,12 @@ def only_file(folder: Path, pattern: str) -> Path:
 # ---- steps -------------------------------------------------------------------------
 
 
-def build(sources: Sources, dist: Path, helm: str, isolation: bool) -> str:
+def build(
+    sources: Sources, dist: Path, helm: str, isolation: bool, expect: str | None = None
+) -> str:
     """Wheel, sdist and chart package of the checked version, into dist/python and
     dist/chart (replaced whole, so nothing of an older build is published)."""
-    version = check(sources)
+    version = check(sources, expect)
     dist.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dist, prefix=".build-") as tmp:
         staged = Path(tmp)
@@ -502,9 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             old = bump(sources, args.version, args.date or datetime.date.today())
             print(f"{old} -> {args.version}: edit CHANGELOG.md's [{args.version}] section")
         elif args.step == "build":
-            if args.expect:
-                check(sources, args.expect)
-            build(sources, args.dist, find_helm(args.helm), not args.no_isolation)
+            build(sources, args.dist, find_helm(args.helm), not args.no_isolation, args.expect)
         elif args.step == "index":
             index(args.dist, args.site, args.url, find_helm(args.helm))
         elif args.step == "push":

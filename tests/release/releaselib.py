@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from clirun import CliRun
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = ROOT / "tools" / "release.py"
@@ -19,17 +20,6 @@ CHART = "binderhub-service"
 def chart_version(chart_dir: Path = ROOT / "chart") -> str:
     version: str = yaml.safe_load((chart_dir / "Chart.yaml").read_text())["version"]
     return version
-
-
-@dataclass(frozen=True)
-class Done:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def both(self) -> str:
-        return self.out + self.err
 
 
 def helm_homes(base: Path) -> dict[str, str]:
@@ -44,7 +34,7 @@ def helm_homes(base: Path) -> dict[str, str]:
 
 def release(
     *args: str, helm: Path, home: Path, env: dict[str, str] | None = None, root: Path = ROOT
-) -> Done:
+) -> CliRun:
     """`python tools/release.py --helm HELM ARGS` in its own process."""
     proc = subprocess.run(
         [sys.executable, str(RELEASE), "--root", str(root), "--helm", str(helm), *args],
@@ -54,7 +44,7 @@ def release(
         env={**os.environ, **helm_homes(home), **(env or {})},
         check=False,
     )
-    return Done(proc.returncode, proc.stdout, proc.stderr)
+    return CliRun(proc.returncode, proc.stdout, proc.stderr)
 
 
 def helm_run(helm: Path, home: Path, *args: str) -> str:

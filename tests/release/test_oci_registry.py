@@ -77,7 +77,7 @@ def bhsvc_auth_file(registry: Registry, tmp_path: Path, server: str, password: s
         },
     }))  # fmt: skip
     auth = tmp_path / "config.json"
-    auth.write_text(docker_config_json(load_credentials(load_config(config), env={})))
+    auth.write_text(docker_config_json(load_credentials(load_config(config))))
     auth.chmod(0o600)
     return auth
 

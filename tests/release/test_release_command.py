@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from releaselib import CHART, Done, chart_version, helm_homes, helm_run, release
+from releaselib import CHART, chart_version, helm_homes, helm_run, release
 
 from oci_registry import Registry
 
@@ -220,7 +220,7 @@ def test_index_adds_the_chart_to_a_static_helm_repository(
     older_release(folder, url, helm4_path, tmp_path / "maintainer", tmp_path)
     before = yaml.safe_load((folder / "index.yaml").read_text())["entries"][CHART]
 
-    done: Done = release("index", "--site", str(folder), "--url", url, "--dist", str(dist),
+    done = release("index", "--site", str(folder), "--url", url, "--dist", str(dist),
                          helm=helm4_path, home=tmp_path)  # fmt: skip
     assert done.code == 0, done.both
     assert f"{CHART} {version} added (2 versions)" in done.out
