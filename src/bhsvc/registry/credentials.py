@@ -14,7 +14,9 @@ from pathlib import Path
 
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
+from bhsvc.files import SECRET_LIMIT, read_user_file, shown_path
 from bhsvc.names import REGISTRY_PASSWORD_ENV
+from bhsvc.text import has_surrogate
 
 GAR_USERNAME = "_json_key"
 
@@ -27,16 +29,9 @@ class Credentials:
 
 
 def _read_secret_file(path: Path, what: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: {what} not found") from None
-    except (PermissionError, IsADirectoryError):
-        raise UsageError(f"{path}: cannot read the {what}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: the {what} is not UTF-8 text") from None
+    text = read_user_file(path, what, SECRET_LIMIT)
     if not text.strip():
-        raise UsageError(f"{path}: the {what} is empty")
+        raise UsageError(f"{shown_path(path)}: the {what} is empty")
     return text
 
 
@@ -45,14 +40,16 @@ def read_key_file(path: Path) -> str:
     text = _read_secret_file(path, "service-account key file")
     try:
         key = json.loads(text)
-    except json.JSONDecodeError:
-        raise UsageError(f"{path}: the service-account key file is not JSON") from None
+    except (json.JSONDecodeError, RecursionError):
+        raise UsageError(f"{shown_path(path)}: the service-account key file is not JSON") from None
     if (
         not isinstance(key, dict)
         or key.get("type") != "service_account"
         or "private_key" not in key
     ):
-        raise UsageError(f"{path}: not a service-account key (no type/private_key fields)")
+        raise UsageError(
+            f"{shown_path(path)}: not a service-account key (no type/private_key fields)"
+        )
     return text
 
 
@@ -66,6 +63,8 @@ def load_credentials(config: Config, env: dict[str, str] | None = None) -> Crede
         password = _read_secret_file(config.path(reg.password_file), "password file").strip()
     elif env.get(REGISTRY_PASSWORD_ENV):
         password = env[REGISTRY_PASSWORD_ENV]
+        if has_surrogate(password):  # bytes the locale could not decode
+            raise UsageError(f"{REGISTRY_PASSWORD_ENV} is not UTF-8 text")
     else:
         raise UsageError(
             f"registry.password_file is not set and {REGISTRY_PASSWORD_ENV} is empty: "

@@ -9,7 +9,6 @@ binding and the key start as soon as their inputs exist.
 from __future__ import annotations
 
 import contextlib
-import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -417,10 +416,9 @@ class GarProvisioner:
 
     def _keep_private(self, path: Path) -> None:
         """A reused key file readable by others (copied, unpacked) is made 0600 again."""
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            path.chmod(files.SECRET_MODE)
-            self._warn(f"{path} was readable by others (mode {mode:04o}); it is 0600 now")
+        warning = files.make_private(path)
+        if warning:
+            self._warn(warning)
 
     def _key_ids(self) -> list[str]:
         """The ids of the service account's user-managed keys."""
@@ -486,7 +484,7 @@ class GarProvisioner:
             self._keep_private(path)
             return _Outcome(PRESENT, f"key {existing.key_id[:12]} in {path}")
         try:  # before the key exists: a folder that cannot be made leaves no key behind
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            files.make_private_dir(path.parent)
         except OSError as err:
             raise OperationError(f"{path}: cannot create its folder ({err.strerror})") from None
         create = Action(
