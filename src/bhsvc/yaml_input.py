@@ -91,10 +91,11 @@ def _key_text(key: object) -> str:
 
 @dataclass(frozen=True)
 class Document:
-    """A YAML document's data, and where its top keys are (see key_positions)."""
+    """A YAML document's data, where its keys are (see load_document), and its text."""
 
     data: Any
     positions: dict[tuple[str, ...], Position] = field(default_factory=dict)
+    text: str = ""
 
 
 def load_document(text: str) -> Document:
@@ -108,7 +109,7 @@ def load_document(text: str) -> Document:
     try:
         node = loader.get_single_node()
         if node is None:
-            return Document(None)
+            return Document(None, text=text)
         positions = dict(_key_positions(node, ()))
         data = loader.construct_document(node)
     except (ValueError, OverflowError, RecursionError) as err:
@@ -120,7 +121,7 @@ def load_document(text: str) -> Document:
         raise yaml.constructor.ConstructorError(
             None, None, f"its aliases expand to more than {EXPANDED_LIMIT} values", None
         )
-    return Document(data, positions)
+    return Document(data, positions, text)
 
 
 def load_yaml(text: str) -> Any:

@@ -41,9 +41,15 @@ def parse_config(
             f"{source}: not a bhsvc config file: none of its top-level keys is one of {_TOP_KEYS}"
         )
     try:
-        config = Config.model_validate(data)
+        return validate(data, base_dir)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, source, positions)) from None
+
+
+def validate(data: Mapping[str, Any], base_dir: Path) -> Config:
+    """The model of a mapping, relative paths resolved against `base_dir`;
+    pydantic's ValidationError when it is refused."""
+    config = Config.model_validate(data)
     config._base_dir = base_dir
     return config
 

@@ -99,19 +99,29 @@ def _message(item: ErrorDetails, positions: Mapping[tuple[str, ...], Position]) 
     return printable(str(item["msg"]).removeprefix("Value error, "), length=300)
 
 
-def problem_lines(
+def problems(
     err: ValidationError,
     prefix: tuple[str, ...] = (),
     positions: Mapping[tuple[str, ...], Position] | None = None,
-) -> list[str]:
-    """'<key path>: <problem>' for each problem; `prefix` is where the validated value sits."""
-    lines = []
+) -> list[tuple[tuple[int | str, ...], str]]:
+    """(key path, problem) for each problem; `prefix` is where the validated value sits."""
+    found = []
     for item in err.errors():
         loc = prefix + tuple(part for part in item["loc"] if not str(part).startswith("function-"))
         problem = item.get("ctx", {}).get("error")
         if isinstance(problem, KeyProblem):
             loc += tuple(problem.key.split("."))
-        lines.append(f"{field_path(loc)}: {_message({**item, 'loc': loc}, positions or {})}")
+        found.append((loc, _message({**item, "loc": loc}, positions or {})))
+    return found
+
+
+def problem_lines(
+    err: ValidationError,
+    prefix: tuple[str, ...] = (),
+    positions: Mapping[tuple[str, ...], Position] | None = None,
+) -> list[str]:
+    """'<key path>: <problem>' for each problem (at most MAX_PROBLEMS lines)."""
+    lines = [f"{field_path(loc)}: {message}" for loc, message in problems(err, prefix, positions)]
     if len(lines) > MAX_PROBLEMS:
         lines[MAX_PROBLEMS:] = [f"... and {len(lines) - MAX_PROBLEMS} more problems"]
     return lines

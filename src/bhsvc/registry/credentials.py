@@ -35,6 +35,11 @@ def _read_secret_file(path: Path, what: str) -> str:
     return text
 
 
+def read_password_file(path: Path) -> str:
+    """The password or token in a password file, without the blanks around it."""
+    return _read_secret_file(path, "password file").strip()
+
+
 def read_key_file(path: Path) -> str:
     """A service-account key file's text, checked to be one without showing it."""
     text = _read_secret_file(path, "service-account key file")
@@ -60,7 +65,7 @@ def load_credentials(config: Config, env: dict[str, str] | None = None) -> Crede
     if reg.gar is not None:
         return Credentials(config.registry_server, GAR_USERNAME, read_key_file(config.key_file))
     if reg.password_file is not None:
-        password = _read_secret_file(config.path(reg.password_file), "password file").strip()
+        password = read_password_file(config.path(reg.password_file))
     elif env.get(REGISTRY_PASSWORD_ENV):
         password = env[REGISTRY_PASSWORD_ENV]
         if has_surrogate(password):  # bytes the locale could not decode
