@@ -36,6 +36,16 @@ def error_of(data: Any) -> str:
     return str(info.value)
 
 
+def file_error(path: Path, content: str) -> str:
+    """The message of loading a config file holding `content` (after its path)."""
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    return message.removeprefix(f"{path}: ")
+
+
 def test_minimal_gar_config_derives_defaults() -> None:
     config = parse_config(base(), "bhsvc.yaml", Path("/work/site"))
     assert config.binderhub.release == "binderhub"
@@ -457,11 +467,7 @@ def test_unusable_files(tmp_path: Path, content: str, expected: str) -> None:
 def test_duplicate_keys_are_refused_at_any_depth(
     tmp_path: Path, content: str, expected: str
 ) -> None:
-    path = tmp_path / "bhsvc.yaml"
-    path.write_text(content)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == f"{path}: {expected}"
+    assert file_error(tmp_path / "bhsvc.yaml", content) == expected
 
 
 def test_a_merge_key_may_be_overridden(tmp_path: Path) -> None:
@@ -654,30 +660,23 @@ KUBECONFIG_LIKE = "apiVersion: v1\nkind: Config\nusers: [{name: me, user: {token
 def test_a_file_that_is_no_config_is_not_quoted(
     tmp_path: Path, content: str, expected: str
 ) -> None:
-    path = tmp_path / "file"
-    path.write_text(content)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    message = str(info.value).removeprefix(f"{path}: ")
+    message = file_error(tmp_path / "file", content)
     assert message.startswith(expected)
     for secret in ("SECRET", "root", "daemon", "$6$"):
         assert secret not in message
 
 
 def test_unknown_keys_are_named_by_position_and_clipped(tmp_path: Path) -> None:
-    path = tmp_path / "bhsvc.yaml"
-    long_key = "k" * 300
-    path.write_text(
+    content = (
         "version: 1\n"
         "kube: {namespace: binder, nmespace: x}\n"
         "registry: {provider: gar, gar: {project: my-project, region: europe-west10}}\n"
-        f"{long_key}: 1\n"
+        f"{'k' * 300}: 1\n"
         '"\\e[2Jcleared": 2\n'
         "hub:\n  enabeld: true\n"
     )
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value).splitlines()[1:] == [
+    assert file_error(tmp_path / "bhsvc.yaml", content).splitlines() == [
+        "invalid configuration",
         "  kube.nmespace: unknown key (line 2, column 27); did you mean namespace?",
         "  hub.enabeld: unknown key (line 7, column 3); did you mean enabled?",
         f"  {'k' * 39}…: unknown key (line 4, column 1)",
@@ -775,12 +774,8 @@ MINIMAL = (
 def test_yaml_that_helm_or_python_would_choke_on_is_refused(
     tmp_path: Path, tail: str, expected: str
 ) -> None:
-    path = tmp_path / "bhsvc.yaml"
-    path.write_text(MINIMAL + tail)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    message = str(info.value)
-    assert message.startswith(f"{path}: not valid YAML")
+    message = file_error(tmp_path / "bhsvc.yaml", MINIMAL + tail)
+    assert message.startswith("not valid YAML")
     assert expected in message
     assert len(message.splitlines()) == 1
     for foreign in ("sys.set_int_max_str_digits", "Exceeds the limit", "surrogates not allowed"):

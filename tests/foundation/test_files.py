@@ -4,7 +4,6 @@ folders bhsvc creates are private whatever the umask."""
 from __future__ import annotations
 
 import os
-import socket
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import special_files
 from bhsvc import files
 from bhsvc.config import parse_config
 from bhsvc.errors import UsageError
@@ -26,51 +26,12 @@ GAR = {"provider": "gar", "gar": {"project": "my-project", "region": "europe-wes
 pytestmark = pytest.mark.timeout(30)
 
 
-def fifo(path: Path) -> str:
-    os.mkfifo(path)
-    return "is a named pipe, not a"
-
-
-def device(path: Path) -> str:
-    path.symlink_to("/dev/zero")  # endless: read whole, it fills the memory
-    return "is a character device, not a"
-
-
-def directory(path: Path) -> str:
-    path.mkdir()
-    return "is a directory, not a"
-
-
-@pytest.fixture
-def unix_socket(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
-    sockets: list[socket.socket] = []
-
-    def make(path: Path) -> str:
-        server = socket.socket(socket.AF_UNIX)
-        server.bind(str(path))
-        sockets.append(server)
-        return "is a socket, not a"
-
-    yield make
-    for server in sockets:
-        server.close()
-
-
-def huge(path: Path) -> str:
-    with path.open("wb") as out:
-        out.truncate(50 * 1024 * 1024)  # sparse: 50 MB that take no disk
-    return "is larger than"
-
-
-KINDS = ["fifo", "device", "directory", "unix_socket", "huge"]
-
-
-@pytest.fixture(params=KINDS)
-def special(request: pytest.FixtureRequest) -> Callable[[Path], str]:
-    if request.param == "unix_socket":
-        maker: Callable[[Path], str] = request.getfixturevalue("unix_socket")
-        return maker
-    return {"fifo": fifo, "device": device, "directory": directory, "huge": huge}[request.param]
+@pytest.fixture(params=[*special_files.SPECIAL, "socket", "huge"])
+def special(request: pytest.FixtureRequest) -> Iterator[Callable[[Path], str]]:
+    """A maker of one kind of file no reader may read whole."""
+    with special_files.unix_sockets() as sockets:
+        makers = {**special_files.SPECIAL, "socket": sockets, "huge": special_files.huge}
+        yield makers[request.param]
 
 
 def test_a_special_or_huge_config_file_is_refused(
@@ -83,7 +44,7 @@ def test_a_special_or_huge_config_file_is_refused(
 
     assert result.code == 2
     assert result.err.startswith(f"error: {path}: ")
-    assert f"{problem} config file" in result.err or "larger than 1 MiB" in result.err
+    assert f"{problem}, not a config file" in result.err or "larger than 1 MiB" in result.err
     assert len(result.err.strip().splitlines()) == 1
     assert "Traceback" not in result.err
 
@@ -120,7 +81,7 @@ def test_a_special_or_huge_password_file_is_refused(
 
     message = str(refused.value)
     assert message.startswith(f"{path}: ")
-    assert f"{problem} password file" in message or "larger than 64 KiB" in message
+    assert f"{problem}, not a password file" in message or "larger than 64 KiB" in message
 
 
 def test_a_special_or_huge_key_file_is_refused(

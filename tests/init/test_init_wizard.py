@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from init_testing import (
     write_own_config,
 )
 
+import special_files
 from bhsvc.config import load_config
 from bhsvc.errors import ConfigError, OperationError, UsageError
 from bhsvc.wizard import run_wizard
@@ -500,49 +500,17 @@ def test_an_existing_path_that_cannot_be_read_is_replaced_after_a_yes(
     assert load_config(workdir / CONFIG).kube.context == GKE
 
 
-def a_directory(path: Path) -> str:
-    path.mkdir()
-    return "is a directory"
-
-
-def a_named_pipe(path: Path) -> str:
-    os.mkfifo(path)
-    return "is a named pipe"
-
-
-def a_link_to_a_device(path: Path) -> str:
-    path.symlink_to("/dev/zero")
-    return "is a character device"
-
-
-@pytest.fixture
-def a_socket() -> Iterator[Callable[[Path], str]]:
-    opened: list[socket.socket] = []
-
-    def make(path: Path) -> str:
-        server = socket.socket(socket.AF_UNIX)
-        server.bind(str(path))
-        opened.append(server)
-        return "is a socket"
-
-    yield make
-    for server in opened:
-        server.close()
-
-
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("kind", ["a_directory", "a_named_pipe", "a_link_to_a_device", "a_socket"])
+@pytest.mark.parametrize("kind", [*special_files.SPECIAL, "socket"])
 def test_a_config_path_that_is_no_file_is_refused_before_any_question(
-    gcp: Gcp, workdir: Path, env: dict[str, str], kind: str, request: pytest.FixtureRequest
+    gcp: Gcp, workdir: Path, env: dict[str, str], kind: str
 ) -> None:
-    makers = {"a_directory": a_directory, "a_named_pipe": a_named_pipe}
-    makers["a_link_to_a_device"] = a_link_to_a_device
-    make = makers.get(kind) or request.getfixturevalue("a_socket")
-    problem = make(workdir / CONFIG)
-    prompter = ScriptedPrompter(list(ALL_DEFAULTS))
+    with special_files.unix_sockets() as sockets:
+        problem = {**special_files.SPECIAL, "socket": sockets}[kind](workdir / CONFIG)
+        prompter = ScriptedPrompter(list(ALL_DEFAULTS))
 
-    with pytest.raises(ConfigError) as refused:
-        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
+        with pytest.raises(ConfigError) as refused:
+            run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
 
     assert str(refused.value) == f"bhsvc.yaml: {problem}, not a config file"
     assert refused.value.exit_code == 2
@@ -803,19 +771,18 @@ def test_a_password_file_left_alone_when_init_is_not_confirmed(
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("kind", ["a_directory", "a_named_pipe", "a_link_to_a_device"])
+@pytest.mark.parametrize("kind", [*special_files.SPECIAL, "huge"])
 def test_a_password_file_that_is_no_file_is_refused(
     gcp: Gcp, workdir: Path, env: dict[str, str], kind: str
 ) -> None:
-    make = {"a_directory": a_directory, "a_named_pipe": a_named_pipe}
-    make["a_link_to_a_device"] = a_link_to_a_device
-    problem = make[kind](workdir / "token")
+    problem = {**special_files.SPECIAL, "huge": special_files.huge}[kind](workdir / "token")
     token_file(workdir / "real-token")
     answers: list[Answer] = ["2", "", "", "ghcr", "octo", "token", "real-token", "", ""]
 
     prompter = run(answers, env, workdir)
 
-    assert f"✗ registry.password_file: token: {problem}, not a password file" in prompter.text
+    expected = "the password file is larger than 64 KiB" if kind == "huge" else problem
+    assert f"✗ registry.password_file: token: {expected}" in prompter.text
 
 
 def test_generic_registry_prefix_must_be_on_the_server(
