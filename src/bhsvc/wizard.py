@@ -164,6 +164,7 @@ class Wizard:
     ) -> None:
         self.p = prompter
         self.path = config_path
+        self.name = files.shown_path(config_path)  # for messages: escaped
         self.base_dir = config_path.parent
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.home = home
@@ -297,7 +298,7 @@ class Wizard:
             return
         except OSError as err:
             problem = f"cannot check the config file ({err.strerror})"
-            raise ConfigError(f"{self.path}: {problem}") from None
+            raise ConfigError(f"{self.name}: {problem}") from None
         self.exists = True
         try:
             mode: int | None = self.path.stat().st_mode
@@ -305,24 +306,24 @@ class Wizard:
             mode = None  # a link to nothing, or in a loop: reported below
         if mode is not None and not stat.S_ISREG(mode):
             # Found now, not when the file is written after provisioning.
-            raise ConfigError(f"{self.path}: is {files.file_kind(mode)}, not a config file")
+            raise ConfigError(f"{self.name}: is {files.file_kind(mode)}, not a config file")
         try:
             document = read_config_document(self.path)
-            parse_config(document.data, str(self.path), self.base_dir, document.positions)
+            parse_config(document.data, self.name, self.base_dir, document.positions)
         except ConfigError as err:
-            self.p.say(f"[yellow]{escape(str(self.path))} exists but cannot be used:[/]")
+            self.p.say(f"[yellow]{escape(self.name)} exists but cannot be used:[/]")
             for line in str(err).splitlines():
                 self.p.say(f"  {escape(line)}")
             self._agree_to_replace("nothing of it is kept")
             return
         self.existing, self.existing_text = document.data, document.text
-        if self.confirm(f"{self.path} exists. Use its values as defaults?", True):
+        if self.confirm(f"{self.name} exists. Use its values as defaults?", True):
             self.data = {"version": 1, **document.data}
             self.reused = True
         if render_config(document.data) != document.text:
             kept = "its comments and formatting" if self.reused else "anything of it"
             self.p.say(
-                f"{escape(str(self.path))} is not as bhsvc init wrote it (edited, or written "
+                f"{escape(self.name)} is not as bhsvc init wrote it (edited, or written "
                 f"by hand): the new file, written from your answers, will not keep {kept}."
             )
             self._agree_to_replace(None)
@@ -330,10 +331,10 @@ class Wizard:
     def _agree_to_replace(self, note: str | None) -> None:
         if note:
             self.p.say(f"Replacing it with your answers: {note}.")
-        if not self.confirm(f"Replace {self.path} when you go ahead?", False):
+        if not self.confirm(f"Replace {self.name} when you go ahead?", False):
             raise Declined(
-                f"init stopped before any question: {self.path} is left as it is. To "
-                f"provision what it describes: {shlex.join(_init_command(self.path))}; to "
+                f"init stopped before any question: {self.name} is left as it is. To "
+                f"provision what it describes: {equivalent_command(self.path)}; to "
                 "write your answers to another file: bhsvc init --config <path>"
             )
 
@@ -513,7 +514,7 @@ class Wizard:
                 self.p.say(f"  {escape(field_path(loc))}: {escape(message)}")
             keys = [".".join(map(str, loc)) for loc, _ in found]
             if not all(_is_key(key) for key in keys):
-                raise ConfigError(f"{self.path}: these answers cannot make a valid config")
+                raise ConfigError(f"{self.name}: these answers cannot make a valid config")
             for key in dict.fromkeys(keys):
                 current = get_path(self.data, key)
                 default = None if current is None else str(current)
@@ -565,7 +566,7 @@ class Wizard:
         return lines
 
     def _file_lines(self) -> list[str]:
-        name = escape(str(self.path))
+        name = escape(self.name)
         if not self.exists:
             return [f"  • write {name}"]
         if self.existing is None:
@@ -621,7 +622,8 @@ def _init_command(config_path: Path) -> list[str]:
 
 
 def equivalent_command(config_path: Path) -> str:
-    return shlex.join(_init_command(config_path))
+    """The command to run again, escaped for a message if the path needs it."""
+    return printable(shlex.join(_init_command(config_path)), length=4096)
 
 
 def run_wizard(
@@ -681,7 +683,9 @@ def run_wizard(
     except BhsvcError:
         # The answers are valid: keep them, so a re-run needs no questions.
         _write(wizard, config_path, text)
-        prompter.say(f"Wrote {escape(str(config_path))}. Fix the problem below, then run:")
+        prompter.say(
+            f"Wrote {escape(files.shown_path(config_path))}. Fix the problem below, then run:"
+        )
         prompter.say(f"  {escape(equivalent_command(config_path))}")
         raise
     report.warnings[:0] = warnings
@@ -690,7 +694,9 @@ def run_wizard(
     def wrote() -> None:
         prompter.say()
         what = "Wrote" if written else "Kept"
-        prompter.say(f"{what} {escape(str(config_path))}. To provision again without questions:")
+        prompter.say(
+            f"{what} {escape(files.shown_path(config_path))}. To provision again without questions:"
+        )
         prompter.say(f"  {escape(equivalent_command(config_path))}")
 
     print_summary(config_path, config, report, before_next=wrote)
