@@ -103,10 +103,12 @@ def problems(
     err: ValidationError,
     prefix: tuple[str, ...] = (),
     positions: Mapping[tuple[str, ...], Position] | None = None,
+    most: int | None = None,
 ) -> list[tuple[tuple[int | str, ...], str]]:
-    """(key path, problem) for each problem; `prefix` is where the validated value sits."""
+    """(key path, problem) for each problem (the first `most`); `prefix` is where the
+    validated value sits."""
     found = []
-    for item in err.errors():
+    for item in err.errors()[:most]:
         loc = prefix + tuple(part for part in item["loc"] if not str(part).startswith("function-"))
         problem = item.get("ctx", {}).get("error")
         if isinstance(problem, KeyProblem):
@@ -121,9 +123,10 @@ def problem_lines(
     positions: Mapping[tuple[str, ...], Position] | None = None,
 ) -> list[str]:
     """'<key path>: <problem>' for each problem (at most MAX_PROBLEMS lines)."""
-    lines = [f"{field_path(loc)}: {message}" for loc, message in problems(err, prefix, positions)]
-    if len(lines) > MAX_PROBLEMS:
-        lines[MAX_PROBLEMS:] = [f"... and {len(lines) - MAX_PROBLEMS} more problems"]
+    found = problems(err, prefix, positions, most=MAX_PROBLEMS)
+    lines = [f"{field_path(loc)}: {message}" for loc, message in found]
+    if err.error_count() > MAX_PROBLEMS:
+        lines.append(f"... and {err.error_count() - MAX_PROBLEMS} more problems")
     return lines
 
 
