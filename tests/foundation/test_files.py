@@ -18,7 +18,7 @@ from bhsvc.errors import UsageError
 from bhsvc.files import read_values_file
 from bhsvc.hub_files import hub_user_values
 from bhsvc.registry import keys
-from bhsvc.registry.credentials import load_credentials, read_key_file
+from bhsvc.registry.credentials import Credentials, load_credentials, read_key_file
 from clirun import RunCli
 
 GAR = {"provider": "gar", "gar": {"project": "my-project", "region": "europe-west10"}}
@@ -77,7 +77,7 @@ def test_a_special_or_huge_password_file_is_refused(
     config = parse_config({"kube": {"namespace": "b"}, "registry": registry}, "f", tmp_path)
 
     with pytest.raises(UsageError) as refused:
-        load_credentials(config, env={})
+        load_credentials(config)
 
     message = str(refused.value)
     assert message.startswith(f"{path}: ")
@@ -211,3 +211,9 @@ def test_make_private_fixes_and_says_so(tmp_path: Path) -> None:
     )
     assert mode(secret) == 0o600
     assert files.make_private(secret) is None
+
+
+def test_a_password_the_locale_could_not_decode_is_bad_input() -> None:
+    # os.environ holds undecodable bytes as surrogates; no encoder takes them.
+    with pytest.raises(UsageError, match=r"the registry password for ghcr\.io is not UTF-8 text"):
+        Credentials("ghcr.io", "octo", "s3cr\udcffet")

@@ -27,6 +27,11 @@ class Credentials:
     username: str
     password: str = field(repr=False)
 
+    def __post_init__(self) -> None:
+        # A variable holding bytes the locale could not decode: no encoder takes it.
+        if has_surrogate(self.password):
+            raise UsageError(f"the registry password for {self.server} is not UTF-8 text")
+
 
 def _read_secret_file(path: Path, what: str) -> str:
     text = read_user_file(path, what, SECRET_LIMIT)
@@ -65,11 +70,9 @@ def load_credentials(config: Config, env: dict[str, str] | None = None) -> Crede
     if reg.gar is not None:
         return Credentials(config.registry_server, GAR_USERNAME, read_key_file(config.key_file))
     if reg.password_file is not None:
-        password = read_password_file(config.path(reg.password_file))
+        password = _read_secret_file(config.path(reg.password_file), "password file").strip()
     elif env.get(REGISTRY_PASSWORD_ENV):
         password = env[REGISTRY_PASSWORD_ENV]
-        if has_surrogate(password):  # bytes the locale could not decode
-            raise UsageError(f"{REGISTRY_PASSWORD_ENV} is not UTF-8 text")
     else:
         raise UsageError(
             f"registry.password_file is not set and {REGISTRY_PASSWORD_ENV} is empty: "
