@@ -37,7 +37,7 @@ from bhsvc.names import REGISTRY_PASSWORD_ENV
 from bhsvc.prompts import Prompter, TerminalPrompter, confirm, read_answer, stdin_is_terminal
 from bhsvc.registry.credentials import read_password_file
 from bhsvc.registry.endpoints import artifact_registry_endpoint, iam_endpoint
-from bhsvc.text import printable, shown
+from bhsvc.text import clip, printable, shown
 from bhsvc.wizard_defaults import gcp_project, gcp_region, kube_contexts
 
 PROVIDERS = ("gar", "dockerhub", "ghcr", "quay", "generic")
@@ -259,21 +259,22 @@ class Wizard:
     ) -> str:
         """One of `options`, by number or name, that the rule of the key at `path`
         accepts; then keep it."""
-        for number, option in enumerate(options, start=1):
+        for position, option in enumerate(options, start=1):
             note = f" [dim]{escape(notes[option])}[/]" if option in notes else ""
-            self.p.say(f"  {number}) {escape(option)}{note}")
+            self.p.say(f"  {position}) {escape(option)}{note}")
         last = len(options)
         while True:
             answer = read_answer(self.p, self._prompt(label, default, "number or name"))
             answer = answer.strip() or default
-            if answer.isdigit() and answer not in options:
-                if not 1 <= int(answer) <= last:
-                    problem = f"{printable(answer)} is not a number from 1 to {last}"
-                    self.p.say(f"[red]✗[/] {escape(problem)}: answer 1 to {last}, or a name")
-                    continue
+            digits = answer.isascii() and answer.isdigit() and answer not in options
+            if digits and len(answer) < 10 and 1 <= int(answer) <= last:
                 answer = options[int(answer) - 1]
-            if answer not in options:
-                problem = f"{shown(answer)} is not one of them{suggestion(answer, list(options))}"
+            elif answer not in options:
+                if digits:
+                    problem = f"{clip(answer)} is not a number from 1 to {last}"
+                else:
+                    problem = f"{shown(answer)} is not one of them"
+                    problem += suggestion(answer, list(options))
                 self.p.say(f"[red]✗[/] {escape(problem)}: answer 1 to {last}, or a name")
                 continue
             kept = self._checked(path, answer)

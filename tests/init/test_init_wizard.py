@@ -121,6 +121,8 @@ def test_bad_answers_are_explained_and_asked_again(
         "",  # release
         "azure",  # not a provider
         "0",
+        "9" * 5000,  # more digits than Python reads as a number
+        "\u00b2",  # a digit, but not one of 0-9
         "1",  # gar
         "X",  # not a project id
         "other-project",
@@ -141,6 +143,8 @@ def test_bad_answers_are_explained_and_asked_again(
     assert "✗ kube.namespace: 'Bad_Namespace' is not a valid namespace" in text
     assert "✗ 'azure' is not one of them: answer 1 to 5, or a name" in text
     assert "✗ 0 is not a number from 1 to 5: answer 1 to 5, or a name" in text
+    assert f"✗ {'9' * 59}… is not a number from 1 to 5: answer 1 to 5, or a name" in text
+    assert "✗ '²' is not one of them: answer 1 to 5, or a name" in text
     assert "✗ registry.gar.project:" in text
     assert "✗ an answer is needed" in text
     assert "✗ registry.gar.region: 'the moon' is not a valid Artifact Registry location" in text
