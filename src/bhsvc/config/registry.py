@@ -14,7 +14,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from bhsvc.config.rules import FilePath, KeyProblem, Strict, check_plain, checker, matcher
+from bhsvc.config.rules import (
+    URL_PATH_CHARS,
+    FilePath,
+    KeyProblem,
+    Strict,
+    check_plain,
+    checker,
+    matcher,
+)
 from bhsvc.names import REGISTRY_PASSWORD_ENV
 from bhsvc.text import shown
 
@@ -138,10 +146,7 @@ _ACCOUNT_CHECKS: dict[str, Callable[[str], str]] = {
 }
 
 _HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
-# A URL's path: the characters RFC 3986 allows there (others are percent-encoded).
-_SERVER = re.compile(
-    rf"(https?://)?(?P<host>{_HOST_NAME}(:[0-9]+)?)(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?"
-)
+_SERVER = re.compile(rf"(https?://)?(?P<host>{_HOST_NAME}(:[0-9]+)?)(/[/{URL_PATH_CHARS}]*)?")
 
 
 def _registry_host(host: str) -> str:

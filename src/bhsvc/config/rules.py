@@ -98,7 +98,8 @@ ServiceName = Annotated[
 ]
 
 # Characters of a URL path segment (RFC 3986 pchar); others are percent-encoded.
-_SEGMENT = r"[A-Za-z0-9._~!$&'()*+,;=:@%-]+"
+URL_PATH_CHARS = "A-Za-z0-9._~!$&'()*+,;=:@%-"
+_SEGMENT = f"[{URL_PATH_CHARS}]+"
 URL_PATH = rf"/({_SEGMENT}/)*"
 
 
