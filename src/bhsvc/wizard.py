@@ -367,7 +367,7 @@ class Wizard:
                 "kube.context",
                 "Kubernetes context",
                 previous,
-                none_means="the current context (no kubeconfig found)",
+                none_means="the current context; no kubeconfig was found",
             )
         self.ask(
             "kube.namespace",

@@ -575,7 +575,8 @@ def test_malformed_kubeconfig_and_gcloud_files_only_mean_no_default(
     prompter = run(answers, env, workdir)
 
     assert (
-        "Kubernetes context (empty: the current context (no kubeconfig found)): " in prompter.text
+        "Kubernetes context (empty: the current context; no kubeconfig was found): "
+        in prompter.text
     )
     assert "Google Cloud project: my-project" in prompter.text
     assert "Region (e.g. europe-west10, us-central1): europe-west10" in prompter.text
@@ -589,7 +590,7 @@ def test_a_named_pipe_for_a_kubeconfig_only_means_no_default(gcp: Gcp, workdir: 
 
     prompter = run(answers, {"KUBECONFIG": str(workdir / "kubeconfig")}, workdir)
 
-    assert "no kubeconfig found" in prompter.text
+    assert "no kubeconfig was found" in prompter.text
 
 
 def test_unwritable_key_file_is_refused_before_the_summary(

@@ -13,7 +13,7 @@ through this package, so every answer gets the same checks and messages.
 
 from __future__ import annotations
 
-from bhsvc.config.hub import FANCY_PROFILES_CHART_VERSION, FANCY_PROFILES_HUB_IMAGE
+from bhsvc.config.hub import FANCY_PROFILES_HUB_IMAGE
 from bhsvc.config.loading import load_config, parse_config
 from bhsvc.config.model import DEFAULT_CONFIG_PATH, STATE_DIR, Config
 from bhsvc.config.registry import (
@@ -24,11 +24,9 @@ from bhsvc.config.registry import (
     server_host,
 )
 from bhsvc.config.rules import KeyProblem
-from bhsvc.config.wording import format_validation_error
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
-    "FANCY_PROFILES_CHART_VERSION",
     "FANCY_PROFILES_HUB_IMAGE",
     "PROVIDER_IMAGE_HOSTS",
     "PROVIDER_SERVERS",
@@ -36,7 +34,6 @@ __all__ = [
     "Config",
     "KeyProblem",
     "ProjectId",
-    "format_validation_error",
     "image_host",
     "load_config",
     "parse_config",
