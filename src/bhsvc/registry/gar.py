@@ -11,7 +11,6 @@ deadline for the whole run.
 from __future__ import annotations
 
 import contextlib
-import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -587,10 +586,9 @@ class GarProvisioner:
 
     def _keep_private(self, path: Path) -> None:
         """A reused key file readable by others (copied, unpacked) is made 0600 again."""
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            path.chmod(files.SECRET_MODE)
-            self._warn(f"{path} was readable by others (mode {mode:04o}); it is 0600 now")
+        warning = files.make_private(path)
+        if warning:
+            self._warn(warning)
 
     def _settle_pending(
         self, email: str, existing: keys.KeyFileInfo | None, listed: list[keys.ListedKey]
@@ -630,7 +628,7 @@ class GarProvisioner:
     def ensure_key(self, email: str) -> Outcome:
         path = self.target.key_file
         try:  # before the key exists: a folder that cannot be made leaves no key behind
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            files.make_private_dir(path.parent)
         except OSError as err:
             raise OperationError(f"{path}: cannot create its folder ({err.strerror})") from None
         # One run at a time per key file. The key file is read under the lock: the run

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.files import SECRET_LIMIT, UnusableFile, read_user_file
 
 # Google allows at most 10 user-managed keys per service account.
 MAX_USER_KEYS = 10
@@ -107,14 +108,14 @@ def read_key_file_info(path: Path, email: str) -> KeyFileInfo | None:
     """
     keep = "bhsvc does not overwrite it: point registry.gar.key_file elsewhere or move it"
     try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except (OSError, UnicodeDecodeError):
-        raise UsageError(f"registry.gar.key_file: cannot read {path}; {keep}") from None
+        text = read_user_file(path, "key file", SECRET_LIMIT)
+    except UnusableFile as err:
+        if err.missing:
+            return None
+        raise UsageError(f"registry.gar.key_file: {err}; {keep}") from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         data = None
     if (
         not isinstance(data, dict)
