@@ -27,4 +27,3 @@ def read_config_document(path: Path) -> Document:
         return load_document(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{shown_path(path)}: not valid YAML{describe_yaml_error(err)}") from None
-
