@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bhsvc import naming
-from bhsvc.config import Config
+from bhsvc.config import FANCY_PROFILES_HUB_IMAGE, Config
 from bhsvc.errors import UsageError
 from bhsvc.merge import deep_merge
 
@@ -391,3 +391,16 @@ def z2jh_values(
         if extended is not None and isinstance(parent, dict):
             parent[path[-1]] = extended
     return merged
+
+
+def hub_image_note(config: Config) -> str:
+    """The hub image the plan names, and whose build it is."""
+    image = config.hub.hub_image
+    if image is None:
+        return "the chart's own hub image"
+    if image == FANCY_PROFILES_HUB_IMAGE:
+        return (
+            f"hub image {image}: a third-party build (jupyterhub-fancy-profiles' CI, FROM "
+            f"quay.io/jupyterhub/k8s-hub:{config.hub.chart_version})"
+        )
+    return f"hub image {image}"

@@ -14,12 +14,13 @@ import yaml
 
 from bhsvc import chart as chart_mod
 from bhsvc import helm as helm_mod
+from bhsvc import hub as hub_mod
 from bhsvc import naming
 from bhsvc.components.checks import SMOKE_TIMEOUT, VersionsCheck
 from bhsvc.components.kube_objects import Namespaces, Secret, TokenCopy
 from bhsvc.components.releases import Changes, HubRelease, Release
 from bhsvc.components.values_files import ValuesFiles
-from bhsvc.config import FANCY_PROFILES_HUB_IMAGE, Config
+from bhsvc.config import Config
 from bhsvc.hub_files import HubUserValues
 from bhsvc.lifecycle import Component
 from bhsvc.names import REGISTRY_PASSWORD_ENV
@@ -113,19 +114,6 @@ def hub_chart_version(config: Config) -> str | None:
     return config.hub.chart_version
 
 
-def hub_image_note(config: Config) -> str:
-    """The hub image the plan names, and whose build it is."""
-    image = config.hub.hub_image
-    if image is None:
-        return "the chart's own hub image"
-    if image == FANCY_PROFILES_HUB_IMAGE:
-        return (
-            f"hub image {image}: a third-party build (jupyterhub-fancy-profiles' CI, FROM "
-            f"quay.io/jupyterhub/k8s-hub:{config.hub.chart_version})"
-        )
-    return f"hub image {image}"
-
-
 def hub_downgrade_hint() -> str:
     return (
         "set hub.chart_version to the version the hub runs; with fancy-profiles the hub "
@@ -181,7 +169,7 @@ def components(inputs: Inputs) -> list[Component]:
                 f"JupyterHub release {hub.release}",
                 hub.release,
                 config.hub_namespace,
-                f"{title} ({hub_image_note(config)})",
+                f"{title} ({hub_mod.hub_image_note(config)})",
                 hub_chart_args(inputs),
                 f"release={hub.release}",
                 inputs.timeout,

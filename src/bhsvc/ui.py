@@ -92,12 +92,14 @@ class Steps:
                 status.stop()
             self.results.append(result)
             if not self.quiet:
-                self._print(result)
+                print_step(result)
 
-    def _print(self, result: StepResult) -> None:
-        mark = {"failed": "[red]✗[/]", "skipped": "[dim]-[/]"}.get(result.status, "[green]✓[/]")
-        detail = f" [dim]({escape(result.detail)})[/]" if result.detail else ""
-        err_console.print(
-            f"{mark} {escape(result.name)}: {escape(result.status)}{detail} "
-            f"[dim]{result.seconds:.1f}s[/]"
-        )
+
+def print_step(result: StepResult) -> None:
+    """The line a finished step leaves: a mark, its outcome and how long it took."""
+    mark = {"failed": "[red]✗[/]", "skipped": "[dim]-[/]"}.get(result.status, "[green]✓[/]")
+    detail = f" [dim]({escape(result.detail)})[/]" if result.detail else ""
+    err_console.print(
+        f"{mark} {escape(result.name)}: {escape(result.status)}{detail} "
+        f"[dim]{result.seconds:.1f}s[/]"
+    )

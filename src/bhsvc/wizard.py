@@ -24,7 +24,7 @@ import yaml
 from pydantic import ValidationError
 from rich.markup import escape
 
-from bhsvc import files
+from bhsvc import files, private_env
 from bhsvc.config import Config, KeyProblem, server_host
 from bhsvc.config.fields import field_rule
 from bhsvc.config.loading import parse_config, validate
@@ -451,7 +451,8 @@ class Wizard:
             check=self._readable_secret,
             expand=True,
         )
-        self.password_deferred = answer is None and not self.env.get(REGISTRY_PASSWORD_ENV)
+        held = self.env.get(REGISTRY_PASSWORD_ENV) or private_env.get(REGISTRY_PASSWORD_ENV)
+        self.password_deferred = answer is None and not held
         if self.password_deferred:
             self.p.say(f"  {escape(DEFERRED_PASSWORD)}, which reads it.")
 
@@ -634,7 +635,7 @@ def run_wizard(
     env: Mapping[str, str] | None = None,
     home: Path | None = None,
 ) -> None:
-    from bhsvc.commands.init import print_summary, provision
+    from bhsvc.provisioning import print_summary, provision
     from bhsvc.registry.provision import RegistryReport
 
     if prompter is None:

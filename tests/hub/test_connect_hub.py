@@ -147,12 +147,11 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
 def test_answering_no_cancels_with_exit_code_1_as_deploy_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rich.prompt import Confirm
-
     from bhsvc.commands.rollout import confirm
     from bhsvc.errors import OperationError
+    from bhsvc.prompts import TerminalPrompter
 
-    monkeypatch.setattr(Confirm, "ask", lambda *args, **kwargs: False)  # the user says no
+    monkeypatch.setattr(TerminalPrompter, "ask", lambda self, prompt: "n")  # the user types n
     with pytest.raises(OperationError, match="connect-hub cancelled: nothing was changed") as err:
         confirm(False, "connect-hub")
     assert err.value.exit_code == 1

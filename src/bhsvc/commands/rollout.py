@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
-from rich.prompt import Confirm
 
 from bhsvc import helm as helm_mod
-from bhsvc import lifecycle, render, ui
+from bhsvc import lifecycle, prompts, render, ui
 from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.components.checks import VersionsCheck
 from bhsvc.components.releases import Release, ReleaseInfo
@@ -117,7 +116,7 @@ def confirm(yes: bool, command: str, question: str = "Go ahead?") -> None:
     if yes:
         return
     try:
-        agreed = Confirm.ask(question, console=ui.err_console, default=False)
+        agreed = prompts.confirm(question, default=False)
     except EOFError:
         agreed = False
     if not agreed:

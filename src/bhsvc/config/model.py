@@ -218,11 +218,6 @@ class Config(Strict):
         return PROVIDER_SERVERS[reg.provider]
 
     @property
-    def registry_secret_name(self) -> str:
-        """The Secret holding the docker config.json that build pods push with."""
-        return f"{self.binderhub.release}-registry-credentials"
-
-    @property
     def binderhub_api_only(self) -> bool:
         """BinderHub's API-only mode: off when BinderHub itself launches into the hub."""
         if self.hub.enabled and self.hub.launch_way == "binderhub":
