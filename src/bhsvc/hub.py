@@ -161,6 +161,22 @@ setup_ui(c)
 """
 
 
+def built_image_check(image_prefix: str) -> str:
+    """Hub config (Python) defining `_bhsvc_built(image)`: whether BinderHub built the
+    image. A prefix without a separator at its end ('.../org') must be followed by
+    '/': '.../org-evil/x' is not under it."""
+    return f"""\
+_BHSVC_IMAGE_PREFIX = {_py(image_prefix)}
+
+
+def _bhsvc_built(image):
+    if not isinstance(image, str) or not image.startswith(_BHSVC_IMAGE_PREFIX):
+        return False
+    rest = image[len(_BHSVC_IMAGE_PREFIX):]
+    return bool(rest) and (_BHSVC_IMAGE_PREFIX.endswith(("/", "-", "_", ".")) or rest[0] == "/")
+"""
+
+
 def launch_snippet(image_prefix: str) -> str:
     """Hub config that starts the image BinderHub built (its launcher sends `image`)."""
     return f"""\
@@ -168,14 +184,13 @@ def launch_snippet(image_prefix: str) -> str:
 # Only images BinderHub pushed (under its image prefix) are accepted.
 from tornado import web as _bhsvc_web
 
-_BHSVC_IMAGE_PREFIX = {_py(image_prefix)}
-
+{built_image_check(image_prefix)}
 
 def _bhsvc_apply_user_options(spawner, user_options):
     image = user_options.get("image")
     if image is None:
         return
-    if not isinstance(image, str) or not image.startswith(_BHSVC_IMAGE_PREFIX):
+    if not _bhsvc_built(image):
         raise _bhsvc_web.HTTPError(400, "image must be one built by BinderHub")
     spawner.image = image
     repo_url = user_options.get("repo_url")
@@ -215,7 +230,7 @@ import re as _bhsvc_re
 from jupyterhub.utils import maybe_future as _bhsvc_maybe_future
 from kubernetes_asyncio.client import V1Container, V1EnvVar, V1VolumeMount
 
-_BHSVC_IMAGE_PREFIX = {_py(image_prefix)}
+{built_image_check(image_prefix)}
 _BHSVC_MOUNT = {_py(COPY_MOUNT)}
 _BHSVC_SCRIPT = {_py(COPY_SCRIPT)}
 _bhsvc_previous_hook = (
@@ -232,7 +247,7 @@ async def _bhsvc_copy_home(spawner, pod):
     if _bhsvc_previous_hook is not None:
         pod = await _bhsvc_maybe_future(_bhsvc_previous_hook(spawner, pod))
     notebook = next((ct for ct in pod.spec.containers if ct.name == "notebook"), None)
-    if notebook is None or not (notebook.image or "").startswith(_BHSVC_IMAGE_PREFIX):
+    if notebook is None or not _bhsvc_built(notebook.image):
         return pod
     homes = [m for m in notebook.volume_mounts or [] if m.mount_path.startswith("/home/")]
     if not homes:
