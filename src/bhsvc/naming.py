@@ -157,6 +157,11 @@ def hub_url_local(config: Config, hub_values: Mapping[str, Any]) -> str:
     return f"http://{hub_service(config, hub_values)}.{config.hub_namespace}:{HUB_API_PORT}/"
 
 
+def proxy_public(config: Config, hub_values: Mapping[str, Any]) -> str:
+    """The hub's public Service (the proxy's http port 80, or z2jh's https)."""
+    return f"{z2jh_prefix(config, hub_values)}proxy-public"
+
+
 def proxy_selector(config: Config) -> str:
     """z2jh's proxy pod of the hub release (z2jh's own labels)."""
     return f"component=proxy,release={config.hub.release}"

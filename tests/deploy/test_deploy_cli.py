@@ -363,6 +363,16 @@ def test_with_the_hub_it_goes_first_and_its_token_reaches_binderhub(
         result = run_cli(*deploy_args(project, "-o", "json"))
         assert result.code == 0, result.both
         assert [r.path for r in binderhub.requests] == ["/services/binder/versions"] * 2
+        # For people: how to reach the hub, and that its default login lets anyone in.
+        text = run_cli(*deploy_args(project))
+        assert "port-forward service/proxy-public 8080:80" in text.out
+        assert "z2jh's default authenticator, which lets anyone log in" in text.err
+        auth = {"hub": {"config": {"JupyterHub": {"authenticator_class": "github"}}}}
+        project.write_config({"hub": {"enabled": True, "namespace": "jupyterhub",
+                                      "chart": str(chart), "values": auth}})  # fmt: skip
+        quiet = run_cli(*deploy_args(project))
+        assert quiet.code == 0, quiet.both
+        assert "default authenticator" not in quiet.err
     doc = result.json()
     names = [step["name"] for step in doc["steps"]]
     assert names.index("JupyterHub release jupyterhub") < names.index("hub API token for BinderHub")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bhsvc import lifecycle, ui
+from bhsvc import lifecycle, naming, ui
 from bhsvc.commands import rollout
 from bhsvc.installation import Inputs, components
 
@@ -43,6 +43,21 @@ def run(
         f"{kube.context_name}.",
     )
     ui.console.print(f"Next: bhsvc verify --config {config_path}")
+    config = inputs.config
+    if config.hub.enabled:
+        hub_user = inputs.user.merged(config)
+        service = naming.proxy_public(config, hub_user)
+        ui.console.print(
+            f"The hub: kubectl --namespace {config.hub_namespace} port-forward "
+            f"service/{service} 8080:80, then http://localhost:8080/"
+        )
+        authenticator = ((hub_user.get("hub") or {}).get("config") or {}).get("JupyterHub")
+        if not (isinstance(authenticator, dict) and authenticator.get("authenticator_class")):
+            ui.print_warning(
+                "the hub uses z2jh's default authenticator, which lets anyone log in: set a "
+                "real one before giving it an address (how-to: 'Reach the hub and log in "
+                "with a real authenticator')"
+            )
 
 
 def _dry_run(inputs: Inputs, notes: list[str], output: str) -> None:
