@@ -311,9 +311,14 @@ def run_json(
 
 
 def values_args(values_files: Sequence[Path | str]) -> list[str]:
+    """`--values FILE` for each; a relative path that starts with '-' gets './' so
+    that helm reads it as a file, never as a flag ('-' alone is standard input)."""
     args: list[str] = []
     for path in values_files:
-        args += ["--values", str(path)]
+        text = str(path)
+        if text.startswith("-") and text != "-":
+            text = f"./{text}"
+        args += ["--values", text]
     return args
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bhsvc import helm
+from bhsvc.chart import bundled_chart
 from bhsvc.errors import OperationError, UsageError
 
 
@@ -231,3 +232,14 @@ def test_no_child_process_gets_bhsvcs_own_secrets(tmp_path: Path) -> None:
     dumped = seen.read_text()
     assert dumped.count("KUBECONFIG=/somewhere/kubeconfig") == 2, "the rest is kept, twice"
     assert "registry-secret" not in dumped and "hub-token" not in dumped
+
+
+def test_a_values_file_named_like_a_flag_reaches_helm_as_a_file(
+    helm4_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "--set=x=1").write_text("fullnameOverride: from-the-file\n")
+    args = helm.template_args("r", str(bundled_chart()), "ns", [Path("--set=x=1")])
+    assert "./--set=x=1" in args
+    out = helm.run(helm.probe(helm4_path), args)
+    assert "from-the-file" in out
