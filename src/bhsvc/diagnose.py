@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bhsvc.text import printable
+
 MAX_MESSAGE = 300
 
 
@@ -23,8 +25,9 @@ def pod_ready(pod: dict[str, Any]) -> bool:
 
 
 def _clip(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+    """Server text on one line, clipped, its control characters and escapes shown
+    as escapes (a pod's message or log line may hold anything)."""
+    return printable(" ".join(str(text).split()), MAX_MESSAGE)
 
 
 def _container_statuses(pod: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -129,5 +132,5 @@ def log_lines(container: str, lines: list[str], previous: bool) -> list[str]:
     if not lines:
         return [f"  log of container {container} ({which}): empty"]
     return [f"  last {len(lines)} log lines of container {container} ({which}):"] + [
-        f"    | {line}" for line in lines
+        f"    | {printable(line, MAX_MESSAGE)}" for line in lines
     ]

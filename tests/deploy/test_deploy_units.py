@@ -195,3 +195,23 @@ def test_helm_gets_time_for_the_rollback_after_its_own_timeout(
     monkeypatch.setattr(helm, "GRACE_SECONDS", 0.2)
     release = install(helm.Helm(script, (4, 1, 4)), ["upgrade", "hub"], timeout_seconds=1)
     assert (release.name, release.revision) == ("hub", 2)
+
+
+def test_server_text_is_shown_without_escapes() -> None:
+    evil = "pulled\x1b[2J\x1b]0;owned\x07 image" + "x" * 1000
+    pod = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "Ready", "status": "False"}],
+            "containerStatuses": [
+                {"name": "c", "state": {"waiting": {"reason": "ErrImagePull", "message": evil}}}
+            ],
+        },
+    }
+    [line] = diagnose.pod_problems(pod)
+    assert "\x1b" not in line and "\\x1b" in line and len(line) < 400
+    [head, logged] = diagnose.log_lines("c", ["\x1b[31mred\x1b[0m"], previous=False)
+    assert "\x1b" not in logged and "red" in logged
+    body = '{"message": "no\\u001b[2J way"}'
+    assert "\x1b" not in kube_client.api_error_text(500, "Internal", body)
