@@ -130,6 +130,12 @@ class FakeBinderHub:
     # restart or a proxy timeout mid-build).
     cut_after: int | None = None
     keep_events: int = 1000  # how many events each Stream record keeps
+    # A slow-drip server: the responses to these requests ("versions", "build") are
+    # written one byte at a time, `drip` seconds apart, from byte `drip_from` of the
+    # response on (0: the status line and headers drip too).
+    drip: float = 0.0
+    drip_on: tuple[str, ...] = ("versions", "build")
+    drip_from: int = 0
     version: str = VERSION
     image_prefix: str = IMAGE_PREFIX
     hub_healthy: bool = False
@@ -319,9 +325,27 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def handle(self) -> None:
+        self._drip = 0.0
+        self._written = 0
         # The client may hang up between two requests on a kept-alive connection.
         with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             super().handle()
+
+    def _write(self, data: bytes) -> None:
+        fast = len(data) if not self._drip else max(0, self.fake.drip_from - self._written)
+        fast = min(fast, len(data))
+        if fast:
+            self.wfile.write(data[:fast])
+            self._written += fast
+        for byte in data[fast:]:
+            self.wfile.write(bytes([byte]))
+            self._written += 1
+            if self.fake._stopping.wait(self._drip):
+                raise BrokenPipeError("the server is shutting down")
+
+    def flush_headers(self) -> None:
+        self._write(b"".join(self._headers_buffer))  # type: ignore[attr-defined]
+        self._headers_buffer = []  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
         fake = self.fake
@@ -334,6 +358,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not url.path.startswith(fake.base_url):
             return self._not_found()
         rel = url.path[len(fake.base_url) :]
+        self._drip, self._written = 0.0, 0
+        if fake.drip and rel.partition("/")[0] in fake.drip_on:
+            self._drip = fake.drip
         if rel == "versions":
             body = {
                 "builder_info": {"build_image": BUILDER_IMAGE},
@@ -364,7 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        self._write(body)
 
     def _not_found(self) -> None:
         body = b"<html><title>404: Not Found</title><body>404: Not Found</body></html>"
@@ -380,7 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Access-Control-Allow-Headers", "cache-control")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        self._write(body)
 
     # ---- the build handler --------------------------------------------------------
 
@@ -481,7 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
         frame = f"{len(data):x}\r\n".encode() + data + b"\r\n"
         try:
             with self._write_lock:
-                self.wfile.write(frame)
+                self._write(frame)
         except (BrokenPipeError, ConnectionResetError, OSError):
             raise _ClientGone() from None
 

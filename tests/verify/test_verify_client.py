@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import socket
 import threading
 import time
@@ -27,6 +28,11 @@ from fakes.binderhub import BUILDER_IMAGE, VERSION, FakeBinderHub
 from fakes.k8s_tls import make_tls
 
 SPEC = "gh/binder-examples/requirements/HEAD"
+
+
+def soon(seconds: float) -> float:
+    """A deadline `seconds` from now."""
+    return time.monotonic() + seconds
 
 
 @pytest.mark.parametrize(
@@ -124,7 +130,7 @@ def test_build_path_keeps_escapes_and_adds_build_only() -> None:
 
 def test_versions(binderhub: Callable[..., FakeBinderHub]) -> None:
     fake = binderhub(base_url="/services/binder/", token="secret")  # /versions needs no token
-    versions = get_versions(Target(normalize_base_url(fake.url.rstrip("/"))), 5)
+    versions = get_versions(Target(normalize_base_url(fake.url.rstrip("/"))), soon(5))
     assert (versions.binderhub, versions.builder) == (VERSION, BUILDER_IMAGE)
     assert fake.requests[-1].path == "/services/binder/versions"
 
@@ -133,7 +139,7 @@ def read_all(
     fake: FakeBinderHub, build_only: bool = True, **target: str
 ) -> tuple[Outcome, BuildTracker]:
     tracker = BuildTracker(time.monotonic(), build_only)
-    with open_build_stream(Target(fake.url, **target), SPEC, build_only, 5) as stream:
+    with open_build_stream(Target(fake.url, **target), SPEC, build_only, soon(5)) as stream:
         outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
     return outcome, tracker
 
@@ -181,7 +187,9 @@ def test_the_fake_answers_a_missing_accept_header_like_binderhub(
 def test_provider_errors_arrive_as_events(binderhub: Callable[..., FakeBinderHub]) -> None:
     fake = binderhub()
     tracker = BuildTracker(time.monotonic())
-    with open_build_stream(Target(fake.url), "gh/does-not-exist/repo/HEAD", True, 5) as stream:
+    with open_build_stream(
+        Target(fake.url), "gh/does-not-exist/repo/HEAD", True, soon(5)
+    ) as stream:
         outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
     assert not outcome.ok and outcome.status_code is None
     assert outcome.message.startswith("Could not resolve ref for gh:does-not-exist/repo/HEAD")
@@ -202,7 +210,7 @@ def free_port() -> int:
 def test_connection_refused_is_one_line() -> None:
     port = free_port()
     with pytest.raises(OperationError) as err:
-        get_versions(Target(f"http://127.0.0.1:{port}/"), 2)
+        get_versions(Target(f"http://127.0.0.1:{port}/"), soon(2))
     assert str(err.value) == f"cannot reach http://127.0.0.1:{port}: connection refused"
 
 
@@ -212,25 +220,25 @@ def test_a_silent_server_times_out_with_a_readable_limit() -> None:
         listener.listen(1)
         port = listener.getsockname()[1]
         with pytest.raises(OperationError) as err:
-            get_versions(Target(f"http://127.0.0.1:{port}/"), 0.2999)
+            get_versions(Target(f"http://127.0.0.1:{port}/"), soon(0.2999))
     assert str(err.value) == f"cannot reach http://127.0.0.1:{port}: no answer within 0.3s"
 
 
 def test_unknown_host_is_one_line() -> None:
     with pytest.raises(OperationError, match=r"^cannot reach https://no-such-host\.invalid: "):
-        get_versions(Target("https://no-such-host.invalid/"), 2)
+        get_versions(Target("https://no-such-host.invalid/"), soon(2))
 
 
 def test_tls_to_a_plain_http_server(binderhub: Callable[..., FakeBinderHub]) -> None:
     fake = binderhub()
     with pytest.raises(OperationError, match=r"^TLS error talking to https://127\.0\.0\.1:\d+: "):
-        get_versions(Target(f"https://127.0.0.1:{fake.port}/"), 5)
+        get_versions(Target(f"https://127.0.0.1:{fake.port}/"), soon(5))
 
 
 def test_tls_certificate_not_trusted(binderhub: Callable[..., FakeBinderHub]) -> None:
     fake = binderhub(tls=make_tls())
     with pytest.raises(OperationError) as err:
-        get_versions(Target(fake.url), 5)
+        get_versions(Target(fake.url), soon(5))
     assert str(err.value) == (
         f"TLS error talking to https://127.0.0.1:{fake.port}: certificate verify failed "
         "(self-signed certificate in certificate chain); if the certificate is right, "
@@ -245,7 +253,7 @@ def test_https_with_a_trusted_certificate(
     (tmp_path / "ca.pem").write_bytes(tls.ca_pem)
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # OpenSSL's own trust override
     fake = binderhub(tls=tls, log_lines=3, split_events=True)
-    assert get_versions(Target(fake.url), 5).binderhub == VERSION
+    assert get_versions(Target(fake.url), soon(5)).binderhub == VERSION
     outcome, _ = read_all(fake)
     assert outcome.ok and outcome.image == fake.image_for(SPEC)
 
@@ -255,9 +263,9 @@ def test_http_errors(binderhub: Callable[..., FakeBinderHub]) -> None:
     with pytest.raises(
         OperationError, match="answered HTTP 404 Not Found: no BinderHub at this URL"
     ):
-        get_versions(Target(f"http://127.0.0.1:{fake.port}/"), 5)
+        get_versions(Target(f"http://127.0.0.1:{fake.port}/"), soon(5))
     with pytest.raises(OperationError, match="answered HTTP 404"):
-        open_build_stream(Target(f"http://127.0.0.1:{fake.port}/"), SPEC, True, 5)
+        open_build_stream(Target(f"http://127.0.0.1:{fake.port}/"), SPEC, True, soon(5))
 
 
 def test_not_an_event_stream() -> None:
@@ -279,7 +287,78 @@ def test_not_an_event_stream() -> None:
     thread.start()
     try:
         with pytest.raises(OperationError, match="answered text/html, not an event stream"):
-            open_build_stream(Target(f"http://127.0.0.1:{server.server_port}/"), SPEC, True, 5)
+            open_build_stream(
+                Target(f"http://127.0.0.1:{server.server_port}/"), SPEC, True, soon(5)
+            )
     finally:
         thread.join(5)
         server.server_close()
+
+
+def one_shot_server(raw: bytes) -> tuple[HTTPServer, threading.Thread]:
+    """A server that answers one request with `raw` (status line, headers and body as
+    given) and closes the connection."""
+
+    class Raw(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.wfile.write(raw)
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Raw)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    return server, thread
+
+
+EVENT = b'data: {"phase": "waiting", "message": "Waiting for build to start..."}\n\n'
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+
+
+CHUNKED = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # The connection closes inside a chunk, and between chunks without the last one.
+        CHUNKED + b"%x\r\n%s" % (len(EVENT), EVENT[:20]),
+        CHUNKED + b"%x\r\n%s\r\n" % (len(EVENT), EVENT),
+        # A chunk size that is not hexadecimal.
+        CHUNKED + b"zz\r\n" + EVENT,
+        # Fewer bytes than the Content-Length announced.
+        HEAD + b"Content-Length: %d\r\n\r\n%s" % (len(EVENT) + 50, EVENT),
+    ],
+    ids=["inside-a-chunk", "between-chunks", "bad-chunk-size", "short-content-length"],
+)
+def test_a_broken_or_truncated_stream_is_one_line(raw: bytes) -> None:
+    server, thread = one_shot_server(raw)
+    try:
+        target = Target(f"http://127.0.0.1:{server.server_port}/")
+        tracker = BuildTracker(time.monotonic())
+        with open_build_stream(target, SPEC, True, soon(5)) as stream:
+            outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
+    finally:
+        thread.join(5)
+        server.server_close()
+    assert not outcome.ok
+    assert outcome.message == (
+        f"the build stream from http://127.0.0.1:{server.server_port} broke off: the connection "
+        "closed or a chunk was malformed" + (" (last phase: waiting)" if tracker.phase else "")
+    )
+
+
+def test_the_stream_is_read_as_it_arrives(binderhub: Callable[..., FakeBinderHub]) -> None:
+    """Each event is seen when it arrives, not when a buffer fills."""
+    fake = binderhub("slow", event_delay=0.2, log_lines=2)
+    seen: list[tuple[float, str]] = []
+    with open_build_stream(Target(fake.url), SPEC, True, soon(5)) as stream:
+        parser = EventStreamParser()
+        while len(seen) < 4:
+            for item in parser.feed(stream.read(soon(5))):
+                seen.append((time.monotonic(), str(getattr(item, "phase", ""))))
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(seen)]
+    assert [phase for _, phase in seen] == ["waiting", "fetching", "fetching", "fetching"]
+    assert all(gap > 0.1 for gap in gaps), gaps

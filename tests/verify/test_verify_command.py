@@ -230,7 +230,9 @@ def test_stalled_stream_hits_the_idle_timeout_despite_keepalives(
     elapsed = time.monotonic() - start
     assert result.code == 1
     doc = document(result)
-    assert doc["error"].startswith("no build events for 0.8s, only keepalives (phase: waiting)")
+    assert doc["error"].startswith(
+        "no build event for 0.8s (keepalives do not count) (phase: waiting)"
+    )
     assert doc["keepalives"] >= 3
     assert 0.8 <= elapsed < 2.5
     assert fake.wait_for_stream_end().closed_by_client
@@ -279,9 +281,9 @@ def test_a_broken_stream_still_reports_what_arrived(run_cli: Run, binderhub: Hub
     result = run_cli("verify", "--url", fake.url, "-o", "json")
     assert result.code == 1
     doc = document(result)
-    assert (
-        "closed the connection before the build stream ended (last phase: building)"
-        in (doc["error"])
+    assert doc["error"] == (
+        f"the build stream from http://127.0.0.1:{fake.port} broke off: the connection closed "
+        "or a chunk was malformed (last phase: building)"
     )
     assert doc["events"] == 6
     assert phases(doc)[-1] == "building"
@@ -435,3 +437,58 @@ def test_bad_registry_endpoint_is_bad_input(
     result = run_cli("verify", "--url", fake.url, "--config", str(gar_config(tmp_path)))
     assert result.code == 2
     assert fake.requests == []
+
+
+# ---- slow-drip servers: --timeout bounds the run, --idle-timeout the gap between events ----
+
+
+def test_timeout_bounds_a_dripping_versions_answer(run_cli: Run, binderhub: Hub) -> None:
+    # One byte every 0.05 s: each read gets a byte long before a per-read timeout.
+    fake = binderhub(drip=0.05, drip_on=("versions",))
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--timeout", "1", "-o", "json")
+    elapsed = time.monotonic() - start
+    assert result.code == 1
+    assert document(result)["error"] == (
+        "verify did not finish within --timeout 1s (BinderHub /versions)"
+    )
+    assert 1.0 <= elapsed < 2.5
+
+
+def test_timeout_bounds_a_dripping_build_stream(run_cli: Run, binderhub: Hub) -> None:
+    # Headers and the first event come at once, then a byte every 0.01 s: about an
+    # event a second, so the stream never goes quiet for --idle-timeout.
+    fake = binderhub(drip=0.01, drip_on=("build",), drip_from=300)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--timeout", "2.5", "-o", "json")
+    elapsed = time.monotonic() - start
+    assert result.code == 1
+    doc = document(result)
+    assert doc["error"].startswith("the build did not finish within --timeout 2.5s (phase: ")
+    assert doc["events"] >= 2
+    assert 2.5 <= elapsed < 4
+    assert fake.wait_for_stream_end().closed_by_client
+
+
+def test_idle_timeout_counts_events_not_bytes(run_cli: Run, binderhub: Hub) -> None:
+    # Bytes keep arriving, but the event after "waiting" takes about 2 s to complete.
+    fake = binderhub(drip=0.02, drip_on=("build",), drip_from=300, keepalive_interval=0.1)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--idle-timeout", "1", "-o", "json")
+    elapsed = time.monotonic() - start
+    assert result.code == 1
+    doc = document(result)
+    assert doc["error"].startswith(
+        "no build event for 1s (keepalives do not count) (phase: waiting)"
+    )
+    assert 1.0 <= elapsed < 2.5
+
+
+def test_idle_timeout_before_the_first_event(run_cli: Run, binderhub: Hub) -> None:
+    # The build request's headers drip: no event at all within the idle limit.
+    fake = binderhub(drip=0.05, drip_on=("build",))
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--idle-timeout", "1", "-o", "json")
+    assert result.code == 1
+    assert document(result)["error"].startswith("no build event for 1s")
+    assert time.monotonic() - start < 2.5

@@ -1,13 +1,10 @@
-"""The event-stream parser, the chunked decoder and the phase tracker, on their own."""
+"""The event-stream parser and the phase tracker, on their own."""
 
 from __future__ import annotations
 
 import json
 import random
 
-import pytest
-
-from bhsvc.binderhub import ChunkedDecoder
 from bhsvc.events import (
     KEEPALIVE,
     BuildTracker,
@@ -125,34 +122,6 @@ def test_overlong_line_is_dropped_with_bounded_memory() -> None:
 def test_undecodable_bytes_become_a_log_line() -> None:
     (item,) = parse_in_pieces(b"data: \xff\xfe oops\n\n", [])
     assert isinstance(item, Event) and item.phase == "unknown" and "oops" in item.message
-
-
-# ---- chunked transfer ---------------------------------------------------------
-
-
-def chunked(payloads: list[bytes], extension: bytes = b"", trailer: bytes = b"") -> bytes:
-    body = b"".join(b"%x%s\r\n%s\r\n" % (len(p), extension, p) for p in payloads)
-    return body + b"0\r\n" + trailer + b"\r\n"
-
-
-def test_chunked_decoder_any_split() -> None:
-    payloads = [b"data: one\n\n", b"x" * 300, b"data: two\n\n"]
-    wire = chunked(payloads, extension=b";name=value", trailer=b"X-Trailer: 1\r\n")
-    rng = random.Random(3)
-    for _ in range(300):
-        cuts = sorted(rng.sample(range(1, len(wire)), rng.randint(1, 20)))
-        decoder = ChunkedDecoder()
-        out = b"".join(
-            decoder.feed(wire[a:b]) for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True)
-        )
-        assert out == b"".join(payloads)
-        assert decoder.done
-
-
-@pytest.mark.parametrize("wire", [b"zz\r\nabc\r\n", b"3\r\nabcXY", b"1" * 5000])
-def test_chunked_decoder_rejects_garbage(wire: bytes) -> None:
-    with pytest.raises(ValueError):
-        ChunkedDecoder().feed(wire)
 
 
 # ---- the tracker --------------------------------------------------------------

@@ -24,7 +24,6 @@ from rich.text import Text
 from bhsvc import ui
 from bhsvc.binderhub import (
     BuildStream,
-    StreamTimeout,
     Target,
     get_versions,
     normalize_base_url,
@@ -43,6 +42,7 @@ from bhsvc.events import (
     last_line,
     layer_progress,
 )
+from bhsvc.httpio import Timeout
 
 if TYPE_CHECKING:
     from bhsvc.kube import Kube
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 BINDERHUB_PORT = 8585
 BUILD_POD_SELECTOR = "component=binderhub-build"
-REQUEST_TIMEOUT = 30.0  # one HTTP request (/versions, or the build stream's first answer)
+REQUEST_TIMEOUT = 30.0  # one request: /versions, the registry check
 HEARTBEAT = 30.0  # without a terminal: a progress line this often
 MAX_LAYERS_SHOWN = 8
 TERMINAL_PHASES = {"ready", "built", "failed"}
@@ -254,7 +254,8 @@ def _ok(tracker: BuildTracker) -> bool:
 
 @dataclass
 class Deadlines:
-    """The overall deadline and the idle limit (keepalives do not count as activity)."""
+    """--timeout bounds the whole command; --idle-timeout the gap between build events
+    (keepalives do not count as events). Deadlines are time.monotonic() values."""
 
     timeout: float
     idle_timeout: float
@@ -267,27 +268,30 @@ class Deadlines:
     def remaining(self, now: float) -> float:
         return self.end - now
 
+    def request(self, now: float, limit: float = REQUEST_TIMEOUT) -> float:
+        """The deadline of one request: `limit` from now, or the end of the run if sooner."""
+        return min(self.end, now + limit)
+
+    def overall_message(self, doing: str) -> str:
+        return f"verify did not finish within --timeout {self.timeout:g}s ({doing})"
+
 
 def follow(
     stream: BuildStream,
     tracker: BuildTracker,
     deadlines: Deadlines,
     view: BuildView | None = None,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
     """Read the stream until the build succeeds or fails, or a time limit passes."""
     parser = EventStreamParser()
     observe = tracker.observe
+    clock = time.monotonic
     while True:
-        now = clock()
         idle_end = tracker.last_activity + deadlines.idle_timeout
-        wait = min(deadlines.end, idle_end) - now
-        if wait <= 0:
-            return _timed_out(tracker, deadlines, now)
         try:
-            data = stream.read(wait)
-        except StreamTimeout:
-            continue  # the loop head says which limit passed
+            data = stream.read(min(deadlines.end, idle_end))
+        except Timeout:
+            return _timed_out(tracker, deadlines, idle=idle_end < deadlines.end)
         except OperationError as err:
             # A broken stream is a failed build like any other: what arrived so far
             # (phases, log tail) and the build pods' diagnosis are still reported.
@@ -313,14 +317,14 @@ def follow(
             view.update(now)
 
 
-def _timed_out(tracker: BuildTracker, deadlines: Deadlines, now: float) -> Outcome:
-    tracker.close(now)
+def _timed_out(tracker: BuildTracker, deadlines: Deadlines, idle: bool) -> Outcome:
+    tracker.close(time.monotonic())
     phase = f" (phase: {tracker.phase})" if tracker.phase else ""
-    if now >= deadlines.end:
+    if not idle:
         message = f"the build did not finish within --timeout {deadlines.timeout:g}s{phase}"
     else:
         message = (
-            f"no build events for {deadlines.idle_timeout:g}s, only keepalives{phase}; "
+            f"no build event for {deadlines.idle_timeout:g}s (keepalives do not count){phase}; "
             "raise --idle-timeout if a build step is silent for longer"
         )
     return Outcome(ok=False, message=message, verbatim=True)
@@ -338,24 +342,26 @@ def watch_build(
     spec: str,
     deadlines: Deadlines,
     view: BuildView | None = None,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Watch:
     """Build `spec`; with build_only first, and without it when BinderHub refuses that."""
     build_only = True
     while True:
-        now = clock()
-        remaining = deadlines.remaining(now)
-        if remaining <= 0:
-            tracker = BuildTracker(now, build_only)
-            return Watch(tracker, _timed_out(tracker, deadlines, now), build_only)
+        now = time.monotonic()
         tracker = BuildTracker(now, build_only)
-        wait = min(remaining, deadlines.idle_timeout, REQUEST_TIMEOUT)
-        with open_build_stream(target, spec, build_only, wait) as stream:
+        # Until BinderHub's first event arrives, the idle limit applies as between events.
+        idle_end = now + deadlines.idle_timeout
+        try:
+            stream = open_build_stream(target, spec, build_only, min(deadlines.end, idle_end))
+        except Timeout:
+            return Watch(
+                tracker, _timed_out(tracker, deadlines, idle_end < deadlines.end), build_only
+            )
+        with stream:
             if view is None:
-                outcome = follow(stream, tracker, deadlines, None, clock)
+                outcome = follow(stream, tracker, deadlines, None)
             else:
                 with view.showing(tracker):
-                    outcome = follow(stream, tracker, deadlines, view, clock)
+                    outcome = follow(stream, tracker, deadlines, view)
         if build_only and is_build_only_refusal(outcome):
             if view is not None:
                 view.note(
@@ -488,8 +494,7 @@ def _verify(
         result.target = target.base_url
         try:
             with steps.step("BinderHub /versions") as step:
-                wait = min(REQUEST_TIMEOUT, max(deadlines.remaining(time.monotonic()), 0.001))
-                versions = get_versions(target, wait)
+                versions = get_versions(target, deadlines.request(time.monotonic()))
                 result.binderhub_version = versions.binderhub
                 result.builder = versions.builder
                 step.detail = f"BinderHub {versions.binderhub}" + (
@@ -500,6 +505,10 @@ def _verify(
                     f"building {escape(spec)} with BinderHub at {escape(target.base_url)}"
                 )
             watch = watch_build(target, spec, deadlines, view)
+        except Timeout as err:
+            if time.monotonic() >= deadlines.end:
+                raise OperationError(deadlines.overall_message("BinderHub /versions")) from None
+            raise forward.explain(err) if forward is not None else err from None
         except OperationError as err:
             raise forward.explain(err) if forward is not None else err from None
         _record(result, watch)
@@ -513,7 +522,7 @@ def _verify(
             return
     if result.image and config is not None and config.registry.gar is not None:
         with steps.step("image in Artifact Registry") as step:
-            check = _check_registry(config, result.image)
+            check = _check_registry(config, result.image, deadlines)
             result.registry = {"provider": "gar", **check.as_dict()}
             # Steps marks "failed" with a cross and "skipped" with a dash.
             step.status = {"missing": "failed", "not checked": "skipped"}.get(check.status, "found")
@@ -543,10 +552,13 @@ def _record(result: VerifyResult, watch: Watch) -> None:
         result.log_tail = tracker.tail_lines()
 
 
-def _check_registry(config: Config, image: str) -> ImageCheck:
-    from bhsvc.registry.gar_images import check_image
+def _check_registry(config: Config, image: str, deadlines: Deadlines) -> ImageCheck:
+    from bhsvc.registry.gar_images import NOT_CHECKED, ImageCheck, check_image
 
-    return check_image(config, image)
+    timeout = min(REQUEST_TIMEOUT, deadlines.remaining(time.monotonic()))
+    if timeout <= 0:
+        return ImageCheck(NOT_CHECKED, f"no time left within --timeout {deadlines.timeout:g}s")
+    return check_image(config, image, timeout=timeout)
 
 
 def _diagnose(kube: Kube, namespace: str) -> list[str]:

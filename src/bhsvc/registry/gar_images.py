@@ -60,8 +60,10 @@ class ImageCheck:
         return {"status": self.status, "detail": self.detail}
 
 
-def check_image(config: Config, image: str, env: Mapping[str, str] | None = None) -> ImageCheck:
-    """Look the image's tag up in the config's repository.
+def check_image(
+    config: Config, image: str, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> ImageCheck:
+    """Look the image's tag up in the config's repository, waiting at most `timeout` seconds.
 
     The endpoint can be overridden with BHSVC_ARTIFACT_REGISTRY_ENDPOINT.
     """
@@ -83,12 +85,12 @@ def check_image(config: Config, image: str, env: Mapping[str, str] | None = None
 
     endpoint = artifact_registry_endpoint(env)  # a bad value is a UsageError, raised as such
     try:
-        return _get_tag(ref, endpoint)
+        return _get_tag(ref, endpoint, timeout)
     except BhsvcError as err:
         return ImageCheck(NOT_CHECKED, str(err))
 
 
-def _get_tag(ref: ImageRef, endpoint: Any) -> ImageCheck:
+def _get_tag(ref: ImageRef, endpoint: Any, timeout: float) -> ImageCheck:
     from google.api_core import exceptions as gexc
 
     from bhsvc.registry.gcp_clients import (
@@ -107,7 +109,7 @@ def _get_tag(ref: ImageRef, endpoint: Any) -> ImageCheck:
     )
     with make_artifact_registry_client(endpoint, LazyDefaultCredentials()) as client:
         try:
-            tag = client.get_tag(name=ref.tag_name, retry=None, timeout=30.0)
+            tag = client.get_tag(name=ref.tag_name, retry=None, timeout=timeout)
         except gexc.NotFound:
             return ImageCheck(
                 MISSING,
