@@ -68,7 +68,7 @@ def raw_stdlib(port: int) -> int:
 def raw_bhsvc(port: int) -> int:
     total = 0
     with open_build_stream(
-        Target(f"http://127.0.0.1:{port}/"), SPEC, True, time.monotonic() + 60
+        Target(f"http://127.0.0.1:{port}/"), SPEC, time.monotonic() + 60
     ) as stream:
         while data := stream.read(time.monotonic() + 60):
             total += len(data)

@@ -98,10 +98,13 @@ def validate_repo_spec(spec: str) -> str:
     return spec
 
 
-def build_path(base_url: str, spec: str, build_only: bool) -> str:
-    """Path and query of the build request for `spec` under `base_url`."""
-    path = urlsplit(base_url).path + "build/" + quote(spec, safe=_PATH_SAFE)
-    return path + ("?build_only=true" if build_only else "")
+def build_path(base_url: str, spec: str) -> str:
+    """Path and query of the build-only request for `spec` under `base_url`.
+
+    Always build_only=true: without it BinderHub launches a server after the
+    build, in the same request, and a client that hangs up does not stop it.
+    """
+    return urlsplit(base_url).path + "build/" + quote(spec, safe=_PATH_SAFE) + "?build_only=true"
 
 
 # ---- requests ------------------------------------------------------------------
@@ -237,10 +240,10 @@ class BuildStream:
         self.close()
 
 
-def open_build_stream(target: Target, spec: str, build_only: bool, deadline: float) -> BuildStream:
+def open_build_stream(target: Target, spec: str, deadline: float) -> BuildStream:
     """GET <base>build/<spec> with `Accept: text/event-stream`; the answer must begin by
     `deadline` (Timeout otherwise)."""
-    path = build_path(target.base_url, spec, build_only)
+    path = build_path(target.base_url, spec)
     url = f"{target.origin}{path}"
     conn, response = open_request(url, "GET", _headers(target, "text/event-stream", True), deadline)
     try:

@@ -184,6 +184,10 @@ class Outcome:
 
 TAIL_LINES = 20
 MAX_TAIL_WIDTH = 400
+LAUNCHING = (
+    "BinderHub answered build_only=true with 'built' and is launching a server: it "
+    "ignores build_only (a BinderHub from before 2023?); upgrade BinderHub"
+)
 
 # The phases that only carry log lines: they never change the current phase.
 _LOG_ONLY = {UNKNOWN}
@@ -198,17 +202,15 @@ def last_line(message: str) -> str:
 
 
 class BuildTracker:
-    """Follows the phases of one build and says when it is over.
+    """Follows the phases of one build-only build and says when it is over.
 
-    `build_only` is True when BinderHub was asked for `build_only=true`: success
-    is then a `ready` event with `imageName`. Otherwise (BinderHub not in API-only
-    mode) `built` is success and everything after it is the launch, which verify
-    does not wait for. `built` is accepted in both modes: it always means pushed.
+    verify always asks for `build_only=true`, so success is a `ready` event with
+    `imageName`. A `built` event means BinderHub went on to launch a server
+    (it ignored build_only): that is a failure, reported as such.
     """
 
-    def __init__(self, start: float, build_only: bool = True) -> None:
+    def __init__(self, start: float) -> None:
         self.start = start
-        self.build_only = build_only
         self.spans: list[PhaseSpan] = []
         self.last_message = ""
         self.progress: dict[str, Any] = {}
@@ -257,13 +259,12 @@ class BuildTracker:
                 message=last_line(event.message) or "the build failed",
                 status_code=event.status_code,
             )
+        if event.phase == "built":
+            return Outcome(ok=False, image=event.image_name, message=LAUNCHING, verbatim=True)
         image = event.image_name
-        if image and (event.phase == "built" or (event.phase == "ready" and self.build_only)):
+        if image and event.phase == "ready":
             cached = "found built image" in event.message.lower()
             return Outcome(ok=True, image=image, cached=cached, message=last_line(event.message))
-        if event.phase == "ready" and not self.build_only:
-            # A launch finished without a `built` event: the image exists, name unknown.
-            return Outcome(ok=True, image=image, message=last_line(event.message))
         return None
 
     def close(self, now: float) -> None:
@@ -331,11 +332,31 @@ def is_build_only_refusal(outcome: Outcome) -> bool:
     )
 
 
-def explain_failure(outcome: Outcome, token_sent: bool, service_name: str | None) -> str:
+def build_only_refused(hub_launches: bool) -> str:
+    """What to change when BinderHub refuses build_only=true."""
+    why = (
+        " (hub.launch binderhub needs it off: BinderHub then starts servers for the hub, "
+        "and verify cannot check it)"
+        if hub_launches
+        else ""
+    )
+    return (
+        "BinderHub is not in API-only mode, so it refuses build_only=true, and verify never "
+        "builds without it (BinderHub would start a server with the test image): set "
+        "binderhub.api_only: true in bhsvc.yaml, or the chart value "
+        f"config.BinderHub.enable_api_only_mode: true{why}"
+    )
+
+
+def explain_failure(
+    outcome: Outcome, token_sent: bool, service_name: str | None, hub_launches: bool = False
+) -> str:
     """One line saying what went wrong and what to do about it."""
     code, message = outcome.status_code, outcome.message.strip()
     if outcome.verbatim:
         return message
+    if is_build_only_refusal(outcome):
+        return build_only_refused(hub_launches)
     if code in (401, 403):
         scope = f"access:services!service={service_name or '<service name>'}"
         if token_sent:

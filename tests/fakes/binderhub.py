@@ -12,10 +12,15 @@ What it reproduces, from BinderHub's handlers:
 - With auth enabled, a missing or unknown token is 403 "Forbidden"; a known
   token without `access:services!service=<name>` is 403 "<kind> <name> is not
   allowed.". `/versions` and `/health` never need auth.
+- Without `build_only=true` (in either mode) BinderHub launches: right after
+  `built` it writes `launching` and asks for a server in the same handler. A
+  client that hangs up after `built` does not stop that: BinderHub notices a
+  closed connection only when a later write fails. Each attempt is recorded in
+  `launches` (without auth for a temporary user, with auth for the token's
+  owner, `token_user`).
 - After a failed build the stream stays open (keepalives only) until the
-  client goes away; after a launch (not API-only mode) it is held for
-  `hold_after_launch` seconds, as BinderHub does so EventSource clients do not
-  reconnect.
+  client goes away; after a launch it is held for `hold_after_launch` seconds,
+  as BinderHub does so EventSource clients do not reconnect.
 - Image names follow BinderHub's `<prefix><safe slug>:<resolved ref>` shape.
 
 Scenarios: success, failure, cached, stalled, slow (set `event_delay`), huge
@@ -32,6 +37,7 @@ import contextlib
 import hashlib
 import json
 import re
+import secrets
 import select
 import socket
 import string
@@ -105,6 +111,24 @@ class Stream:
     event_count: int = 0  # counts every event, also the ones not kept in `events`
 
 
+@dataclass
+class Launch:
+    """A server BinderHub asked for: what a build without build_only=true leads to."""
+
+    user: str
+    temporary_user: bool  # BinderHub without auth creates a user for each launch
+    image: str
+    at: float
+
+
+@dataclass(frozen=True)
+class _StartServer:
+    """A step of the event script: ask for a server (BinderHub's launcher.launch)."""
+
+    image: str
+    repo: str  # owner-repo, what a temporary user's name starts with
+
+
 class _ClientGone(Exception):
     pass
 
@@ -118,6 +142,8 @@ class FakeBinderHub:
     api_only: bool = True
     base_url: str = "/"
     token: str | None = None  # set: auth enabled, this token has the access scope
+    token_user: str = "verify-user"  # the owner of `token`
+    knows_build_only: bool = True  # False: a BinderHub from before build_only, which ignores it
     unscoped_tokens: dict[str, str] = field(default_factory=dict)  # token -> user name
     keepalive_interval: float = 25.0
     event_delay: float = 0.0
@@ -143,6 +169,7 @@ class FakeBinderHub:
 
     requests: list[Request] = field(default_factory=list)
     streams: list[Stream] = field(default_factory=list)
+    launches: list[Launch] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -211,7 +238,9 @@ class FakeBinderHub:
 
     # ---- the event scripts -----------------------------------------------------
 
-    def script(self, spec: str, build_only: bool) -> Iterator[dict[str, Any] | float]:
+    def script(
+        self, spec: str, build_only: bool
+    ) -> Iterator[dict[str, Any] | float | _StartServer]:
         """What the build handler emits after the checks: events, and pauses (floats)."""
         image = self.image_for(spec)
         if self.scenario == "cached":
@@ -223,7 +252,7 @@ class FakeBinderHub:
                     "imageName": image,
                     "message": "Found built image, launching...\n",
                 }
-                yield from self._launch(image)
+                yield from self._launch(spec, image)
             return
         yield {"phase": "waiting", "message": "Waiting for build to start...\n"}
         if self.scenario == "stalled":
@@ -238,7 +267,7 @@ class FakeBinderHub:
             yield {"phase": "ready", "message": "Done! Image built\n", "imageName": image}
             return
         yield {"phase": "built", "message": "Built image, launching...\n", "imageName": image}
-        yield from self._launch(image)
+        yield from self._launch(spec, image)
 
     def _paced(self, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any] | float]:
         for event in events:
@@ -292,8 +321,10 @@ class FakeBinderHub:
             }
         yield {"message": f"Successfully pushed {image}", "phase": "pushing"}
 
-    def _launch(self, image: str) -> Iterator[dict[str, Any] | float]:
+    def _launch(self, spec: str, image: str) -> Iterator[dict[str, Any] | float | _StartServer]:
+        # BinderHub's launch(): the first write, then the hub is asked for a server.
         yield {"phase": "launching", "message": "Launching server...\n"}
+        yield _StartServer(image, "-".join(spec.split("/")[:2]).lower())
         yield {"phase": "launching", "message": "Server requested\n"}
         url = f"http://127.0.0.1:{self.port}/user/fake-user/"
         yield {
@@ -431,7 +462,7 @@ class _Handler(BaseHTTPRequestHandler):
         auth_error = self._auth_error()
         if auth_error is not None:
             return self._error_event(403, auth_error)
-        build_only = query.get("build_only", "").lower() == "true"
+        build_only = fake.knows_build_only and query.get("build_only", "").lower() == "true"
         record = Stream(self.path, build_only, time.monotonic())
         with fake._lock:
             fake.streams.append(record)
@@ -456,7 +487,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- chunked streaming --------------------------------------------------------
 
-    def _stream(self, record: Stream, script: Iterator[dict[str, Any] | float]) -> None:
+    def _stream(
+        self, record: Stream, script: Iterator[dict[str, Any] | float | _StartServer]
+    ) -> None:
         fake = self.fake
         self._write_lock = threading.Lock()
         self.send_response(200)
@@ -473,6 +506,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(step, float):
                     self._pause(step)
                     continue
+                if isinstance(step, _StartServer):
+                    self._start_server(step)
+                    continue
                 if fake.end_after is not None and record.event_count >= fake.end_after:
                     break
                 if fake.cut_after is not None and record.event_count >= fake.cut_after:
@@ -487,6 +523,15 @@ class _Handler(BaseHTTPRequestHandler):
             done.set()
             with fake._lock:
                 record.ended = time.monotonic()
+
+    def _start_server(self, step: _StartServer) -> None:
+        fake = self.fake
+        if fake.token is not None:
+            user, temporary = fake.token_user, False
+        else:  # launcher.unique_name_from_repo: the repository's path and a random suffix
+            user, temporary = f"{step.repo}-{secrets.token_hex(4)}", True
+        with fake._lock:
+            fake.launches.append(Launch(user, temporary, step.image, time.monotonic()))
 
     def _event(self, record: Stream, event: dict[str, Any]) -> None:
         data = f"data: {json.dumps(event)}\n\n".encode()

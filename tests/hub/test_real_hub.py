@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hublib import Browser, RealHub, find_chp, http, make_config
+from hublib import Browser, RealHub, Response, find_chp, http, make_config
 
 from bhsvc.values import binderhub_values, jupyterhub_values
 
@@ -92,11 +92,19 @@ def test_a_users_token_with_the_granted_scope_is_accepted(hub: RealHub) -> None:
     )
 
 
+def refused(resp: Response) -> dict[str, object]:
+    """BinderHub's refusal of a build: HTTP 200 and one failed event with the status
+    (an EventSource cannot read status codes)."""
+    assert resp.status == 200, resp.body
+    (event,) = events(resp.body)
+    assert event["phase"] == "failed"
+    return event
+
+
 def test_a_request_without_a_token_is_refused(hub: RealHub) -> None:
     resp = http("GET", build_url(hub), headers=STREAM)
     # The login redirect is turned into a 403: an event stream cannot follow it.
-    assert resp.status == 403
-    assert not events(resp.body)
+    assert refused(resp) == {"phase": "failed", "status_code": 403, "message": "Forbidden\n"}
 
 
 def test_a_token_lacking_the_scope_is_refused(hub: RealHub) -> None:
@@ -104,14 +112,16 @@ def test_a_token_lacking_the_scope_is_refused(hub: RealHub) -> None:
     whoami = http("GET", hub.api + "user", token=token).json()
     assert "access:services!service=binder" not in whoami["scopes"]
     resp = http("GET", build_url(hub), token=token, headers=STREAM)
-    assert resp.status == 403
-    assert not events(resp.body)
+    assert refused(resp) == {
+        "phase": "failed",
+        "status_code": 403,
+        "message": f"user {USER} is not allowed.\n",
+    }
 
 
 def test_a_bogus_token_is_refused(hub: RealHub) -> None:
     resp = http("GET", build_url(hub), token="not-a-token", headers=STREAM)
-    assert resp.status == 403
-    assert not events(resp.body)
+    assert refused(resp)["status_code"] == 403
 
 
 def run_verify(hub: RealHub, token: str | None) -> subprocess.CompletedProcess[str]:

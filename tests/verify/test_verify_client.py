@@ -23,7 +23,7 @@ from bhsvc.binderhub import (
 )
 from bhsvc.commands.verify import Deadlines, follow
 from bhsvc.errors import OperationError, UsageError
-from bhsvc.events import BuildTracker, EventStreamParser, Outcome
+from bhsvc.events import BuildTracker, Event, EventStreamParser, Outcome
 from fakes.binderhub import BUILDER_IMAGE, VERSION, FakeBinderHub
 from fakes.k8s_tls import make_tls
 
@@ -116,15 +116,12 @@ def test_bad_repo_specs(spec: str) -> None:
         validate_repo_spec(spec)
 
 
-def test_build_path_keeps_escapes_and_adds_build_only() -> None:
+def test_build_path_keeps_escapes_and_always_asks_for_build_only() -> None:
     base = "https://hub.example.org/services/binder/"
+    assert build_path(base, "gh/o/r/HEAD") == "/services/binder/build/gh/o/r/HEAD?build_only=true"
     assert (
-        build_path(base, "gh/o/r/HEAD", True)
-        == "/services/binder/build/gh/o/r/HEAD?build_only=true"
-    )
-    assert (
-        build_path(base, "git/https%3A%2F%2Fx/HEAD", False)
-        == "/services/binder/build/git/https%3A%2F%2Fx/HEAD"
+        build_path(base, "git/https%3A%2F%2Fx/HEAD")
+        == "/services/binder/build/git/https%3A%2F%2Fx/HEAD?build_only=true"
     )
 
 
@@ -135,11 +132,9 @@ def test_versions(binderhub: Callable[..., FakeBinderHub]) -> None:
     assert fake.requests[-1].path == "/services/binder/versions"
 
 
-def read_all(
-    fake: FakeBinderHub, build_only: bool = True, **target: str
-) -> tuple[Outcome, BuildTracker]:
-    tracker = BuildTracker(time.monotonic(), build_only)
-    with open_build_stream(Target(fake.url, **target), SPEC, build_only, soon(5)) as stream:
+def read_all(fake: FakeBinderHub, **target: str) -> tuple[Outcome, BuildTracker]:
+    tracker = BuildTracker(time.monotonic())
+    with open_build_stream(Target(fake.url, **target), SPEC, soon(5)) as stream:
         outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
     return outcome, tracker
 
@@ -187,9 +182,7 @@ def test_the_fake_answers_a_missing_accept_header_like_binderhub(
 def test_provider_errors_arrive_as_events(binderhub: Callable[..., FakeBinderHub]) -> None:
     fake = binderhub()
     tracker = BuildTracker(time.monotonic())
-    with open_build_stream(
-        Target(fake.url), "gh/does-not-exist/repo/HEAD", True, soon(5)
-    ) as stream:
+    with open_build_stream(Target(fake.url), "gh/does-not-exist/repo/HEAD", soon(5)) as stream:
         outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
     assert not outcome.ok and outcome.status_code is None
     assert outcome.message.startswith("Could not resolve ref for gh:does-not-exist/repo/HEAD")
@@ -265,7 +258,7 @@ def test_http_errors(binderhub: Callable[..., FakeBinderHub]) -> None:
     ):
         get_versions(Target(f"http://127.0.0.1:{fake.port}/"), soon(5))
     with pytest.raises(OperationError, match="answered HTTP 404"):
-        open_build_stream(Target(f"http://127.0.0.1:{fake.port}/"), SPEC, True, soon(5))
+        open_build_stream(Target(f"http://127.0.0.1:{fake.port}/"), SPEC, soon(5))
 
 
 def test_not_an_event_stream() -> None:
@@ -287,9 +280,7 @@ def test_not_an_event_stream() -> None:
     thread.start()
     try:
         with pytest.raises(OperationError, match="answered text/html, not an event stream"):
-            open_build_stream(
-                Target(f"http://127.0.0.1:{server.server_port}/"), SPEC, True, soon(5)
-            )
+            open_build_stream(Target(f"http://127.0.0.1:{server.server_port}/"), SPEC, soon(5))
     finally:
         thread.join(5)
         server.server_close()
@@ -338,7 +329,7 @@ def test_a_broken_or_truncated_stream_is_one_line(raw: bytes) -> None:
     try:
         target = Target(f"http://127.0.0.1:{server.server_port}/")
         tracker = BuildTracker(time.monotonic())
-        with open_build_stream(target, SPEC, True, soon(5)) as stream:
+        with open_build_stream(target, SPEC, soon(5)) as stream:
             outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
     finally:
         thread.join(5)
@@ -354,7 +345,7 @@ def test_the_stream_is_read_as_it_arrives(binderhub: Callable[..., FakeBinderHub
     """Each event is seen when it arrives, not when a buffer fills."""
     fake = binderhub("slow", event_delay=0.2, log_lines=2)
     seen: list[tuple[float, str]] = []
-    with open_build_stream(Target(fake.url), SPEC, True, soon(5)) as stream:
+    with open_build_stream(Target(fake.url), SPEC, soon(5)) as stream:
         parser = EventStreamParser()
         while len(seen) < 4:
             for item in parser.feed(stream.read(soon(5))):
@@ -362,3 +353,47 @@ def test_the_stream_is_read_as_it_arrives(binderhub: Callable[..., FakeBinderHub
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(seen)]
     assert [phase for _, phase in seen] == ["waiting", "fetching", "fetching", "fetching"]
     assert all(gap > 0.1 for gap in gaps), gaps
+
+
+def events_until(response: http.client.HTTPResponse, phase: str) -> list[str]:
+    """Read events until one with `phase` arrives; their phases."""
+    parser, seen = EventStreamParser(), []
+    while phase not in seen:
+        data = response.read1(65536)
+        assert data, f"the stream ended before {phase!r}: {seen}"
+        seen += [item.phase for item in parser.feed(data) if isinstance(item, Event)]
+    return seen
+
+
+@pytest.mark.parametrize("token", [None, "s3cret"], ids=["no-auth", "hub-auth"])
+def test_the_fake_launches_after_built_although_the_client_hangs_up(
+    binderhub: Callable[..., FakeBinderHub], token: str | None
+) -> None:
+    """BinderHub launches in the build request's handler right after 'built' and notices a
+    closed connection only when a later write fails: hanging up after 'built' is too late."""
+    fake = binderhub(token=token, token_user="alice", hold_after_launch=0.5)
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    headers = {"Accept": "text/event-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request("GET", f"/build/{SPEC}", headers=headers)  # no build_only
+    assert events_until(conn.getresponse(), "built")[-1] == "built"
+    conn.close()
+    fake.wait_for_stream_end()
+    (launch,) = fake.launches
+    assert launch.image == fake.image_for(SPEC)
+    if token:
+        assert (launch.user, launch.temporary_user) == ("alice", False)
+    else:
+        assert launch.user.startswith("binder-examples-requirements-") and launch.temporary_user
+
+
+def test_the_fake_launches_in_api_only_mode_too_without_build_only(
+    binderhub: Callable[..., FakeBinderHub],
+) -> None:
+    fake = binderhub("cached", api_only=True, hold_after_launch=0.1)
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    conn.request("GET", f"/build/{SPEC}", headers={"Accept": "text/event-stream"})
+    assert events_until(conn.getresponse(), "ready") == ["built", "launching", "launching", "ready"]
+    conn.close()
+    assert len(fake.launches) == 1

@@ -31,7 +31,6 @@ DOCUMENT = {
         "repo",
         "mode",
         "target",
-        "build_only",
         "binderhub_version",
         "builder",
         "image",
@@ -52,7 +51,6 @@ DOCUMENT = {
         "repo": {"type": "string"},
         "mode": {"enum": ["url", "port-forward"]},
         "target": {"type": ["string", "null"]},
-        "build_only": {"type": "boolean"},
         "binderhub_version": {"type": ["string", "null"]},
         "builder": {"type": ["string", "null"]},
         "image": {"type": ["string", "null"]},
@@ -123,7 +121,7 @@ def test_success_json(run_cli: Run, binderhub: Hub) -> None:
     result = run_cli("verify", "--url", fake.url, "--output", "json")
     assert result.code == 0
     doc = document(result)
-    assert doc["ok"] and doc["error"] is None and not doc["cached"] and doc["build_only"]
+    assert doc["ok"] and doc["error"] is None and not doc["cached"]
     assert doc["image"] == fake.image_for(SPEC)
     assert doc["binderhub_version"] == VERSION
     assert phases(doc) == ["waiting", "fetching", "building", "pushing", "ready"]
@@ -162,23 +160,39 @@ def test_cached_image(run_cli: Run, binderhub: Hub) -> None:
     assert f"✓ found, already built: {fake.image_for(SPEC)}" in text.out
 
 
-def test_ui_mode_retries_without_build_only_and_stops_at_built(
+def test_not_in_api_only_mode_fails_without_launching_anything(
     run_cli: Run, binderhub: Hub
 ) -> None:
-    fake = binderhub(api_only=False, hold_after_launch=60)
+    fake = binderhub(api_only=False)
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 1, result.out
+    doc = document(result)
+    assert doc["status_code"] == 400 and doc["image"] is None
+    assert doc["error"] == (
+        "BinderHub is not in API-only mode, so it refuses build_only=true, and verify never "
+        "builds without it (BinderHub would start a server with the test image): set "
+        "binderhub.api_only: true in bhsvc.yaml, or the chart value "
+        "config.BinderHub.enable_api_only_mode: true"
+    )
+    assert result.err.strip() == f"error: {doc['error']}"
+    # One request, with build_only=true; nothing asked BinderHub to launch.
+    assert [r.query for r in fake.requests if "/build/" in r.path] == [{"build_only": "true"}]
+    assert fake.launches == []
+
+
+def test_a_binderhub_that_ignores_build_only_is_a_failure(run_cli: Run, binderhub: Hub) -> None:
+    """A BinderHub that answers build_only=true with 'built' is launching: verify hangs up,
+    does not call that a success, and says so."""
+    fake = binderhub(knows_build_only=False)
     start = time.monotonic()
     result = run_cli("verify", "--url", fake.url, "-o", "json")
-    assert result.code == 0, result.out
+    assert result.code == 1
     doc = document(result)
-    assert doc["build_only"] is False
-    assert phases(doc)[-1] == "built"
-    assert [r.query for r in fake.requests if "/build/" in r.path] == [{"build_only": "true"}, {}]
-    stream = fake.wait_for_stream_end()
-    assert stream.closed_by_client  # hung up instead of waiting through the launch
+    assert doc["error"].startswith("BinderHub answered build_only=true with 'built'")
+    assert doc["image"] is None and phases(doc)[-1] == "built"
+    assert fake.wait_for_stream_end().closed_by_client
     assert time.monotonic() - start < 10
-    text = run_cli("verify", "--url", fake.url)
-    assert "BinderHub is not in API-only mode" in text.err
-    assert "UI mode (not API-only): stopped at 'built'" in text.out
+    assert len(fake.launches) == 1  # what verify cannot prevent, it reports
 
 
 def test_ui_mode_refusal_message_is_binderhubs() -> None:

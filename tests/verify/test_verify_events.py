@@ -181,15 +181,16 @@ def test_cached_image() -> None:
     assert outcome is not None and outcome.ok and outcome.cached
 
 
-def test_ui_mode_succeeds_at_built_and_ignores_nothing_else() -> None:
-    tracker = BuildTracker(0.0, build_only=False)
+def test_built_means_binderhub_launches_and_is_a_failure() -> None:
+    tracker = BuildTracker(0.0)
     outcome = feed(
         tracker, [{"phase": "built", "imageName": "i:1", "message": "Built image, launching...\n"}]
     )
-    assert outcome is not None and outcome.ok and outcome.image == "i:1" and not outcome.cached
+    assert outcome is not None and not outcome.ok and outcome.verbatim
+    assert "launching a server" in outcome.message
 
 
-def test_ready_without_image_in_build_only_mode_is_not_success() -> None:
+def test_ready_without_image_is_not_success() -> None:
     assert feed(BuildTracker(0.0), [{"phase": "ready", "message": "server running"}]) is None
 
 

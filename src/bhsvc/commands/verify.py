@@ -3,7 +3,9 @@
 Steps: reach BinderHub (a port-forward to its pod, or --url), read `/versions`,
 stream `build/<repo>?build_only=true` and follow the phases until the image is
 pushed or the build fails, then (Artifact Registry) confirm the image exists.
-Every failure ends as one line that says what to do, exit code 1.
+verify never sends a build request without build_only=true: BinderHub would
+launch a server with the image, even if verify hung up at once. Every failure
+ends as one line that says what to do, exit code 1.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from bhsvc.events import (
     EventStreamParser,
     Outcome,
     explain_failure,
-    is_build_only_refusal,
     last_line,
     layer_progress,
 )
@@ -86,7 +87,6 @@ class VerifyResult:
     repo: str
     mode: str  # "port-forward" or "url"
     target: str | None = None
-    build_only: bool = True
     binderhub_version: str | None = None
     builder: str | None = None
     image: str | None = None
@@ -111,7 +111,6 @@ class VerifyResult:
             "repo": self.repo,
             "mode": self.mode,
             "target": self.target,
-            "build_only": self.build_only,
             "binderhub_version": self.binderhub_version,
             "builder": self.builder,
             "image": self.image,
@@ -176,10 +175,6 @@ class BuildView:
                 self._live.stop()
                 self._live = None
             self._print_finished(final=True)
-
-    def note(self, message: str) -> None:
-        if self.enabled:
-            self.console.print(f"[yellow]![/] {escape(message)}", soft_wrap=True)
 
     def update(self, now: float) -> None:
         tracker = self._tracker
@@ -334,7 +329,6 @@ def _timed_out(tracker: BuildTracker, deadlines: Deadlines, idle: bool) -> Outco
 class Watch:
     tracker: BuildTracker
     outcome: Outcome
-    build_only: bool
 
 
 def watch_build(
@@ -343,34 +337,20 @@ def watch_build(
     deadlines: Deadlines,
     view: BuildView | None = None,
 ) -> Watch:
-    """Build `spec`; with build_only first, and without it when BinderHub refuses that."""
-    build_only = True
-    while True:
-        now = time.monotonic()
-        tracker = BuildTracker(now, build_only)
-        # Until BinderHub's first event arrives, the idle limit applies as between events.
-        idle_end = now + deadlines.idle_timeout
-        try:
-            stream = open_build_stream(target, spec, build_only, min(deadlines.end, idle_end))
-        except Timeout:
-            return Watch(
-                tracker, _timed_out(tracker, deadlines, idle_end < deadlines.end), build_only
-            )
-        with stream:
-            if view is None:
-                outcome = follow(stream, tracker, deadlines, None)
-            else:
-                with view.showing(tracker):
-                    outcome = follow(stream, tracker, deadlines, view)
-        if build_only and is_build_only_refusal(outcome):
-            if view is not None:
-                view.note(
-                    "BinderHub is not in API-only mode, so it cannot build without launching: "
-                    "building with launch and stopping at 'built'"
-                )
-            build_only = False
-            continue
-        return Watch(tracker, outcome, build_only)
+    """Build `spec` with build_only=true (never anything that would launch a server)."""
+    now = time.monotonic()
+    tracker = BuildTracker(now)
+    # Until BinderHub's first event arrives, the idle limit applies as between events.
+    idle_end = now + deadlines.idle_timeout
+    try:
+        stream = open_build_stream(target, spec, min(deadlines.end, idle_end))
+    except Timeout:
+        return Watch(tracker, _timed_out(tracker, deadlines, idle_end < deadlines.end))
+    with stream:
+        if view is None:
+            return Watch(tracker, follow(stream, tracker, deadlines, None))
+        with view.showing(tracker):
+            return Watch(tracker, follow(stream, tracker, deadlines, view))
 
 
 # ---- reaching BinderHub --------------------------------------------------------
@@ -515,7 +495,12 @@ def _verify(
         outcome = watch.outcome
         if not outcome.ok:
             result.error = explain_failure(
-                outcome, token is not None, service_name_of(config, target.base_url)
+                outcome,
+                token is not None,
+                service_name_of(config, target.base_url),
+                hub_launches=config is not None
+                and config.hub.enabled
+                and config.hub.launch_way == "binderhub",
             )
             if forward is not None and config is not None and outcome.status_code is None:
                 result.diagnostics = _diagnose(forward.kube, config.kube.namespace)
@@ -538,7 +523,6 @@ def _verify(
 def _record(result: VerifyResult, watch: Watch) -> None:
     tracker, outcome = watch.tracker, watch.outcome
     now = time.monotonic()
-    result.build_only = watch.build_only
     result.phases = tracker.phase_durations(now)
     result.events = tracker.events
     result.keepalives = tracker.keepalives
@@ -591,7 +575,6 @@ def _print_summary(result: VerifyResult) -> None:
             result.binderhub_version and f"{result.binderhub_version} at {result.target}",
         ),
         ("builder", result.builder),
-        ("mode", None if result.build_only else "UI mode (not API-only): stopped at 'built'"),
         ("phases", phases),
         ("total", duration(result.seconds)),
     ]
