@@ -22,7 +22,6 @@ from bhsvc.httpio import READ_SIZE, Connection, Timeout, connect_error, open_req
 USER_AGENT = "bhsvc-verify"
 MAX_JSON_BYTES = 1 << 20
 
-_PROVIDER = re.compile(r"[A-Za-z0-9_-]+")
 # Characters that may stay as they are in a URL path; everything else is %-encoded.
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
@@ -73,29 +72,6 @@ def validate_token(token: str | None) -> str | None:
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
         raise UsageError("--token: the token contains spaces or control characters")
     return token
-
-
-def validate_repo_spec(spec: str) -> str:
-    """A `<provider>/<spec>` string as BinderHub's build URL takes it, checked."""
-    spec = spec.strip().strip("/")
-    provider, _, rest = spec.partition("/")
-    if not provider or not rest:
-        raise UsageError(
-            f"--repo {spec!r}: expected <provider>/<spec>, "
-            "e.g. gh/binder-examples/requirements/HEAD"
-        )
-    if not _PROVIDER.fullmatch(provider):
-        raise UsageError(f"--repo {spec!r}: {provider!r} is not a repository provider prefix")
-    if any(ch.isspace() or ord(ch) < 32 for ch in rest) or "?" in rest or "#" in rest:
-        raise UsageError(f"--repo {spec!r}: contains spaces, '?' or '#'")
-    if provider == "gh":
-        org, repo, ref = [*rest.split("/", 2), "", ""][:3]
-        if not (org and repo and ref):
-            raise UsageError(
-                f"--repo {spec!r}: GitHub specs are gh/<owner>/<repo>/<ref>, "
-                "e.g. gh/binder-examples/requirements/HEAD"
-            )
-    return spec
 
 
 def build_path(base_url: str, spec: str) -> str:

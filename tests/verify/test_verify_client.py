@@ -19,7 +19,6 @@ from bhsvc.binderhub import (
     get_versions,
     normalize_base_url,
     open_build_stream,
-    validate_repo_spec,
 )
 from bhsvc.commands.verify import Deadlines, follow
 from bhsvc.errors import OperationError, UsageError
@@ -82,38 +81,6 @@ def test_bad_url_messages_leave_out_credentials_and_query(url: str) -> None:
         normalize_base_url(url)
     assert "s3cr3t" not in str(err.value)
     assert str(err.value).startswith("--url ")
-
-
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "gh/binder-examples/requirements/HEAD",
-        "gh/org/repo/feature/branch",
-        "gl/group%2Fsub/repo/main",
-        "git/https%3A%2F%2Fexample.org%2Frepo.git/HEAD",
-        "zenodo/10.5281/zenodo.3242074",
-    ],
-)
-def test_good_repo_specs(spec: str) -> None:
-    assert validate_repo_spec(spec) == spec
-
-
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "",
-        "gh",
-        "gh/",
-        "gh/org/repo",
-        "gh/org//HEAD",
-        "g h/x/y",
-        "gh/org/repo/HEAD?x=1",
-        "gh/a b/c/d",
-    ],
-)
-def test_bad_repo_specs(spec: str) -> None:
-    with pytest.raises(UsageError, match="--repo"):
-        validate_repo_spec(spec)
 
 
 def test_build_path_keeps_escapes_and_always_asks_for_build_only() -> None:

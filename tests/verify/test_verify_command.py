@@ -356,7 +356,7 @@ URL = "{url}"
         ),
         (
             ["--url", URL, "--repo", "gh/binder-examples/requirements"],
-            "GitHub specs are gh/<owner>/<repo>/<ref>",
+            "gh specs are gh/<owner>/<repo>/<ref>",
         ),
         (["--url", URL, "--repo", "requirements"], "expected <provider>/<spec>"),
         (["--url", URL, "--token", "two words"], "--token: the token contains spaces"),

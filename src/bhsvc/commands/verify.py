@@ -30,7 +30,6 @@ from bhsvc.binderhub import (
     get_versions,
     normalize_base_url,
     open_build_stream,
-    validate_repo_spec,
     validate_token,
 )
 from bhsvc.config import DEFAULT_CONFIG_PATH, Config, load_config
@@ -44,6 +43,7 @@ from bhsvc.events import (
     layer_progress,
 )
 from bhsvc.httpio import Timeout
+from bhsvc.repo_spec import parse_repo
 
 if TYPE_CHECKING:
     from bhsvc.kube import Kube
@@ -423,7 +423,7 @@ def run(
     output: str,
 ) -> None:
     # Everything the user typed is checked before any connection is made.
-    spec = validate_repo_spec(repo)
+    spec = parse_repo(repo)
     token = validate_token(token)
     if timeout <= 0 or idle_timeout <= 0:
         raise UsageError("--timeout and --idle-timeout must be more than 0 seconds")
