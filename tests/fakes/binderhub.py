@@ -164,6 +164,7 @@ class FakeBinderHub:
     drip_from: int = 0
     version: str = VERSION
     image_prefix: str = IMAGE_PREFIX
+    image_name: str | None = None  # report this imageName instead (a broken or hostile BinderHub)
     hub_healthy: bool = False
     tls: Any = None  # a fakes.k8s_tls.Tls: serve https with its certificate
 
@@ -222,6 +223,8 @@ class FakeBinderHub:
 
     def image_for(self, spec: str) -> str:
         """The image name for a GitHub spec (with or without the gh/ prefix)."""
+        if self.image_name is not None:
+            return self.image_name
         spec = spec.removeprefix("gh/")
         owner, repo, _ = spec.split("/", 2)
         return image_name(self.image_prefix, owner, repo, resolved_ref(spec))

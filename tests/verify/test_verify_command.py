@@ -107,7 +107,12 @@ def test_success_text(run_cli: Run, binderhub: Hub) -> None:
     result = run_cli("verify", "--url", fake.url)
     assert result.code == 0, result.err
     image = fake.image_for(SPEC)
-    assert f"✓ built and pushed: {image}" in result.out
+    # Without a config nothing checked where the image went: BinderHub's word only.
+    assert f"✓ BinderHub says built and pushed: {image}\n" in result.out
+    assert (
+        "registry   not checked: no bhsvc.yaml, so where the image went was not checked "
+        "(pass --config)\n" in result.out
+    )
     assert f"binderhub  {VERSION} at {fake.url}" in result.out
     assert "phases     waiting " in result.out
     for phase in ("waiting", "fetching", "building", "pushing"):
@@ -126,7 +131,11 @@ def test_success_json(run_cli: Run, binderhub: Hub) -> None:
     assert doc["binderhub_version"] == VERSION
     assert phases(doc) == ["waiting", "fetching", "building", "pushing", "ready"]
     assert doc["events"] == fake.wait_for_stream_end().event_count
-    assert doc["registry"] == {"provider": None, "status": "not checked", "detail": "no bhsvc.yaml"}
+    assert doc["registry"] == {
+        "provider": None,
+        "status": "not checked",
+        "detail": "no bhsvc.yaml, so where the image went was not checked (pass --config)",
+    }
     assert result.err == ""  # progress is for people; --output json keeps stderr quiet
 
 
@@ -157,7 +166,7 @@ def test_cached_image(run_cli: Run, binderhub: Hub) -> None:
     doc = document(result)
     assert doc["cached"] and doc["image"] == fake.image_for(SPEC) and phases(doc) == ["ready"]
     text = run_cli("verify", "--url", fake.url)
-    assert f"✓ found, already built: {fake.image_for(SPEC)}" in text.out
+    assert f"✓ BinderHub says found, already built: {fake.image_for(SPEC)}" in text.out
 
 
 def test_not_in_api_only_mode_fails_without_launching_anything(
@@ -506,3 +515,85 @@ def test_idle_timeout_before_the_first_event(run_cli: Run, binderhub: Hub) -> No
     assert result.code == 1
     assert document(result)["error"].startswith("no build event for 1s")
     assert time.monotonic() - start < 2.5
+
+
+# ---- where BinderHub says the image went ---------------------------------------------
+
+
+def generic_config(tmp: Path, prefix: str) -> Path:
+    path = tmp / "bhsvc.yaml"
+    path.write_text(
+        "version: 1\nkube:\n  namespace: binder\nregistry:\n  provider: generic\n"
+        f"  server: registry.example.org\n  username: bot\n  image_prefix: {prefix}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("prefix", "reported", "expected"),
+    [
+        (
+            "registry.example.org/org/binder-",
+            "registry.example.org/org-evil/binder-",
+            "expected registry.example.org/org/binder-<name>:<tag>",
+        ),
+        (
+            "registry.example.org/org/binder-",
+            "registry.example.org/org/other-",
+            "expected registry.example.org/org/binder-<name>:<tag>",
+        ),
+        (
+            "registry.example.org/org/",
+            "registry.example.org/org-evil/",
+            "expected registry.example.org/org/<name>:<tag>",
+        ),
+        (
+            "registry.example.org/org/binder-",
+            "evil.example.org/org/binder-",
+            "expected registry.example.org/org/binder-<name>:<tag>",
+        ),
+    ],
+)
+def test_an_image_outside_the_configured_prefix_is_a_failure(
+    run_cli: Run, binderhub: Hub, tmp_path: Path, prefix: str, reported: str, expected: str
+) -> None:
+    fake = binderhub(image_prefix=reported)
+    config = generic_config(tmp_path, prefix)
+    result = run_cli("verify", "--url", fake.url, "--config", str(config), "-o", "json")
+    assert result.code == 1, result.out
+    doc = document(result)
+    image = fake.image_for(SPEC)
+    assert doc["error"] == (
+        f"BinderHub named the image {image}, outside the image prefix {prefix} of the config: "
+        f"{expected}"
+    )
+    assert doc["image"] is None and doc["registry"] is None
+    text = run_cli("verify", "--url", fake.url, "--config", str(config))
+    assert "built and pushed" not in text.out
+
+
+def test_an_image_under_the_prefix_passes(run_cli: Run, binderhub: Hub, tmp_path: Path) -> None:
+    fake = binderhub(image_prefix="registry.example.org/org/binder-")
+    config = generic_config(tmp_path, "registry.example.org/org/binder_")  # BinderHub writes _ as -
+    result = run_cli("verify", "--url", fake.url, "--config", str(config), "-o", "json")
+    assert result.code == 0, result.out
+    assert document(result)["image"] == fake.image_for(SPEC)
+
+
+@pytest.mark.parametrize(
+    "reported",
+    [
+        "Registry.Example.org/ORG/binder:tag",  # upper case in the repository
+        "registry.example.org//binder-x:tag",
+        "registry.example.org/org/binder-x",  # no tag
+        "registry.example.org/org/binder-x:tag with space",
+        "registry.example.org/org/" + "x" * 300 + ":tag",
+    ],
+)
+def test_a_malformed_image_name_is_a_failure(run_cli: Run, binderhub: Hub, reported: str) -> None:
+    fake = binderhub(image_name=reported)
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 1
+    doc = document(result)
+    assert doc["error"].endswith("which is not a valid image reference")
+    assert doc["image"] is None

@@ -30,6 +30,7 @@ BUILD_LOG = [
     '{"message": "ERROR: No matching distribution found for numpy==0.0.1\\n", "phase": "building"}',
 ]
 _names = itertools.count()
+PREFIX = "docker.io/my-docker-id/binder-"  # where bhsvc.yaml below says images go
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def setup(
 def test_success_through_the_port_forward(
     run_cli: Run, binderhub: Hub, setup: Callable[..., Path]
 ) -> None:
-    hub = binderhub()
+    hub = binderhub(image_prefix=PREFIX)
     config = setup(hub)
     result = run_cli("verify", "--config", str(config), "-o", "json")
     assert result.code == 0, result.out
@@ -99,7 +100,7 @@ def test_success_through_the_port_forward(
 
 
 def test_base_url_and_hub_auth(run_cli: Run, binderhub: Hub, setup: Callable[..., Path]) -> None:
-    hub = binderhub(base_url="/services/binder/", token="hub-issued-token")
+    hub = binderhub(base_url="/services/binder/", token="hub-issued-token", image_prefix=PREFIX)
     config = setup(hub, "hub:\n  enabled: true\n  service_name: binder\n  auth: true\n")
     refused = run_cli("verify", "--config", str(config))
     assert refused.code == 1

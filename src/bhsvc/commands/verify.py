@@ -43,11 +43,18 @@ from bhsvc.events import (
     layer_progress,
 )
 from bhsvc.httpio import Timeout
+from bhsvc.registry.images import (
+    FOUND,
+    MISSING,
+    NOT_CHECKED,
+    ImageCheck,
+    location_problem,
+    parse_image,
+)
 from bhsvc.repo_spec import parse_repo
 
 if TYPE_CHECKING:
     from bhsvc.kube import Kube
-    from bhsvc.registry.gar_images import ImageCheck
 
 BINDERHUB_PORT = 8585
 BUILD_POD_SELECTOR = "component=binderhub-build"
@@ -55,6 +62,7 @@ REQUEST_TIMEOUT = 30.0  # one request: /versions, the registry check
 HEARTBEAT = 30.0  # without a terminal: a progress line this often
 MAX_LAYERS_SHOWN = 8
 TERMINAL_PHASES = {"ready", "built", "failed"}
+NO_CONFIG = "no bhsvc.yaml, so where the image went was not checked (pass --config)"
 
 
 def binderhub_selector(release: str) -> str:
@@ -505,19 +513,43 @@ def _verify(
             if forward is not None and config is not None and outcome.status_code is None:
                 result.diagnostics = _diagnose(forward.kube, config.kube.namespace)
             return
-    if result.image and config is not None and config.registry.gar is not None:
-        with steps.step("image in Artifact Registry") as step:
-            check = _check_registry(config, result.image, deadlines)
-            result.registry = {"provider": "gar", **check.as_dict()}
-            # Steps marks "failed" with a cross and "skipped" with a dash.
-            step.status = {"missing": "failed", "not checked": "skipped"}.get(check.status, "found")
-            step.detail = check.detail
-        if check.status == "missing":
-            result.error = check.detail
-    elif result.image:
-        provider = config.registry.provider if config is not None else None
-        reason = "no bhsvc.yaml" if config is None else f"provider {provider} is not checked"
-        result.registry = {"provider": provider, "status": "not checked", "detail": reason}
+    if result.image:
+        _check_image(result, result.image, config, deadlines, steps)
+
+
+def _check_image(
+    result: VerifyResult, image: str, config: Config | None, deadlines: Deadlines, steps: ui.Steps
+) -> None:
+    """Is the image BinderHub named well-formed, where the config says, and there?"""
+    name = parse_image(image)
+    if name is None:
+        result.image = None
+        result.error = f"BinderHub named the image {image!r}, which is not a valid image reference"
+        return
+    if config is None:
+        result.registry = {"provider": None, "status": NOT_CHECKED, "detail": NO_CONFIG}
+        return
+    problem = location_problem(name, config.image_prefix)
+    if problem is not None:
+        result.image = None
+        result.error = (
+            f"BinderHub named the image {image}, outside the image prefix "
+            f"{config.image_prefix} of the config: {problem}"
+        )
+        return
+    if config.registry.gar is None:
+        provider = config.registry.provider
+        detail = f"provider {provider} is not checked"
+        result.registry = {"provider": provider, "status": NOT_CHECKED, "detail": detail}
+        return
+    with steps.step("image in Artifact Registry") as step:
+        check = _check_registry(config, image, deadlines)
+        result.registry = {"provider": "gar", **check.as_dict()}
+        # Steps marks "failed" with a cross and "skipped" with a dash.
+        step.status = {MISSING: "failed", NOT_CHECKED: "skipped"}.get(check.status, "found")
+        step.detail = check.detail
+    if check.status == MISSING:
+        result.error = check.detail
 
 
 def _record(result: VerifyResult, watch: Watch) -> None:
@@ -537,7 +569,7 @@ def _record(result: VerifyResult, watch: Watch) -> None:
 
 
 def _check_registry(config: Config, image: str, deadlines: Deadlines) -> ImageCheck:
-    from bhsvc.registry.gar_images import NOT_CHECKED, ImageCheck, check_image
+    from bhsvc.registry.gar_images import check_image
 
     timeout = min(REQUEST_TIMEOUT, deadlines.remaining(time.monotonic()))
     if timeout <= 0:
@@ -565,6 +597,8 @@ def _print_summary(result: VerifyResult) -> None:
     )
     if result.ok:
         what = "found, already built" if result.cached else "built and pushed"
+        if (result.registry or {}).get("status") != FOUND:  # only BinderHub's word for it
+            what = f"BinderHub says {what}"
         out.print(f"[green]✓[/] {what}: [bold]{escape(result.image or '')}[/]", soft_wrap=True)
     else:
         out.print(f"[red]✗[/] verify failed after {duration(result.seconds)}")

@@ -14,10 +14,7 @@ from urllib.parse import quote
 
 from bhsvc.config import Config
 from bhsvc.errors import BhsvcError
-
-FOUND = "found"
-MISSING = "missing"
-NOT_CHECKED = "not checked"
+from bhsvc.registry.images import FOUND, MISSING, NOT_CHECKED, ImageCheck
 
 
 @dataclass(frozen=True)
@@ -49,15 +46,6 @@ def parse_gar_image(image: str) -> ImageRef | None:
         return None
     host, project, repository, *path = parts
     return ImageRef(host, project, repository, "/".join(path), tag)
-
-
-@dataclass(frozen=True)
-class ImageCheck:
-    status: str  # FOUND, MISSING or NOT_CHECKED
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "detail": self.detail}
 
 
 def check_image(
