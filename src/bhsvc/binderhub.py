@@ -18,9 +18,12 @@ from urllib.parse import quote, urlsplit
 
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.httpio import READ_SIZE, Connection, Timeout, connect_error, open_request
+from bhsvc.registry.endpoints import is_loopback
+from bhsvc.server_text import clean
 
 USER_AGENT = "bhsvc-verify"
 MAX_JSON_BYTES = 1 << 20
+MAX_FIELD = 200  # a version or image name from /versions, as shown
 
 # Characters that may stay as they are in a URL path; everything else is %-encoded.
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -61,6 +64,16 @@ def normalize_base_url(url: str) -> str:
         raise UsageError(f"--url {shown!r}: port 0 is not a valid port")
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def check_token_transport(base_url: str) -> None:
+    """A token travels in plain text only to this machine (a port-forward, a local test)."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        raise UsageError(
+            f"--url {base_url}: a token is never sent over plain http to another machine; "
+            "use https://"
+        )
 
 
 def validate_token(token: str | None) -> str | None:
@@ -108,8 +121,10 @@ def _status_hint(status: int, location: str | None) -> str:
 def _check_status(response: http.client.HTTPResponse, url: str) -> None:
     if response.status == 200:
         return
-    hint = _status_hint(response.status, response.getheader("Location"))
-    raise OperationError(f"GET {url} answered HTTP {response.status} {response.reason}: {hint}")
+    location = response.getheader("Location")
+    hint = _status_hint(response.status, clean(location, 200) if location else None)
+    reason = clean(response.reason, 100)
+    raise OperationError(f"GET {url} answered HTTP {response.status} {reason}: {hint}")
 
 
 # ---- /versions --------------------------------------------------------------
@@ -123,7 +138,7 @@ class Versions:
     @property
     def builder(self) -> str | None:
         image = self.builder_info.get("build_image")
-        return image if isinstance(image, str) else None
+        return clean(image, MAX_FIELD) if isinstance(image, str) else None
 
 
 def get_versions(target: Target, deadline: float) -> Versions:
@@ -148,7 +163,7 @@ def get_versions(target: Target, deadline: float) -> Versions:
     if not isinstance(data, dict) or not isinstance(data.get("binderhub"), str):
         raise OperationError(f"GET {url} did not answer like BinderHub (no 'binderhub' version)")
     info = data.get("builder_info")
-    return Versions(data["binderhub"], info if isinstance(info, dict) else {})
+    return Versions(clean(data["binderhub"], MAX_FIELD), info if isinstance(info, dict) else {})
 
 
 # ---- the build event stream --------------------------------------------------
@@ -224,7 +239,7 @@ def open_build_stream(target: Target, spec: str, deadline: float) -> BuildStream
     conn, response = open_request(url, "GET", _headers(target, "text/event-stream", True), deadline)
     try:
         _check_status(response, url)
-        ctype = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        ctype = clean(response.getheader("Content-Type") or "", 100).split(";")[0].strip().lower()
         if ctype != "text/event-stream":
             raise OperationError(
                 f"GET {url} answered {ctype or 'no content type'}, not an event stream: "

@@ -165,6 +165,11 @@ class FakeBinderHub:
     version: str = VERSION
     image_prefix: str = IMAGE_PREFIX
     image_name: str | None = None  # report this imageName instead (a broken or hostile BinderHub)
+    log_messages: tuple[str, ...] = ()  # more build log lines, before the build steps
+    failure_message: str = (  # repo2docker's last words in the failure scenario
+        "The command '/bin/sh -c ${KERNEL_PYTHON_PREFIX}/bin/pip install --no-cache-dir "
+        '-r "binder/requirements.txt"\' returned a non-zero code: 1'
+    )
     hub_healthy: bool = False
     tls: Any = None  # a fakes.k8s_tls.Tls: serve https with its certificate
 
@@ -288,16 +293,14 @@ class FakeBinderHub:
             "phase": "fetching",
         }
         yield {"message": "Using PythonBuildPack builder\n", "phase": "building"}
+        for message in self.log_messages:
+            yield {"message": message, "phase": "building"}
         total = self.log_lines
         step = "RUN pip install --no-cache-dir -r requirements.txt"
         for n in range(1, total + 1):
             yield {"message": f"Step {n}/{total} : {step} # {n}\n", "phase": "building"}
         if self.scenario == "failure":
-            yield {
-                "message": "The command '/bin/sh -c ${KERNEL_PYTHON_PREFIX}/bin/pip install "
-                '--no-cache-dir -r "binder/requirements.txt"\' returned a non-zero code: 1',
-                "phase": "failed",
-            }
+            yield {"message": self.failure_message, "phase": "failed"}
             return
         yield {"message": f"Successfully tagged {image}\n", "phase": "building"}
         layers = [f"{n:x}" * 12 for n in range(10, 14)]

@@ -148,10 +148,15 @@ def test_build_failure(run_cli: Run, binderhub: Hub) -> None:
     assert not doc["ok"] and doc["image"] is None and doc["status_code"] is None
     assert doc["error"].startswith("the build failed: The command '/bin/sh -c")
     assert phases(doc) == ["waiting", "fetching", "building", "failed"]
-    assert doc["log_tail"][-1].endswith("returned a non-zero code: 1")
+    # The failure's own line is the error, said once; the tail shows the lines before it.
     assert (
-        doc["log_tail"][0] == "Step 22/40 : RUN pip install --no-cache-dir -r requirements.txt # 22"
+        doc["log_tail"][-1]
+        == "Step 40/40 : RUN pip install --no-cache-dir -r requirements.txt # 40"
     )
+    assert (
+        doc["log_tail"][0] == "Step 21/40 : RUN pip install --no-cache-dir -r requirements.txt # 21"
+    )
+    assert result.out.count("returned a non-zero code: 1") == 1
     assert result.err.strip() == f"error: {doc['error']}"
     # BinderHub holds a failed stream open: the client must hang up at once, not wait.
     stream = fake.wait_for_stream_end()
@@ -597,3 +602,83 @@ def test_a_malformed_image_name_is_a_failure(run_cli: Run, binderhub: Hub, repor
     doc = document(result)
     assert doc["error"].endswith("which is not a valid image reference")
     assert doc["image"] is None
+
+
+# ---- hostile servers ------------------------------------------------------------------
+
+ESCAPES = (
+    "\x1b[2J\x1b[H"  # clear the screen, cursor home
+    "\x1b]0;owned\x07"  # window title
+    "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"  # a hyperlink
+    "\x1b]52;c;ZWNobyBoaQ==\x07"  # write the clipboard
+    "\x9b31m\u202e\x00\x08\r"  # 8-bit CSI, a right-to-left override, NUL, backspace, CR
+)
+
+
+def no_controls(text: str) -> bool:
+    return not any(
+        (ord(ch) < 32 and ch != "\n") or 0x7F <= ord(ch) < 0xA0 or ch == "\u202e" for ch in text
+    )
+
+
+def assert_clean(text: str) -> None:
+    assert no_controls(text), text
+    assert "owned" not in text and "evil.example" not in text
+
+
+def test_server_text_reaches_the_terminal_and_json_clean_and_clipped(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    # One line of half a megabyte (a CR would start a new line, as on a terminal).
+    huge = "pip says: " + ESCAPES.replace("\r", "") + "x" * 500_000 + " the end of it"
+    fake = binderhub(
+        "failure",
+        version=f"1.0{ESCAPES}",
+        log_messages=(f"Collecting numpy{ESCAPES}\n",),
+        failure_message=huge,
+        log_lines=2,
+    )
+    text = run_cli("verify", "--url", fake.url)
+    assert text.code == 1
+    assert_clean(text.out + text.err)
+    assert len(text.out + text.err) < 10_000
+    assert "binderhub  1.0click at " in text.out
+    assert "Collecting numpyclick" in text.out
+    assert "pip says: click" in text.err and "… (500" in text.err
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    doc = document(result)
+    assert_clean(json.dumps(doc, ensure_ascii=False))
+    assert doc["binderhub_version"] == "1.0click"
+    assert doc["error"].startswith("the build failed: pip says: clickxxx")
+    assert doc["error"].endswith(f"… ({len(huge)} characters)")
+    assert len(doc["error"]) < 1100
+    assert result.out.count("pip says:") == 1  # in "error" only, not also in "log_tail"
+
+
+def test_a_hostile_image_name_is_shown_escaped(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub(image_name=f"registry.example.org/x{ESCAPES}:tag")
+    result = run_cli("verify", "--url", fake.url)
+    assert result.code == 1
+    assert no_controls(result.out + result.err)
+    error = result.err.splitlines()[-1]
+    assert error.startswith(
+        "error: BinderHub named the image 'registry.example.org/x\\x1b[2J\\x1b[H\\x1b]0;owned"
+    )
+    assert error.endswith("which is not a valid image reference")
+
+
+def test_a_token_never_travels_over_plain_http_to_another_machine(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    result = run_cli("verify", "--url", "http://hub.example.org/services/binder/", "--token", "t0k")
+    assert result.code == 2
+    assert result.err.strip() == (
+        "error: --url http://hub.example.org/services/binder/: a token is never sent over plain "
+        "http to another machine; use https://"
+    )
+    fake = binderhub(token="t0k")
+    local = run_cli("verify", "--url", fake.url.replace("127.0.0.1", "localhost"), "--token", "t0k")
+    assert local.code == 0, local.err
+    versions, build = fake.requests
+    assert "Authorization" not in versions.headers  # /versions needs none, gets none
+    assert build.headers["Authorization"] == "Bearer t0k"

@@ -160,7 +160,7 @@ def test_phases_and_durations() -> None:
             EVENTS[-1],
         ],
     )
-    assert outcome == Outcome(ok=True, image="r.example.org/b/img:abc", message="Done! Image built")
+    assert outcome == Outcome(ok=True, image="r.example.org/b/img:abc")
     assert tracker.phase_durations(200.0) == [
         {"phase": "waiting", "seconds": 1.0},
         {"phase": "fetching", "seconds": 2.0},
@@ -258,3 +258,52 @@ def test_missing_accept_header_is_blamed_on_a_proxy() -> None:
         None,
     )
     assert "proxy" in text and "Accept" in text
+
+
+# ---- hostile text -------------------------------------------------------------------
+
+
+def test_phase_names_that_are_no_names_become_log_lines() -> None:
+    items = parse_in_pieces(
+        b'data: {"phase": "\\u001b]0;owned\\u0007", "message": "m"}\n\n'
+        b'data: {"phase": "BUILDING", "message": "m"}\n\n'
+        b'data: {"phase": "custom-step_2", "message": "m"}\n\n'
+        b'data: {"phase": "' + b"x" * 40 + b'", "message": "m"}\n\n',
+        [],
+    )
+    assert [i.phase for i in items if isinstance(i, Event)] == [
+        "unknown",
+        "building",
+        "custom-step_2",
+        "unknown",
+    ]
+
+
+def test_the_tail_keeps_the_end_of_long_messages_and_cleans_its_lines() -> None:
+    tracker = BuildTracker(0.0)
+    feed(
+        tracker,
+        [
+            {"phase": "building", "message": "\x1b[31mred\x1b[0m and \x1b]0;title\x07plain\n"},
+            {"phase": "building", "message": "y" * 2_000_000 + "\nlast"},
+        ],
+    )
+    assert sum(len(m) for m in tracker.tail) <= 8192 + 100
+    assert tracker.tail_lines()[0] == "red and plain"
+    assert tracker.tail_lines()[1].startswith("yyy") and tracker.tail_lines()[1].endswith(
+        " characters)"
+    )
+    assert tracker.tail_lines()[-1] == "last"
+
+
+def test_a_failure_line_is_the_error_and_not_also_in_the_tail() -> None:
+    tracker = BuildTracker(0.0)
+    outcome = feed(
+        tracker,
+        [
+            {"phase": "building", "message": "Step 1/1\n"},
+            {"phase": "failed", "message": "context line\nthe real error\n"},
+        ],
+    )
+    assert outcome is not None and outcome.message == "the real error"
+    assert tracker.tail_lines() == ["Step 1/1", "context line"]

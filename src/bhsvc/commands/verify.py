@@ -27,6 +27,7 @@ from bhsvc import ui
 from bhsvc.binderhub import (
     BuildStream,
     Target,
+    check_token_transport,
     get_versions,
     normalize_base_url,
     open_build_stream,
@@ -52,6 +53,7 @@ from bhsvc.registry.images import (
     parse_image,
 )
 from bhsvc.repo_spec import parse_repo
+from bhsvc.server_text import clean
 
 if TYPE_CHECKING:
     from bhsvc.kube import Kube
@@ -62,6 +64,7 @@ REQUEST_TIMEOUT = 30.0  # one request: /versions, the registry check
 HEARTBEAT = 30.0  # without a terminal: a progress line this often
 MAX_LAYERS_SHOWN = 8
 TERMINAL_PHASES = {"ready", "built", "failed"}
+MAX_IMAGE = 300  # of a malformed image name, in the error (as a Python literal: escapes shown)
 NO_CONFIG = "no bhsvc.yaml, so where the image went was not checked (pass --config)"
 
 
@@ -193,10 +196,10 @@ class BuildView:
         if not self.interactive and now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT
             phase = tracker.phase or "connecting"
-            line = last_line(tracker.last_message)
+            line = clean(last_line(tracker.last_message), 160)
             self.console.print(
                 f"  … {escape(phase)} {duration(now - tracker.start)}"
-                + (f": {escape(line[:160])}" if line else ""),
+                + (f": {escape(line)}" if line else ""),
                 soft_wrap=True,
                 highlight=False,
             )
@@ -234,7 +237,7 @@ class BuildView:
         )
         self._spinner.update(text=head)
         parts: list[RenderableType] = [self._spinner]
-        line = last_line(tracker.last_message)
+        line = clean(last_line(tracker.last_message), 500)
         if line:
             parts.append(Text("  " + line, style="dim", no_wrap=True, overflow="ellipsis"))
         if phase == "pushing" and tracker.progress:
@@ -436,6 +439,8 @@ def run(
     if timeout <= 0 or idle_timeout <= 0:
         raise UsageError("--timeout and --idle-timeout must be more than 0 seconds")
     base_url = normalize_base_url(url) if url is not None else None
+    if token and base_url is not None:
+        check_token_transport(base_url)
     config = _load_optional_config(config_path, needed=base_url is None)
     if config is not None and config.registry.gar is not None:
         from bhsvc.registry.endpoints import artifact_registry_endpoint
@@ -524,7 +529,8 @@ def _check_image(
     name = parse_image(image)
     if name is None:
         result.image = None
-        result.error = f"BinderHub named the image {image!r}, which is not a valid image reference"
+        shown = repr(image) if len(image) <= MAX_IMAGE else f"{image[:MAX_IMAGE]!r}…"
+        result.error = f"BinderHub named the image {shown}, which is not a valid image reference"
         return
     if config is None:
         result.registry = {"provider": None, "status": NOT_CHECKED, "detail": NO_CONFIG}
