@@ -682,3 +682,29 @@ def test_a_token_never_travels_over_plain_http_to_another_machine(
     versions, build = fake.requests
     assert "Authorization" not in versions.headers  # /versions needs none, gets none
     assert build.headers["Authorization"] == "Bearer t0k"
+
+
+# ---- nothing a user may copy is wrapped --------------------------------------------------
+
+
+def test_long_specs_urls_and_images_stay_on_one_line_without_a_terminal(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    # Without a terminal (CI logs) rich would wrap at 80 columns, mid-token.
+    long_repo = "https://github.com/" + "an-organisation-with-a-long-name/" + "repository-" * 6
+    spec = f"git/{long_repo.replace(':', '%3A').replace('/', '%2F')}.git/HEAD"
+    assert len(spec) > 120
+    fake = binderhub(base_url="/services/a-binderhub-service-with-a-long-name/")
+    failed = run_cli("verify", "--url", fake.url, "--repo", spec)
+    assert failed.code == 1
+    lines = (failed.out + failed.err).splitlines()
+    assert f"building {spec} with BinderHub at {fake.url}" in lines
+    assert f"  repo       {spec}" in lines
+    assert any(line.startswith("error: ") and spec.removeprefix("git/") in line for line in lines)
+    # A long image name, on success.
+    fake = binderhub(image_prefix="registry.example.org/" + "nested-group/" * 8 + "binder-")
+    done = run_cli("verify", "--url", fake.url)
+    assert done.code == 0
+    image = fake.image_for(SPEC)
+    assert len(image) > 160
+    assert f"✓ BinderHub says built and pushed: {image}" in done.out.splitlines()

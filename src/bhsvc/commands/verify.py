@@ -68,6 +68,12 @@ MAX_IMAGE = 300  # of a malformed image name, in the error (as a Python literal:
 NO_CONFIG = "no bhsvc.yaml, so where the image went was not checked (pass --config)"
 
 
+def say(console: Console, markup: str) -> None:
+    """One line as it is: specs, URLs and image names are copied from here, so never
+    wrapped (a console without a terminal wraps at 80 columns) nor highlighted."""
+    console.print(markup, soft_wrap=True, highlight=False)
+
+
 def binderhub_selector(release: str) -> str:
     return f"app.kubernetes.io/instance={release},app.kubernetes.io/component=binderhub"
 
@@ -197,11 +203,10 @@ class BuildView:
             self._next_heartbeat = now + HEARTBEAT
             phase = tracker.phase or "connecting"
             line = clean(last_line(tracker.last_message), 160)
-            self.console.print(
+            say(
+                self.console,
                 f"  … {escape(phase)} {duration(now - tracker.start)}"
                 + (f": {escape(line)}" if line else ""),
-                soft_wrap=True,
-                highlight=False,
             )
 
     def _print_finished(self, final: bool) -> None:
@@ -218,7 +223,7 @@ class BuildView:
                 if final and span is tracker.spans[-1] and not _ok(tracker)
                 else "[green]✓[/]"
             )
-            self.console.print(f"{mark} {escape(span.phase)} [dim]{duration(span.seconds(now))}[/]")
+            say(self.console, f"{mark} {escape(span.phase)} [dim]{duration(span.seconds(now))}[/]")
         self._printed = len(spans)
 
     def _render(self) -> RenderableType:
@@ -494,8 +499,9 @@ def _verify(
                     f", builder {versions.builder}" if versions.builder else ""
                 )
             if not steps.quiet:
-                ui.err_console.print(
-                    f"building {escape(spec)} with BinderHub at {escape(target.base_url)}"
+                say(
+                    ui.err_console,
+                    f"building {escape(spec)} with BinderHub at {escape(target.base_url)}",
                 )
             watch = watch_build(target, spec, deadlines, view)
         except Timeout as err:
@@ -605,9 +611,9 @@ def _print_summary(result: VerifyResult) -> None:
         what = "found, already built" if result.cached else "built and pushed"
         if (result.registry or {}).get("status") != FOUND:  # only BinderHub's word for it
             what = f"BinderHub says {what}"
-        out.print(f"[green]✓[/] {what}: [bold]{escape(result.image or '')}[/]", soft_wrap=True)
+        say(out, f"[green]✓[/] {what}: [bold]{escape(result.image or '')}[/]")
     else:
-        out.print(f"[red]✗[/] verify failed after {duration(result.seconds)}")
+        say(out, f"[red]✗[/] verify failed after {duration(result.seconds)}")
     rows = [
         ("repo", result.repo),
         (
@@ -622,12 +628,12 @@ def _print_summary(result: VerifyResult) -> None:
         rows.append(("registry", f"{result.registry['status']}: {result.registry['detail']}"))
     for name, value in rows:
         if value:
-            out.print(f"  [dim]{name:<10}[/] {escape(str(value))}", soft_wrap=True)
+            say(out, f"  [dim]{name:<10}[/] {escape(str(value))}")
     if result.log_tail:
-        out.print("  [dim]last log lines:[/]")
+        say(out, "  [dim]last log lines:[/]")
         for line in result.log_tail:
-            out.print(f"    {escape(line)}", soft_wrap=True, highlight=False)
+            say(out, f"    {escape(line)}")
     if result.diagnostics:
-        out.print("  [dim]build pods:[/]")
+        say(out, "  [dim]build pods:[/]")
         for line in result.diagnostics:
-            out.print(f"    {escape(line)}", soft_wrap=True, highlight=False)
+            say(out, f"    {escape(line)}")
