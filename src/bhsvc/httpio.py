@@ -28,6 +28,11 @@ class Timeout(OperationError):
     """The deadline passed; the response (if any) is unusable from then on."""
 
 
+class TLSError(OperationError):
+    """The TLS handshake failed for another reason than the certificate (often: the
+    server does not speak TLS on that port)."""
+
+
 def seconds(value: float) -> str:
     return f"{round(value, 1):g}s"
 
@@ -96,7 +101,7 @@ def connect_error(origin: str, err: BaseException) -> OperationError:
         reason = err.reason or err.strerror or str(err)
         if reason == "WRONG_VERSION_NUMBER":
             reason += " (the server does not speak TLS on this port; http:// instead of https://?)"
-        return OperationError(f"TLS error talking to {origin}: {reason}")
+        return TLSError(f"TLS error talking to {origin}: {reason}")
     if isinstance(err, socket.gaierror):
         return OperationError(f"cannot reach {origin}: unknown host {urlsplit(origin).hostname}")
     if isinstance(err, ConnectionRefusedError):

@@ -49,9 +49,12 @@ from bhsvc.registry.images import (
     MISSING,
     NOT_CHECKED,
     ImageCheck,
+    ImageName,
     location_problem,
     parse_image,
 )
+from bhsvc.registry.v2_images import Login
+from bhsvc.registry.v2_images import check_image as check_v2
 from bhsvc.repo_spec import parse_repo
 from bhsvc.server_text import clean
 
@@ -447,10 +450,13 @@ def run(
     if token and base_url is not None:
         check_token_transport(base_url)
     config = _load_optional_config(config_path, needed=base_url is None)
+    login = None
     if config is not None and config.registry.gar is not None:
         from bhsvc.registry.endpoints import artifact_registry_endpoint
 
         artifact_registry_endpoint()  # a bad override is bad input: exit 2 now, not later
+    elif config is not None:
+        login = _registry_login(config)  # an unreadable password file: exit 2 now
 
     quiet = output == "json"
     deadlines = Deadlines(timeout, idle_timeout, time.monotonic())
@@ -458,7 +464,7 @@ def run(
     steps = ui.Steps(quiet=quiet)
     view = BuildView(ui.err_console, enabled=not quiet)
     try:
-        _verify(result, config, base_url, token, spec, deadlines, steps, view)
+        _verify(result, config, login, base_url, token, spec, deadlines, steps, view)
     except OperationError as err:
         result.error = str(err)
     result.seconds = time.monotonic() - deadlines.start
@@ -473,6 +479,7 @@ def run(
 def _verify(
     result: VerifyResult,
     config: Config | None,
+    login: Login | None,
     base_url: str | None,
     token: str | None,
     spec: str,
@@ -525,11 +532,16 @@ def _verify(
                 result.diagnostics = _diagnose(forward.kube, config.kube.namespace)
             return
     if result.image:
-        _check_image(result, result.image, config, deadlines, steps)
+        _check_image(result, result.image, config, login, deadlines, steps)
 
 
 def _check_image(
-    result: VerifyResult, image: str, config: Config | None, deadlines: Deadlines, steps: ui.Steps
+    result: VerifyResult,
+    image: str,
+    config: Config | None,
+    login: Login | None,
+    deadlines: Deadlines,
+    steps: ui.Steps,
 ) -> None:
     """Is the image BinderHub named well-formed, where the config says, and there?"""
     name = parse_image(image)
@@ -549,19 +561,30 @@ def _check_image(
             f"{config.image_prefix} of the config: {problem}"
         )
         return
-    if config.registry.gar is None:
-        provider = config.registry.provider
-        detail = f"provider {provider} is not checked"
-        result.registry = {"provider": provider, "status": NOT_CHECKED, "detail": detail}
-        return
-    with steps.step("image in Artifact Registry") as step:
-        check = _check_registry(config, image, deadlines)
-        result.registry = {"provider": "gar", **check.as_dict()}
+    provider = config.registry.provider
+    gar = provider == "gar"
+    with steps.step("image in Artifact Registry" if gar else "image in the registry") as step:
+        check = _look_up(config, image, name, login, deadlines)
+        result.registry = {"provider": provider, **check.as_dict()}
         # Steps marks "failed" with a cross and "skipped" with a dash.
         step.status = {MISSING: "failed", NOT_CHECKED: "skipped"}.get(check.status, "found")
         step.detail = check.detail
     if check.status == MISSING:
         result.error = check.detail
+
+
+def _registry_login(config: Config) -> Login | None:
+    """The push credentials, read as deploy reads them; None when no password is given
+    (the registry may allow anonymous reads)."""
+    from bhsvc.registry.credentials import load_credentials
+
+    try:
+        credentials = load_credentials(config)
+    except UsageError:
+        if config.registry.password_file is not None:
+            raise  # a password file that cannot be read is bad input
+        return None
+    return Login(credentials.username, credentials.password)
 
 
 def _record(result: VerifyResult, watch: Watch) -> None:
@@ -580,13 +603,17 @@ def _record(result: VerifyResult, watch: Watch) -> None:
         result.log_tail = tracker.tail_lines()
 
 
-def _check_registry(config: Config, image: str, deadlines: Deadlines) -> ImageCheck:
-    from bhsvc.registry.gar_images import check_image
-
+def _look_up(
+    config: Config, image: str, name: ImageName, login: Login | None, deadlines: Deadlines
+) -> ImageCheck:
     timeout = min(REQUEST_TIMEOUT, deadlines.remaining(time.monotonic()))
     if timeout <= 0:
         return ImageCheck(NOT_CHECKED, f"no time left within --timeout {deadlines.timeout:g}s")
-    return check_image(config, image, timeout=timeout)
+    if config.registry.gar is not None:
+        from bhsvc.registry.gar_images import check_image
+
+        return check_image(config, image, timeout=timeout)
+    return check_v2(name, login, time.monotonic() + timeout)
 
 
 def _diagnose(kube: Kube, namespace: str) -> list[str]:
