@@ -6,10 +6,11 @@ manifest lookups.
 - `HEAD|GET /v2/<name>/manifests/<reference>`: 200 with `Content-Type` (the
   manifest's media type), `Docker-Content-Digest`, `Content-Length` and
   `Docker-Distribution-Api-Version: registry/2.0` (a HEAD sends no body);
-  404 `MANIFEST_UNKNOWN` for a tag it does not have, and also when the
-  client's `Accept` lacks the manifest's media type (as distribution answers
-  for an OCI manifest to a client that does not accept OCI); 401 with a
-  challenge (and an `UNAUTHORIZED` error body) without valid authorization.
+  404 `MANIFEST_UNKNOWN` for a tag it does not have; when the client's
+  `Accept` lacks the manifest's media type, 404 for an OCI manifest and 400
+  `MANIFEST_INVALID` for a docker one (distribution 2.8 no longer converts to
+  schema 1); 401 with a challenge (and an `UNAUTHORIZED` error body) without
+  valid authorization. (Checked against distribution 2.8's answers.)
 - Authentication (`auth`):
   - "none": everything is readable;
   - "basic" (an htpasswd file): `WWW-Authenticate: Basic realm="Registry Realm"`,
@@ -167,8 +168,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _error(self, status: int, code: str, message: str, headers: dict[str, str]) -> None:
-        body = json.dumps({"errors": [{"code": code, "message": message, "detail": None}]})
+    def _error(
+        self, status: int, code: str, message: str, headers: dict[str, str], detail: Any = None
+    ) -> None:
+        error: dict[str, Any] = {"code": code, "message": message}
+        if detail is not None:
+            error["detail"] = detail
+        body = json.dumps({"errors": [error]})
         self._send(status, headers, body.encode(), "application/json; charset=utf-8")
 
     # ---- routing ---------------------------------------------------------------------
@@ -197,10 +203,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._unauthorized(name, extra)
         with fake._lock:
             stored = fake.manifests.get((name, reference))
-        accepted = {a.split(";")[0].strip() for a in self.headers.get("Accept", "").split(",")}
-        if stored is None or stored[0] not in accepted:
+        if stored is None:
             return self._error(404, "MANIFEST_UNKNOWN", "manifest unknown", {})
         media_type, body = stored
+        accepted = {a.split(";")[0].strip() for a in self.headers.get("Accept", "").split(",")}
+        if media_type not in accepted:
+            # distribution 2.8: an OCI manifest is "unknown" to such a client; a docker one
+            # would be converted to schema 1, which it no longer does.
+            if media_type.startswith("application/vnd.oci."):
+                message = "OCI manifest found, but accept header does not support OCI manifests"
+                return self._error(404, "MANIFEST_UNKNOWN", message, {})
+            return self._error(400, "MANIFEST_INVALID", "manifest invalid", {})
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         self._send(200, {"Docker-Content-Digest": digest, "Etag": f'"{digest}"'}, body, media_type)
 
@@ -244,7 +257,14 @@ class _Handler(BaseHTTPRequestHandler):
             if name is not None:
                 challenge += f',scope="repository:{name}:pull"'
             challenge += extra
-        self._error(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": challenge})
+        detail = [{"Type": "repository", "Class": "", "Name": name, "Action": "pull"}]
+        self._error(
+            401,
+            "UNAUTHORIZED",
+            "authentication required",
+            {"WWW-Authenticate": challenge},
+            detail if name is not None else None,
+        )
 
     def _token(self, query: dict[str, str]) -> None:
         fake = self.fake

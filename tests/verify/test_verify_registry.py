@@ -3,6 +3,7 @@ token flow, basic auth, anonymous reads, redirects, TLS, and verify end to end."
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import time
@@ -323,3 +324,22 @@ def test_an_unreadable_password_file_is_bad_input_before_any_request(
     assert result.code == 2
     assert "registry-password: password file not found" in result.err
     assert hub.requests == [] and fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("media_type", "accept", "status"),
+    [
+        (OCI_INDEX, DOCKER_MANIFEST, 404),
+        (DOCKER_MANIFEST, OCI_INDEX, 400),
+        (DOCKER_MANIFEST, ACCEPT, 200),
+    ],
+)
+def test_the_fake_answers_unaccepted_manifests_like_distribution(
+    registry: Callable[..., FakeRegistry], media_type: str, accept: str, status: int
+) -> None:
+    fake = registry(auth="none")
+    fake.push(NAME, TAG, media_type)
+    conn = http.client.HTTPConnection("127.0.0.1", int(fake.host.rpartition(":")[2]), timeout=5)
+    conn.request("HEAD", f"/v2/{NAME}/manifests/{TAG}", headers={"Accept": accept})
+    assert conn.getresponse().status == status
+    conn.close()
