@@ -48,7 +48,7 @@ from bhsvc.commands.verify import BuildView, Deadlines, watch_build
 from bhsvc.events import BuildTracker, EventStreamParser
 
 ROOT = Path(__file__).resolve().parent.parent
-FAKE = ROOT / "tests" / "fakes" / "binderhub.py"
+TESTS = ROOT / "tests"  # where `python -m fakes.binderhub` runs
 SPEC = "gh/binder-examples/requirements/HEAD"
 PATH = f"/build/{SPEC}?build_only=true"
 GOAL = 0.05
@@ -133,7 +133,16 @@ def main() -> int:
     args = parser.parse_args()
 
     server = subprocess.Popen(
-        [sys.executable, str(FAKE), "--scenario", "huge", "--log-lines", str(args.lines)],
+        [
+            sys.executable,
+            "-m",
+            "fakes.binderhub",
+            "--scenario",
+            "huge",
+            "--log-lines",
+            str(args.lines),
+        ],
+        cwd=TESTS,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -26,14 +26,13 @@ What it reproduces, from BinderHub's handlers:
 Scenarios: success, failure, cached, stalled, slow (set `event_delay`), huge
 (set `log_lines`). UI mode is `api_only=False`; auth is `token=...`.
 
-Run it on its own (for benchmarks): `python tests/fakes/binderhub.py --scenario huge
---log-lines 100000` prints the port, then serves until killed.
+Run it on its own (for benchmarks), from tests/: `python -m fakes.binderhub --scenario
+huge --log-lines 100000` prints the port, then serves until killed.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import re
@@ -46,9 +45,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from fakes.served import Handler, Served
 
 VERSION = "1.0.0-0.dev.git.3983.h383374de"
 BUILDER_IMAGE = "quay.io/jupyterhub/repo2docker:2024.07.0-146.g7e9c4e5"
@@ -137,7 +137,7 @@ class _ClientGone(Exception):
 
 
 @dataclass
-class FakeBinderHub:
+class FakeBinderHub(Served):
     scenario: str = "success"
     api_only: bool = True
     base_url: str = "/"
@@ -184,42 +184,12 @@ class FakeBinderHub:
             raise ValueError("base_url must start and end with '/'")
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------
 
-    def start(self) -> FakeBinderHub:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        if self.tls is not None:
-            server.socket = self.tls.server_context().wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeBinderHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return int(self._server.server_address[1])
+        self._stopping.set()  # streams waiting in a pause end now
+        super().stop()
 
     @property
     def url(self) -> str:
@@ -346,10 +316,8 @@ class FakeBinderHub:
 # ---- HTTP ------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(Handler):
     server_version = "TornadoServer/6.5.2"
-    sys_version = ""
 
     def version_string(self) -> str:
         return self.server_version
@@ -358,15 +326,10 @@ class _Handler(BaseHTTPRequestHandler):
     def fake(self) -> FakeBinderHub:
         return self.server.fake  # type: ignore[attr-defined,no-any-return]
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
     def handle(self) -> None:
         self._drip = 0.0
         self._written = 0
-        # The client may hang up between two requests on a kept-alive connection.
-        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
-            super().handle()
+        super().handle()
 
     def _write(self, data: bytes) -> None:
         fast = len(data) if not self._drip else max(0, self.fake.drip_from - self._written)
@@ -590,6 +553,9 @@ class _Handler(BaseHTTPRequestHandler):
             except _ClientGone:
                 return
             record.keepalives += 1
+
+
+FakeBinderHub.handler = _Handler
 
 
 def _fail(message: str) -> dict[str, Any]:

@@ -33,17 +33,16 @@ Every request is recorded (method, path, query, headers) in `requests`.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import re
 import secrets
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from fakes.served import Handler, Served
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -61,7 +60,7 @@ class Recorded:
 
 
 @dataclass
-class FakeRegistry:
+class FakeRegistry(Served):
     auth: str = "token"  # "none", "basic" or "token"
     users: dict[str, str] = field(default_factory=dict)  # user -> password
     public: set[str] = field(default_factory=set)  # repositories anonymous tokens may pull
@@ -77,40 +76,11 @@ class FakeRegistry:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> FakeRegistry:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        if self.tls is not None:
-            server.socket = self.tls.server_context().wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeRegistry:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def host(self) -> str:
         """host:port, as image names write it."""
-        assert self._server is not None, "start() first"
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -130,21 +100,12 @@ class FakeRegistry:
         return token
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(Handler):
     server_version = "registry/2.8"
-    sys_version = ""
 
     @property
     def fake(self) -> FakeRegistry:
         return self.server.fake  # type: ignore[attr-defined,no-any-return]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def handle(self) -> None:
-        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
-            super().handle()
 
     def do_GET(self) -> None:
         self._route()
@@ -289,7 +250,4 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {}, json.dumps(body).encode(), "application/json")
 
 
-@contextlib.contextmanager
-def serve(**knobs: Any) -> Iterator[FakeRegistry]:
-    with FakeRegistry(**knobs) as registry:
-        yield registry
+FakeRegistry.handler = _Handler

@@ -13,34 +13,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hublib import Browser, RealHub, Response, find_chp, http, make_config
-
-from bhsvc.values import binderhub_values, jupyterhub_values
+from hublib import Browser, RealHub, Response, http, running_hub
 
 pytestmark = pytest.mark.timeout(180)
 
 USER = "alice"
-
-
-@contextmanager
-def running_hub(tmp: Path, launch: str) -> Iterator[RealHub]:
-    """A hub configured for `launch`; a failure inside prints the hub's and the
-    stand-in's logs, which pytest shows with the failure."""
-    config = make_config(launch=launch)
-    z2jh = jupyterhub_values(config)
-    assert z2jh is not None
-    real = RealHub(tmp, z2jh, binderhub_values(config), find_chp()).start()
-    try:
-        yield real
-    except BaseException:
-        print(real.logs())
-        raise
-    finally:
-        real.stop()
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bhsvc.events import Event, EventStreamParser
-from bhsvc.values import binderhub_values, jupyterhub_values
-from hub.hublib import RealHub, find_chp, make_config
+from hub.hublib import RealHub, running_hub
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -28,20 +27,9 @@ SPEC = "gh/binder-examples/requirements/HEAD"
 @pytest.fixture(scope="module")
 def launching_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealHub]:
     """A hub with hub.launch binderhub: BinderHub is not in API-only mode."""
-    config = make_config(launch="binderhub")
-    z2jh = jupyterhub_values(config)
-    assert z2jh is not None
-    real = RealHub(
-        tmp_path_factory.mktemp("hub"), z2jh, binderhub_values(config), find_chp()
-    ).start()
-    try:
+    with running_hub(tmp_path_factory.mktemp("hub"), "binderhub") as real:
         real.create_user(USER)
         yield real
-    except BaseException:
-        print(real.logs())
-        raise
-    finally:
-        real.stop()
 
 
 def launch_attempts(hub: RealHub) -> list[dict[str, object]]:

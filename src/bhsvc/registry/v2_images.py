@@ -126,14 +126,12 @@ def check_image(image: ImageName, login: Login | None, deadline: float) -> Image
         return ImageCheck(NOT_CHECKED, clean(str(err), 300))
 
 
+@dataclass
 class _Checker:
-    def __init__(
-        self, image: ImageName, repository: str, login: Login | None, deadline: float
-    ) -> None:
-        self.image = image
-        self.repository = repository
-        self.login = login
-        self.deadline = deadline
+    image: ImageName
+    repository: str
+    login: Login | None = field(repr=False)
+    deadline: float
 
     def run(self, base: str) -> ImageCheck:
         url = f"{base}/v2/{self.repository}/manifests/{self.image.tag}"
