@@ -12,6 +12,7 @@ import http.client
 import json
 import re
 import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -141,10 +142,12 @@ class Versions:
         return clean(image, MAX_FIELD) if isinstance(image, str) else None
 
 
-def get_versions(target: Target, deadline: float) -> Versions:
+def get_versions(target: Target, timeout: float) -> Versions:
     """GET <base>versions: BinderHub's version and builder. It needs no auth, so no token
-    is sent. Everything ends by `deadline` (a time.monotonic() value)."""
+    is sent. The whole request takes at most `timeout` seconds, however slowly the
+    server answers."""
     url = target.base_url + "versions"
+    deadline = time.monotonic() + timeout
     conn, response = open_request(url, "GET", _headers(target, "application/json", False), deadline)
     try:
         _check_status(response, url)

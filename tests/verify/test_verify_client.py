@@ -94,7 +94,7 @@ def test_build_path_keeps_escapes_and_always_asks_for_build_only() -> None:
 
 def test_versions(binderhub: Callable[..., FakeBinderHub]) -> None:
     fake = binderhub(base_url="/services/binder/", token="secret")  # /versions needs no token
-    versions = get_versions(Target(normalize_base_url(fake.url.rstrip("/"))), soon(5))
+    versions = get_versions(Target(normalize_base_url(fake.url.rstrip("/"))), 5)
     assert (versions.binderhub, versions.builder) == (VERSION, BUILDER_IMAGE)
     assert fake.requests[-1].path == "/services/binder/versions"
 
@@ -170,7 +170,7 @@ def free_port() -> int:
 def test_connection_refused_is_one_line() -> None:
     port = free_port()
     with pytest.raises(OperationError) as err:
-        get_versions(Target(f"http://127.0.0.1:{port}/"), soon(2))
+        get_versions(Target(f"http://127.0.0.1:{port}/"), 2)
     assert str(err.value) == f"cannot reach http://127.0.0.1:{port}: connection refused"
 
 
@@ -180,25 +180,25 @@ def test_a_silent_server_times_out_with_a_readable_limit() -> None:
         listener.listen(1)
         port = listener.getsockname()[1]
         with pytest.raises(OperationError) as err:
-            get_versions(Target(f"http://127.0.0.1:{port}/"), soon(0.2999))
+            get_versions(Target(f"http://127.0.0.1:{port}/"), 0.2999)
     assert str(err.value) == f"cannot reach http://127.0.0.1:{port}: no answer within 0.3s"
 
 
 def test_unknown_host_is_one_line() -> None:
     with pytest.raises(OperationError, match=r"^cannot reach https://no-such-host\.invalid: "):
-        get_versions(Target("https://no-such-host.invalid/"), soon(2))
+        get_versions(Target("https://no-such-host.invalid/"), 2)
 
 
 def test_tls_to_a_plain_http_server(binderhub: Callable[..., FakeBinderHub]) -> None:
     fake = binderhub()
     with pytest.raises(OperationError, match=r"^TLS error talking to https://127\.0\.0\.1:\d+: "):
-        get_versions(Target(f"https://127.0.0.1:{fake.port}/"), soon(5))
+        get_versions(Target(f"https://127.0.0.1:{fake.port}/"), 5)
 
 
 def test_tls_certificate_not_trusted(binderhub: Callable[..., FakeBinderHub]) -> None:
     fake = binderhub(tls=make_tls())
     with pytest.raises(OperationError) as err:
-        get_versions(Target(fake.url), soon(5))
+        get_versions(Target(fake.url), 5)
     assert str(err.value) == (
         f"TLS error talking to https://127.0.0.1:{fake.port}: certificate verify failed "
         "(self-signed certificate in certificate chain); if the certificate is right, "
@@ -213,7 +213,7 @@ def test_https_with_a_trusted_certificate(
     (tmp_path / "ca.pem").write_bytes(tls.ca_pem)
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # OpenSSL's own trust override
     fake = binderhub(tls=tls, log_lines=3, split_events=True)
-    assert get_versions(Target(fake.url), soon(5)).binderhub == VERSION
+    assert get_versions(Target(fake.url), 5).binderhub == VERSION
     outcome, _ = read_all(fake)
     assert outcome.ok and outcome.image == fake.image_for(SPEC)
 
@@ -223,7 +223,7 @@ def test_http_errors(binderhub: Callable[..., FakeBinderHub]) -> None:
     with pytest.raises(
         OperationError, match="answered HTTP 404 Not Found: no BinderHub at this URL"
     ):
-        get_versions(Target(f"http://127.0.0.1:{fake.port}/"), soon(5))
+        get_versions(Target(f"http://127.0.0.1:{fake.port}/"), 5)
     with pytest.raises(OperationError, match="answered HTTP 404"):
         open_build_stream(Target(f"http://127.0.0.1:{fake.port}/"), SPEC, soon(5))
 

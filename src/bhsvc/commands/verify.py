@@ -283,8 +283,8 @@ class Deadlines:
         return self.end - now
 
     def request(self, now: float, limit: float = REQUEST_TIMEOUT) -> float:
-        """The deadline of one request: `limit` from now, or the end of the run if sooner."""
-        return min(self.end, now + limit)
+        """Seconds one request may take: `limit`, or less when the run ends sooner."""
+        return min(self.end - now, limit)
 
     def overall_message(self, doing: str) -> str:
         return f"verify did not finish within --timeout {self.timeout:g}s ({doing})"
@@ -606,7 +606,7 @@ def _record(result: VerifyResult, watch: Watch) -> None:
 def _look_up(
     config: Config, image: str, name: ImageName, login: Login | None, deadlines: Deadlines
 ) -> ImageCheck:
-    timeout = min(REQUEST_TIMEOUT, deadlines.remaining(time.monotonic()))
+    timeout = deadlines.request(time.monotonic())
     if timeout <= 0:
         return ImageCheck(NOT_CHECKED, f"no time left within --timeout {deadlines.timeout:g}s")
     if config.registry.gar is not None:
