@@ -307,3 +307,15 @@ def test_a_failure_line_is_the_error_and_not_also_in_the_tail() -> None:
     )
     assert outcome is not None and outcome.message == "the real error"
     assert tracker.tail_lines() == ["Step 1/1", "context line"]
+
+
+def test_a_build_only_refusal_names_the_setting_to_change() -> None:
+    refused = Outcome(ok=False, message=REFUSAL, status_code=400)
+    text = explain_failure(refused, False, None)
+    assert "set binderhub.api_only: true in bhsvc.yaml" in text
+    assert "config.BinderHub.enable_api_only_mode: true" in text
+    launching = explain_failure(refused, False, None, hub_launches=True)
+    assert launching.endswith(
+        "(hub.launch binderhub needs it off: BinderHub then starts "
+        "servers for the hub, and verify cannot check it)"
+    )
