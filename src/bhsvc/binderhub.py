@@ -1,8 +1,9 @@
 """BinderHub's HTTP API: `/versions` and the build event stream.
 
-Standard library only (http.client), so importing it costs nothing. Every wait
-has a timeout; a timeout while streaming is final, because a socket file is in
-an undefined state after one. Each failure becomes one line that says what to do.
+Standard library only (http.client, through bhsvc.httpio), so importing it
+costs nothing. Every wait ends at a deadline the caller gives; a timeout while
+streaming is final, because a response is in an undefined state after one.
+Each failure becomes one line that says what to do.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -18,12 +18,14 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.httpio import READ_SIZE, Connection, Timeout, connect_error, open_request
+from bhsvc.registry.endpoints import is_loopback
+from bhsvc.server_text import clean
 
 USER_AGENT = "bhsvc-verify"
-READ_SIZE = 64 * 1024
 MAX_JSON_BYTES = 1 << 20
+MAX_FIELD = 200  # a version or image name from /versions, as shown
 
-_PROVIDER = re.compile(r"[A-Za-z0-9_-]+")
 # Characters that may stay as they are in a URL path; everything else is %-encoded.
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
@@ -65,6 +67,16 @@ def normalize_base_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def check_token_transport(base_url: str) -> None:
+    """A token travels in plain text only to this machine (a port-forward, a local test)."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+        raise UsageError(
+            f"--url {base_url}: a token is never sent over plain http to another machine; "
+            "use https://"
+        )
+
+
 def validate_token(token: str | None) -> str | None:
     if token is None:
         return None
@@ -76,93 +88,23 @@ def validate_token(token: str | None) -> str | None:
     return token
 
 
-def validate_repo_spec(spec: str) -> str:
-    """A `<provider>/<spec>` string as BinderHub's build URL takes it, checked."""
-    spec = spec.strip().strip("/")
-    provider, _, rest = spec.partition("/")
-    if not provider or not rest:
-        raise UsageError(
-            f"--repo {spec!r}: expected <provider>/<spec>, "
-            "e.g. gh/binder-examples/requirements/HEAD"
-        )
-    if not _PROVIDER.fullmatch(provider):
-        raise UsageError(f"--repo {spec!r}: {provider!r} is not a repository provider prefix")
-    if any(ch.isspace() or ord(ch) < 32 for ch in rest) or "?" in rest or "#" in rest:
-        raise UsageError(f"--repo {spec!r}: contains spaces, '?' or '#'")
-    if provider == "gh":
-        org, repo, ref = [*rest.split("/", 2), "", ""][:3]
-        if not (org and repo and ref):
-            raise UsageError(
-                f"--repo {spec!r}: GitHub specs are gh/<owner>/<repo>/<ref>, "
-                "e.g. gh/binder-examples/requirements/HEAD"
-            )
-    return spec
+def build_path(base_url: str, spec: str) -> str:
+    """Path and query of the build-only request for `spec` under `base_url`.
+
+    Always build_only=true: without it BinderHub launches a server after the
+    build, in the same request, and a client that hangs up does not stop it.
+    """
+    return urlsplit(base_url).path + "build/" + quote(spec, safe=_PATH_SAFE) + "?build_only=true"
 
 
-def build_path(base_url: str, spec: str, build_only: bool) -> str:
-    """Path and query of the build request for `spec` under `base_url`."""
-    path = urlsplit(base_url).path + "build/" + quote(spec, safe=_PATH_SAFE)
-    return path + ("?build_only=true" if build_only else "")
+# ---- requests ------------------------------------------------------------------
 
 
-# ---- connections ----------------------------------------------------------
-
-
-def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:
-    parts = urlsplit(target.base_url)
-    host = parts.hostname or ""
-    if parts.scheme == "https":
-        return http.client.HTTPSConnection(
-            host, parts.port, timeout=timeout, context=ssl.create_default_context()
-        )
-    return http.client.HTTPConnection(host, parts.port, timeout=timeout)
-
-
-def _headers(target: Target, accept: str) -> dict[str, str]:
+def _headers(target: Target, accept: str, with_token: bool) -> dict[str, str]:
     headers = {"Accept": accept, "User-Agent": USER_AGENT, "Cache-Control": "no-cache"}
-    if target.token:
+    if with_token and target.token:
         headers["Authorization"] = f"Bearer {target.token}"
     return headers
-
-
-def _connect_error(target: Target, err: BaseException, timeout: float) -> OperationError:
-    where = target.origin
-    if isinstance(err, ssl.SSLCertVerificationError):
-        return OperationError(
-            f"TLS error talking to {where}: certificate verify failed ({err.verify_message}); "
-            "if the certificate is right, add its CA with SSL_CERT_FILE"
-        )
-    if isinstance(err, ssl.SSLError):
-        reason = err.reason or err.strerror or str(err)
-        if reason == "WRONG_VERSION_NUMBER":
-            reason += " (the server does not speak TLS on this port; http:// instead of https://?)"
-        return OperationError(f"TLS error talking to {where}: {reason}")
-    if isinstance(err, socket.gaierror):
-        return OperationError(f"cannot reach {where}: unknown host {urlsplit(where).hostname}")
-    if isinstance(err, ConnectionRefusedError):
-        return OperationError(f"cannot reach {where}: connection refused")
-    if isinstance(err, (TimeoutError, socket.timeout)):
-        return OperationError(f"cannot reach {where}: no answer within {round(timeout, 1):g}s")
-    if isinstance(err, http.client.HTTPException):
-        return OperationError(f"{where} did not answer with valid HTTP ({type(err).__name__})")
-    if isinstance(err, OSError):
-        return OperationError(f"cannot reach {where}: {err.strerror or err}")
-    return OperationError(f"cannot reach {where}: {err}")
-
-
-def _request(
-    target: Target, path: str, accept: str, timeout: float
-) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, socket.socket]:
-    conn = _connection(target, timeout)
-    try:
-        conn.request("GET", path, headers=_headers(target, accept))
-        sock = conn.sock
-        response = conn.getresponse()
-    except (OSError, http.client.HTTPException) as err:
-        conn.close()
-        raise _connect_error(target, err, timeout) from None
-    assert sock is not None  # request() connected it
-    return conn, response, sock
 
 
 def _status_hint(status: int, location: str | None) -> str:
@@ -180,8 +122,10 @@ def _status_hint(status: int, location: str | None) -> str:
 def _check_status(response: http.client.HTTPResponse, url: str) -> None:
     if response.status == 200:
         return
-    hint = _status_hint(response.status, response.getheader("Location"))
-    raise OperationError(f"GET {url} answered HTTP {response.status} {response.reason}: {hint}")
+    location = response.getheader("Location")
+    hint = _status_hint(response.status, clean(location, 200) if location else None)
+    reason = clean(response.reason, 100)
+    raise OperationError(f"GET {url} answered HTTP {response.status} {reason}: {hint}")
 
 
 # ---- /versions --------------------------------------------------------------
@@ -195,19 +139,24 @@ class Versions:
     @property
     def builder(self) -> str | None:
         image = self.builder_info.get("build_image")
-        return image if isinstance(image, str) else None
+        return clean(image, MAX_FIELD) if isinstance(image, str) else None
 
 
 def get_versions(target: Target, timeout: float) -> Versions:
-    """GET <base>versions: BinderHub's version and builder; never needs auth."""
+    """GET <base>versions: BinderHub's version and builder. It needs no auth, so no token
+    is sent. The whole request takes at most `timeout` seconds, however slowly the
+    server answers."""
     url = target.base_url + "versions"
-    conn, response, _ = _request(target, urlsplit(url).path, "application/json", timeout)
+    deadline = time.monotonic() + timeout
+    conn, response = open_request(url, "GET", _headers(target, "application/json", False), deadline)
     try:
         _check_status(response, url)
         try:
             body = response.read(MAX_JSON_BYTES)
+        except TimeoutError:
+            raise Timeout(f"GET {url}: the answer did not arrive in time") from None
         except (OSError, http.client.HTTPException) as err:
-            raise _connect_error(target, err, timeout) from None
+            raise connect_error(target.origin, err) from None
     finally:
         conn.close()
     try:
@@ -217,142 +166,64 @@ def get_versions(target: Target, timeout: float) -> Versions:
     if not isinstance(data, dict) or not isinstance(data.get("binderhub"), str):
         raise OperationError(f"GET {url} did not answer like BinderHub (no 'binderhub' version)")
     info = data.get("builder_info")
-    return Versions(data["binderhub"], info if isinstance(info, dict) else {})
+    return Versions(clean(data["binderhub"], MAX_FIELD), info if isinstance(info, dict) else {})
 
 
 # ---- the build event stream --------------------------------------------------
 
 
-class StreamTimeout(Exception):
-    """No bytes arrived before the deadline the caller gave."""
-
-
-class ChunkedDecoder:
-    """Incremental HTTP/1.1 chunked-transfer decoder (RFC 9112 section 7.1).
-
-    Takes bytes as they arrive, however they are split, and returns the payload.
-    It works on whole reads rather than one chunk at a time, so when the reader
-    falls behind, one read catches up with hundreds of events.
-    """
-
-    MAX_SIZE_LINE = 4096
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._left = 0  # payload bytes still due in the current chunk
-        self._crlf = False  # the CRLF after a chunk's payload is due
-        self._trailers = False  # after the last chunk: trailer lines until a blank one
-        self.done = False
-
-    def feed(self, data: bytes) -> bytes:
-        buf = self._buf + data if self._buf else data
-        out: list[bytes] = []
-        pos, end = 0, len(buf)
-        while pos < end and not self.done:
-            if self._left:
-                take = min(self._left, end - pos)
-                out.append(buf[pos : pos + take])
-                pos += take
-                self._left -= take
-                self._crlf = not self._left
-                continue
-            if self._crlf:
-                if end - pos < 2:
-                    break
-                if buf[pos : pos + 2] != b"\r\n":
-                    raise ValueError("chunk payload not followed by CRLF")
-                pos += 2
-                self._crlf = False
-                continue
-            eol = buf.find(b"\r\n", pos)
-            if eol < 0:
-                if end - pos > self.MAX_SIZE_LINE:
-                    raise ValueError("chunk size line too long")
-                break
-            line = buf[pos:eol]
-            pos = eol + 2
-            if self._trailers:
-                self.done = not line
-                continue
-            size_text = line.split(b";", 1)[0].strip()
-            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-                raise ValueError(f"bad chunk size line {line[:40]!r}")
-            self._left = int(size_text, 16)
-            self._trailers = self._left == 0
-        self._buf = buf[pos:]
-        return out[0] if len(out) == 1 else b"".join(out)
-
-
 class BuildStream:
-    """An open `text/event-stream` response; `read` gives body bytes, chunking removed.
+    """An open `text/event-stream` response; `read` gives body bytes as they arrive.
 
-    The body is read from the response's socket file directly: http.client's own
-    read1 stops at every chunk boundary, one event per call, while BinderHub
-    sends one chunk per event.
+    http.client decodes the chunked transfer; BinderHub sends one chunk per event,
+    so a read gives about one event.
     """
 
     def __init__(
-        self,
-        conn: http.client.HTTPConnection,
-        response: http.client.HTTPResponse,
-        sock: socket.socket,
-        url: str,
-        target: Target,
+        self, conn: Connection, response: http.client.HTTPResponse, url: str, origin: str
     ) -> None:
         self._conn = conn
         self._response = response
-        self._file = response.fp
-        self._sock = sock
         self.url = url
-        self._target = target
-        self._chunked: ChunkedDecoder | None = ChunkedDecoder() if response.chunked else None
-        self._length = response.length  # None: the body ends when the connection closes
+        self._origin = origin
 
-    def read(self, timeout: float) -> bytes:
-        """Some body bytes; b'' at the end of the stream; StreamTimeout after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._chunked is not None and self._chunked.done:
-                return b""
-            if self._length is not None and self._length <= 0:
-                return b""
-            size = READ_SIZE if self._length is None else min(READ_SIZE, self._length)
-            self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            try:
-                data = self._file.read1(size)
-            except TimeoutError:
-                raise StreamTimeout() from None
-            except ssl.SSLError as err:
-                raise OperationError(
-                    f"TLS error while reading the build stream from {self._target.origin}: "
-                    f"{err.reason or err}"
-                ) from None
-            except OSError as err:
-                raise OperationError(
-                    f"the build stream from {self._target.origin} broke: {err.strerror or err}"
-                ) from None
-            if not data:
-                if self._chunked is not None or self._length:
-                    raise OperationError(
-                        f"{self._target.origin} closed the connection before the build stream ended"
-                    )
-                return b""
-            if self._length is not None:
-                self._length -= len(data)
-            if self._chunked is None:
-                return data
-            try:
-                payload = self._chunked.feed(data)
-            except ValueError as err:
-                raise OperationError(
-                    f"{self._target.origin} sent a broken chunked response ({err})"
-                ) from None
-            if payload or self._chunked.done:
-                return payload
+    def read(self, deadline: float) -> bytes:
+        """Some body bytes; b'' at the end of the stream; Timeout once `deadline` passes.
+
+        A timeout is final: the response cannot be read on after one.
+        """
+        self._conn.deadline = deadline
+        try:
+            data = self._response.read1(READ_SIZE)
+        except TimeoutError:
+            raise Timeout(f"the build stream from {self._origin} stalled") from None
+        except http.client.IncompleteRead:
+            raise self._broken() from None
+        except http.client.HTTPException as err:
+            raise OperationError(
+                f"{self._origin} sent a malformed build stream ({type(err).__name__})"
+            ) from None
+        except ssl.SSLError as err:
+            raise OperationError(
+                f"TLS error while reading the build stream from {self._origin}: {err.reason or err}"
+            ) from None
+        except OSError as err:
+            raise OperationError(
+                f"the build stream from {self._origin} broke: {err.strerror or err}"
+            ) from None
+        if not data and self._response.length:  # fewer bytes than its Content-Length said
+            raise self._broken()
+        return data
+
+    def _broken(self) -> OperationError:
+        return OperationError(
+            f"the build stream from {self._origin} broke off: the connection closed "
+            "or a chunk was malformed"
+        )
 
     def close(self) -> None:
-        # Closing our end tells BinderHub to stop sending (it would otherwise go on
-        # to launch, or hold the stream open after a failure).
+        # Closing our end tells BinderHub to stop sending (it holds the stream open
+        # after a failure).
         self._response.close()
         self._conn.close()
 
@@ -363,14 +234,15 @@ class BuildStream:
         self.close()
 
 
-def open_build_stream(target: Target, spec: str, build_only: bool, timeout: float) -> BuildStream:
-    """GET <base>build/<spec> with `Accept: text/event-stream`; waits at most `timeout`."""
-    path = build_path(target.base_url, spec, build_only)
+def open_build_stream(target: Target, spec: str, deadline: float) -> BuildStream:
+    """GET <base>build/<spec> with `Accept: text/event-stream`; the answer must begin by
+    `deadline` (Timeout otherwise)."""
+    path = build_path(target.base_url, spec)
     url = f"{target.origin}{path}"
-    conn, response, sock = _request(target, path, "text/event-stream", timeout)
+    conn, response = open_request(url, "GET", _headers(target, "text/event-stream", True), deadline)
     try:
         _check_status(response, url)
-        ctype = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        ctype = clean(response.getheader("Content-Type") or "", 100).split(";")[0].strip().lower()
         if ctype != "text/event-stream":
             raise OperationError(
                 f"GET {url} answered {ctype or 'no content type'}, not an event stream: "
@@ -379,4 +251,4 @@ def open_build_stream(target: Target, spec: str, build_only: bool, timeout: floa
     except BaseException:
         conn.close()
         raise
-    return BuildStream(conn, response, sock, url, target)
+    return BuildStream(conn, response, url, target.origin)

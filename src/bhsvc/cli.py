@@ -199,7 +199,12 @@ def verify(
         ),
     ] = None,
     repo: Annotated[
-        str, typer.Option("--repo", help="What to build, as BinderHub's <provider>/<spec>.")
+        str,
+        typer.Option(
+            "--repo",
+            help="What to build: BinderHub's <provider>/<spec> (gh/<owner>/<repo>/<ref>, "
+            "gl/..., git/..., zenodo/...), or a GitHub URL (.../tree/<ref> for a branch).",
+        ),
     ] = "gh/binder-examples/requirements/HEAD",
     timeout: Annotated[
         float, typer.Option("--timeout", help="Give up after this many seconds in all.", min=0.001)

@@ -11,9 +11,12 @@ progress are kept.
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+from bhsvc.server_text import clean
 
 # A line longer than this is dropped rather than buffered, so a broken or hostile
 # server cannot make the client grow without bound.
@@ -23,6 +26,9 @@ MAX_LINE_BYTES = 1 << 20
 FAILED = "failed"
 UNKNOWN = "unknown"
 _ALIASES = {"failure": FAILED}
+# Phase names are shown and kept as they come; anything else is taken as a log line.
+_KNOWN_PHASES = {"waiting", "fetching", "building", "pushing", "built", "launching", "ready"}
+_PHASE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 class Keepalive:
@@ -76,9 +82,9 @@ def decode_event(payload: bytes) -> Event:
     phase = data.get("phase")
     if type(phase) is not str or not phase:
         phase = UNKNOWN
-    elif not phase.islower():
+    elif phase not in _KNOWN_PHASES:
         phase = phase.lower()
-    phase = _ALIASES.get(phase, phase)
+        phase = _ALIASES.get(phase, phase if _PHASE.fullmatch(phase) else UNKNOWN)
     message = data.get("message")
     return Event(phase, message if type(message) is str else "", data)
 
@@ -184,6 +190,12 @@ class Outcome:
 
 TAIL_LINES = 20
 MAX_TAIL_WIDTH = 400
+MAX_MESSAGE = 1000  # the message of a failure, in the error line
+MAX_KEPT = 8192  # of each log message, the end is kept (the tail shows last lines)
+LAUNCHING = (
+    "BinderHub answered build_only=true with 'built' and is launching a server: it "
+    "ignores build_only (a BinderHub from before 2023?); upgrade BinderHub"
+)
 
 # The phases that only carry log lines: they never change the current phase.
 _LOG_ONLY = {UNKNOWN}
@@ -197,18 +209,22 @@ def last_line(message: str) -> str:
     return ""
 
 
-class BuildTracker:
-    """Follows the phases of one build and says when it is over.
+def _without_last_line(message: str) -> str:
+    """The message up to its last non-blank line."""
+    last = last_line(message)
+    return message[: message.rstrip().rfind(last)] if last else ""
 
-    `build_only` is True when BinderHub was asked for `build_only=true`: success
-    is then a `ready` event with `imageName`. Otherwise (BinderHub not in API-only
-    mode) `built` is success and everything after it is the launch, which verify
-    does not wait for. `built` is accepted in both modes: it always means pushed.
+
+class BuildTracker:
+    """Follows the phases of one build-only build and says when it is over.
+
+    verify always asks for `build_only=true`, so success is a `ready` event with
+    `imageName`. A `built` event means BinderHub went on to launch a server
+    (it ignored build_only): that is a failure, reported as such.
     """
 
-    def __init__(self, start: float, build_only: bool = True) -> None:
+    def __init__(self, start: float) -> None:
         self.start = start
-        self.build_only = build_only
         self.spans: list[PhaseSpan] = []
         self.last_message = ""
         self.progress: dict[str, Any] = {}
@@ -231,8 +247,12 @@ class BuildTracker:
         self.last_activity = now
         if item.message:
             self.log_lines += 1
-            self.last_message = item.message
-            self.tail.append(item.message)
+            kept = item.message[-MAX_KEPT:]
+            self.last_message = kept
+            if item.phase == FAILED:  # its last line becomes the error: said once, there
+                kept = _without_last_line(kept)
+            if kept:
+                self.tail.append(kept)
         if item.phase not in _LOG_ONLY:
             self._enter(item.phase, now)
         if item.phase == "pushing" and item.progress is not None:
@@ -254,16 +274,15 @@ class BuildTracker:
         if event.phase == FAILED:
             return Outcome(
                 ok=False,
-                message=last_line(event.message) or "the build failed",
+                message=clean(last_line(event.message), MAX_MESSAGE) or "the build failed",
                 status_code=event.status_code,
             )
+        if event.phase == "built":
+            return Outcome(ok=False, image=event.image_name, message=LAUNCHING, verbatim=True)
         image = event.image_name
-        if image and (event.phase == "built" or (event.phase == "ready" and self.build_only)):
+        if image and event.phase == "ready":
             cached = "found built image" in event.message.lower()
-            return Outcome(ok=True, image=image, cached=cached, message=last_line(event.message))
-        if event.phase == "ready" and not self.build_only:
-            # A launch finished without a `built` event: the image exists, name unknown.
-            return Outcome(ok=True, image=image, message=last_line(event.message))
+            return Outcome(ok=True, image=image, cached=cached)
         return None
 
     def close(self, now: float) -> None:
@@ -271,13 +290,13 @@ class BuildTracker:
             self.spans[-1].end = now
 
     def tail_lines(self) -> list[str]:
-        """The last log lines, each trimmed to one screen line's worth."""
+        """The last log lines, cleaned, each trimmed to one screen line's worth."""
         lines: list[str] = []
         for message in self.tail:
             for line in message.replace("\r", "\n").split("\n"):
                 if line.strip():
-                    lines.append(line.rstrip()[:MAX_TAIL_WIDTH])
-        return lines[-TAIL_LINES:]
+                    lines.append(line.rstrip())
+        return [clean(line, MAX_TAIL_WIDTH) for line in lines[-TAIL_LINES:]]
 
     def phase_durations(self, now: float) -> list[dict[str, Any]]:
         return [
@@ -305,7 +324,7 @@ def layer_progress(progress: dict[str, Any]) -> list[tuple[str, str]]:
                 text = "…"
         else:
             text = str(detail)
-        rows.append((str(layer), text))
+        rows.append((clean(str(layer), 40), clean(text, 60)))
     return rows
 
 
@@ -331,11 +350,31 @@ def is_build_only_refusal(outcome: Outcome) -> bool:
     )
 
 
-def explain_failure(outcome: Outcome, token_sent: bool, service_name: str | None) -> str:
+def build_only_refused(hub_launches: bool) -> str:
+    """What to change when BinderHub refuses build_only=true."""
+    why = (
+        " (hub.launch binderhub needs it off: BinderHub then starts servers for the hub, "
+        "and verify cannot check it)"
+        if hub_launches
+        else ""
+    )
+    return (
+        "BinderHub is not in API-only mode, so it refuses build_only=true, and verify never "
+        "builds without it (BinderHub would start a server with the test image): set "
+        "binderhub.api_only: true in bhsvc.yaml, or the chart value "
+        f"config.BinderHub.enable_api_only_mode: true{why}"
+    )
+
+
+def explain_failure(
+    outcome: Outcome, token_sent: bool, service_name: str | None, hub_launches: bool = False
+) -> str:
     """One line saying what went wrong and what to do about it."""
     code, message = outcome.status_code, outcome.message.strip()
     if outcome.verbatim:
         return message
+    if is_build_only_refusal(outcome):
+        return build_only_refused(hub_launches)
     if code in (401, 403):
         scope = f"access:services!service={service_name or '<service name>'}"
         if token_sent:

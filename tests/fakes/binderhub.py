@@ -12,26 +12,31 @@ What it reproduces, from BinderHub's handlers:
 - With auth enabled, a missing or unknown token is 403 "Forbidden"; a known
   token without `access:services!service=<name>` is 403 "<kind> <name> is not
   allowed.". `/versions` and `/health` never need auth.
+- Without `build_only=true` (in either mode) BinderHub launches: right after
+  `built` it writes `launching` and asks for a server in the same handler. A
+  client that hangs up after `built` does not stop that: BinderHub notices a
+  closed connection only when a later write fails. Each attempt is recorded in
+  `launches` (without auth for a temporary user, with auth for the token's
+  owner, `token_user`).
 - After a failed build the stream stays open (keepalives only) until the
-  client goes away; after a launch (not API-only mode) it is held for
-  `hold_after_launch` seconds, as BinderHub does so EventSource clients do not
-  reconnect.
+  client goes away; after a launch it is held for `hold_after_launch` seconds,
+  as BinderHub does so EventSource clients do not reconnect.
 - Image names follow BinderHub's `<prefix><safe slug>:<resolved ref>` shape.
 
 Scenarios: success, failure, cached, stalled, slow (set `event_delay`), huge
 (set `log_lines`). UI mode is `api_only=False`; auth is `token=...`.
 
-Run it on its own (for benchmarks): `python tests/fakes/binderhub.py --scenario huge
---log-lines 100000` prints the port, then serves until killed.
+Run it on its own (for benchmarks), from tests/: `python -m fakes.binderhub --scenario
+huge --log-lines 100000` prints the port, then serves until killed.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import re
+import secrets
 import select
 import socket
 import string
@@ -40,9 +45,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from fakes.served import Handler, Served
 
 VERSION = "1.0.0-0.dev.git.3983.h383374de"
 BUILDER_IMAGE = "quay.io/jupyterhub/repo2docker:2024.07.0-146.g7e9c4e5"
@@ -105,6 +111,24 @@ class Stream:
     event_count: int = 0  # counts every event, also the ones not kept in `events`
 
 
+@dataclass
+class Launch:
+    """A server BinderHub asked for: what a build without build_only=true leads to."""
+
+    user: str
+    temporary_user: bool  # BinderHub without auth creates a user for each launch
+    image: str
+    at: float
+
+
+@dataclass(frozen=True)
+class _StartServer:
+    """A step of the event script: ask for a server (BinderHub's launcher.launch)."""
+
+    image: str
+    repo: str  # owner-repo, what a temporary user's name starts with
+
+
 class _ClientGone(Exception):
     pass
 
@@ -113,11 +137,13 @@ class _ClientGone(Exception):
 
 
 @dataclass
-class FakeBinderHub:
+class FakeBinderHub(Served):
     scenario: str = "success"
     api_only: bool = True
     base_url: str = "/"
     token: str | None = None  # set: auth enabled, this token has the access scope
+    token_user: str = "verify-user"  # the owner of `token`
+    knows_build_only: bool = True  # False: a BinderHub from before build_only, which ignores it
     unscoped_tokens: dict[str, str] = field(default_factory=dict)  # token -> user name
     keepalive_interval: float = 25.0
     event_delay: float = 0.0
@@ -130,13 +156,26 @@ class FakeBinderHub:
     # restart or a proxy timeout mid-build).
     cut_after: int | None = None
     keep_events: int = 1000  # how many events each Stream record keeps
+    # A slow-drip server: the responses to these requests ("versions", "build") are
+    # written one byte at a time, `drip` seconds apart, from byte `drip_from` of the
+    # response on (0: the status line and headers drip too).
+    drip: float = 0.0
+    drip_on: tuple[str, ...] = ("versions", "build")
+    drip_from: int = 0
     version: str = VERSION
     image_prefix: str = IMAGE_PREFIX
+    image_name: str | None = None  # report this imageName instead (a broken or hostile BinderHub)
+    log_messages: tuple[str, ...] = ()  # more build log lines, before the build steps
+    failure_message: str = (  # repo2docker's last words in the failure scenario
+        "The command '/bin/sh -c ${KERNEL_PYTHON_PREFIX}/bin/pip install --no-cache-dir "
+        '-r "binder/requirements.txt"\' returned a non-zero code: 1'
+    )
     hub_healthy: bool = False
     tls: Any = None  # a fakes.k8s_tls.Tls: serve https with its certificate
 
     requests: list[Request] = field(default_factory=list)
     streams: list[Stream] = field(default_factory=list)
+    launches: list[Launch] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -145,42 +184,12 @@ class FakeBinderHub:
             raise ValueError("base_url must start and end with '/'")
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ---- lifecycle -------------------------------------------------------------
 
-    def start(self) -> FakeBinderHub:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        if self.tls is not None:
-            server.socket = self.tls.server_context().wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeBinderHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() first"
-        return int(self._server.server_address[1])
+        self._stopping.set()  # streams waiting in a pause end now
+        super().stop()
 
     @property
     def url(self) -> str:
@@ -189,6 +198,8 @@ class FakeBinderHub:
 
     def image_for(self, spec: str) -> str:
         """The image name for a GitHub spec (with or without the gh/ prefix)."""
+        if self.image_name is not None:
+            return self.image_name
         spec = spec.removeprefix("gh/")
         owner, repo, _ = spec.split("/", 2)
         return image_name(self.image_prefix, owner, repo, resolved_ref(spec))
@@ -205,7 +216,9 @@ class FakeBinderHub:
 
     # ---- the event scripts -----------------------------------------------------
 
-    def script(self, spec: str, build_only: bool) -> Iterator[dict[str, Any] | float]:
+    def script(
+        self, spec: str, build_only: bool
+    ) -> Iterator[dict[str, Any] | float | _StartServer]:
         """What the build handler emits after the checks: events, and pauses (floats)."""
         image = self.image_for(spec)
         if self.scenario == "cached":
@@ -217,7 +230,7 @@ class FakeBinderHub:
                     "imageName": image,
                     "message": "Found built image, launching...\n",
                 }
-                yield from self._launch(image)
+                yield from self._launch(spec, image)
             return
         yield {"phase": "waiting", "message": "Waiting for build to start...\n"}
         if self.scenario == "stalled":
@@ -232,7 +245,7 @@ class FakeBinderHub:
             yield {"phase": "ready", "message": "Done! Image built\n", "imageName": image}
             return
         yield {"phase": "built", "message": "Built image, launching...\n", "imageName": image}
-        yield from self._launch(image)
+        yield from self._launch(spec, image)
 
     def _paced(self, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any] | float]:
         for event in events:
@@ -250,16 +263,14 @@ class FakeBinderHub:
             "phase": "fetching",
         }
         yield {"message": "Using PythonBuildPack builder\n", "phase": "building"}
+        for message in self.log_messages:
+            yield {"message": message, "phase": "building"}
         total = self.log_lines
         step = "RUN pip install --no-cache-dir -r requirements.txt"
         for n in range(1, total + 1):
             yield {"message": f"Step {n}/{total} : {step} # {n}\n", "phase": "building"}
         if self.scenario == "failure":
-            yield {
-                "message": "The command '/bin/sh -c ${KERNEL_PYTHON_PREFIX}/bin/pip install "
-                '--no-cache-dir -r "binder/requirements.txt"\' returned a non-zero code: 1',
-                "phase": "failed",
-            }
+            yield {"message": self.failure_message, "phase": "failed"}
             return
         yield {"message": f"Successfully tagged {image}\n", "phase": "building"}
         layers = [f"{n:x}" * 12 for n in range(10, 14)]
@@ -286,8 +297,10 @@ class FakeBinderHub:
             }
         yield {"message": f"Successfully pushed {image}", "phase": "pushing"}
 
-    def _launch(self, image: str) -> Iterator[dict[str, Any] | float]:
+    def _launch(self, spec: str, image: str) -> Iterator[dict[str, Any] | float | _StartServer]:
+        # BinderHub's launch(): the first write, then the hub is asked for a server.
         yield {"phase": "launching", "message": "Launching server...\n"}
+        yield _StartServer(image, "-".join(spec.split("/")[:2]).lower())
         yield {"phase": "launching", "message": "Server requested\n"}
         url = f"http://127.0.0.1:{self.port}/user/fake-user/"
         yield {
@@ -303,10 +316,8 @@ class FakeBinderHub:
 # ---- HTTP ------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(Handler):
     server_version = "TornadoServer/6.5.2"
-    sys_version = ""
 
     def version_string(self) -> str:
         return self.server_version
@@ -315,13 +326,26 @@ class _Handler(BaseHTTPRequestHandler):
     def fake(self) -> FakeBinderHub:
         return self.server.fake  # type: ignore[attr-defined,no-any-return]
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
     def handle(self) -> None:
-        # The client may hang up between two requests on a kept-alive connection.
-        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
-            super().handle()
+        self._drip = 0.0
+        self._written = 0
+        super().handle()
+
+    def _write(self, data: bytes) -> None:
+        fast = len(data) if not self._drip else max(0, self.fake.drip_from - self._written)
+        fast = min(fast, len(data))
+        if fast:
+            self.wfile.write(data[:fast])
+            self._written += fast
+        for byte in data[fast:]:
+            self.wfile.write(bytes([byte]))
+            self._written += 1
+            if self.fake._stopping.wait(self._drip):
+                raise BrokenPipeError("the server is shutting down")
+
+    def flush_headers(self) -> None:
+        self._write(b"".join(self._headers_buffer))  # type: ignore[attr-defined]
+        self._headers_buffer = []  # type: ignore[attr-defined]
 
     def do_GET(self) -> None:
         fake = self.fake
@@ -334,6 +358,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not url.path.startswith(fake.base_url):
             return self._not_found()
         rel = url.path[len(fake.base_url) :]
+        self._drip, self._written = 0.0, 0
+        if fake.drip and rel.partition("/")[0] in fake.drip_on:
+            self._drip = fake.drip
         if rel == "versions":
             body = {
                 "builder_info": {"build_image": BUILDER_IMAGE},
@@ -364,7 +391,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        self._write(body)
 
     def _not_found(self) -> None:
         body = b"<html><title>404: Not Found</title><body>404: Not Found</body></html>"
@@ -380,7 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Access-Control-Allow-Headers", "cache-control")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        self._write(body)
 
     # ---- the build handler --------------------------------------------------------
 
@@ -404,7 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
         auth_error = self._auth_error()
         if auth_error is not None:
             return self._error_event(403, auth_error)
-        build_only = query.get("build_only", "").lower() == "true"
+        build_only = fake.knows_build_only and query.get("build_only", "").lower() == "true"
         record = Stream(self.path, build_only, time.monotonic())
         with fake._lock:
             fake.streams.append(record)
@@ -429,7 +456,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- chunked streaming --------------------------------------------------------
 
-    def _stream(self, record: Stream, script: Iterator[dict[str, Any] | float]) -> None:
+    def _stream(
+        self, record: Stream, script: Iterator[dict[str, Any] | float | _StartServer]
+    ) -> None:
         fake = self.fake
         self._write_lock = threading.Lock()
         self.send_response(200)
@@ -446,6 +475,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if isinstance(step, float):
                     self._pause(step)
                     continue
+                if isinstance(step, _StartServer):
+                    self._start_server(step)
+                    continue
                 if fake.end_after is not None and record.event_count >= fake.end_after:
                     break
                 if fake.cut_after is not None and record.event_count >= fake.cut_after:
@@ -460,6 +492,15 @@ class _Handler(BaseHTTPRequestHandler):
             done.set()
             with fake._lock:
                 record.ended = time.monotonic()
+
+    def _start_server(self, step: _StartServer) -> None:
+        fake = self.fake
+        if fake.token is not None:
+            user, temporary = fake.token_user, False
+        else:  # launcher.unique_name_from_repo: the repository's path and a random suffix
+            user, temporary = f"{step.repo}-{secrets.token_hex(4)}", True
+        with fake._lock:
+            fake.launches.append(Launch(user, temporary, step.image, time.monotonic()))
 
     def _event(self, record: Stream, event: dict[str, Any]) -> None:
         data = f"data: {json.dumps(event)}\n\n".encode()
@@ -481,7 +522,7 @@ class _Handler(BaseHTTPRequestHandler):
         frame = f"{len(data):x}\r\n".encode() + data + b"\r\n"
         try:
             with self._write_lock:
-                self.wfile.write(frame)
+                self._write(frame)
         except (BrokenPipeError, ConnectionResetError, OSError):
             raise _ClientGone() from None
 
@@ -512,6 +553,9 @@ class _Handler(BaseHTTPRequestHandler):
             except _ClientGone:
                 return
             record.keepalives += 1
+
+
+FakeBinderHub.handler = _Handler
 
 
 def _fail(message: str) -> dict[str, Any]:

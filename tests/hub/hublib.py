@@ -23,6 +23,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ import yaml
 
 from bhsvc.config import Config, parse_config
 from bhsvc.merge import deep_merge
+from bhsvc.values import binderhub_values, jupyterhub_values
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -351,6 +354,23 @@ class RealHub:
         assert resp.status == 201, resp.body
         token: str = resp.json()["token"]
         return token
+
+
+@contextmanager
+def running_hub(tmp: Path, launch: str) -> Iterator[RealHub]:
+    """A hub configured for `launch`; a failure inside prints the hub's and the
+    stand-in's logs, which pytest shows with the failure."""
+    config = make_config(launch=launch)
+    z2jh = jupyterhub_values(config)
+    assert z2jh is not None
+    real = RealHub(tmp, z2jh, binderhub_values(config), find_chp()).start()
+    try:
+        yield real
+    except BaseException:
+        print(real.logs())
+        raise
+    finally:
+        real.stop()
 
 
 def merged(defaults: dict[str, Any], *values: dict[str, Any]) -> dict[str, Any]:

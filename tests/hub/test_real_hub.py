@@ -13,34 +13,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hublib import Browser, RealHub, find_chp, http, make_config
-
-from bhsvc.values import binderhub_values, jupyterhub_values
+from hublib import Browser, RealHub, Response, http, running_hub
 
 pytestmark = pytest.mark.timeout(180)
 
 USER = "alice"
-
-
-@contextmanager
-def running_hub(tmp: Path, launch: str) -> Iterator[RealHub]:
-    """A hub configured for `launch`; a failure inside prints the hub's and the
-    stand-in's logs, which pytest shows with the failure."""
-    config = make_config(launch=launch)
-    z2jh = jupyterhub_values(config)
-    assert z2jh is not None
-    real = RealHub(tmp, z2jh, binderhub_values(config), find_chp()).start()
-    try:
-        yield real
-    except BaseException:
-        print(real.logs())
-        raise
-    finally:
-        real.stop()
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +72,19 @@ def test_a_users_token_with_the_granted_scope_is_accepted(hub: RealHub) -> None:
     )
 
 
+def refused(resp: Response) -> dict[str, object]:
+    """BinderHub's refusal of a build: HTTP 200 and one failed event with the status
+    (an EventSource cannot read status codes)."""
+    assert resp.status == 200, resp.body
+    (event,) = events(resp.body)
+    assert event["phase"] == "failed"
+    return event
+
+
 def test_a_request_without_a_token_is_refused(hub: RealHub) -> None:
     resp = http("GET", build_url(hub), headers=STREAM)
     # The login redirect is turned into a 403: an event stream cannot follow it.
-    assert resp.status == 403
-    assert not events(resp.body)
+    assert refused(resp) == {"phase": "failed", "status_code": 403, "message": "Forbidden\n"}
 
 
 def test_a_token_lacking_the_scope_is_refused(hub: RealHub) -> None:
@@ -104,14 +92,16 @@ def test_a_token_lacking_the_scope_is_refused(hub: RealHub) -> None:
     whoami = http("GET", hub.api + "user", token=token).json()
     assert "access:services!service=binder" not in whoami["scopes"]
     resp = http("GET", build_url(hub), token=token, headers=STREAM)
-    assert resp.status == 403
-    assert not events(resp.body)
+    assert refused(resp) == {
+        "phase": "failed",
+        "status_code": 403,
+        "message": f"user {USER} is not allowed.\n",
+    }
 
 
 def test_a_bogus_token_is_refused(hub: RealHub) -> None:
     resp = http("GET", build_url(hub), token="not-a-token", headers=STREAM)
-    assert resp.status == 403
-    assert not events(resp.body)
+    assert refused(resp)["status_code"] == 403
 
 
 def run_verify(hub: RealHub, token: str | None) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import itertools
 import socket
 import threading
 import time
@@ -18,15 +19,19 @@ from bhsvc.binderhub import (
     get_versions,
     normalize_base_url,
     open_build_stream,
-    validate_repo_spec,
 )
 from bhsvc.commands.verify import Deadlines, follow
 from bhsvc.errors import OperationError, UsageError
-from bhsvc.events import BuildTracker, EventStreamParser, Outcome
+from bhsvc.events import BuildTracker, Event, EventStreamParser, Outcome
 from fakes.binderhub import BUILDER_IMAGE, VERSION, FakeBinderHub
 from fakes.k8s_tls import make_tls
 
 SPEC = "gh/binder-examples/requirements/HEAD"
+
+
+def soon(seconds: float) -> float:
+    """A deadline `seconds` from now."""
+    return time.monotonic() + seconds
 
 
 @pytest.mark.parametrize(
@@ -78,47 +83,12 @@ def test_bad_url_messages_leave_out_credentials_and_query(url: str) -> None:
     assert str(err.value).startswith("--url ")
 
 
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "gh/binder-examples/requirements/HEAD",
-        "gh/org/repo/feature/branch",
-        "gl/group%2Fsub/repo/main",
-        "git/https%3A%2F%2Fexample.org%2Frepo.git/HEAD",
-        "zenodo/10.5281/zenodo.3242074",
-    ],
-)
-def test_good_repo_specs(spec: str) -> None:
-    assert validate_repo_spec(spec) == spec
-
-
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "",
-        "gh",
-        "gh/",
-        "gh/org/repo",
-        "gh/org//HEAD",
-        "g h/x/y",
-        "gh/org/repo/HEAD?x=1",
-        "gh/a b/c/d",
-    ],
-)
-def test_bad_repo_specs(spec: str) -> None:
-    with pytest.raises(UsageError, match="--repo"):
-        validate_repo_spec(spec)
-
-
-def test_build_path_keeps_escapes_and_adds_build_only() -> None:
+def test_build_path_keeps_escapes_and_always_asks_for_build_only() -> None:
     base = "https://hub.example.org/services/binder/"
+    assert build_path(base, "gh/o/r/HEAD") == "/services/binder/build/gh/o/r/HEAD?build_only=true"
     assert (
-        build_path(base, "gh/o/r/HEAD", True)
-        == "/services/binder/build/gh/o/r/HEAD?build_only=true"
-    )
-    assert (
-        build_path(base, "git/https%3A%2F%2Fx/HEAD", False)
-        == "/services/binder/build/git/https%3A%2F%2Fx/HEAD"
+        build_path(base, "git/https%3A%2F%2Fx/HEAD")
+        == "/services/binder/build/git/https%3A%2F%2Fx/HEAD?build_only=true"
     )
 
 
@@ -129,11 +99,9 @@ def test_versions(binderhub: Callable[..., FakeBinderHub]) -> None:
     assert fake.requests[-1].path == "/services/binder/versions"
 
 
-def read_all(
-    fake: FakeBinderHub, build_only: bool = True, **target: str
-) -> tuple[Outcome, BuildTracker]:
-    tracker = BuildTracker(time.monotonic(), build_only)
-    with open_build_stream(Target(fake.url, **target), SPEC, build_only, 5) as stream:
+def read_all(fake: FakeBinderHub, **target: str) -> tuple[Outcome, BuildTracker]:
+    tracker = BuildTracker(time.monotonic())
+    with open_build_stream(Target(fake.url, **target), SPEC, soon(5)) as stream:
         outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
     return outcome, tracker
 
@@ -181,7 +149,7 @@ def test_the_fake_answers_a_missing_accept_header_like_binderhub(
 def test_provider_errors_arrive_as_events(binderhub: Callable[..., FakeBinderHub]) -> None:
     fake = binderhub()
     tracker = BuildTracker(time.monotonic())
-    with open_build_stream(Target(fake.url), "gh/does-not-exist/repo/HEAD", True, 5) as stream:
+    with open_build_stream(Target(fake.url), "gh/does-not-exist/repo/HEAD", soon(5)) as stream:
         outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
     assert not outcome.ok and outcome.status_code is None
     assert outcome.message.startswith("Could not resolve ref for gh:does-not-exist/repo/HEAD")
@@ -257,7 +225,7 @@ def test_http_errors(binderhub: Callable[..., FakeBinderHub]) -> None:
     ):
         get_versions(Target(f"http://127.0.0.1:{fake.port}/"), 5)
     with pytest.raises(OperationError, match="answered HTTP 404"):
-        open_build_stream(Target(f"http://127.0.0.1:{fake.port}/"), SPEC, True, 5)
+        open_build_stream(Target(f"http://127.0.0.1:{fake.port}/"), SPEC, soon(5))
 
 
 def test_not_an_event_stream() -> None:
@@ -279,7 +247,120 @@ def test_not_an_event_stream() -> None:
     thread.start()
     try:
         with pytest.raises(OperationError, match="answered text/html, not an event stream"):
-            open_build_stream(Target(f"http://127.0.0.1:{server.server_port}/"), SPEC, True, 5)
+            open_build_stream(Target(f"http://127.0.0.1:{server.server_port}/"), SPEC, soon(5))
     finally:
         thread.join(5)
         server.server_close()
+
+
+def one_shot_server(raw: bytes) -> tuple[HTTPServer, threading.Thread]:
+    """A server that answers one request with `raw` (status line, headers and body as
+    given) and closes the connection."""
+
+    class Raw(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.wfile.write(raw)
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Raw)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    return server, thread
+
+
+EVENT = b'data: {"phase": "waiting", "message": "Waiting for build to start..."}\n\n'
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+
+
+CHUNKED = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # The connection closes inside a chunk, and between chunks without the last one.
+        CHUNKED + b"%x\r\n%s" % (len(EVENT), EVENT[:20]),
+        CHUNKED + b"%x\r\n%s\r\n" % (len(EVENT), EVENT),
+        # A chunk size that is not hexadecimal.
+        CHUNKED + b"zz\r\n" + EVENT,
+        # Fewer bytes than the Content-Length announced.
+        HEAD + b"Content-Length: %d\r\n\r\n%s" % (len(EVENT) + 50, EVENT),
+    ],
+    ids=["inside-a-chunk", "between-chunks", "bad-chunk-size", "short-content-length"],
+)
+def test_a_broken_or_truncated_stream_is_one_line(raw: bytes) -> None:
+    server, thread = one_shot_server(raw)
+    try:
+        target = Target(f"http://127.0.0.1:{server.server_port}/")
+        tracker = BuildTracker(time.monotonic())
+        with open_build_stream(target, SPEC, soon(5)) as stream:
+            outcome = follow(stream, tracker, Deadlines(30, 10, time.monotonic()))
+    finally:
+        thread.join(5)
+        server.server_close()
+    assert not outcome.ok
+    assert outcome.message == (
+        f"the build stream from http://127.0.0.1:{server.server_port} broke off: the connection "
+        "closed or a chunk was malformed" + (" (last phase: waiting)" if tracker.phase else "")
+    )
+
+
+def test_the_stream_is_read_as_it_arrives(binderhub: Callable[..., FakeBinderHub]) -> None:
+    """Each event is seen when it arrives, not when a buffer fills."""
+    fake = binderhub("slow", event_delay=0.2, log_lines=2)
+    seen: list[tuple[float, str]] = []
+    with open_build_stream(Target(fake.url), SPEC, soon(5)) as stream:
+        parser = EventStreamParser()
+        while len(seen) < 4:
+            for item in parser.feed(stream.read(soon(5))):
+                seen.append((time.monotonic(), str(getattr(item, "phase", ""))))
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(seen)]
+    assert [phase for _, phase in seen] == ["waiting", "fetching", "fetching", "fetching"]
+    assert all(gap > 0.1 for gap in gaps), gaps
+
+
+def events_until(response: http.client.HTTPResponse, phase: str) -> list[str]:
+    """Read events until one with `phase` arrives; their phases."""
+    parser, seen = EventStreamParser(), []
+    while phase not in seen:
+        data = response.read1(65536)
+        assert data, f"the stream ended before {phase!r}: {seen}"
+        seen += [item.phase for item in parser.feed(data) if isinstance(item, Event)]
+    return seen
+
+
+@pytest.mark.parametrize("token", [None, "s3cret"], ids=["no-auth", "hub-auth"])
+def test_the_fake_launches_after_built_although_the_client_hangs_up(
+    binderhub: Callable[..., FakeBinderHub], token: str | None
+) -> None:
+    """BinderHub launches in the build request's handler right after 'built' and notices a
+    closed connection only when a later write fails: hanging up after 'built' is too late."""
+    fake = binderhub(token=token, token_user="alice", hold_after_launch=0.5)
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    headers = {"Accept": "text/event-stream"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn.request("GET", f"/build/{SPEC}", headers=headers)  # no build_only
+    assert events_until(conn.getresponse(), "built")[-1] == "built"
+    conn.close()
+    fake.wait_for_stream_end()
+    (launch,) = fake.launches
+    assert launch.image == fake.image_for(SPEC)
+    if token:
+        assert (launch.user, launch.temporary_user) == ("alice", False)
+    else:
+        assert launch.user.startswith("binder-examples-requirements-") and launch.temporary_user
+
+
+def test_the_fake_launches_in_api_only_mode_too_without_build_only(
+    binderhub: Callable[..., FakeBinderHub],
+) -> None:
+    fake = binderhub("cached", api_only=True, hold_after_launch=0.1)
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    conn.request("GET", f"/build/{SPEC}", headers={"Accept": "text/event-stream"})
+    assert events_until(conn.getresponse(), "ready") == ["built", "launching", "launching", "ready"]
+    conn.close()
+    assert len(fake.launches) == 1

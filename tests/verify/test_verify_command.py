@@ -31,7 +31,6 @@ DOCUMENT = {
         "repo",
         "mode",
         "target",
-        "build_only",
         "binderhub_version",
         "builder",
         "image",
@@ -52,7 +51,6 @@ DOCUMENT = {
         "repo": {"type": "string"},
         "mode": {"enum": ["url", "port-forward"]},
         "target": {"type": ["string", "null"]},
-        "build_only": {"type": "boolean"},
         "binderhub_version": {"type": ["string", "null"]},
         "builder": {"type": ["string", "null"]},
         "image": {"type": ["string", "null"]},
@@ -109,7 +107,12 @@ def test_success_text(run_cli: Run, binderhub: Hub) -> None:
     result = run_cli("verify", "--url", fake.url)
     assert result.code == 0, result.err
     image = fake.image_for(SPEC)
-    assert f"✓ built and pushed: {image}" in result.out
+    # Without a config nothing checked where the image went: BinderHub's word only.
+    assert f"✓ BinderHub says built and pushed: {image}\n" in result.out
+    assert (
+        "registry   not checked: no bhsvc.yaml, so where the image went was not checked "
+        "(pass --config)\n" in result.out
+    )
     assert f"binderhub  {VERSION} at {fake.url}" in result.out
     assert "phases     waiting " in result.out
     for phase in ("waiting", "fetching", "building", "pushing"):
@@ -123,12 +126,16 @@ def test_success_json(run_cli: Run, binderhub: Hub) -> None:
     result = run_cli("verify", "--url", fake.url, "--output", "json")
     assert result.code == 0
     doc = document(result)
-    assert doc["ok"] and doc["error"] is None and not doc["cached"] and doc["build_only"]
+    assert doc["ok"] and doc["error"] is None and not doc["cached"]
     assert doc["image"] == fake.image_for(SPEC)
     assert doc["binderhub_version"] == VERSION
     assert phases(doc) == ["waiting", "fetching", "building", "pushing", "ready"]
     assert doc["events"] == fake.wait_for_stream_end().event_count
-    assert doc["registry"] == {"provider": None, "status": "not checked", "detail": "no bhsvc.yaml"}
+    assert doc["registry"] == {
+        "provider": None,
+        "status": "not checked",
+        "detail": "no bhsvc.yaml, so where the image went was not checked (pass --config)",
+    }
     assert result.err == ""  # progress is for people; --output json keeps stderr quiet
 
 
@@ -141,10 +148,15 @@ def test_build_failure(run_cli: Run, binderhub: Hub) -> None:
     assert not doc["ok"] and doc["image"] is None and doc["status_code"] is None
     assert doc["error"].startswith("the build failed: The command '/bin/sh -c")
     assert phases(doc) == ["waiting", "fetching", "building", "failed"]
-    assert doc["log_tail"][-1].endswith("returned a non-zero code: 1")
+    # The failure's own line is the error, said once; the tail shows the lines before it.
     assert (
-        doc["log_tail"][0] == "Step 22/40 : RUN pip install --no-cache-dir -r requirements.txt # 22"
+        doc["log_tail"][-1]
+        == "Step 40/40 : RUN pip install --no-cache-dir -r requirements.txt # 40"
     )
+    assert (
+        doc["log_tail"][0] == "Step 21/40 : RUN pip install --no-cache-dir -r requirements.txt # 21"
+    )
+    assert result.out.count("returned a non-zero code: 1") == 1
     assert result.err.strip() == f"error: {doc['error']}"
     # BinderHub holds a failed stream open: the client must hang up at once, not wait.
     stream = fake.wait_for_stream_end()
@@ -159,26 +171,42 @@ def test_cached_image(run_cli: Run, binderhub: Hub) -> None:
     doc = document(result)
     assert doc["cached"] and doc["image"] == fake.image_for(SPEC) and phases(doc) == ["ready"]
     text = run_cli("verify", "--url", fake.url)
-    assert f"✓ found, already built: {fake.image_for(SPEC)}" in text.out
+    assert f"✓ BinderHub says found, already built: {fake.image_for(SPEC)}" in text.out
 
 
-def test_ui_mode_retries_without_build_only_and_stops_at_built(
+def test_not_in_api_only_mode_fails_without_launching_anything(
     run_cli: Run, binderhub: Hub
 ) -> None:
-    fake = binderhub(api_only=False, hold_after_launch=60)
+    fake = binderhub(api_only=False)
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 1, result.out
+    doc = document(result)
+    assert doc["status_code"] == 400 and doc["image"] is None
+    assert doc["error"] == (
+        "BinderHub is not in API-only mode, so it refuses build_only=true, and verify never "
+        "builds without it (BinderHub would start a server with the test image): set "
+        "binderhub.api_only: true in bhsvc.yaml, or the chart value "
+        "config.BinderHub.enable_api_only_mode: true"
+    )
+    assert result.err.strip() == f"error: {doc['error']}"
+    # One request, with build_only=true; nothing asked BinderHub to launch.
+    assert [r.query for r in fake.requests if "/build/" in r.path] == [{"build_only": "true"}]
+    assert fake.launches == []
+
+
+def test_a_binderhub_that_ignores_build_only_is_a_failure(run_cli: Run, binderhub: Hub) -> None:
+    """A BinderHub that answers build_only=true with 'built' is launching: verify hangs up,
+    does not call that a success, and says so."""
+    fake = binderhub(knows_build_only=False)
     start = time.monotonic()
     result = run_cli("verify", "--url", fake.url, "-o", "json")
-    assert result.code == 0, result.out
+    assert result.code == 1
     doc = document(result)
-    assert doc["build_only"] is False
-    assert phases(doc)[-1] == "built"
-    assert [r.query for r in fake.requests if "/build/" in r.path] == [{"build_only": "true"}, {}]
-    stream = fake.wait_for_stream_end()
-    assert stream.closed_by_client  # hung up instead of waiting through the launch
+    assert doc["error"].startswith("BinderHub answered build_only=true with 'built'")
+    assert doc["image"] is None and phases(doc)[-1] == "built"
+    assert fake.wait_for_stream_end().closed_by_client
     assert time.monotonic() - start < 10
-    text = run_cli("verify", "--url", fake.url)
-    assert "BinderHub is not in API-only mode" in text.err
-    assert "UI mode (not API-only): stopped at 'built'" in text.out
+    assert len(fake.launches) == 1  # what verify cannot prevent, it reports
 
 
 def test_ui_mode_refusal_message_is_binderhubs() -> None:
@@ -230,7 +258,9 @@ def test_stalled_stream_hits_the_idle_timeout_despite_keepalives(
     elapsed = time.monotonic() - start
     assert result.code == 1
     doc = document(result)
-    assert doc["error"].startswith("no build events for 0.8s, only keepalives (phase: waiting)")
+    assert doc["error"].startswith(
+        "no build event for 0.8s (keepalives do not count) (phase: waiting)"
+    )
     assert doc["keepalives"] >= 3
     assert 0.8 <= elapsed < 2.5
     assert fake.wait_for_stream_end().closed_by_client
@@ -279,9 +309,9 @@ def test_a_broken_stream_still_reports_what_arrived(run_cli: Run, binderhub: Hub
     result = run_cli("verify", "--url", fake.url, "-o", "json")
     assert result.code == 1
     doc = document(result)
-    assert (
-        "closed the connection before the build stream ended (last phase: building)"
-        in (doc["error"])
+    assert doc["error"] == (
+        f"the build stream from http://127.0.0.1:{fake.port} broke off: the connection closed "
+        "or a chunk was malformed (last phase: building)"
     )
     assert doc["events"] == 6
     assert phases(doc)[-1] == "building"
@@ -340,7 +370,7 @@ URL = "{url}"
         ),
         (
             ["--url", URL, "--repo", "gh/binder-examples/requirements"],
-            "GitHub specs are gh/<owner>/<repo>/<ref>",
+            "gh specs are gh/<owner>/<repo>/<ref>",
         ),
         (["--url", URL, "--repo", "requirements"], "expected <provider>/<spec>"),
         (["--url", URL, "--token", "two words"], "--token: the token contains spaces"),
@@ -435,3 +465,246 @@ def test_bad_registry_endpoint_is_bad_input(
     result = run_cli("verify", "--url", fake.url, "--config", str(gar_config(tmp_path)))
     assert result.code == 2
     assert fake.requests == []
+
+
+# ---- slow-drip servers: --timeout bounds the run, --idle-timeout the gap between events ----
+
+
+def test_timeout_bounds_a_dripping_versions_answer(run_cli: Run, binderhub: Hub) -> None:
+    # One byte every 0.05 s: each read gets a byte long before a per-read timeout.
+    fake = binderhub(drip=0.05, drip_on=("versions",))
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--timeout", "1", "-o", "json")
+    elapsed = time.monotonic() - start
+    assert result.code == 1
+    assert document(result)["error"] == (
+        "verify did not finish within --timeout 1s (BinderHub /versions)"
+    )
+    assert 1.0 <= elapsed < 2.5
+
+
+def test_timeout_bounds_a_dripping_build_stream(run_cli: Run, binderhub: Hub) -> None:
+    # Headers and the first event come at once, then a byte every 0.01 s: about an
+    # event a second, so the stream never goes quiet for --idle-timeout.
+    fake = binderhub(drip=0.01, drip_on=("build",), drip_from=300)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--timeout", "2.5", "-o", "json")
+    elapsed = time.monotonic() - start
+    assert result.code == 1
+    doc = document(result)
+    assert doc["error"].startswith("the build did not finish within --timeout 2.5s (phase: ")
+    assert doc["events"] >= 2
+    assert 2.5 <= elapsed < 4
+    assert fake.wait_for_stream_end().closed_by_client
+
+
+def test_idle_timeout_counts_events_not_bytes(run_cli: Run, binderhub: Hub) -> None:
+    # Bytes keep arriving, but the event after "waiting" takes about 2 s to complete.
+    fake = binderhub(drip=0.02, drip_on=("build",), drip_from=300, keepalive_interval=0.1)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--idle-timeout", "1", "-o", "json")
+    elapsed = time.monotonic() - start
+    assert result.code == 1
+    doc = document(result)
+    assert doc["error"].startswith(
+        "no build event for 1s (keepalives do not count) (phase: waiting)"
+    )
+    assert 1.0 <= elapsed < 2.5
+
+
+def test_idle_timeout_before_the_first_event(run_cli: Run, binderhub: Hub) -> None:
+    # The build request's headers drip: no event at all within the idle limit.
+    fake = binderhub(drip=0.05, drip_on=("build",))
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--idle-timeout", "1", "-o", "json")
+    assert result.code == 1
+    assert document(result)["error"].startswith("no build event for 1s")
+    assert time.monotonic() - start < 2.5
+
+
+# ---- where BinderHub says the image went ---------------------------------------------
+
+
+def generic_config(tmp: Path, prefix: str) -> Path:
+    path = tmp / "bhsvc.yaml"
+    path.write_text(
+        "version: 1\nkube:\n  namespace: binder\nregistry:\n  provider: generic\n"
+        f"  server: registry.example.org\n  username: bot\n  image_prefix: {prefix}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("prefix", "reported", "expected"),
+    [
+        (
+            "registry.example.org/org/binder-",
+            "registry.example.org/org-evil/binder-",
+            "expected registry.example.org/org/binder-<name>:<tag>",
+        ),
+        (
+            "registry.example.org/org/binder-",
+            "registry.example.org/org/other-",
+            "expected registry.example.org/org/binder-<name>:<tag>",
+        ),
+        (
+            "registry.example.org/org/",
+            "registry.example.org/org-evil/",
+            "expected registry.example.org/org/<name>:<tag>",
+        ),
+        (
+            "registry.example.org/org/binder-",
+            "evil.example.org/org/binder-",
+            "expected registry.example.org/org/binder-<name>:<tag>",
+        ),
+    ],
+)
+def test_an_image_outside_the_configured_prefix_is_a_failure(
+    run_cli: Run, binderhub: Hub, tmp_path: Path, prefix: str, reported: str, expected: str
+) -> None:
+    fake = binderhub(image_prefix=reported)
+    config = generic_config(tmp_path, prefix)
+    result = run_cli("verify", "--url", fake.url, "--config", str(config), "-o", "json")
+    assert result.code == 1, result.out
+    doc = document(result)
+    image = fake.image_for(SPEC)
+    assert doc["error"] == (
+        f"BinderHub named the image {image}, outside the image prefix {prefix} of the config: "
+        f"{expected}"
+    )
+    assert doc["image"] is None and doc["registry"] is None
+    text = run_cli("verify", "--url", fake.url, "--config", str(config))
+    assert "built and pushed" not in text.out
+
+
+def test_an_image_under_the_prefix_passes(run_cli: Run, binderhub: Hub, tmp_path: Path) -> None:
+    fake = binderhub(image_prefix="registry.example.org/org/binder-")
+    config = generic_config(tmp_path, "registry.example.org/org/binder_")  # BinderHub writes _ as -
+    result = run_cli("verify", "--url", fake.url, "--config", str(config), "-o", "json")
+    assert result.code == 0, result.out
+    assert document(result)["image"] == fake.image_for(SPEC)
+
+
+@pytest.mark.parametrize(
+    "reported",
+    [
+        "Registry.Example.org/ORG/binder:tag",  # upper case in the repository
+        "registry.example.org//binder-x:tag",
+        "registry.example.org/org/binder-x",  # no tag
+        "registry.example.org/org/binder-x:tag with space",
+        "registry.example.org/org/" + "x" * 300 + ":tag",
+    ],
+)
+def test_a_malformed_image_name_is_a_failure(run_cli: Run, binderhub: Hub, reported: str) -> None:
+    fake = binderhub(image_name=reported)
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 1
+    doc = document(result)
+    assert doc["error"].endswith("which is not a valid image reference")
+    assert doc["image"] is None
+
+
+# ---- hostile servers ------------------------------------------------------------------
+
+ESCAPES = (
+    "\x1b[2J\x1b[H"  # clear the screen, cursor home
+    "\x1b]0;owned\x07"  # window title
+    "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"  # a hyperlink
+    "\x1b]52;c;ZWNobyBoaQ==\x07"  # write the clipboard
+    "\x9b31m\u202e\x00\x08\r"  # 8-bit CSI, a right-to-left override, NUL, backspace, CR
+)
+
+
+def no_controls(text: str) -> bool:
+    return not any(
+        (ord(ch) < 32 and ch != "\n") or 0x7F <= ord(ch) < 0xA0 or ch == "\u202e" for ch in text
+    )
+
+
+def assert_clean(text: str) -> None:
+    assert no_controls(text), text
+    assert "owned" not in text and "evil.example" not in text
+
+
+def test_server_text_reaches_the_terminal_and_json_clean_and_clipped(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    # One line of half a megabyte (a CR would start a new line, as on a terminal).
+    huge = "pip says: " + ESCAPES.replace("\r", "") + "x" * 500_000 + " the end of it"
+    fake = binderhub(
+        "failure",
+        version=f"1.0{ESCAPES}",
+        log_messages=(f"Collecting numpy{ESCAPES}\n",),
+        failure_message=huge,
+        log_lines=2,
+    )
+    text = run_cli("verify", "--url", fake.url)
+    assert text.code == 1
+    assert_clean(text.out + text.err)
+    assert len(text.out + text.err) < 10_000
+    assert "binderhub  1.0click at " in text.out
+    assert "Collecting numpyclick" in text.out
+    assert "pip says: click" in text.err and "… (500" in text.err
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    doc = document(result)
+    assert_clean(json.dumps(doc, ensure_ascii=False))
+    assert doc["binderhub_version"] == "1.0click"
+    assert doc["error"].startswith("the build failed: pip says: clickxxx")
+    assert doc["error"].endswith(f"… ({len(huge)} characters)")
+    assert len(doc["error"]) < 1100
+    assert result.out.count("pip says:") == 1  # in "error" only, not also in "log_tail"
+
+
+def test_a_hostile_image_name_is_shown_escaped(run_cli: Run, binderhub: Hub) -> None:
+    fake = binderhub(image_name=f"registry.example.org/x{ESCAPES}:tag")
+    result = run_cli("verify", "--url", fake.url)
+    assert result.code == 1
+    assert no_controls(result.out + result.err)
+    error = result.err.splitlines()[-1]
+    assert error.startswith(
+        "error: BinderHub named the image 'registry.example.org/x\\x1b[2J\\x1b[H\\x1b]0;owned"
+    )
+    assert error.endswith("which is not a valid image reference")
+
+
+def test_a_token_never_travels_over_plain_http_to_another_machine(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    result = run_cli("verify", "--url", "http://hub.example.org/services/binder/", "--token", "t0k")
+    assert result.code == 2
+    assert result.err.strip() == (
+        "error: --url http://hub.example.org/services/binder/: a token is never sent over plain "
+        "http to another machine; use https://"
+    )
+    fake = binderhub(token="t0k")
+    local = run_cli("verify", "--url", fake.url.replace("127.0.0.1", "localhost"), "--token", "t0k")
+    assert local.code == 0, local.err
+    versions, build = fake.requests
+    assert "Authorization" not in versions.headers  # /versions needs none, gets none
+    assert build.headers["Authorization"] == "Bearer t0k"
+
+
+# ---- nothing a user may copy is wrapped --------------------------------------------------
+
+
+def test_long_specs_urls_and_images_stay_on_one_line_without_a_terminal(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    # Without a terminal (CI logs) rich would wrap at 80 columns, mid-token.
+    long_repo = "https://github.com/" + "an-organisation-with-a-long-name/" + "repository-" * 6
+    spec = f"git/{long_repo.replace(':', '%3A').replace('/', '%2F')}.git/HEAD"
+    assert len(spec) > 120
+    fake = binderhub(base_url="/services/a-binderhub-service-with-a-long-name/")
+    failed = run_cli("verify", "--url", fake.url, "--repo", spec)
+    assert failed.code == 1
+    lines = (failed.out + failed.err).splitlines()
+    assert f"building {spec} with BinderHub at {fake.url}" in lines
+    assert f"  repo       {spec}" in lines
+    assert any(line.startswith("error: ") and spec.removeprefix("git/") in line for line in lines)
+    # A long image name, on success.
+    fake = binderhub(image_prefix="registry.example.org/" + "nested-group/" * 8 + "binder-")
+    done = run_cli("verify", "--url", fake.url)
+    assert done.code == 0
+    image = fake.image_for(SPEC)
+    assert len(image) > 160
+    assert f"✓ BinderHub says built and pushed: {image}" in done.out.splitlines()

@@ -1,13 +1,10 @@
-"""The event-stream parser, the chunked decoder and the phase tracker, on their own."""
+"""The event-stream parser and the phase tracker, on their own."""
 
 from __future__ import annotations
 
 import json
 import random
 
-import pytest
-
-from bhsvc.binderhub import ChunkedDecoder
 from bhsvc.events import (
     KEEPALIVE,
     BuildTracker,
@@ -127,34 +124,6 @@ def test_undecodable_bytes_become_a_log_line() -> None:
     assert isinstance(item, Event) and item.phase == "unknown" and "oops" in item.message
 
 
-# ---- chunked transfer ---------------------------------------------------------
-
-
-def chunked(payloads: list[bytes], extension: bytes = b"", trailer: bytes = b"") -> bytes:
-    body = b"".join(b"%x%s\r\n%s\r\n" % (len(p), extension, p) for p in payloads)
-    return body + b"0\r\n" + trailer + b"\r\n"
-
-
-def test_chunked_decoder_any_split() -> None:
-    payloads = [b"data: one\n\n", b"x" * 300, b"data: two\n\n"]
-    wire = chunked(payloads, extension=b";name=value", trailer=b"X-Trailer: 1\r\n")
-    rng = random.Random(3)
-    for _ in range(300):
-        cuts = sorted(rng.sample(range(1, len(wire)), rng.randint(1, 20)))
-        decoder = ChunkedDecoder()
-        out = b"".join(
-            decoder.feed(wire[a:b]) for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True)
-        )
-        assert out == b"".join(payloads)
-        assert decoder.done
-
-
-@pytest.mark.parametrize("wire", [b"zz\r\nabc\r\n", b"3\r\nabcXY", b"1" * 5000])
-def test_chunked_decoder_rejects_garbage(wire: bytes) -> None:
-    with pytest.raises(ValueError):
-        ChunkedDecoder().feed(wire)
-
-
 # ---- the tracker --------------------------------------------------------------
 
 
@@ -191,7 +160,7 @@ def test_phases_and_durations() -> None:
             EVENTS[-1],
         ],
     )
-    assert outcome == Outcome(ok=True, image="r.example.org/b/img:abc", message="Done! Image built")
+    assert outcome == Outcome(ok=True, image="r.example.org/b/img:abc")
     assert tracker.phase_durations(200.0) == [
         {"phase": "waiting", "seconds": 1.0},
         {"phase": "fetching", "seconds": 2.0},
@@ -212,15 +181,16 @@ def test_cached_image() -> None:
     assert outcome is not None and outcome.ok and outcome.cached
 
 
-def test_ui_mode_succeeds_at_built_and_ignores_nothing_else() -> None:
-    tracker = BuildTracker(0.0, build_only=False)
+def test_built_means_binderhub_launches_and_is_a_failure() -> None:
+    tracker = BuildTracker(0.0)
     outcome = feed(
         tracker, [{"phase": "built", "imageName": "i:1", "message": "Built image, launching...\n"}]
     )
-    assert outcome is not None and outcome.ok and outcome.image == "i:1" and not outcome.cached
+    assert outcome is not None and not outcome.ok and outcome.verbatim
+    assert "launching a server" in outcome.message
 
 
-def test_ready_without_image_in_build_only_mode_is_not_success() -> None:
+def test_ready_without_image_is_not_success() -> None:
     assert feed(BuildTracker(0.0), [{"phase": "ready", "message": "server running"}]) is None
 
 
@@ -288,3 +258,64 @@ def test_missing_accept_header_is_blamed_on_a_proxy() -> None:
         None,
     )
     assert "proxy" in text and "Accept" in text
+
+
+# ---- hostile text -------------------------------------------------------------------
+
+
+def test_phase_names_that_are_no_names_become_log_lines() -> None:
+    items = parse_in_pieces(
+        b'data: {"phase": "\\u001b]0;owned\\u0007", "message": "m"}\n\n'
+        b'data: {"phase": "BUILDING", "message": "m"}\n\n'
+        b'data: {"phase": "custom-step_2", "message": "m"}\n\n'
+        b'data: {"phase": "' + b"x" * 40 + b'", "message": "m"}\n\n',
+        [],
+    )
+    assert [i.phase for i in items if isinstance(i, Event)] == [
+        "unknown",
+        "building",
+        "custom-step_2",
+        "unknown",
+    ]
+
+
+def test_the_tail_keeps_the_end_of_long_messages_and_cleans_its_lines() -> None:
+    tracker = BuildTracker(0.0)
+    feed(
+        tracker,
+        [
+            {"phase": "building", "message": "\x1b[31mred\x1b[0m and \x1b]0;title\x07plain\n"},
+            {"phase": "building", "message": "y" * 2_000_000 + "\nlast"},
+        ],
+    )
+    assert sum(len(m) for m in tracker.tail) <= 8192 + 100
+    assert tracker.tail_lines()[0] == "red and plain"
+    assert tracker.tail_lines()[1].startswith("yyy") and tracker.tail_lines()[1].endswith(
+        " characters)"
+    )
+    assert tracker.tail_lines()[-1] == "last"
+
+
+def test_a_failure_line_is_the_error_and_not_also_in_the_tail() -> None:
+    tracker = BuildTracker(0.0)
+    outcome = feed(
+        tracker,
+        [
+            {"phase": "building", "message": "Step 1/1\n"},
+            {"phase": "failed", "message": "context line\nthe real error\n"},
+        ],
+    )
+    assert outcome is not None and outcome.message == "the real error"
+    assert tracker.tail_lines() == ["Step 1/1", "context line"]
+
+
+def test_a_build_only_refusal_names_the_setting_to_change() -> None:
+    refused = Outcome(ok=False, message=REFUSAL, status_code=400)
+    text = explain_failure(refused, False, None)
+    assert "set binderhub.api_only: true in bhsvc.yaml" in text
+    assert "config.BinderHub.enable_api_only_mode: true" in text
+    launching = explain_failure(refused, False, None, hub_launches=True)
+    assert launching.endswith(
+        "(hub.launch binderhub needs it off: BinderHub then starts "
+        "servers for the hub, and verify cannot check it)"
+    )

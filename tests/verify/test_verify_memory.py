@@ -19,7 +19,7 @@ from rich.console import Console
 from bhsvc.binderhub import Target
 from bhsvc.commands.verify import BuildView, Deadlines, watch_build
 
-FAKE = Path(__file__).resolve().parent.parent / "fakes" / "binderhub.py"
+TESTS = Path(__file__).resolve().parent.parent  # where `python -m fakes.binderhub` runs
 SPEC = "gh/binder-examples/requirements/HEAD"
 
 
@@ -29,7 +29,16 @@ def serve_huge() -> Iterator[Callable[[int], int]]:
 
     def start(lines: int) -> int:
         proc = subprocess.Popen(
-            [sys.executable, str(FAKE), "--scenario", "huge", "--log-lines", str(lines)],
+            [
+                sys.executable,
+                "-m",
+                "fakes.binderhub",
+                "--scenario",
+                "huge",
+                "--log-lines",
+                str(lines),
+            ],
+            cwd=TESTS,
             stdout=subprocess.PIPE,
             text=True,
         )

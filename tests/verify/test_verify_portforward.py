@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from verify_fixtures import PASSWORD, USER
 
+from bhsvc.registry.images import ImageName, parse_image
 from clirun import CliRun
 from fakes.binderhub import FakeBinderHub
 from fakes.k8s_api import FakeKubernetes
+from fakes.registry_v2 import FakeRegistry
 
 Run = Callable[..., CliRun]
 Hub = Callable[..., FakeBinderHub]
@@ -54,9 +57,23 @@ def deployment(namespace: str, name: str, labels: dict[str, str], image: str) ->
     }
 
 
+def pushed(images: FakeRegistry, hub: FakeBinderHub) -> tuple[ImageName, str]:
+    """The image `hub` builds, pushed to `images`: its name and digest."""
+    image = parse_image(hub.image_for("gh/binder-examples/requirements/HEAD"))
+    assert image is not None
+    return image, images.push(image.path, image.tag)
+
+
+@pytest.fixture
+def images(registry: Callable[..., FakeRegistry], monkeypatch: pytest.MonkeyPatch) -> FakeRegistry:
+    """The registry bhsvc.yaml names, logged in to through BHSVC_REGISTRY_PASSWORD."""
+    monkeypatch.setenv("BHSVC_REGISTRY_PASSWORD", PASSWORD)
+    return registry()
+
+
 @pytest.fixture
 def setup(
-    cluster: FakeKubernetes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: FakeKubernetes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, images: FakeRegistry
 ) -> Callable[..., Path]:
     """A namespace with a BinderHub pod forwarding to `hub`; returns the bhsvc.yaml path."""
 
@@ -73,7 +90,8 @@ def setup(
         config = tmp_path / "bhsvc.yaml"
         config.write_text(
             f"version: 1\nkube:\n  namespace: {namespace}\n"
-            "registry:\n  provider: dockerhub\n  username: my-docker-id\n" + hub_section
+            f"registry:\n  provider: generic\n  server: {images.host}\n  username: {USER}\n"
+            f"  image_prefix: {images.host}/org/binder-\n" + hub_section
         )
         return config
 
@@ -81,9 +99,10 @@ def setup(
 
 
 def test_success_through_the_port_forward(
-    run_cli: Run, binderhub: Hub, setup: Callable[..., Path]
+    run_cli: Run, binderhub: Hub, setup: Callable[..., Path], images: FakeRegistry
 ) -> None:
-    hub = binderhub()
+    hub = binderhub(image_prefix=f"{images.host}/org/binder-")
+    image, digest = pushed(images, hub)
     config = setup(hub)
     result = run_cli("verify", "--config", str(config), "-o", "json")
     assert result.code == 0, result.out
@@ -91,15 +110,26 @@ def test_success_through_the_port_forward(
     assert doc["ok"] and doc["mode"] == "port-forward"
     assert doc["image"] == hub.image_for("gh/binder-examples/requirements/HEAD")
     assert doc["target"].startswith("http://127.0.0.1:") and doc["target"].endswith("/")
-    assert doc["registry"]["detail"] == "provider dockerhub is not checked"
+    assert doc["registry"] == {
+        "provider": "generic",
+        "status": "found",
+        "detail": f"{image.name}@{digest}",
+    }
     assert [r.path for r in hub.requests] == [
         "/versions",
         "/build/gh/binder-examples/requirements/HEAD",
     ]
 
 
-def test_base_url_and_hub_auth(run_cli: Run, binderhub: Hub, setup: Callable[..., Path]) -> None:
-    hub = binderhub(base_url="/services/binder/", token="hub-issued-token")
+def test_base_url_and_hub_auth(
+    run_cli: Run, binderhub: Hub, setup: Callable[..., Path], images: FakeRegistry
+) -> None:
+    hub = binderhub(
+        base_url="/services/binder/",
+        token="hub-issued-token",
+        image_prefix=f"{images.host}/org/binder-",
+    )
+    pushed(images, hub)
     config = setup(hub, "hub:\n  enabled: true\n  service_name: binder\n  auth: true\n")
     refused = run_cli("verify", "--config", str(config))
     assert refused.code == 1

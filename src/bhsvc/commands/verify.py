@@ -3,7 +3,9 @@
 Steps: reach BinderHub (a port-forward to its pod, or --url), read `/versions`,
 stream `build/<repo>?build_only=true` and follow the phases until the image is
 pushed or the build fails, then (Artifact Registry) confirm the image exists.
-Every failure ends as one line that says what to do, exit code 1.
+verify never sends a build request without build_only=true: BinderHub would
+launch a server with the image, even if verify hung up at once. Every failure
+ends as one line that says what to do, exit code 1.
 """
 
 from __future__ import annotations
@@ -24,12 +26,11 @@ from rich.text import Text
 from bhsvc import ui
 from bhsvc.binderhub import (
     BuildStream,
-    StreamTimeout,
     Target,
+    check_token_transport,
     get_versions,
     normalize_base_url,
     open_build_stream,
-    validate_repo_spec,
     validate_token,
 )
 from bhsvc.config import DEFAULT_CONFIG_PATH, Config, load_config
@@ -39,21 +40,41 @@ from bhsvc.events import (
     EventStreamParser,
     Outcome,
     explain_failure,
-    is_build_only_refusal,
     last_line,
     layer_progress,
 )
+from bhsvc.httpio import Timeout
+from bhsvc.registry.images import (
+    FOUND,
+    MISSING,
+    NOT_CHECKED,
+    ImageCheck,
+    ImageName,
+    location_problem,
+    parse_image,
+)
+from bhsvc.registry.v2_images import Login
+from bhsvc.registry.v2_images import check_image as check_v2
+from bhsvc.repo_spec import parse_repo
+from bhsvc.server_text import clean
 
 if TYPE_CHECKING:
     from bhsvc.kube import Kube
-    from bhsvc.registry.gar_images import ImageCheck
 
 BINDERHUB_PORT = 8585
 BUILD_POD_SELECTOR = "component=binderhub-build"
-REQUEST_TIMEOUT = 30.0  # one HTTP request (/versions, or the build stream's first answer)
+REQUEST_TIMEOUT = 30.0  # one request: /versions, the registry check
 HEARTBEAT = 30.0  # without a terminal: a progress line this often
 MAX_LAYERS_SHOWN = 8
 TERMINAL_PHASES = {"ready", "built", "failed"}
+MAX_IMAGE = 300  # of a malformed image name, in the error (as a Python literal: escapes shown)
+NO_CONFIG = "no bhsvc.yaml, so where the image went was not checked (pass --config)"
+
+
+def say(console: Console, markup: str) -> None:
+    """One line as it is: specs, URLs and image names are copied from here, so never
+    wrapped (a console without a terminal wraps at 80 columns) nor highlighted."""
+    console.print(markup, soft_wrap=True, highlight=False)
 
 
 def binderhub_selector(release: str) -> str:
@@ -86,7 +107,6 @@ class VerifyResult:
     repo: str
     mode: str  # "port-forward" or "url"
     target: str | None = None
-    build_only: bool = True
     binderhub_version: str | None = None
     builder: str | None = None
     image: str | None = None
@@ -111,7 +131,6 @@ class VerifyResult:
             "repo": self.repo,
             "mode": self.mode,
             "target": self.target,
-            "build_only": self.build_only,
             "binderhub_version": self.binderhub_version,
             "builder": self.builder,
             "image": self.image,
@@ -177,10 +196,6 @@ class BuildView:
                 self._live = None
             self._print_finished(final=True)
 
-    def note(self, message: str) -> None:
-        if self.enabled:
-            self.console.print(f"[yellow]![/] {escape(message)}", soft_wrap=True)
-
     def update(self, now: float) -> None:
         tracker = self._tracker
         if not self.enabled or tracker is None:
@@ -190,12 +205,11 @@ class BuildView:
         if not self.interactive and now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT
             phase = tracker.phase or "connecting"
-            line = last_line(tracker.last_message)
-            self.console.print(
+            line = clean(last_line(tracker.last_message), 160)
+            say(
+                self.console,
                 f"  … {escape(phase)} {duration(now - tracker.start)}"
-                + (f": {escape(line[:160])}" if line else ""),
-                soft_wrap=True,
-                highlight=False,
+                + (f": {escape(line)}" if line else ""),
             )
 
     def _print_finished(self, final: bool) -> None:
@@ -212,7 +226,7 @@ class BuildView:
                 if final and span is tracker.spans[-1] and not _ok(tracker)
                 else "[green]✓[/]"
             )
-            self.console.print(f"{mark} {escape(span.phase)} [dim]{duration(span.seconds(now))}[/]")
+            say(self.console, f"{mark} {escape(span.phase)} [dim]{duration(span.seconds(now))}[/]")
         self._printed = len(spans)
 
     def _render(self) -> RenderableType:
@@ -231,7 +245,7 @@ class BuildView:
         )
         self._spinner.update(text=head)
         parts: list[RenderableType] = [self._spinner]
-        line = last_line(tracker.last_message)
+        line = clean(last_line(tracker.last_message), 500)
         if line:
             parts.append(Text("  " + line, style="dim", no_wrap=True, overflow="ellipsis"))
         if phase == "pushing" and tracker.progress:
@@ -254,7 +268,8 @@ def _ok(tracker: BuildTracker) -> bool:
 
 @dataclass
 class Deadlines:
-    """The overall deadline and the idle limit (keepalives do not count as activity)."""
+    """--timeout bounds the whole command; --idle-timeout the gap between build events
+    (keepalives do not count as events). Deadlines are time.monotonic() values."""
 
     timeout: float
     idle_timeout: float
@@ -267,27 +282,30 @@ class Deadlines:
     def remaining(self, now: float) -> float:
         return self.end - now
 
+    def request(self, now: float, limit: float = REQUEST_TIMEOUT) -> float:
+        """Seconds one request may take: `limit`, or less when the run ends sooner."""
+        return min(self.end - now, limit)
+
+    def overall_message(self, doing: str) -> str:
+        return f"verify did not finish within --timeout {self.timeout:g}s ({doing})"
+
 
 def follow(
     stream: BuildStream,
     tracker: BuildTracker,
     deadlines: Deadlines,
     view: BuildView | None = None,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
     """Read the stream until the build succeeds or fails, or a time limit passes."""
     parser = EventStreamParser()
     observe = tracker.observe
+    clock = time.monotonic
     while True:
-        now = clock()
         idle_end = tracker.last_activity + deadlines.idle_timeout
-        wait = min(deadlines.end, idle_end) - now
-        if wait <= 0:
-            return _timed_out(tracker, deadlines, now)
         try:
-            data = stream.read(wait)
-        except StreamTimeout:
-            continue  # the loop head says which limit passed
+            data = stream.read(min(deadlines.end, idle_end))
+        except Timeout:
+            return _timed_out(tracker, deadlines, idle=idle_end < deadlines.end)
         except OperationError as err:
             # A broken stream is a failed build like any other: what arrived so far
             # (phases, log tail) and the build pods' diagnosis are still reported.
@@ -313,14 +331,14 @@ def follow(
             view.update(now)
 
 
-def _timed_out(tracker: BuildTracker, deadlines: Deadlines, now: float) -> Outcome:
-    tracker.close(now)
+def _timed_out(tracker: BuildTracker, deadlines: Deadlines, idle: bool) -> Outcome:
+    tracker.close(time.monotonic())
     phase = f" (phase: {tracker.phase})" if tracker.phase else ""
-    if now >= deadlines.end:
+    if not idle:
         message = f"the build did not finish within --timeout {deadlines.timeout:g}s{phase}"
     else:
         message = (
-            f"no build events for {deadlines.idle_timeout:g}s, only keepalives{phase}; "
+            f"no build event for {deadlines.idle_timeout:g}s (keepalives do not count){phase}; "
             "raise --idle-timeout if a build step is silent for longer"
         )
     return Outcome(ok=False, message=message, verbatim=True)
@@ -330,7 +348,6 @@ def _timed_out(tracker: BuildTracker, deadlines: Deadlines, now: float) -> Outco
 class Watch:
     tracker: BuildTracker
     outcome: Outcome
-    build_only: bool
 
 
 def watch_build(
@@ -338,33 +355,21 @@ def watch_build(
     spec: str,
     deadlines: Deadlines,
     view: BuildView | None = None,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Watch:
-    """Build `spec`; with build_only first, and without it when BinderHub refuses that."""
-    build_only = True
-    while True:
-        now = clock()
-        remaining = deadlines.remaining(now)
-        if remaining <= 0:
-            tracker = BuildTracker(now, build_only)
-            return Watch(tracker, _timed_out(tracker, deadlines, now), build_only)
-        tracker = BuildTracker(now, build_only)
-        wait = min(remaining, deadlines.idle_timeout, REQUEST_TIMEOUT)
-        with open_build_stream(target, spec, build_only, wait) as stream:
-            if view is None:
-                outcome = follow(stream, tracker, deadlines, None, clock)
-            else:
-                with view.showing(tracker):
-                    outcome = follow(stream, tracker, deadlines, view, clock)
-        if build_only and is_build_only_refusal(outcome):
-            if view is not None:
-                view.note(
-                    "BinderHub is not in API-only mode, so it cannot build without launching: "
-                    "building with launch and stopping at 'built'"
-                )
-            build_only = False
-            continue
-        return Watch(tracker, outcome, build_only)
+    """Build `spec` with build_only=true (never anything that would launch a server)."""
+    now = time.monotonic()
+    tracker = BuildTracker(now)
+    # Until BinderHub's first event arrives, the idle limit applies as between events.
+    idle_end = now + deadlines.idle_timeout
+    try:
+        stream = open_build_stream(target, spec, min(deadlines.end, idle_end))
+    except Timeout:
+        return Watch(tracker, _timed_out(tracker, deadlines, idle_end < deadlines.end))
+    with stream:
+        if view is None:
+            return Watch(tracker, follow(stream, tracker, deadlines, None))
+        with view.showing(tracker):
+            return Watch(tracker, follow(stream, tracker, deadlines, view))
 
 
 # ---- reaching BinderHub --------------------------------------------------------
@@ -437,16 +442,21 @@ def run(
     output: str,
 ) -> None:
     # Everything the user typed is checked before any connection is made.
-    spec = validate_repo_spec(repo)
+    spec = parse_repo(repo)
     token = validate_token(token)
     if timeout <= 0 or idle_timeout <= 0:
         raise UsageError("--timeout and --idle-timeout must be more than 0 seconds")
     base_url = normalize_base_url(url) if url is not None else None
+    if token and base_url is not None:
+        check_token_transport(base_url)
     config = _load_optional_config(config_path, needed=base_url is None)
+    login = None
     if config is not None and config.registry.gar is not None:
         from bhsvc.registry.endpoints import artifact_registry_endpoint
 
         artifact_registry_endpoint()  # a bad override is bad input: exit 2 now, not later
+    elif config is not None:
+        login = _registry_login(config)  # an unreadable password file: exit 2 now
 
     quiet = output == "json"
     deadlines = Deadlines(timeout, idle_timeout, time.monotonic())
@@ -454,7 +464,7 @@ def run(
     steps = ui.Steps(quiet=quiet)
     view = BuildView(ui.err_console, enabled=not quiet)
     try:
-        _verify(result, config, base_url, token, spec, deadlines, steps, view)
+        _verify(result, config, login, base_url, token, spec, deadlines, steps, view)
     except OperationError as err:
         result.error = str(err)
     result.seconds = time.monotonic() - deadlines.start
@@ -469,6 +479,7 @@ def run(
 def _verify(
     result: VerifyResult,
     config: Config | None,
+    login: Login | None,
     base_url: str | None,
     token: str | None,
     spec: str,
@@ -488,48 +499,97 @@ def _verify(
         result.target = target.base_url
         try:
             with steps.step("BinderHub /versions") as step:
-                wait = min(REQUEST_TIMEOUT, max(deadlines.remaining(time.monotonic()), 0.001))
-                versions = get_versions(target, wait)
+                versions = get_versions(target, deadlines.request(time.monotonic()))
                 result.binderhub_version = versions.binderhub
                 result.builder = versions.builder
                 step.detail = f"BinderHub {versions.binderhub}" + (
                     f", builder {versions.builder}" if versions.builder else ""
                 )
             if not steps.quiet:
-                ui.err_console.print(
-                    f"building {escape(spec)} with BinderHub at {escape(target.base_url)}"
+                say(
+                    ui.err_console,
+                    f"building {escape(spec)} with BinderHub at {escape(target.base_url)}",
                 )
             watch = watch_build(target, spec, deadlines, view)
+        except Timeout as err:
+            if time.monotonic() >= deadlines.end:
+                raise OperationError(deadlines.overall_message("BinderHub /versions")) from None
+            raise forward.explain(err) if forward is not None else err from None
         except OperationError as err:
             raise forward.explain(err) if forward is not None else err from None
         _record(result, watch)
         outcome = watch.outcome
         if not outcome.ok:
             result.error = explain_failure(
-                outcome, token is not None, service_name_of(config, target.base_url)
+                outcome,
+                token is not None,
+                service_name_of(config, target.base_url),
+                hub_launches=config is not None
+                and config.hub.enabled
+                and config.hub.launch_way == "binderhub",
             )
             if forward is not None and config is not None and outcome.status_code is None:
                 result.diagnostics = _diagnose(forward.kube, config.kube.namespace)
             return
-    if result.image and config is not None and config.registry.gar is not None:
-        with steps.step("image in Artifact Registry") as step:
-            check = _check_registry(config, result.image)
-            result.registry = {"provider": "gar", **check.as_dict()}
-            # Steps marks "failed" with a cross and "skipped" with a dash.
-            step.status = {"missing": "failed", "not checked": "skipped"}.get(check.status, "found")
-            step.detail = check.detail
-        if check.status == "missing":
-            result.error = check.detail
-    elif result.image:
-        provider = config.registry.provider if config is not None else None
-        reason = "no bhsvc.yaml" if config is None else f"provider {provider} is not checked"
-        result.registry = {"provider": provider, "status": "not checked", "detail": reason}
+    if result.image:
+        _check_image(result, result.image, config, login, deadlines, steps)
+
+
+def _check_image(
+    result: VerifyResult,
+    image: str,
+    config: Config | None,
+    login: Login | None,
+    deadlines: Deadlines,
+    steps: ui.Steps,
+) -> None:
+    """Is the image BinderHub named well-formed, where the config says, and there?"""
+    name = parse_image(image)
+    if name is None:
+        result.image = None
+        shown = repr(image) if len(image) <= MAX_IMAGE else f"{image[:MAX_IMAGE]!r}…"
+        result.error = f"BinderHub named the image {shown}, which is not a valid image reference"
+        return
+    if config is None:
+        result.registry = {"provider": None, "status": NOT_CHECKED, "detail": NO_CONFIG}
+        return
+    problem = location_problem(name, config.image_prefix)
+    if problem is not None:
+        result.image = None
+        result.error = (
+            f"BinderHub named the image {image}, outside the image prefix "
+            f"{config.image_prefix} of the config: {problem}"
+        )
+        return
+    provider = config.registry.provider
+    gar = provider == "gar"
+    with steps.step("image in Artifact Registry" if gar else "image in the registry") as step:
+        check = _look_up(config, image, name, login, deadlines)
+        result.registry = {"provider": provider, **check.as_dict()}
+        # Steps marks "failed" with a cross and "skipped" with a dash.
+        step.status = {MISSING: "failed", NOT_CHECKED: "skipped"}.get(check.status, "found")
+        step.detail = check.detail
+    if check.status == MISSING:
+        result.error = check.detail
+
+
+def _registry_login(config: Config) -> Login | None:
+    """The push credentials, read as deploy reads them; None when no password is given
+    (the registry may allow anonymous reads)."""
+    from bhsvc.registry.credentials import load_credentials
+
+    try:
+        credentials = load_credentials(config)
+    except UsageError:
+        if config.registry.password_file is not None:
+            raise  # a password file that cannot be read is bad input
+        return None
+    return Login(credentials.username, credentials.password)
 
 
 def _record(result: VerifyResult, watch: Watch) -> None:
     tracker, outcome = watch.tracker, watch.outcome
     now = time.monotonic()
-    result.build_only = watch.build_only
     result.phases = tracker.phase_durations(now)
     result.events = tracker.events
     result.keepalives = tracker.keepalives
@@ -543,10 +603,17 @@ def _record(result: VerifyResult, watch: Watch) -> None:
         result.log_tail = tracker.tail_lines()
 
 
-def _check_registry(config: Config, image: str) -> ImageCheck:
-    from bhsvc.registry.gar_images import check_image
+def _look_up(
+    config: Config, image: str, name: ImageName, login: Login | None, deadlines: Deadlines
+) -> ImageCheck:
+    timeout = deadlines.request(time.monotonic())
+    if timeout <= 0:
+        return ImageCheck(NOT_CHECKED, f"no time left within --timeout {deadlines.timeout:g}s")
+    if config.registry.gar is not None:
+        from bhsvc.registry.gar_images import check_image
 
-    return check_image(config, image)
+        return check_image(config, image, timeout=timeout)
+    return check_v2(name, login, time.monotonic() + timeout)
 
 
 def _diagnose(kube: Kube, namespace: str) -> list[str]:
@@ -571,9 +638,11 @@ def _print_summary(result: VerifyResult) -> None:
     )
     if result.ok:
         what = "found, already built" if result.cached else "built and pushed"
-        out.print(f"[green]✓[/] {what}: [bold]{escape(result.image or '')}[/]", soft_wrap=True)
+        if (result.registry or {}).get("status") != FOUND:  # only BinderHub's word for it
+            what = f"BinderHub says {what}"
+        say(out, f"[green]✓[/] {what}: [bold]{escape(result.image or '')}[/]")
     else:
-        out.print(f"[red]✗[/] verify failed after {duration(result.seconds)}")
+        say(out, f"[red]✗[/] verify failed after {duration(result.seconds)}")
     rows = [
         ("repo", result.repo),
         (
@@ -581,7 +650,6 @@ def _print_summary(result: VerifyResult) -> None:
             result.binderhub_version and f"{result.binderhub_version} at {result.target}",
         ),
         ("builder", result.builder),
-        ("mode", None if result.build_only else "UI mode (not API-only): stopped at 'built'"),
         ("phases", phases),
         ("total", duration(result.seconds)),
     ]
@@ -589,12 +657,12 @@ def _print_summary(result: VerifyResult) -> None:
         rows.append(("registry", f"{result.registry['status']}: {result.registry['detail']}"))
     for name, value in rows:
         if value:
-            out.print(f"  [dim]{name:<10}[/] {escape(str(value))}", soft_wrap=True)
+            say(out, f"  [dim]{name:<10}[/] {escape(str(value))}")
     if result.log_tail:
-        out.print("  [dim]last log lines:[/]")
+        say(out, "  [dim]last log lines:[/]")
         for line in result.log_tail:
-            out.print(f"    {escape(line)}", soft_wrap=True, highlight=False)
+            say(out, f"    {escape(line)}")
     if result.diagnostics:
-        out.print("  [dim]build pods:[/]")
+        say(out, "  [dim]build pods:[/]")
         for line in result.diagnostics:
-            out.print(f"    {escape(line)}", soft_wrap=True, highlight=False)
+            say(out, f"    {escape(line)}")

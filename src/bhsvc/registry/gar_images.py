@@ -14,10 +14,7 @@ from urllib.parse import quote
 
 from bhsvc.config import Config
 from bhsvc.errors import BhsvcError
-
-FOUND = "found"
-MISSING = "missing"
-NOT_CHECKED = "not checked"
+from bhsvc.registry.images import FOUND, MISSING, NOT_CHECKED, ImageCheck
 
 
 @dataclass(frozen=True)
@@ -51,17 +48,10 @@ def parse_gar_image(image: str) -> ImageRef | None:
     return ImageRef(host, project, repository, "/".join(path), tag)
 
 
-@dataclass(frozen=True)
-class ImageCheck:
-    status: str  # FOUND, MISSING or NOT_CHECKED
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "detail": self.detail}
-
-
-def check_image(config: Config, image: str, env: Mapping[str, str] | None = None) -> ImageCheck:
-    """Look the image's tag up in the config's repository.
+def check_image(
+    config: Config, image: str, env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> ImageCheck:
+    """Look the image's tag up in the config's repository, waiting at most `timeout` seconds.
 
     The endpoint can be overridden with BHSVC_ARTIFACT_REGISTRY_ENDPOINT.
     """
@@ -83,12 +73,12 @@ def check_image(config: Config, image: str, env: Mapping[str, str] | None = None
 
     endpoint = artifact_registry_endpoint(env)  # a bad value is a UsageError, raised as such
     try:
-        return _get_tag(ref, endpoint)
+        return _get_tag(ref, endpoint, timeout)
     except BhsvcError as err:
         return ImageCheck(NOT_CHECKED, str(err))
 
 
-def _get_tag(ref: ImageRef, endpoint: Any) -> ImageCheck:
+def _get_tag(ref: ImageRef, endpoint: Any, timeout: float) -> ImageCheck:
     from google.api_core import exceptions as gexc
 
     from bhsvc.registry.gcp_clients import (
@@ -107,7 +97,7 @@ def _get_tag(ref: ImageRef, endpoint: Any) -> ImageCheck:
     )
     with make_artifact_registry_client(endpoint, LazyDefaultCredentials()) as client:
         try:
-            tag = client.get_tag(name=ref.tag_name, retry=None, timeout=30.0)
+            tag = client.get_tag(name=ref.tag_name, retry=None, timeout=timeout)
         except gexc.NotFound:
             return ImageCheck(
                 MISSING,
