@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bhsvc.text import printable
+from bhsvc.server_text import clean
 
 MAX_MESSAGE = 300
 
@@ -25,9 +25,9 @@ def pod_ready(pod: dict[str, Any]) -> bool:
 
 
 def _clip(text: str) -> str:
-    """Server text on one line, clipped, its control characters and escapes shown
-    as escapes (a pod's message or log line may hold anything)."""
-    return printable(" ".join(str(text).split()), MAX_MESSAGE)
+    """Server text on one line, clipped, without control characters or escape
+    sequences (a pod's message or log line may hold anything)."""
+    return clean(" ".join(str(text).split()), MAX_MESSAGE)
 
 
 def _container_statuses(pod: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -132,5 +132,5 @@ def log_lines(container: str, lines: list[str], previous: bool) -> list[str]:
     if not lines:
         return [f"  log of container {container} ({which}): empty"]
     return [f"  last {len(lines)} log lines of container {container} ({which}):"] + [
-        f"    | {printable(line, MAX_MESSAGE)}" for line in lines
+        f"    | {clean(line, MAX_MESSAGE)}" for line in lines
     ]

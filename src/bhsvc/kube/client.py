@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 from bhsvc import diagnose as diagnose_mod
 from bhsvc.errors import OperationError
 from bhsvc.naming import MANAGED_BY, MANAGED_BY_LABEL
-from bhsvc.text import printable
+from bhsvc.server_text import clean
 
 # (connect, read) seconds for each API request.
 REQUEST_TIMEOUT = (5.0, 30.0)
@@ -59,7 +59,7 @@ def api_error_text(status: int, reason: str, body: str | bytes | None) -> str:
         try:
             doc = json.loads(body)
             message = str(doc.get("message", "")) if isinstance(doc, dict) else ""
-            message = printable(message, 300)  # the server's words, shown safely
+            message = clean(message, 300)  # the server's words, shown safely
         except ValueError:
             message = ""
     if status == 401:
