@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.events import auth_advice
 from bhsvc.httpio import READ_SIZE, Connection, Timeout, connect_error, open_request
 from bhsvc.registry.endpoints import is_loopback
 from bhsvc.server_text import clean
@@ -107,11 +108,11 @@ def _headers(target: Target, accept: str, with_token: bool) -> dict[str, str]:
     return headers
 
 
-def _status_hint(status: int, location: str | None) -> str:
+def _status_hint(status: int, location: str | None, token_sent: bool) -> str:
     if status == 404:
         return "no BinderHub at this URL; check the base URL (e.g. https://hub.example.org/services/binder/)"
     if status in (401, 403):
-        return "not allowed: pass a JupyterHub API token with --token or BHSVC_TOKEN"
+        return f"not allowed: {auth_advice(token_sent, None)}"
     if status in (502, 503, 504):
         return "the proxy in front of BinderHub could not reach it; is the BinderHub pod running?"
     if 300 <= status < 400:
@@ -119,11 +120,11 @@ def _status_hint(status: int, location: str | None) -> str:
     return "BinderHub should answer 200"
 
 
-def _check_status(response: http.client.HTTPResponse, url: str) -> None:
+def _check_status(response: http.client.HTTPResponse, url: str, token_sent: bool) -> None:
     if response.status == 200:
         return
     location = response.getheader("Location")
-    hint = _status_hint(response.status, clean(location, 200) if location else None)
+    hint = _status_hint(response.status, clean(location, 200) if location else None, token_sent)
     reason = clean(response.reason, 100)
     raise OperationError(f"GET {url} answered HTTP {response.status} {reason}: {hint}")
 
@@ -150,7 +151,7 @@ def get_versions(target: Target, timeout: float) -> Versions:
     deadline = time.monotonic() + timeout
     conn, response = open_request(url, "GET", _headers(target, "application/json", False), deadline)
     try:
-        _check_status(response, url)
+        _check_status(response, url, token_sent=False)
         try:
             body = response.read(MAX_JSON_BYTES)
         except TimeoutError:
@@ -241,7 +242,7 @@ def open_build_stream(target: Target, spec: str, deadline: float) -> BuildStream
     url = f"{target.origin}{path}"
     conn, response = open_request(url, "GET", _headers(target, "text/event-stream", True), deadline)
     try:
-        _check_status(response, url)
+        _check_status(response, url, token_sent=target.token is not None)
         ctype = clean(response.getheader("Content-Type") or "", 100).split(";")[0].strip().lower()
         if ctype != "text/event-stream":
             raise OperationError(

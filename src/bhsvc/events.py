@@ -366,6 +366,17 @@ def build_only_refused(hub_launches: bool) -> str:
     )
 
 
+def auth_advice(token_sent: bool, service_name: str | None) -> str:
+    """What to do when BinderHub (or the hub in front of it) refuses with 401/403:
+    the one place this advice is worded, for HTTP answers and failed events alike."""
+    scope = f"access:services!service={service_name or '<service name>'}"
+    if token_sent:
+        return f"the token was rejected or lacks the scope {scope}"
+    return (
+        f"no token was sent: pass --token or set BHSVC_TOKEN to a JupyterHub API token with {scope}"
+    )
+
+
 def explain_failure(
     outcome: Outcome, token_sent: bool, service_name: str | None, hub_launches: bool = False
 ) -> str:
@@ -376,15 +387,10 @@ def explain_failure(
     if is_build_only_refusal(outcome):
         return build_only_refused(hub_launches)
     if code in (401, 403):
-        scope = f"access:services!service={service_name or '<service name>'}"
-        if token_sent:
-            advice = f"the token was rejected or lacks the scope {scope}"
-        else:
-            advice = (
-                "no token was sent: pass --token or set BHSVC_TOKEN to a JupyterHub API token "
-                f"with {scope}"
-            )
-        return f"BinderHub refused the build ({code} {message}): {advice}"
+        return (
+            f"BinderHub refused the build ({code} {message}): "
+            f"{auth_advice(token_sent, service_name)}"
+        )
     if code == 400 and "accept" in message.lower():
         return (
             f"BinderHub did not see 'Accept: text/event-stream' (400 {message}): a proxy between "
