@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.spinner import Spinner
 from rich.text import Text
 
-from bhsvc import ui
+from bhsvc import naming, ui
 from bhsvc.binderhub import (
     BuildStream,
     Target,
@@ -61,8 +61,6 @@ from bhsvc.server_text import clean
 if TYPE_CHECKING:
     from bhsvc.kube import Kube
 
-BINDERHUB_PORT = 8585
-BUILD_POD_SELECTOR = "component=binderhub-build"
 REQUEST_TIMEOUT = 30.0  # one request: /versions, the registry check
 HEARTBEAT = 30.0  # without a terminal: a progress line this often
 MAX_LAYERS_SHOWN = 8
@@ -75,10 +73,6 @@ def say(console: Console, markup: str) -> None:
     """One line as it is: specs, URLs and image names are copied from here, so never
     wrapped (a console without a terminal wraps at 80 columns) nor highlighted."""
     console.print(markup, soft_wrap=True, highlight=False)
-
-
-def binderhub_selector(release: str) -> str:
-    return f"app.kubernetes.io/instance={release},app.kubernetes.io/component=binderhub"
 
 
 def duration(seconds: float) -> str:
@@ -403,7 +397,7 @@ def port_forward_target(
     from bhsvc import kube as kube_mod
 
     namespace = config.kube.namespace
-    selector = binderhub_selector(config.binderhub.release)
+    selector = naming.binderhub_selector(config)
     with steps.step("find the BinderHub pod") as step:
         kube = kube_mod.connect(config.kube.context)
         pod = kube.find_pod(namespace, selector)
@@ -411,7 +405,7 @@ def port_forward_target(
     forward = Forward(kube, pod)
     # The tunnel must outlive our own idle limit: BinderHub's keepalives come every 25 s.
     with kube_mod.port_forward(
-        kube, namespace, pod, BINDERHUB_PORT, deadlines.idle_timeout + 60, forward.errors
+        kube, namespace, pod, naming.BINDERHUB_PORT, deadlines.idle_timeout + 60, forward.errors
     ) as local_port:
         yield Target(f"http://127.0.0.1:{local_port}{config.binderhub_base_url}", token), forward
 
@@ -621,11 +615,11 @@ def _diagnose(kube: Kube, namespace: str) -> list[str]:
     from bhsvc.kube.diagnosis import diagnose
 
     try:
-        lines = diagnose(kube, namespace, BUILD_POD_SELECTOR)
+        lines = diagnose(kube, namespace, naming.BUILD_POD_SELECTOR)
     except Exception as err:  # the build failure is the news, not this
         return [f"could not read the build pods: {err}"]
     return lines or [
-        f"no build pod ({BUILD_POD_SELECTOR}) in namespace {namespace} needs attention"
+        f"no build pod ({naming.BUILD_POD_SELECTOR}) in namespace {namespace} needs attention"
     ]
 
 
