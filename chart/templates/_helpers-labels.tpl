@@ -4,6 +4,12 @@
     Every label is made here. Selectors use only the stable labels
     (binderhub-service.selectorLabels plus a component), never the chart
     version, so that upgrades keep matching the same pods.
+
+    Pod templates carry only labels that change when the pod must restart
+    anyway: the chart and app versions stay on the objects' own metadata, so
+    that a new chart version that changes nothing in a pod (image, arguments,
+    configuration) does not restart it (a DaemonSet restart would kill the
+    builds running on each node).
 */}}
 
 
@@ -18,13 +24,22 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 
 
 {{- /*
+    binderhub-service.podTemplateLabels:
+        Common labels of pod templates: stable across chart versions.
+*/}}
+{{- define "binderhub-service.podTemplateLabels" -}}
+{{ include "binderhub-service.selectorLabels" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+{{- end }}
+
+
+{{- /*
     binderhub-service.labels:
         Common labels for every object's metadata.
 */}}
 {{- define "binderhub-service.labels" -}}
-{{ include "binderhub-service.selectorLabels" . }}
+{{ include "binderhub-service.podTemplateLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
 {{- end }}
 
@@ -45,7 +60,8 @@ app.kubernetes.io/component: binderhub
     through z2jh's NetworkPolicy, and the user's podLabels.
 */}}
 {{- define "binderhub-service.binderhub.podLabels" -}}
-{{ include "binderhub-service.binderhub.labels" . }}
+{{ include "binderhub-service.podTemplateLabels" . }}
+app.kubernetes.io/component: binderhub
 {{- if .Values.hubIntegration.enabled }}
 hub.jupyter.org/network-access-hub: "true"
 {{- end }}
@@ -72,7 +88,8 @@ app.kubernetes.io/component: docker-api
     to send builds of a repository to the same node (and its layer cache).
 */}}
 {{- define "binderhub-service.docker-api.podLabels" -}}
-{{ include "binderhub-service.docker-api.labels" . }}
+{{ include "binderhub-service.podTemplateLabels" . }}
+app.kubernetes.io/component: docker-api
 app: binder
 component: image-builder
 {{- end }}
@@ -96,4 +113,30 @@ app.kubernetes.io/component: test
 {{- define "binderhub-service.test.labels" -}}
 {{ include "binderhub-service.labels" . }}
 app.kubernetes.io/component: test
+{{- end }}
+
+{{- define "binderhub-service.test.podLabels" -}}
+{{ include "binderhub-service.podTemplateLabels" . }}
+app.kubernetes.io/component: test
+{{- end }}
+
+
+{{- /*
+    The image cleaner: its RBAC objects, and its own DaemonSet when it cleans
+    the nodes' Docker (dockerApi.type host; with dind and podman it runs in
+    the docker-api pods).
+*/}}
+{{- define "binderhub-service.image-cleaner.selectorLabels" -}}
+{{ include "binderhub-service.selectorLabels" . }}
+app.kubernetes.io/component: image-cleaner
+{{- end }}
+
+{{- define "binderhub-service.image-cleaner.labels" -}}
+{{ include "binderhub-service.labels" . }}
+app.kubernetes.io/component: image-cleaner
+{{- end }}
+
+{{- define "binderhub-service.image-cleaner.podLabels" -}}
+{{ include "binderhub-service.podTemplateLabels" . }}
+app.kubernetes.io/component: image-cleaner
 {{- end }}

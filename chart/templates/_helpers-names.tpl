@@ -85,6 +85,22 @@
     {{- include "binderhub-service.suffixed-name" (list . "docker-api") }}
 {{- end }}
 
+{{- /*
+    The Secret the chart generates once and keeps across upgrades: the
+    secrets every BinderHub replica must share (build token, cookie).
+*/}}
+{{- define "binderhub-service.secrets.fullname" -}}
+    {{- include "binderhub-service.suffixed-name" (list . "secrets") }}
+{{- end }}
+
+{{- /*
+    The image cleaner's ServiceAccount and cluster RBAC (to cordon nodes), and
+    its DaemonSet for the nodes' own Docker (dockerApi.type host).
+*/}}
+{{- define "binderhub-service.image-cleaner.fullname" -}}
+    {{- include "binderhub-service.suffixed-name" (list . "image-cleaner") }}
+{{- end }}
+
 {{- /* NetworkPolicies. */}}
 {{- define "binderhub-service.binderhub.netpol.fullname" -}}
     {{- include "binderhub-service.fullname" . }}
