@@ -313,7 +313,7 @@ def config_page() -> str:
     from bhsvc.config import Config
 
     out = [
-        GENERATED_NOTE.format(source="the pydantic model in src/bhsvc/config.py"),
+        GENERATED_NOTE.format(source="the pydantic model in src/bhsvc/config/"),
         "(config-reference)=\n# `bhsvc.yaml` reference\n",
         "Every key of the configuration file that all `bhsvc` commands read "
         "(`--config`, default `./bhsvc.yaml`). Keys are snake_case; unknown keys, and a key "
@@ -321,7 +321,10 @@ def config_page() -> str:
         "or `values_files:` (nothing under it) means the same as leaving it out. An invalid "
         "file stops the command with "
         "exit code 2 and one line per bad key, naming its path (for example "
-        "`registry.gar.region`). Relative paths in the "
+        "`registry.gar.region`); an unknown key is named by its line and column. "
+        "The file must be a regular file of at most 1 MiB of UTF-8 text, and text keys "
+        "hold plain text: no control characters or line breaks "
+        "({ref}`what bhsvc accepts as input <explanation-security-input>`). Relative paths in the "
         "file are resolved against the file's directory. Secrets are never written in "
         "this file: it points at the files or environment variables that hold them.\n",
     ]
@@ -393,7 +396,8 @@ def chart_values_page() -> str:
         "the chart's `values.yaml`) and its description (from `values.schema.yaml`). helm "
         "validates values files against this schema: a misspelled key or a value of the "
         "wrong type is refused at install time, naming the key. A values file written for "
-        "the 2i2c binderhub-service chart is accepted as is.\n",
+        "the 2i2c binderhub-service chart works, with the meaning it has there "
+        "(see {ref}`howto-helm-only-2i2c`).\n",
         "`bhsvc deploy` and `bhsvc render` write these values from `bhsvc.yaml` "
         "(see {ref}`config-reference`); `binderhub.values` in `bhsvc.yaml` is merged "
         "last, so any value below can be set there.\n",

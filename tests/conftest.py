@@ -1,4 +1,5 @@
-"""Fixtures shared by every test area: the real helm binaries and the example configs."""
+"""Fixtures shared by every test area: the real helm binaries, the example configs and
+real OCI registries."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from clirun import RunCli, run_in_process
 from fakes.gcp_services import Gcp, serve_gcp
+from oci_registry import Registries, Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -56,3 +58,49 @@ def gcp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gcp]:
         for name, value in services.env.items():
             monkeypatch.setenv(name, value)
         yield services
+
+
+def _debian_tool(command: str) -> str:
+    """A command from the Debian package of the same name, or skip: `nox -s tests`
+    installs it when it runs as root with apt."""
+    found = shutil.which(command)
+    if found is None:
+        pytest.skip(
+            f"{command} is not installed (Debian package {command}): run the tests "
+            "through 'nox -s tests' as root, or apt-get install it"
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+def oci_registries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registries]:
+    """Real registries (docker-registry, the CNCF distribution registry) on loopback,
+    one of each kind started on first use: `.get(auth=..., tls=...)`."""
+    registries = Registries(
+        _debian_tool("docker-registry"), tmp_path_factory.mktemp("oci-registries")
+    )
+    yield registries
+    registries.close()
+
+
+@pytest.fixture(scope="session")
+def oci_registry(oci_registries: Registries) -> Registry:
+    """A registry on plain HTTP without authentication (helm needs --plain-http)."""
+    return oci_registries.get()
+
+
+@pytest.fixture(scope="session")
+def oci_registry_tls(oci_registries: Registries) -> Registry:
+    """A registry on HTTPS (certificate from `ca_file`) without authentication."""
+    return oci_registries.get(tls=True)
+
+
+@pytest.fixture(scope="session")
+def oci_registry_auth(oci_registries: Registries) -> Registry:
+    """A registry on HTTPS with htpasswd authentication (`username`, `password`)."""
+    return oci_registries.get(auth=True, tls=True)
+
+
+@pytest.fixture(scope="session")
+def skopeo_path() -> str:
+    return _debian_tool("skopeo")

@@ -87,7 +87,7 @@
 {{- define "binderhub-service.pull-secrets" -}}
 {{- range . }}
 {{- if kindIs "string" . }}
-- name: {{ . }}
+- name: {{ . | quote }}
 {{- else }}
 - {{ toYaml . | nindent 2 | trim }}
 {{- end }}
@@ -100,29 +100,29 @@
         Tolerations of the pods that serve build pods on their node (the
         engine, the image cleaner of the nodes' Docker): the ones BinderHub
         gives build pods (z2jh's user nodes), so that they run wherever a
-        build pod may land, and dockerApi.tolerations.
+        build pod may land, and dockerApi.tolerations. Those already in
+        dockerApi.tolerations are not repeated.
 */}}
 {{- define "binderhub-service.docker-api.tolerations" -}}
-- key: hub.jupyter.org/dedicated
-  operator: Equal
-  value: user
-  effect: NoSchedule
-- key: hub.jupyter.org_dedicated
-  operator: Equal
-  value: user
-  effect: NoSchedule
-{{- with .Values.dockerApi.tolerations }}
-{{ toYaml . }}
-{{- end }}
+    {{- $tolerations := .Values.dockerApi.tolerations | default list }}
+    {{- $userNodes := list }}
+    {{- range $key := list "hub.jupyter.org/dedicated" "hub.jupyter.org_dedicated" }}
+        {{- $toleration := dict "key" $key "operator" "Equal" "value" "user" "effect" "NoSchedule" }}
+        {{- if not (has $toleration $tolerations) }}
+            {{- $userNodes = append $userNodes $toleration }}
+        {{- end }}
+    {{- end }}
+    {{- concat $userNodes $tolerations | toYaml }}
 {{- end }}
 
 
 {{- /*
     binderhub-service.binderhub.image:
-        The BinderHub image (also run by the helm test Job).
+        The BinderHub image (also run by the helm test Job):
+        repository:tag, or repository:tag@digest with image.digest.
 */}}
 {{- define "binderhub-service.binderhub.image" -}}
-    {{- printf "%s:%s" .Values.image.repository .Values.image.tag }}
+    {{- list (printf "%s:%s" .Values.image.repository .Values.image.tag) .Values.image.digest | compact | join "@" }}
 {{- end }}
 
 
@@ -138,13 +138,13 @@
 
 
 {{- /*
-    binderhub-service.quantity:
-        A quantity value as Kubernetes writes it: a plain number of bytes
+    binderhub-service.quantity-text:
+        A quantity value as Kubernetes writes it: a whole number of bytes
         reaches templates as a float64 (1.073741824e+09), written as an
         integer.
 */}}
-{{- define "binderhub-service.quantity" -}}
-    {{- if or (kindIs "float64" .) (kindIs "int64" .) (kindIs "int" .) }}
+{{- define "binderhub-service.quantity-text" -}}
+    {{- if and (kindIs "float64" .) (eq (floor .) .) }}
         {{- int64 . }}
     {{- else }}
         {{- toString . | trim }}
@@ -154,20 +154,11 @@
 
 {{- /*
     binderhub-service.bytes:
-        A Kubernetes memory quantity (123, 512Mi, 2Gi, 1.5G, ...) in bytes,
-        called with (list quantity "the.value.name"); fails naming the value
-        when it is not one.
+        A memory quantity (123, 512Mi, 2Gi, 1.5G, 1e9, ...) as a whole number
+        of bytes. The schema has checked its form.
 */}}
 {{- define "binderhub-service.bytes" -}}
-    {{- $quantity := include "binderhub-service.quantity" (index . 0) }}
-    {{- $name := index . 1 }}
-    {{- $units := dict "" 1 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 }}
-    {{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$" $quantity) }}
-        {{- fail (printf "\n\n%s is %q, not a memory quantity such as 2Gi or 512Mi." $name $quantity) }}
-    {{- end }}
-    {{- $number := regexReplaceAll "[a-zA-Z]+$" $quantity "" }}
-    {{- $unit := regexReplaceAll "^[0-9.]+" $quantity "" }}
-    {{- mulf (float64 $number) (get $units $unit) | floor | int64 }}
+    {{- include "binderhub-service.quantity" . | float64 | floor | int64 }}
 {{- end }}
 
 
@@ -185,9 +176,9 @@
     {{- $limit := ($resources.limits | default dict).memory }}
     {{- if and (ne .Values.dockerApi.type "host") $limit }}
         {{- $request := ($resources.requests | default dict).memory | default 0 }}
-        {{- $l := include "binderhub-service.bytes" (list $limit "dockerApi.resources.limits.memory") | int64 }}
-        {{- $r := include "binderhub-service.bytes" (list $request "dockerApi.resources.requests.memory") | int64 }}
-        {{- $m := include "binderhub-service.bytes" (list .Values.buildPods.memory "buildPods.memory") | int64 }}
+        {{- $l := include "binderhub-service.bytes" $limit | int64 }}
+        {{- $r := include "binderhub-service.bytes" $request | int64 }}
+        {{- $m := include "binderhub-service.bytes" .Values.buildPods.memory | int64 }}
         {{- if le $m 0 }}
             {{- fail "\n\nbuildPods.memory must be more than 0." }}
         {{- end }}
@@ -317,7 +308,7 @@
         node than its memory allows.
     */}}
     {{- if not (or (hasKey $kbe "resources") (include "binderhub-service.build-memory-traits" .)) }}
-        {{- $_ := set $kbe "resources" (dict "requests" (dict "memory" (include "binderhub-service.quantity" .Values.buildPods.memory))) }}
+        {{- $_ := set $kbe "resources" (dict "requests" (dict "memory" (include "binderhub-service.quantity-text" .Values.buildPods.memory))) }}
     {{- end }}
     {{- if and (ne .Values.dockerApi.type "host") (not (hasKey $kbe "sticky_builds")) (not (hasKey $bh "sticky_builds")) }}
         {{- $_ := set $kbe "sticky_builds" .Values.buildPods.stickyBuilds }}
@@ -391,38 +382,43 @@ custom:
 
 
 {{- /*
-    binderhub-service.config.stringData:
-        The content of BinderHub's configuration Secret. The BinderHub pod
-        carries its checksum (not the manifest's: the manifest's labels name
-        the chart version), so that a change restarts BinderHub and a new
-        chart version alone does not.
+    binderhub-service.config.files:
+        The files of BinderHub's configuration Secret, as a JSON map of name
+        to content. The BinderHub pod carries their checksum (not the
+        manifest's: the manifest's labels name the chart version), so that a
+        change restarts BinderHub and a new chart version alone does not.
 */}}
-{{- define "binderhub-service.config.stringData" -}}
-binderhub_config.py: |
-  {{- .Files.Get "files/binderhub_config.py" | nindent 2 }}
-chart-config.yaml: |
-  {{- include "binderhub-service.chart-config" . | nindent 2 }}
-{{- with .Values.extraCredentials.googleServiceAccountKey }}
-gcp-sa-key.json: |
-  {{- . | nindent 2 }}
-{{- end }}
+{{- define "binderhub-service.config.files" -}}
+    {{- $files := dict "binderhub_config.py" (.Files.Get "files/binderhub_config.py") "chart-config.yaml" (include "binderhub-service.chart-config" .) }}
+    {{- with .Values.extraCredentials.googleServiceAccountKey }}
+        {{- $_ := set $files "gcp-sa-key.json" . }}
+    {{- end }}
+    {{- toJson $files }}
 {{- end }}
 
 
 {{- /*
     binderhub-service.push-secret.config-json:
         The docker config.json of the push Secret the chart creates:
-        buildPodsRegistryCredentials, merged with buildPodsDockerConfig.
+        buildPodsRegistryCredentials, merged with buildPodsDockerConfig (the
+        credentials win for the same registry, as in the 2i2c chart). A
+        server without username and password (a registry that needs no
+        credentials) gets an entry without "auth": docker then sends no
+        credentials, and BinderHub still takes the server as its registry
+        URL.
 */}}
 {{- define "binderhub-service.push-secret.config-json" -}}
     {{- $dockerConfig := dict "auths" dict }}
     {{- with .Values.buildPodsRegistryCredentials }}
         {{- if .server }}
-            {{- $auth := printf "%s:%s" .username .password | b64enc }}
-            {{- $_ := set $dockerConfig.auths .server (dict "auth" $auth) }}
+            {{- $entry := dict }}
+            {{- if or .username .password }}
+                {{- $_ := set $entry "auth" (printf "%s:%s" .username .password | b64enc) }}
+            {{- end }}
+            {{- $_ := set $dockerConfig.auths .server $entry }}
         {{- end }}
     {{- end }}
-    {{- $dockerConfig = mergeOverwrite $dockerConfig (deepCopy (.Values.buildPodsDockerConfig | default dict)) }}
+    {{- $dockerConfig = merge $dockerConfig (deepCopy (.Values.buildPodsDockerConfig | default dict)) }}
     {{- $dockerConfig | toPrettyJson }}
 {{- end }}
 
@@ -486,10 +482,11 @@ gcp-sa-key.json: |
         {{- if .Values.buildPodsDockerConfig }}
             {{- fail "\n\nbuildPodsRegistryCredentials.existingSecret and buildPodsDockerConfig are both set: the existing Secret is used as is, put that docker config into it instead." }}
         {{- end }}
-    {{- else if or $creds.server $creds.username $creds.password }}
+    {{- else if or $creds.username $creds.password }}
+        {{- /* A server alone is a registry that needs no credentials. */}}
         {{- range $key := list "server" "username" "password" }}
             {{- if not (get $creds $key) }}
-                {{- fail (printf "\n\nbuildPodsRegistryCredentials.%s is empty: server, username and password must be set together." $key) }}
+                {{- fail (printf "\n\nbuildPodsRegistryCredentials.%s is empty: set server, username and password together (or only server, for a registry that needs no credentials)." $key) }}
             {{- end }}
         {{- end }}
     {{- end }}
@@ -540,7 +537,7 @@ gcp-sa-key.json: |
             {{- if lt (int .) 1 }}
                 {{- $resources := $.Values.dockerApi.resources }}
                 {{- $request := ($resources.requests | default dict).memory | default 0 }}
-                {{- fail (printf "\n\ndockerApi.resources.limits.memory (%s) leaves no room for a build of buildPods.memory (%s) once the daemon's own dockerApi.resources.requests.memory (%s) is counted: raise the limit or lower buildPods.memory." (include "binderhub-service.quantity" $resources.limits.memory) (include "binderhub-service.quantity" $.Values.buildPods.memory) (include "binderhub-service.quantity" $request)) }}
+                {{- fail (printf "\n\ndockerApi.resources.limits.memory (%s) leaves no room for a build of buildPods.memory (%s) once the daemon's own dockerApi.resources.requests.memory (%s) is counted: raise the limit or lower buildPods.memory." (include "binderhub-service.quantity-text" $resources.limits.memory) (include "binderhub-service.quantity-text" $.Values.buildPods.memory) (include "binderhub-service.quantity-text" $request)) }}
             {{- end }}
         {{- end }}
     {{- else }}

@@ -29,7 +29,7 @@
 
 {{- /*
     binderhub-service.extra-files.data:
-        A Secret's "data" map: the binaryData entries.
+        A Secret's "data" map: the binaryData entries, as JSON.
 */}}
 {{- define "binderhub-service.extra-files.data" -}}
     {{- $out := dict }}
@@ -39,15 +39,14 @@
             {{- $_ := set $out $key (nospace $file.binaryData) }}
         {{- end }}
     {{- end }}
-    {{- if $out }}
-        {{- toYaml $out }}
-    {{- end }}
+    {{- toJson $out }}
 {{- end }}
 
 
 {{- /*
     binderhub-service.extra-files.stringData:
-        A Secret's "stringData" map: the stringData and data entries.
+        A Secret's "stringData" map: the stringData and data entries, as
+        JSON (which, unlike YAML, keeps a final newline through fromJson).
 */}}
 {{- define "binderhub-service.extra-files.stringData" -}}
     {{- $out := dict }}
@@ -68,7 +67,5 @@
             {{- end }}
         {{- end }}
     {{- end }}
-    {{- if $out }}
-        {{- toYaml $out }}
-    {{- end }}
+    {{- toJson $out }}
 {{- end }}

@@ -25,7 +25,7 @@
 {{- $image := include "binderhub-service.image-cleaner.image" $root }}
 - name: image-cleaner
   image: {{ $image | quote }}
-  imagePullPolicy: {{ include "binderhub-service.pull-policy" (list $cleaner.image.pullPolicy $image) }}
+  imagePullPolicy: {{ include "binderhub-service.pull-policy" (list $cleaner.image.pullPolicy $image) | quote }}
   # The image's entrypoint, once the engine's socket exists: the cleaner
   # connects to the engine when it starts, and exits if it cannot.
   command:
@@ -86,11 +86,11 @@
     failureThreshold: 4
   volumeMounts:
     # Read-only: nothing to write there (a socket still accepts connections).
-    - name: {{ .socketVolume }}
-      mountPath: {{ .socketMountPath }}
+    - name: {{ .socketVolume | quote }}
+      mountPath: {{ .socketMountPath | quote }}
       readOnly: true
-    - name: {{ .storageVolume }}
-      mountPath: {{ .storagePath }}
+    - name: {{ .storageVolume | quote }}
+      mountPath: {{ .storagePath | quote }}
       readOnly: true
     {{- if $cleaner.cordon }}
     - name: image-cleaner-api-access

@@ -57,17 +57,15 @@ app.kubernetes.io/component: binderhub
 
 {{- /*
     Labels only on the BinderHub pod (not on its selector): access to the hub
-    through z2jh's NetworkPolicy, and the user's podLabels.
+    through z2jh's NetworkPolicy (always, as in the 2i2c chart: operators who
+    wired the hub by hand rely on it; podLabels can set it to "false"), and
+    the user's podLabels. The chart's own labels win over podLabels. No
+    chart or app version (see above).
 */}}
 {{- define "binderhub-service.binderhub.podLabels" -}}
-{{ include "binderhub-service.podTemplateLabels" . }}
-app.kubernetes.io/component: binderhub
-{{- if .Values.hubIntegration.enabled }}
-hub.jupyter.org/network-access-hub: "true"
-{{- end }}
-{{- with .Values.podLabels }}
-{{ toYaml . }}
-{{- end }}
+{{- $labels := printf "%s\napp.kubernetes.io/component: binderhub" (include "binderhub-service.podTemplateLabels" .) | fromYaml }}
+{{- $labels = merge $labels (.Values.podLabels | default dict) (dict "hub.jupyter.org/network-access-hub" "true") }}
+{{- toYaml $labels }}
 {{- end }}
 
 

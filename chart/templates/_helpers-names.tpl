@@ -4,6 +4,12 @@
     Every object name (and every per-release path on the nodes) is made here,
     so that templates, NOTES.txt, tests and parent charts agree on them.
     Object names are at most 63 characters long (DNS-1123 label).
+
+    `naming` chooses between two schemes: "release" (the default) names
+    objects after the release, so that several releases can share a
+    namespace; "2i2c" gives the names of the 2i2c binderhub-service chart
+    (Service "binderhub", DaemonSet "docker-api", ...), for a release that
+    takes over the objects of a 2i2c one.
 */}}
 
 
@@ -40,33 +46,89 @@
 
 {{- /*
     binderhub-service.suffixed-name:
-        "<fullname>-<suffix>", with the fullname part shortened so that the
-        suffix always survives the 63 character limit.
-        Called with (list $ "suffix").
+        "<prefix>-<suffix>", with the prefix shortened so that the suffix
+        always survives the 63 character limit.
+        Called with (list "prefix" "suffix").
 */}}
 {{- define "binderhub-service.suffixed-name" -}}
-    {{- $root := index . 0 }}
+    {{- $prefix := index . 0 }}
     {{- $suffix := index . 1 }}
     {{- $max := sub 62 (len $suffix) | int }}
-    {{- $prefix := include "binderhub-service.fullname" $root | trunc $max | trimSuffix "-" }}
-    {{- printf "%s-%s" $prefix $suffix }}
+    {{- printf "%s-%s" ($prefix | trunc $max | trimSuffix "-") $suffix }}
 {{- end }}
 
 
-{{- /* The BinderHub Deployment, Service, Role, RoleBinding and Ingress. */}}
+{{- /*
+    binderhub-service.2i2c-prefix:
+        The prefix of object names with `naming: 2i2c`, computed as the 2i2c
+        chart does: fullnameOverride when it is a string (its default "" gives
+        names without any prefix, such as the Service "binderhub"); when it is
+        null, the release name, followed by "-<name>" unless it contains it.
+*/}}
+{{- define "binderhub-service.2i2c-prefix" -}}
+    {{- if kindIs "string" .Values.fullnameOverride }}
+        {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+    {{- else }}
+        {{- $name := include "binderhub-service.name" . }}
+        {{- if contains $name .Release.Name }}
+            {{- .Release.Name }}
+        {{- else }}
+            {{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+        {{- end }}
+    {{- end }}
+{{- end }}
+
+
+{{- /*
+    binderhub-service.object-name:
+        The name of one of the chart's objects, in the naming scheme chosen by
+        `naming`. Called with (list $ "suffix" "2i2c-name"):
+        - release (default): "<fullname>-<suffix>", or the fullname itself
+          when the suffix is empty;
+        - 2i2c: the 2i2c chart's name, "<prefix>-<2i2c-name>" or just
+          "<2i2c-name>" without a prefix. An empty 2i2c-name stands for the
+          2i2c Ingress, named like the prefix itself ("binderhub" without one).
+*/}}
+{{- define "binderhub-service.object-name" -}}
+    {{- $root := index . 0 }}
+    {{- $suffix := index . 1 }}
+    {{- $name2i2c := index . 2 }}
+    {{- if eq $root.Values.naming "2i2c" }}
+        {{- $prefix := include "binderhub-service.2i2c-prefix" $root }}
+        {{- if not $name2i2c }}
+            {{- $prefix | default "binderhub" }}
+        {{- else if $prefix }}
+            {{- include "binderhub-service.suffixed-name" (list $prefix $name2i2c) }}
+        {{- else }}
+            {{- $name2i2c }}
+        {{- end }}
+    {{- else if $suffix }}
+        {{- include "binderhub-service.suffixed-name" (list (include "binderhub-service.fullname" $root) $suffix) }}
+    {{- else }}
+        {{- include "binderhub-service.fullname" $root }}
+    {{- end }}
+{{- end }}
+
+
+{{- /* The BinderHub Deployment, Service, Role, RoleBinding and PodDisruptionBudget. */}}
 {{- define "binderhub-service.binderhub.fullname" -}}
-    {{- include "binderhub-service.fullname" . }}
+    {{- include "binderhub-service.object-name" (list . "" "binderhub") }}
+{{- end }}
+
+{{- /* The BinderHub Ingress. */}}
+{{- define "binderhub-service.ingress.fullname" -}}
+    {{- include "binderhub-service.object-name" (list . "" "") }}
 {{- end }}
 
 {{- /* The Secret holding binderhub_config.py and the chart config. */}}
 {{- define "binderhub-service.config.fullname" -}}
-    {{- include "binderhub-service.suffixed-name" (list . "config") }}
+    {{- include "binderhub-service.object-name" (list . "config" "binderhub") }}
 {{- end }}
 
 {{- /* The ServiceAccount used by the BinderHub pod ("" means the namespace default). */}}
 {{- define "binderhub-service.serviceaccount.fullname" -}}
     {{- if .Values.serviceAccount.create }}
-        {{- .Values.serviceAccount.name | default (include "binderhub-service.fullname" .) }}
+        {{- .Values.serviceAccount.name | default (include "binderhub-service.binderhub.fullname" .) }}
     {{- else }}
         {{- .Values.serviceAccount.name }}
     {{- end }}
@@ -77,44 +139,55 @@
     (KubernetesBuildExecutor.push_secret): an existing one, or ours.
 */}}
 {{- define "binderhub-service.push-secret.fullname" -}}
-    {{- .Values.buildPodsRegistryCredentials.existingSecret | default (include "binderhub-service.suffixed-name" (list . "build-pods-docker-config")) }}
+    {{- .Values.buildPodsRegistryCredentials.existingSecret | default (include "binderhub-service.object-name" (list . "build-pods-docker-config" "build-pods-docker-config")) }}
 {{- end }}
 
 {{- /* The docker-api DaemonSet and its extraFiles Secret. */}}
 {{- define "binderhub-service.docker-api.fullname" -}}
-    {{- include "binderhub-service.suffixed-name" (list . "docker-api") }}
+    {{- include "binderhub-service.object-name" (list . "docker-api" "docker-api") }}
 {{- end }}
 
 {{- /*
     The Secret the chart generates once and keeps across upgrades: the
-    secrets every BinderHub replica must share (build token, cookie).
+    secrets every BinderHub replica must share (build token, cookie). The
+    2i2c chart has none; with `naming: 2i2c` it sits beside the config
+    Secret "binderhub".
 */}}
 {{- define "binderhub-service.secrets.fullname" -}}
-    {{- include "binderhub-service.suffixed-name" (list . "secrets") }}
+    {{- include "binderhub-service.object-name" (list . "secrets" "binderhub-secrets") }}
 {{- end }}
 
 {{- /*
-    The image cleaner's ServiceAccount and cluster RBAC (to cordon nodes), and
-    its DaemonSet for the nodes' own Docker (dockerApi.type host).
+    The image cleaner's ServiceAccount (to cordon nodes), and its DaemonSet
+    for the nodes' own Docker (dockerApi.type host). The 2i2c chart has no
+    cleaner; with `naming: 2i2c` it is named beside "docker-api".
 */}}
 {{- define "binderhub-service.image-cleaner.fullname" -}}
-    {{- include "binderhub-service.suffixed-name" (list . "image-cleaner") }}
+    {{- include "binderhub-service.object-name" (list . "image-cleaner" "image-cleaner") }}
+{{- end }}
+
+{{- /*
+    The image cleaner's ClusterRole and ClusterRoleBinding: cluster-wide
+    objects, so the namespace is part of their name.
+*/}}
+{{- define "binderhub-service.image-cleaner.cluster-role-name" -}}
+    {{- printf "%s-%s" .Release.Namespace (include "binderhub-service.image-cleaner.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{- /* NetworkPolicies. */}}
 {{- define "binderhub-service.binderhub.netpol.fullname" -}}
-    {{- include "binderhub-service.fullname" . }}
+    {{- include "binderhub-service.binderhub.fullname" . }}
 {{- end }}
 {{- define "binderhub-service.build-pods.netpol.fullname" -}}
-    {{- include "binderhub-service.suffixed-name" (list . "build-pods") }}
+    {{- include "binderhub-service.object-name" (list . "build-pods" "binderhub-builder-network-policy") }}
 {{- end }}
 {{- define "binderhub-service.docker-api.netpol.fullname" -}}
-    {{- include "binderhub-service.docker-api.fullname" . }}
+    {{- include "binderhub-service.object-name" (list . "docker-api" "binderhub-dind-network-policy") }}
 {{- end }}
 
 {{- /* The pod run by `helm test`. */}}
 {{- define "binderhub-service.test.fullname" -}}
-    {{- include "binderhub-service.suffixed-name" (list . "test-versions") }}
+    {{- include "binderhub-service.object-name" (list . "test-versions" "binderhub-test-versions") }}
 {{- end }}
 
 

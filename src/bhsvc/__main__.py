@@ -1,3 +1,3 @@
-from bhsvc.cli import entry_point
+from bhsvc.cli import main
 
-entry_point()
+main()

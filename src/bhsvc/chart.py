@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import tarfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from bhsvc.errors import OperationError, UsageError
 
@@ -11,6 +14,9 @@ if TYPE_CHECKING:
     from bhsvc.config import Config
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+# z2jh: the `jupyterhub` chart of the JupyterHub helm repository.
+HUB_CHART_REPO = "https://hub.jupyter.org/helm-chart/"
+HUB_CHART_NAME = "jupyterhub"
 
 
 def bundled_chart() -> Path:
@@ -44,3 +50,27 @@ def _existing(chart: str, key: str) -> str:
     if "://" not in chart and not Path(chart).exists():
         raise UsageError(f"{key}: {chart} does not exist")
     return chart
+
+
+def local_chart_metadata(chart: str) -> dict[str, Any] | None:
+    """Chart.yaml of a local chart directory or packaged .tgz; None for a remote
+    chart or one that cannot be read (helm reports that when it runs)."""
+    path = Path(chart)
+    try:
+        if path.is_dir():
+            text = (path / "Chart.yaml").read_text(encoding="utf-8")
+        elif path.is_file():
+            with tarfile.open(path, "r:gz") as archive:
+                member = next(
+                    m
+                    for m in archive.getmembers()
+                    if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")
+                )
+                extracted = archive.extractfile(member)
+                text = extracted.read().decode() if extracted else ""
+        else:
+            return None
+        data = yaml.safe_load(text)
+    except (OSError, StopIteration, tarfile.TarError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None

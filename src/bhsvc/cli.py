@@ -6,11 +6,8 @@ so `bhsvc --help` stays fast.
 
 from __future__ import annotations
 
-import atexit
 import enum
-import os
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
@@ -19,7 +16,7 @@ import typer
 # typer bundles click and does not re-export these two (typer is pinned below 0.29).
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
-from bhsvc import __version__
+from bhsvc import __version__, private_env
 from bhsvc.errors import BhsvcError
 from bhsvc.names import HUB_TOKEN_ENV
 
@@ -27,7 +24,7 @@ app = typer.Typer(
     name="bhsvc",
     help="Run BinderHub as a build-and-push service on Kubernetes and wire it into JupyterHub.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -74,6 +71,13 @@ HubValuesOpt = Annotated[
         "(repeat for several, in order), after those of hub.values_files; for this run "
         "only: list it in hub.values_files to keep it.",
         show_default=False,
+    ),
+]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Upgrade the releases even when they run the same chart with the same values.",
     ),
 ]
 HelmTimeoutOpt = Annotated[
@@ -154,13 +158,14 @@ def deploy(
     ] = False,
     timeout: HelmTimeoutOpt = 600,
     hub_values: HubValuesOpt = None,
+    force: ForceOpt = False,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
     """Install or upgrade BinderHub (and JupyterHub when enabled) on the cluster."""
     from bhsvc.commands.deploy import run
 
-    run(config, dry_run, output.value, helm, yes=yes, timeout=timeout, hub_values=hub_values)
+    run(config, dry_run, output.value, helm, yes, timeout, hub_values or (), force)
 
 
 @app.command()
@@ -187,11 +192,10 @@ def verify(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--token",
-            envvar=HUB_TOKEN_ENV,
             help="JupyterHub API token sent as 'Authorization: Bearer' (needs "
-            "access:services!service=<name> when BinderHub runs with hub auth).",
+            "access:services!service=<name> when BinderHub runs with hub auth). "
+            f"Default: ${HUB_TOKEN_ENV}, which keeps it out of the process list.",
             show_default=False,
-            show_envvar=True,
         ),
     ] = None,
     repo: Annotated[
@@ -213,6 +217,8 @@ def verify(
     """Build a repository through BinderHub and check that the image was pushed."""
     from bhsvc.commands.verify import run
 
+    if token is None:
+        token = private_env.get(HUB_TOKEN_ENV)
     run(config, url, token, repo, timeout, idle_timeout, output.value)
 
 
@@ -230,21 +236,29 @@ def connect_hub(
         bool, typer.Option("--yes", "-y", help="Upgrade both releases without asking.")
     ] = False,
     timeout: HelmTimeoutOpt = 600,
+    force: ForceOpt = False,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
     """Make BinderHub a service of a z2jh JupyterHub at /services/<name>/."""
     from bhsvc.commands.connect_hub import run
 
-    run(config, hub_values or [], dry_run, yes, output.value, helm, timeout=timeout)
+    run(config, hub_values or [], dry_run, yes, output.value, helm, timeout, force)
 
 
 @app.command()
 def render(
     config: ConfigOpt = DEFAULT_CONFIG,
     output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-d", help="Where to write the files.")
-    ] = Path("rendered"),
+        Optional[Path],  # noqa: UP045 - typer reads the annotation at runtime on 3.10
+        typer.Option(
+            "--output-dir",
+            "-d",
+            help="Where to write the files (default: .bhsvc/rendered/ next to the config, "
+            "where deploy writes its values files).",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
@@ -254,46 +268,18 @@ def render(
     run(config, output_dir, output.value, helm)
 
 
-def entry_point() -> None:
-    """The `bhsvc` program: `main`, then a quick exit.
-
-    Tearing the interpreter down frees every imported module's objects, 25-40 ms a
-    command does not need once its work is done and its files are closed. The exit
-    handlers run and the streams are flushed first; with a thread still running,
-    the normal exit waits for it.
-    """
-    # bhsvc's models use no pydantic plugins; looking for them reads the metadata
-    # of every installed package.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        if done.code is not None and not isinstance(done.code, int):
-            raise
-        code = done.code or 0
-    if threading.active_count() > 1:
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing more can be said
-            code = code or 1
-    os._exit(code)
-
-
 def main() -> None:
     _State.json = False
+    private_env.hold()
     try:
         code = app(standalone_mode=False, prog_name="bhsvc")
         if code == 130:  # typer turns Ctrl-C into exit code 130
             raise KeyboardInterrupt
         if isinstance(code, int) and code:
             sys.exit(code)
-    except NoArgsIsHelpError as err:
-        err.show()
-        sys.exit(err.exit_code)
+    except NoArgsIsHelpError as err:  # bare `bhsvc`: the help, which is no error
+        typer.echo(err.ctx.get_help() if err.ctx else "")
+        sys.exit(0)
     except ClickException as err:  # a bad flag or flag value
         _State.json = _State.json or _asks_for_json(sys.argv[1:])
         _fail(f"{err.format_message()} (see '{_command_path(err)} --help')", 2)

@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from bhsvc.errors import ConfigError
-from bhsvc.files import describe_yaml_error, load_yaml
+from bhsvc.files import DOCUMENT_LIMIT, UnusableFile, read_user_file, shown_path
+from bhsvc.yaml_input import Document, describe_yaml_error, load_document
 
 
-def read_config_data(path: Path) -> Any:
-    """The file's YAML document; every failure is a ConfigError (exit code 2)."""
+def read_config_document(path: Path) -> Document:
+    """The file's YAML document and its keys' positions; every failure is a
+    ConfigError (exit code 2) that names the file and never quotes it."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: config file not found (create one with 'bhsvc init' or pass --config)"
-        ) from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except PermissionError:
-        raise ConfigError(f"{path}: cannot read the config file (permission denied)") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: the config file is not UTF-8 text") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the config file ({err.strerror})") from None
+        text = read_user_file(path, "config file", DOCUMENT_LIMIT)
+    except UnusableFile as err:
+        if err.missing:
+            raise ConfigError(
+                f"{shown_path(path)}: config file not found "
+                "(create one with 'bhsvc init' or pass --config)"
+            ) from None
+        raise ConfigError(str(err)) from None
     try:
-        return load_yaml(text)
+        return load_document(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML{describe_yaml_error(err)}") from None
+        raise ConfigError(f"{shown_path(path)}: not valid YAML{describe_yaml_error(err)}") from None

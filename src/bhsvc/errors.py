@@ -20,6 +20,14 @@ class ConfigError(UsageError):
 
 
 class OperationError(BhsvcError):
-    """The operation itself failed (cluster, registry, helm, network)."""
+    """The operation itself failed (cluster, registry, helm, network).
+
+    `diagnosis`: lines that say why (pods that are not ready, their events and
+    logs), shown before the error.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, diagnosis: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.diagnosis = diagnosis or []

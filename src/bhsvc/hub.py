@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from bhsvc.config import Config
+from bhsvc import naming
+from bhsvc.config import FANCY_PROFILES_HUB_IMAGE, Config
 from bhsvc.errors import UsageError
-from bhsvc.values import CHART_NAME, TARGET_REPO_DIR, binderhub_fullname, deep_merge
+from bhsvc.merge import deep_merge
 
-# The port z2jh's hub Service listens on (the hub's API, in the cluster).
-HUB_API_PORT = 8081
+# Where repo2docker puts the repository when home_strategy is target-repo-dir.
+TARGET_REPO_DIR = "/srv/repo"
 # The slug of the profile bhsvc adds for fancy-profiles.
 PROFILE_SLUG = "binderhub"
 # Name of the link to TARGET_REPO_DIR made in the user's home (target-repo-dir).
@@ -31,16 +31,7 @@ EXTRA_CONFIG_LAUNCH = "bhsvc-launch-image"
 EXTRA_CONFIG_COPY_ON_START = "bhsvc-copy-on-start"
 
 
-@dataclass(frozen=True)
-class SecretRef:
-    """A key of a Kubernetes Secret."""
-
-    namespace: str
-    name: str
-    key: str
-
-
-# ---- names ---------------------------------------------------------------
+# ---- the user's values ---------------------------------------------------------------
 
 
 def merged_hub_values(
@@ -89,76 +80,6 @@ def _get(values: Mapping[str, Any], *path: str) -> Any:
     return node
 
 
-def z2jh_prefix(config: Config, existing: Mapping[str, Any]) -> str:
-    """What z2jh puts before its resource names ("" by default: Services `hub`, `proxy-public`)."""
-    if "fullnameOverride" in existing and existing["fullnameOverride"] is None:
-        name = str(existing.get("nameOverride") or "jupyterhub")
-        release = config.hub.release
-        full = release if name in release else f"{release}-{name}"
-        return f"{full}-"
-    override = existing.get("fullnameOverride", "")
-    return f"{override}-" if override else ""
-
-
-def hub_service_name(config: Config, existing: Mapping[str, Any]) -> str:
-    return f"{z2jh_prefix(config, existing)}hub"
-
-
-def token_key(config: Config) -> str:
-    return f"hub.services.{config.hub.service_name}.apiToken"
-
-
-def token_source(config: Config, existing: Mapping[str, Any]) -> SecretRef:
-    """Where z2jh keeps the service's generated API token (the hub's own Secret)."""
-    return SecretRef(config.hub_namespace, hub_service_name(config, existing), token_key(config))
-
-
-def token_target(config: Config, existing: Mapping[str, Any]) -> SecretRef:
-    """The Secret BinderHub reads the token from.
-
-    Same namespace: z2jh's Secret itself. Another namespace: a Secret can only be
-    referenced in its own namespace, so connect-hub copies the one key into a
-    Secret named after the BinderHub release (never `hub`, which could belong
-    to another JupyterHub living in BinderHub's namespace).
-    """
-    source = token_source(config, existing)
-    if config.hub_namespace == config.kube.namespace:
-        return SecretRef(config.kube.namespace, source.name, source.key)
-    return SecretRef(config.kube.namespace, f"{config.binderhub.release}-hub-api-token", source.key)
-
-
-def image_pull_secret(config: Config) -> SecretRef:
-    """The pull Secret for user pods (type kubernetes.io/dockerconfigjson, hub namespace)."""
-    return SecretRef(
-        config.hub_namespace, f"{config.binderhub.release}-image-pull", ".dockerconfigjson"
-    )
-
-
-def service_selector(config: Config) -> str:
-    """Label selector of BinderHub's Service, as the chart labels it."""
-    name = str(config.binderhub.values.get("nameOverride") or CHART_NAME)[:63].rstrip("-")
-    return (
-        f"app.kubernetes.io/name={name},"
-        f"app.kubernetes.io/instance={config.binderhub.release},"
-        "app.kubernetes.io/component=binderhub"
-    )
-
-
-def service_url(config: Config, service: tuple[str, int] | None = None) -> str:
-    """BinderHub's in-cluster URL (discovered Service, or the chart's naming)."""
-    if service is None:
-        port = (config.binderhub.values.get("service") or {}).get("port", 80)
-        service = (binderhub_fullname(config), int(port))
-    name, port = service
-    return f"http://{name}.{config.kube.namespace}:{port}"
-
-
-def hub_api_url(config: Config, existing: Mapping[str, Any]) -> str:
-    """The hub's API seen from BinderHub's pod; ends with a slash as HubAuth needs."""
-    host = f"{hub_service_name(config, existing)}.{config.hub_namespace}"
-    return f"http://{host}:{HUB_API_PORT}/hub/api/"
-
-
 def _check_existing(config: Config, existing: Mapping[str, Any]) -> None:
     base_url = _get(existing, "hub", "baseUrl")
     if base_url not in (None, "", "/"):
@@ -185,16 +106,14 @@ def binderhub_hub_values(
     if not hub.enabled:
         return {}
     existing = existing or {}
-    token = token_target(config, existing)
+    token = naming.token_target(config, existing)
     integration: dict[str, Any] = {
         "enabled": True,
         "auth": hub.auth,
         "serviceName": hub.service_name,
         "baseUrl": "/",
-        "apiUrl": hub_api_url(config, existing),
-        # BinderHub's /health asks <urlLocal>hub/api/health.
-        "urlLocal": f"http://{hub_service_name(config, existing)}.{config.hub_namespace}:"
-        f"{HUB_API_PORT}/",
+        "apiUrl": naming.hub_api_url(config, existing),
+        "urlLocal": naming.hub_url_local(config, existing),
         "apiToken": {"existingSecret": token.name, "key": token.key},
     }
     if hub.url:
@@ -242,6 +161,22 @@ setup_ui(c)
 """
 
 
+def built_image_check(image_prefix: str) -> str:
+    """Hub config (Python) defining `_bhsvc_built(image)`: whether BinderHub built the
+    image. A prefix without a separator at its end ('.../org') must be followed by
+    '/': '.../org-evil/x' is not under it."""
+    return f"""\
+_BHSVC_IMAGE_PREFIX = {_py(image_prefix)}
+
+
+def _bhsvc_built(image):
+    if not isinstance(image, str) or not image.startswith(_BHSVC_IMAGE_PREFIX):
+        return False
+    rest = image[len(_BHSVC_IMAGE_PREFIX):]
+    return bool(rest) and (_BHSVC_IMAGE_PREFIX.endswith(("/", "-", "_", ".")) or rest[0] == "/")
+"""
+
+
 def launch_snippet(image_prefix: str) -> str:
     """Hub config that starts the image BinderHub built (its launcher sends `image`)."""
     return f"""\
@@ -249,14 +184,13 @@ def launch_snippet(image_prefix: str) -> str:
 # Only images BinderHub pushed (under its image prefix) are accepted.
 from tornado import web as _bhsvc_web
 
-_BHSVC_IMAGE_PREFIX = {_py(image_prefix)}
-
+{built_image_check(image_prefix)}
 
 def _bhsvc_apply_user_options(spawner, user_options):
     image = user_options.get("image")
     if image is None:
         return
-    if not isinstance(image, str) or not image.startswith(_BHSVC_IMAGE_PREFIX):
+    if not _bhsvc_built(image):
         raise _bhsvc_web.HTTPError(400, "image must be one built by BinderHub")
     spawner.image = image
     repo_url = user_options.get("repo_url")
@@ -296,7 +230,7 @@ import re as _bhsvc_re
 from jupyterhub.utils import maybe_future as _bhsvc_maybe_future
 from kubernetes_asyncio.client import V1Container, V1EnvVar, V1VolumeMount
 
-_BHSVC_IMAGE_PREFIX = {_py(image_prefix)}
+{built_image_check(image_prefix)}
 _BHSVC_MOUNT = {_py(COPY_MOUNT)}
 _BHSVC_SCRIPT = {_py(COPY_SCRIPT)}
 _bhsvc_previous_hook = (
@@ -313,7 +247,7 @@ async def _bhsvc_copy_home(spawner, pod):
     if _bhsvc_previous_hook is not None:
         pod = await _bhsvc_maybe_future(_bhsvc_previous_hook(spawner, pod))
     notebook = next((ct for ct in pod.spec.containers if ct.name == "notebook"), None)
-    if notebook is None or not (notebook.image or "").startswith(_BHSVC_IMAGE_PREFIX):
+    if notebook is None or not _bhsvc_built(notebook.image):
         return pod
     homes = [m for m in notebook.volume_mounts or [] if m.mount_path.startswith("/home/")]
     if not homes:
@@ -412,7 +346,7 @@ def z2jh_values(
     name = hub.service_name
     launch = hub.launch_way
     entry: dict[str, Any] = {
-        "url": service_url(config, service),
+        "url": naming.service_url(config, service),
         # BinderHub's own pages belong in the hub's Services menu; the API does not.
         "display": launch == "binderhub",
     }
@@ -462,7 +396,7 @@ def z2jh_values(
         hub_values["networkPolicy"] = {"interNamespaceAccessLabels": "accept"}
     # The nodes pull BinderHub's images with the registry credentials.
     pull = _as_list(_get(existing, *PULL_SECRETS))
-    singleuser["image"] = {"pullSecrets": _union(pull, [image_pull_secret(config).name])}
+    singleuser["image"] = {"pullSecrets": _union(pull, [naming.image_pull_secret(config).name])}
     values = {"hub": hub_values, "singleuser": singleuser}
     merged = deep_merge(values, hub.values)
     # hub.values go last, but the lists above were built from their lists (kept and
@@ -472,3 +406,16 @@ def z2jh_values(
         if extended is not None and isinstance(parent, dict):
             parent[path[-1]] = extended
     return merged
+
+
+def hub_image_note(config: Config) -> str:
+    """The hub image the plan names, and whose build it is."""
+    image = config.hub.hub_image
+    if image is None:
+        return "the chart's own hub image"
+    if image == FANCY_PROFILES_HUB_IMAGE:
+        return (
+            f"hub image {image}: a third-party build (jupyterhub-fancy-profiles' CI, FROM "
+            f"quay.io/jupyterhub/k8s-hub:{config.hub.chart_version})"
+        )
+    return f"hub image {image}"

@@ -15,8 +15,8 @@ from bhsvc import hub as hub_mod
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
 from bhsvc.files import read_values_file
-from bhsvc.plan import HUB_VALUES_FILE, values_dir
-from bhsvc.values import deep_merge
+from bhsvc.merge import deep_merge
+from bhsvc.workdir import HUB_VALUES_FILE, values_dir
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,10 @@ class HubUserValues:
         """What helm holds before bhsvc's file: these files, then hub.values."""
         return hub_mod.merged_hub_values(config, self.values)
 
-    def effective(self, config: Config) -> dict[str, Any]:
+    def effective(self, config: Config, service: tuple[str, int] | None = None) -> dict[str, Any]:
         """What the hub release will hold: these files, then bhsvc's file."""
         existing = self.merged(config)
-        return deep_merge(existing, hub_mod.z2jh_values(config, existing))
+        return deep_merge(existing, hub_mod.z2jh_values(config, existing, service))
 
 
 def hub_user_values(config: Config, extra_files: Sequence[Path] = ()) -> HubUserValues:

@@ -13,22 +13,24 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-# No emoji codes: text such as an image tag ':cd:' must print as it is.
-console = Console(highlight=False, emoji=False)
-err_console = Console(stderr=True, highlight=False, emoji=False)
+# No emoji codes: text such as an image tag ':cd:' must print as it is. No wrapping:
+# a spec, URL, command or path a user copies must stay on one line, also in a CI log
+# (where rich would otherwise wrap at 80 columns).
+console = Console(highlight=False, emoji=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 
 def print_error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
 
 
 def print_notice(message: str) -> None:
     """A line of progress outside any step (e.g. a download), on stderr."""
-    err_console.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
+    err_console.print(f"[dim]{escape(message)}[/]")
 
 
 def print_warning(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(message)}")
 
 
 class JsonPrinted:
@@ -90,12 +92,14 @@ class Steps:
                 status.stop()
             self.results.append(result)
             if not self.quiet:
-                self._print(result)
+                print_step(result)
 
-    def _print(self, result: StepResult) -> None:
-        mark = {"failed": "[red]✗[/]", "skipped": "[dim]-[/]"}.get(result.status, "[green]✓[/]")
-        detail = f" [dim]({escape(result.detail)})[/]" if result.detail else ""
-        err_console.print(
-            f"{mark} {escape(result.name)}: {escape(result.status)}{detail} "
-            f"[dim]{result.seconds:.1f}s[/]"
-        )
+
+def print_step(result: StepResult) -> None:
+    """The line a finished step leaves: a mark, its outcome and how long it took."""
+    mark = {"failed": "[red]✗[/]", "skipped": "[dim]-[/]"}.get(result.status, "[green]✓[/]")
+    detail = f" [dim]({escape(result.detail)})[/]" if result.detail else ""
+    err_console.print(
+        f"{mark} {escape(result.name)}: {escape(result.status)}{detail} "
+        f"[dim]{result.seconds:.1f}s[/]"
+    )

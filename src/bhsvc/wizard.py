@@ -1,37 +1,43 @@
 """`bhsvc init` without `--non-interactive`: a few questions, then provisioning, then the file.
 
-Every answer goes through the same pydantic model as the config file
-(`config.parse_config`), so a bad answer gets the same message as a bad key and
-is asked again. Nothing is created and no file is written before the summary
-is confirmed; the config file is written atomically, last, so Ctrl-C at any
-point leaves no partial file, and an existing file is never replaced without
-an explicit yes.
+Each answer is checked by the rule the model applies to its key (and by the
+rules joining it to earlier answers, the same functions the model calls), so a
+bad answer gets the message a bad key in the file gets and is asked again; it
+never becomes the next default. The whole `Config` is built once, from all the
+answers. Whether an existing file may be replaced is settled before the first
+question; nothing is created and no file is written before the summary is
+confirmed, and the config file is written atomically, last.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import re
 import shlex
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 from rich.markup import escape
 
-from bhsvc import files
-from bhsvc.config import (
-    Config,
-    load_config,
-    parse_config,
-    server_host,
-)
-from bhsvc.errors import BhsvcError, ConfigError, UsageError
+from bhsvc import files, private_env
+from bhsvc.config import Config, KeyProblem, server_host
+from bhsvc.config.fields import field_rule
+from bhsvc.config.loading import parse_config, validate
+from bhsvc.config.model import check_binderhub_with_hub, check_default_account
+from bhsvc.config.registry import check_account, check_images_go_to
+from bhsvc.config.wording import field_path, problem_lines, problems, suggestion
+from bhsvc.config_file import read_config_document
+from bhsvc.errors import BhsvcError, ConfigError, OperationError, UsageError
 from bhsvc.names import REGISTRY_PASSWORD_ENV
-from bhsvc.prompts import Prompter, TerminalPrompter, stdin_is_terminal
+from bhsvc.prompts import Prompter, TerminalPrompter, confirm, read_answer, stdin_is_terminal
+from bhsvc.registry.credentials import read_password_file
 from bhsvc.registry.endpoints import artifact_registry_endpoint, iam_endpoint
+from bhsvc.text import clip, printable, shown
 from bhsvc.wizard_defaults import gcp_project, gcp_region, kube_contexts
 
 PROVIDERS = ("gar", "dockerhub", "ghcr", "quay", "generic")
@@ -43,24 +49,18 @@ PROVIDER_TITLES = {
     "generic": "another registry",
 }
 HEADER = "# Written by 'bhsvc init'. Reference: the bhsvc.yaml page of the documentation.\n"
-
-# Valid stand-ins for answers not given yet, so each answer can be checked by the
-# full model on its own: an error then can only come from the answer just given.
-_PLACEHOLDERS: dict[str, Any] = {
-    "kube.namespace": "binder",
-    "registry.gar.project": "placeholder-project",
-    "registry.gar.region": "europe-west10",
-    "registry.username": "placeholder",
-    "registry.server": "registry.example.org",
-    "registry.image_prefix": "registry.example.org/binder/",
-}
+DEFERRED_PASSWORD = f"${REGISTRY_PASSWORD_ENV} is not set here: set it before 'bhsvc deploy'"
+# How many changed keys of an existing file the summary lists.
+SHOWN_CHANGES = 15
+_NAME = "[A-Za-z_][A-Za-z0-9_]*"
+_VARIABLE = re.compile(rf"\$(?:(?P<name>{_NAME})|\{{(?P<braced>{_NAME})\}})")
 
 
-class Cancelled(Exception):
-    """The user said no, or pressed Ctrl-C: nothing was changed."""
+class Declined(Exception):
+    """The user said no: nothing was created and no file was written."""
 
 
-# ---- nested dict helpers (pure) --------------------------------------------------
+# ---- pure helpers ----------------------------------------------------------------------------
 
 
 def get_path(data: Mapping[str, Any], path: str) -> Any:
@@ -90,43 +90,68 @@ def with_path(data: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:
     return result
 
 
-def _placeholder(data: Mapping[str, Any], path: str) -> Any:
-    if path == "registry.image_prefix":
-        # On the server's host: the model refuses a prefix on another registry.
-        host = server_host(str(get_path(data, "registry.server") or ""))
-        if host is not None:
-            return f"{host}/binder/"
-    return _PLACEHOLDERS[path]
-
-
-def with_placeholders(data: Mapping[str, Any]) -> dict[str, Any]:
-    result = copy.deepcopy(dict(data))
-    provider = get_path(result, "registry.provider") or "gar"
-    needed = ["kube.namespace"]
-    if provider == "gar":
-        needed += ["registry.gar.project", "registry.gar.region"]
-    else:
-        needed.append("registry.username")
-        if provider == "generic":
-            needed += ["registry.server", "registry.image_prefix"]
-    for path in needed:
-        if get_path(result, path) is None:
-            result = with_path(result, path, _placeholder(result, path))
-    return result
-
-
-def config_problems(err: ConfigError) -> list[str]:
-    """The per-field lines of a validation message (the first line names the source)."""
-    lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
-    return lines or [str(err)]
-
-
 def render_config(data: Mapping[str, Any]) -> str:
-    body = {"version": 1, **{k: v for k, v in data.items() if k != "version"}}
+    """The file's text: the sections in the order of the reference, version first."""
+    order = list(Config.model_fields)
+    body = {"version": 1, **dict(sorted(data.items(), key=lambda item: order.index(item[0])))}
     return HEADER + yaml.safe_dump(body, sort_keys=False, default_flow_style=False)
 
 
-# ---- the conversation ---------------------------------------------------------------
+def expand_path(text: str, env: Mapping[str, str], home: Path) -> str:
+    """A path answer as a shell reads it: a leading ~ is the home folder, $NAME and
+    ${NAME} the variable's value (unset: a ValueError)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match["name"] or match["braced"]
+        if name not in env:
+            raise ValueError(f"${name} is not set")
+        return env[name]
+
+    if text == "~" or text.startswith("~/"):
+        text = str(home) + text[1:]
+    return _VARIABLE.sub(value, text)
+
+
+def _leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(data, dict) and data:
+        for key, value in data.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif prefix:
+        yield prefix, data
+
+
+def _value_text(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    return printable(text.removesuffix("\n...").removesuffix(" ..."))
+
+
+def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """What differs between two configs, key by key: 'kube.namespace: a → b'."""
+    before, after = dict(_leaves(dict(old))), dict(_leaves(dict(new)))
+    lines = []
+    for key in [*after, *(k for k in before if k not in after)]:
+        if key == "version" or before.get(key, ...) == after.get(key, ...):
+            continue
+        if key not in before:
+            lines.append(f"{key}: {_value_text(after[key])} (new)")
+        elif key not in after:
+            lines.append(f"{key}: removed (was {_value_text(before[key])})")
+        else:
+            lines.append(f"{key}: {_value_text(before[key])} → {_value_text(after[key])}")
+    return lines
+
+
+def image_prefix_warning(prefix: str) -> str | None:
+    """A prefix BinderHub glues to the build's name without a separator reads badly."""
+    if prefix.endswith(("-", "/")):
+        return None
+    return (
+        f"images will be named {prefix}<name>, such as {prefix}binder-2dexamples-2drequirements"
+        "-55ab5c; end the prefix with '-' or '/' to set the name apart"
+    )
+
+
+# ---- the conversation -------------------------------------------------------------------------
 
 
 class Wizard:
@@ -139,22 +164,19 @@ class Wizard:
     ) -> None:
         self.p = prompter
         self.path = config_path
+        self.name = files.shown_path(config_path)  # for messages: escaped
         self.base_dir = config_path.parent
-        self.env = env
+        self.env: Mapping[str, str] = os.environ if env is None else env
         self.home = home
         self.data: dict[str, Any] = {"version": 1}
-        self.exists = False  # something is at the config path: replace it only after a yes
-        self.existing_text: str | None = None  # its text, when it is a valid config file
+        self.exists = False  # something is at the config path; replacing it is agreed
+        self.existing: dict[str, Any] | None = None  # its values, when it is a valid config
+        self.existing_text: str | None = None
         self.reused = False  # its values are the defaults, so the keys not asked about are kept
+        self.private: list[Path] = []  # secret files readable by others: 0600 on go-ahead
+        self.password_deferred = False  # the password comes from an unset variable, at deploy
 
     # -- primitives --
-
-    def _check(self, data: Mapping[str, Any]) -> list[str]:
-        try:
-            parse_config(with_placeholders(data), "answer", self.base_dir)
-        except ConfigError as err:
-            return config_problems(err)
-        return []
 
     def _prompt(self, label: str, default: str | None, hint: str | None = None) -> str:
         text = f"[bold]{escape(label)}[/]"
@@ -164,95 +186,160 @@ class Wizard:
             text += f" [cyan]\\[{escape(default)}][/]"
         return text + ": "
 
+    def _refuse(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.p.say(f"[red]✗[/] {escape(line)}")
+
+    def warn(self, message: str) -> None:
+        self.p.say(f"[yellow]warning:[/] {escape(message)}")
+
     def ask(
         self,
         path: str,
         label: str,
         default: str | None,
         hint: str | None = None,
-        required: bool = True,
+        none_means: str | None = None,
+        check: Callable[[str], None] | None = None,
+        expand: bool = False,
     ) -> str | None:
-        """Ask for the value at `path` until the model accepts it."""
+        """Ask for the key at `path` until the model's rule for it accepts the answer,
+        and `check` (rules joining it to earlier answers); then keep it.
+
+        `none_means`: the key may stay unset, which means this (the documented
+        default): Enter without a default, or '-' with one, chooses it.
+        """
+        if none_means is not None:
+            hint = f"{'-' if default else 'empty'}: {none_means}"
         while True:
-            value = self.p.ask(self._prompt(label, default, hint)).strip() or default
-            if not value and required:
-                self.p.say("[red]✗[/] an answer is needed")
+            answer = read_answer(self.p, self._prompt(label, default, hint)).strip()
+            value = None if answer == "-" and none_means is not None else answer or default
+            if not value:
+                if none_means is None:
+                    self.p.say("[red]✗[/] an answer is needed")
+                    continue
+                self.data = with_path(self.data, path, None)
+                return None
+            kept = self._checked(path, value, check, expand)
+            if isinstance(kept, list):
+                self._refuse(kept)
                 continue
-            candidate = with_path(self.data, path, value or None)
-            problems = self._check(candidate)
-            if problems:
-                for problem in problems:
-                    self.p.say(f"[red]✗[/] {escape(problem)}")
-                continue
-            self.data = candidate
-            return value or None
+            self.data = with_path(self.data, path, kept)
+            return kept
+
+    def _checked(
+        self,
+        path: str,
+        value: str,
+        check: Callable[[str], None] | None = None,
+        expand: bool = False,
+    ) -> list[str] | str:
+        """The answer as it is kept, or the lines saying what is wrong with it."""
+        try:
+            if expand:
+                value = expand_path(value, self.env, self.home or Path.home())
+            field_rule(path).validate_python(value)
+            if check is not None:
+                check(value)
+        except ValidationError as err:
+            return problem_lines(err, tuple(path.split(".")))
+        except KeyProblem as err:
+            return [f"{err.key}: {err}"]
+        except (ValueError, UsageError) as err:
+            return [f"{path}: {err}"]
+        return value
 
     def choose(
-        self, label: str, options: Sequence[str], default: str, notes: Mapping[str, str]
+        self,
+        path: str,
+        label: str,
+        options: Sequence[str],
+        default: str,
+        notes: Mapping[str, str],
     ) -> str:
-        for number, option in enumerate(options, start=1):
+        """One of `options`, by number or name, that the rule of the key at `path`
+        accepts; then keep it."""
+        for position, option in enumerate(options, start=1):
             note = f" [dim]{escape(notes[option])}[/]" if option in notes else ""
-            self.p.say(f"  {number}) {escape(option)}{note}")
+            self.p.say(f"  {position}) {escape(option)}{note}")
+        last = len(options)
         while True:
-            answer = self.p.ask(self._prompt(label, default, "number or name")).strip() or default
-            if answer.isdigit() and 1 <= int(answer) <= len(options):
-                return options[int(answer) - 1]
-            if answer in options:
-                return answer
-            self.p.say(f"[red]✗[/] choose one of: {escape(', '.join(options))}")
+            answer = read_answer(self.p, self._prompt(label, default, "number or name"))
+            answer = answer.strip() or default
+            digits = answer.isascii() and answer.isdigit() and answer not in options
+            if digits and len(answer) < 10 and 1 <= int(answer) <= last:
+                answer = options[int(answer) - 1]
+            elif answer not in options:
+                if digits:
+                    problem = f"{clip(answer)} is not a number from 1 to {last}"
+                else:
+                    problem = f"{shown(answer)} is not one of them"
+                    problem += suggestion(answer, list(options))
+                self.p.say(f"[red]✗[/] {escape(problem)}: answer 1 to {last}, or a name")
+                continue
+            kept = self._checked(path, answer)
+            if isinstance(kept, list):  # e.g. a context name bhsvc cannot pass on to helm
+                self._refuse(kept)
+                continue
+            self.data = with_path(self.data, path, kept)
+            return kept
 
     def confirm(self, question: str, default: bool) -> bool:
-        hint = "Y/n" if default else "y/N"
-        while True:
-            answer = self.p.ask(f"[bold]{escape(question)}[/] [dim]\\[{hint}][/]: ").strip().lower()
-            if not answer:
-                return default
-            if answer in ("y", "yes"):
-                return True
-            if answer in ("n", "no"):
-                return False
-            self.p.say("[red]✗[/] answer y or n")
+        return confirm(question, default, self.p)
 
-    # -- the questions --
+    # -- the file already there --
 
     def start(self) -> None:
-        """Offer an existing config file's values as the defaults."""
+        """Before any question: whether something at the config path may be replaced
+        (a file bhsvc wrote: yes, showing the changes in the summary; anything else:
+        only after a yes now), and its values as the defaults."""
         try:
             self.path.lstat()  # not exists(): a dangling symbolic link is something too
         except FileNotFoundError:
             return
         except OSError as err:
             problem = f"cannot check the config file ({err.strerror})"
-            raise ConfigError(f"{self.path}: {problem}") from None
+            raise ConfigError(f"{self.name}: {problem}") from None
         self.exists = True
-        if self.path.is_dir():
-            # Found now, not when the file is written after provisioning.
-            raise ConfigError(f"{self.path}: is a directory, not a config file")
         try:
-            load_config(self.path)
-            text = self.path.read_text(encoding="utf-8")
-        except (ConfigError, OSError, UnicodeDecodeError) as err:
-            self.p.say(f"[yellow]{escape(str(self.path))} exists but cannot be used:[/]")
+            mode: int | None = self.path.stat().st_mode
+        except OSError:
+            mode = None  # a link to nothing, or in a loop: reported below
+        if mode is not None and not stat.S_ISREG(mode):
+            # Found now, not when the file is written after provisioning.
+            raise ConfigError(f"{self.name}: is {files.file_kind(mode)}, not a config file")
+        try:
+            document = read_config_document(self.path)
+            parse_config(document.data, self.name, self.base_dir, document.positions)
+        except ConfigError as err:
+            self.p.say(f"[yellow]{escape(self.name)} exists but cannot be used:[/]")
             for line in str(err).splitlines():
                 self.p.say(f"  {escape(line)}")
-            self.p.say("It will only be replaced if you say so at the end.")
+            self._agree_to_replace("nothing of it is kept")
             return
-        self.existing_text = text
-        if self.confirm(f"{self.path} exists. Use its values as defaults?", True):
-            raw = yaml.safe_load(text)
-            self.data = {"version": 1, **raw}
+        self.existing, self.existing_text = document.data, document.text
+        if self.confirm(f"{self.name} exists. Use its values as defaults?", True):
+            self.data = {"version": 1, **document.data}
             self.reused = True
+        if render_config(document.data) != document.text:
+            kept = "its comments and formatting" if self.reused else "anything of it"
+            self.p.say(
+                f"{escape(self.name)} is not as bhsvc init wrote it (edited, or written "
+                f"by hand): the new file, written from your answers, will not keep {kept}."
+            )
+            self._agree_to_replace(None)
 
-    def confirm_replace(self, text: str) -> bool:
-        """Whether writing `text` may go ahead: an existing file is replaced only on a yes."""
-        if not self.exists or self.existing_text == text:
-            return True
-        if self.reused:
-            kept = "keeps its keys that were not asked about, but not its comments and formatting"
-        else:
-            kept = "keeps nothing of it: not its other keys, comments or formatting"
-        self.p.say(f"Replacing {escape(str(self.path))} {kept}.")
-        return self.confirm(f"Replace the existing {self.path}?", False)
+    def _agree_to_replace(self, note: str | None) -> None:
+        if note:
+            self.p.say(f"Replacing it with your answers: {note}.")
+        if not self.confirm(f"Replace {self.name} when you go ahead?", False):
+            raise Declined(
+                f"init stopped before any question: {self.name} is left as it is. To "
+                f"provision what it describes: {equivalent_command(self.path)}; to "
+                "write your answers to another file: bhsvc init --config <path>"
+            )
+
+    # -- the questions --
 
     def ask_all(self) -> dict[str, Any]:
         self.p.say(
@@ -260,6 +347,7 @@ class Wizard:
         )
         self.p.say("Press Enter to take the default shown in brackets; Ctrl-C to stop.")
         self.p.say()
+        self.private, self.password_deferred = [], False
         self._kube()
         self._binderhub()
         self._registry()
@@ -273,15 +361,13 @@ class Wizard:
             self.p.say("Kubernetes contexts in your kubeconfig:")
             default = previous if previous in contexts.names else contexts.names[0]
             notes = {contexts.current: "(current)"} if contexts.current else {}
-            context = self.choose("Kubernetes context", contexts.names, default, notes)
-            self.data = with_path(self.data, "kube.context", context)
+            self.choose("kube.context", "Kubernetes context", contexts.names, default, notes)
         else:
             self.ask(
                 "kube.context",
                 "Kubernetes context",
                 previous,
-                hint="no kubeconfig found; empty: the current context",
-                required=False,
+                none_means="the current context; no kubeconfig was found",
             )
         self.ask(
             "kube.namespace",
@@ -291,17 +377,24 @@ class Wizard:
 
     def _binderhub(self) -> None:
         default = get_path(self.data, "binderhub.release") or "binderhub"
-        self.ask("binderhub.release", "Helm release name", default)
+        self.ask("binderhub.release", "Helm release name", default, check=self._account_fits)
+
+    def _account_fits(self, release: str) -> None:
+        """With Artifact Registry, the pusher's id derives from the release name."""
+        gar = (get_path(self.data, "registry.provider") or "gar") == "gar"
+        if gar and get_path(self.data, "registry.gar.service_account") is None:
+            check_default_account(release)
 
     def _registry(self) -> None:
         self.p.say("Image registry:")
         previous = get_path(self.data, "registry.provider") or "gar"
-        provider = self.choose("Registry", PROVIDERS, previous, PROVIDER_TITLES)
-        if provider != previous or get_path(self.data, "registry") is None:
+        kept = get_path(self.data, "registry")
+        provider = self.choose(
+            "registry.provider", "Registry", PROVIDERS, previous, PROVIDER_TITLES
+        )
+        if provider != previous or kept is None:
             # Another provider: the old provider's keys would not fit.
             self.data = with_path(self.data, "registry", {"provider": provider})
-        else:
-            self.data = with_path(self.data, "registry.provider", provider)
         if provider == "gar":
             self._gar()
         else:
@@ -326,35 +419,53 @@ class Wizard:
                 get_path(self.data, "registry.server"),
                 hint="host[:port]",
             )
-        self.ask("registry.username", "User name", get_path(self.data, "registry.username"))
+        self.ask(
+            "registry.username",
+            "User name",
+            get_path(self.data, "registry.username"),
+            check=lambda name: _in_registry(lambda: check_account(provider, name)),
+        )
         if provider == "generic":
-            self.ask(
+            prefix = self.ask(
                 "registry.image_prefix",
                 "Image prefix",
                 get_path(self.data, "registry.image_prefix"),
                 hint="e.g. registry.example.org/binder/binder-",
+                check=self._on_server,
             )
-        while True:
-            answer = self.ask(
-                "registry.password_file",
-                "File holding the password or access token",
-                get_path(self.data, "registry.password_file"),
-                hint=f"empty: read it from ${REGISTRY_PASSWORD_ENV} when deploying",
-                required=False,
+            warning = image_prefix_warning(prefix or "")
+            if warning:
+                self.warn(warning)
+        self._password_file()
+
+    def _on_server(self, prefix: str) -> None:
+        host = server_host(str(get_path(self.data, "registry.server")))
+        _in_registry(lambda: check_images_go_to(prefix, host, "registry.server"))
+
+    def _password_file(self) -> None:
+        answer = self.ask(
+            "registry.password_file",
+            "File holding the password or access token",
+            get_path(self.data, "registry.password_file"),
+            none_means=f"read it from ${REGISTRY_PASSWORD_ENV} when deploying",
+            check=self._readable_secret,
+            expand=True,
+        )
+        held = self.env.get(REGISTRY_PASSWORD_ENV) or private_env.get(REGISTRY_PASSWORD_ENV)
+        self.password_deferred = answer is None and not held
+        if self.password_deferred:
+            self.p.say(f"  {escape(DEFERRED_PASSWORD)}, which reads it.")
+
+    def _readable_secret(self, answer: str) -> None:
+        """A password file must be readable now (its content is not kept); one that
+        others may read is made private when you go ahead."""
+        path = self.base_dir / Path(answer)
+        read_password_file(path)
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            self.private = [path]
+            self.p.say(
+                f"  {escape(answer)} is readable by others: it is made 0600 when you go ahead."
             )
-            if answer is None:
-                # init checks the credentials right away, from the real environment.
-                if os.environ.get(REGISTRY_PASSWORD_ENV):
-                    return
-                self.p.say(
-                    f"[red]✗[/] ${REGISTRY_PASSWORD_ENV} is not set: give a file, or stop "
-                    "(Ctrl-C), set it and run init again"
-                )
-                continue
-            path = Path(answer)
-            if (path if path.is_absolute() else self.base_dir / path).is_file():
-                return
-            self.p.say(f"[red]✗[/] registry.password_file: {escape(answer)} is not a file")
 
     def _hub(self) -> None:
         enabled = bool(get_path(self.data, "hub.enabled"))
@@ -364,13 +475,18 @@ class Wizard:
             if "hub" in self.data:
                 self.data = with_path(self.data, "hub.enabled", False)
             return
-        self.data = with_path(self.data, "hub.enabled", True)
-        problems = self._check(self.data)
-        if problems:  # e.g. a combination the model refuses; say why and leave it off
-            for problem in problems:
-                self.p.say(f"[red]✗[/] {escape(problem)}")
-            self.data = with_path(self.data, "hub.enabled", False)
+        candidate = with_path(self.data, "hub.enabled", True)
+        try:  # the hub's own rules, and what it asks of BinderHub's settings
+            hub = field_rule("hub").validate_python(candidate["hub"])
+            binderhub = field_rule("binderhub").validate_python(candidate.get("binderhub") or {})
+            check_binderhub_with_hub(binderhub, hub)
+        except ValidationError as err:  # a combination the model refuses: say why, leave it off
+            self._refuse(problem_lines(err, ("hub",)))
             return
+        except KeyProblem as err:
+            self._refuse([f"{err.key}: {err}"])
+            return
+        self.data = candidate
         self.ask(
             "hub.release",
             "JupyterHub's Helm release name",
@@ -385,23 +501,44 @@ class Wizard:
         if hub_ns == namespace:
             self.data = with_path(self.data, "hub.namespace", None)  # the default: same namespace
 
-    # -- summary --
+    # -- the whole --
+
+    def build(self) -> Config:
+        """The whole model, once, from all the answers. What only the whole shows (a key
+        kept from the existing file that no longer fits an answer) is asked again."""
+        while True:
+            try:
+                return validate(self.data, self.base_dir)
+            except ValidationError as err:
+                found = problems(err)
+            self.p.say("[red]✗[/] together, these answers are refused:")
+            for loc, message in found:
+                self.p.say(f"  {escape(field_path(loc))}: {escape(message)}")
+            keys = [".".join(map(str, loc)) for loc, _ in found]
+            if not all(_is_key(key) for key in keys):
+                raise ConfigError(f"{self.name}: these answers cannot make a valid config")
+            for key in dict.fromkeys(keys):
+                current = get_path(self.data, key)
+                default = None if current is None else str(current)
+                self.ask(key, key, default, none_means="remove it: bhsvc's default")
 
     def summary(self, config: Config) -> list[str]:
         lines = ["", "[bold]Summary[/]"]
         context = config.kube.context or "the current kubeconfig context"
         lines.append(f"  cluster      {escape(context)}, namespace {escape(config.kube.namespace)}")
         lines.append(f"  BinderHub    release {escape(config.binderhub.release)}")
-        gar = config.registry.gar
+        registry, gar = config.registry, config.registry.gar
         if gar is not None:
             lines.append(
                 f"  registry     Google Artifact Registry, project {escape(gar.project)}, "
                 f"region {escape(gar.region)}"
             )
         else:
+            source = registry.password_file or f"${REGISTRY_PASSWORD_ENV}"
             lines.append(
-                f"  registry     {escape(PROVIDER_TITLES[config.registry.provider])}, "
-                f"user {escape(config.registry.username or '')} at {escape(config.registry_server)}"
+                f"  registry     {escape(PROVIDER_TITLES[registry.provider])}, "
+                f"user {escape(registry.username or '')} at {escape(config.registry_server)}, "
+                f"password from {escape(str(source))}"
             )
         lines.append(f"  images       {escape(config.image_prefix)}<name>")
         if config.hub.enabled:
@@ -421,18 +558,74 @@ class Wizard:
                 f"  • create a key for it in {escape(str(config.key_file))} (mode 0600), "
                 "unless a valid one is there",
             ]
+        elif self.password_deferred:
+            lines.append(f"  • check nothing now: {escape(DEFERRED_PASSWORD)}")
         else:
             lines.append("  • check that the push credentials can be read")
-        lines.append(f"  • write {escape(str(self.path))}")
+        lines += [f"  • make {escape(str(p))} readable by you only (0600)" for p in self.private]
+        lines += self._file_lines()
         lines.append("Nothing is installed on the cluster: that is 'bhsvc deploy', afterwards.")
         return lines
+
+    def _file_lines(self) -> list[str]:
+        name = escape(self.name)
+        if not self.exists:
+            return [f"  • write {name}"]
+        if self.existing is None:
+            return [f"  • replace {name} (it could not be used)"]
+        if render_config(self.data) == self.existing_text:
+            return [f"  • keep {name}: nothing in it changes"]
+        found = changes(self.existing, self.data)
+        lines = [f"  • update {name}:"]
+        lines += [f"      {escape(line)}" for line in found[:SHOWN_CHANGES]]
+        if len(found) > SHOWN_CHANGES:
+            lines.append(f"      ... and {len(found) - SHOWN_CHANGES} more")
+        return lines
+
+    def converse(self, rotate_key: bool) -> Config:
+        """From the first question to a confirmed config (answers kept across a no)."""
+        from bhsvc.registry.provision import check_inputs
+
+        self.start()
+        while True:
+            self.ask_all()
+            config = self.build()
+            check_inputs(config, rotate_key)
+            for line in self.summary(config):
+                self.p.say(line)
+            self.p.say()
+            if self.confirm("Go ahead?", True):
+                return config
+            if not self.confirm("Change some answers? (they are the defaults)", True):
+                raise Declined("init cancelled: nothing was created and no file was written")
+
+
+def _in_registry(rule: Callable[[], None]) -> None:
+    """A registry rule's finding, named under registry (its keys are relative to it)."""
+    try:
+        rule()
+    except KeyProblem as err:
+        raise KeyProblem(f"registry.{err.key}", str(err)) from None
+
+
+def _is_key(path: str) -> bool:
+    try:
+        field_rule(path)
+    except KeyError:
+        return False
+    return True
 
 
 # ---- entry point ---------------------------------------------------------------------------
 
 
+def _init_command(config_path: Path) -> list[str]:
+    return ["bhsvc", "init", "--non-interactive", "--config", str(config_path)]
+
+
 def equivalent_command(config_path: Path) -> str:
-    return shlex.join(["bhsvc", "init", "--non-interactive", "--config", str(config_path)])
+    """The command to run again, escaped for a message if the path needs it."""
+    return printable(shlex.join(_init_command(config_path)), length=4096)
 
 
 def run_wizard(
@@ -442,8 +635,8 @@ def run_wizard(
     env: Mapping[str, str] | None = None,
     home: Path | None = None,
 ) -> None:
-    from bhsvc.commands.init import print_summary, provision
-    from bhsvc.registry.provision import check_inputs
+    from bhsvc.provisioning import print_summary, provision
+    from bhsvc.registry.provision import RegistryReport
 
     if prompter is None:
         if not stdin_is_terminal():
@@ -457,24 +650,31 @@ def run_wizard(
     iam_endpoint()
     wizard = Wizard(prompter, config_path, env, home)
     try:
-        wizard.start()
-        data = wizard.ask_all()
-        config = parse_config(data, str(config_path), config_path.parent)
-        check_inputs(config, rotate_key)
-        for line in wizard.summary(config):
-            prompter.say(line)
-        prompter.say()
-        if not wizard.confirm("Go ahead?", True):
-            raise Cancelled
-        text = render_config(data)
-        if not wizard.confirm_replace(text):
-            raise Cancelled
-    except (Cancelled, KeyboardInterrupt, EOFError):
+        config = wizard.converse(rotate_key)
+    except KeyboardInterrupt:
         prompter.say()
         prompter.say("Cancelled: nothing was created and no file was written.")
         raise SystemExit(130) from None
+    except EOFError:
+        prompter.say()
+        raise OperationError(
+            "init stopped at the end of input: nothing was created and no file was written"
+        ) from None
+    except Declined as declined:
+        raise OperationError(str(declined)) from None
+    text = render_config(wizard.data)
+    warnings = _make_private(wizard.private)
     try:
-        report = provision(config, rotate_key, quiet=False)
+        if wizard.password_deferred:  # nothing to create or check before deploy
+            report = RegistryReport(
+                provider=config.registry.provider,
+                server=config.registry_server,
+                image_prefix=config.image_prefix,
+                username=config.registry.username or "",
+                warnings=[DEFERRED_PASSWORD],
+            )
+        else:
+            report = provision(config, rotate_key, quiet=False)
     except KeyboardInterrupt:
         prompter.say()
         prompter.say(
@@ -484,18 +684,44 @@ def run_wizard(
         raise SystemExit(130) from None
     except BhsvcError:
         # The answers are valid: keep them, so a re-run needs no questions.
-        files.write_atomic(config_path, text, _config_mode(config_path), durable=True)
-        prompter.say(f"Wrote {escape(str(config_path))}. Fix the problem below, then run:")
+        _write(wizard, config_path, text)
+        prompter.say(
+            f"Wrote {escape(files.shown_path(config_path))}. Fix the problem below, then run:"
+        )
         prompter.say(f"  {escape(equivalent_command(config_path))}")
         raise
-    files.write_atomic(config_path, text, _config_mode(config_path), durable=True)
+    report.warnings[:0] = warnings
+    written = _write(wizard, config_path, text)
 
     def wrote() -> None:
         prompter.say()
-        prompter.say(f"Wrote {escape(str(config_path))}. To provision again without questions:")
+        what = "Wrote" if written else "Kept"
+        prompter.say(
+            f"{what} {escape(files.shown_path(config_path))}. To provision again without questions:"
+        )
         prompter.say(f"  {escape(equivalent_command(config_path))}")
 
     print_summary(config_path, config, report, before_next=wrote)
+
+
+def _make_private(paths: Sequence[Path]) -> list[str]:
+    warnings = []
+    for path in paths:
+        try:
+            warning = files.make_private(path)
+        except OSError as err:
+            warning = f"{files.shown_path(path)}: could not be made 0600 ({err.strerror})"
+        if warning:
+            warnings.append(warning)
+    return warnings
+
+
+def _write(wizard: Wizard, config_path: Path, text: str) -> bool:
+    """Write the config file, unless it holds `text` already."""
+    if wizard.existing_text == text:
+        return False
+    files.write_atomic(config_path, text, _config_mode(config_path), durable=True)
+    return True
 
 
 def _config_mode(path: Path) -> int:

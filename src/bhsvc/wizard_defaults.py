@@ -21,6 +21,8 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from bhsvc.config import ProjectId
+from bhsvc.errors import UsageError
+from bhsvc.files import DOCUMENT_LIMIT, read_user_file
 
 _GKE_CONTEXT = re.compile(
     r"gke_(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9])_(?P<location>[a-z0-9-]+)_(?P<cluster>.+)"
@@ -44,10 +46,19 @@ def _kubeconfig_paths(env: Mapping[str, str], home: Path) -> list[Path]:
     return [home / ".kube" / "config"]
 
 
+def _read(path: Path) -> str | None:
+    """A file's text by the rules of every user file (a named pipe must not hang the
+    wizard); None when it cannot be read."""
+    try:
+        return read_user_file(path, "file", DOCUMENT_LIMIT)
+    except UsageError:
+        return None
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        data = yaml.safe_load(_read(path) or "")
+    except (ValueError, yaml.YAMLError, RecursionError):
         # ValueError: also undecodable text and impossible dates; RecursionError: deep nesting.
         return {}
     return data if isinstance(data, dict) else {}
@@ -104,18 +115,15 @@ def _valid_project(value: object) -> str | None:
 def _gcloud_config_project(config_dir: Path, env: Mapping[str, str]) -> str | None:
     name = env.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "")
     if not name:
-        try:
-            name = (config_dir / "active_config").read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            name = "default"  # gcloud's own choice when no configuration was activated
-        except (OSError, ValueError):
-            return None  # which configuration is active is unknown
+        active = config_dir / "active_config"
+        # No file: gcloud's own choice; an unreadable one: the active one is unknown.
+        name = (_read(active) or "").strip() if os.path.lexists(active) else "default"
     if not _GCLOUD_CONFIG_NAME.fullmatch(name):
         return None
     # Raw: gcloud does not interpolate, and a '%' must not raise.
     parser = configparser.RawConfigParser()
     try:
-        parser.read(config_dir / "configurations" / f"config_{name}", encoding="utf-8")
+        parser.read_string(_read(config_dir / "configurations" / f"config_{name}") or "")
         return _valid_project(parser.get("core", "project", fallback=None))
     except (configparser.Error, ValueError):
         return None
@@ -128,9 +136,8 @@ def _adc_project(config_dir: Path, env: Mapping[str, str]) -> str | None:
     candidates.append(config_dir / "application_default_credentials.json")
     for path in candidates:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            # ValueError: not UTF-8 or not JSON; RecursionError: deep nesting.
+            data = json.loads(_read(path) or "null")
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply
             continue
         if isinstance(data, dict):
             for key in ("quota_project_id", "project_id"):

@@ -206,6 +206,50 @@ class Rendered:
         return found[0] if found else None
 
 
+class _KeyRecorder(yaml.SafeLoader):
+    """A loader that records the keys written twice in one mapping."""
+
+    duplicates: list[str]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if key in seen:
+                self.duplicates.append(f"{key} (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def duplicate_keys(text: str) -> list[str]:
+    """Keys that appear twice in one mapping of a YAML stream."""
+    loader = _KeyRecorder(text)
+    loader.duplicates = []
+    try:
+        while loader.check_data():
+            loader.get_data()
+    finally:
+        loader.dispose()
+    return loader.duplicates
+
+
+def load_config_file(
+    directory: Path, rendered: Rendered, monkeypatch: Any, env: dict[str, str] | None = None
+) -> Any:
+    """The traitlets config that BinderHub gets from a render: the chart's
+    binderhub_config.py run, as traitlets runs a config file, next to the
+    rendered chart-config.yaml, with `env` in the environment."""
+    from traitlets.config import PyFileConfigLoader
+
+    secret = rendered.find("Secret", "binderhub")[0]["stringData"]
+    (directory / "binderhub_config.py").write_text(secret["binderhub_config.py"])
+    (directory / "chart-config.yaml").write_text(secret["chart-config.yaml"])
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("BINDERHUB_CHART_CONFIG", raising=False)
+    return PyFileConfigLoader("binderhub_config.py", path=str(directory)).load_config()
+
+
 def secret_data(secret: dict[str, Any], key: str) -> str:
     if key in secret.get("stringData", {}):
         return str(secret["stringData"][key])

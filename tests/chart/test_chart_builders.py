@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import yaml
 from chartlib import CHART, HelmError, values_files
@@ -71,12 +73,26 @@ def test_host(helm, render):
 
 
 @pytest.mark.parametrize("scenario", ["builder-dind", "builder-podman"])
-def test_socket_directory_cleanup(helm, render, scenario):
+def test_socket_directory_cleanup(helm, render, scenario, tmp_path):
     ds = render(helm, scenario).daemonset()
     init = ds["spec"]["template"]["spec"]["initContainers"][0]
-    script = init["command"][-1]
-    assert f'if [ -d "{SOCKET}" ]' in script
-    assert f'rmdir "{SOCKET}"' in script
+    command = init["command"]
+    # the path is the script's argument, not part of its text
+    assert command[:2] == ["sh", "-c"]
+    assert command[-1] == SOCKET
+    assert SOCKET not in command[2]
+    # Run the script on paths under tmp_path: a directory where the socket
+    # belongs goes, anything else stays; a path with shell syntax is a path.
+    hostile = tmp_path / '"; touch pwned; "'
+    for path in (tmp_path / "docker-api.sock", hostile):
+        path.mkdir()
+        subprocess.run([*command[:-1], str(path)], check=True, timeout=10, cwd=tmp_path)
+        assert not path.exists()
+    kept = tmp_path / "file"
+    kept.write_text("")
+    subprocess.run([*command[:-1], str(kept)], check=True, timeout=10, cwd=tmp_path)
+    assert kept.exists()
+    assert not (tmp_path / "pwned").exists()
     assert {m["mountPath"] for m in init["volumeMounts"]} == {
         "/var/run/binder-binderhub/docker-api"
     }

@@ -55,6 +55,9 @@ def test_the_replicas_share_the_builds(helm, render, replicas, per_replica):
         ({"limits": {"memory": "64Gi"}}, "4Gi", 15),
         ({"limits": {"memory": 34359738368}, "requests": {"memory": "512Mi"}}, "1.5Gi", 21),
         ({"limits": {"memory": "3Gi"}}, 1073741824, 2),
+        # any form Kubernetes reads: exponents (a number to helm), fractions of a unit
+        ({"limits": {"memory": "2e10"}, "requests": {"memory": "1e9"}}, "2G", 9),
+        ({"limits": {"memory": "16.5Gi"}, "requests": {"memory": "0.5Gi"}}, "2048Mi", 8),
     ],
 )
 def test_capacity_from_quantities(helm, render, resources, memory, capacity):
@@ -75,10 +78,10 @@ def test_a_limit_that_holds_no_build_is_refused(template_error):
 
 def test_a_limit_that_is_no_quantity_is_refused(template_error):
     err = template_error({"dockerApi": {"resources": {"limits": {"memory": "lots"}}}})
-    assert 'dockerApi.resources.limits.memory is "lots", not a memory quantity' in err
+    assert "at '/dockerApi/resources/limits/memory'" in err
 
 
-@pytest.mark.parametrize("memory", ["2 GiB", "-1Gi", 0])
+@pytest.mark.parametrize("memory", ["2 GiB", "-1Gi", 0, "0Gi", "0.0", "+0e3", -1])
 def test_build_memory_must_be_a_quantity(template_error, memory):
     err = template_error({"buildPods": {"memory": memory}})
     assert "/buildPods/memory" in err

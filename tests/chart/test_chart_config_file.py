@@ -8,24 +8,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chartlib import CHART
+from chartlib import CHART, load_config_file
 
-traitlets_config = pytest.importorskip("traitlets.config")
+pytest.importorskip("traitlets.config")
 
 CONFIG_FILE = CHART / "files" / "binderhub_config.py"
 
 
 def load(tmp_path: Path, rendered, monkeypatch, env=None):
-    """Run the config file with the chart-config.yaml of a render."""
     secret = rendered.find("Secret", "binderhub")[0]["stringData"]
     assert secret["binderhub_config.py"].strip() == CONFIG_FILE.read_text().strip()
-    (tmp_path / "binderhub_config.py").write_text(secret["binderhub_config.py"])
-    (tmp_path / "chart-config.yaml").write_text(secret["chart-config.yaml"])
-    for name, value in (env or {}).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("BINDERHUB_CHART_CONFIG", raising=False)
-    loader = traitlets_config.PyFileConfigLoader("binderhub_config.py", path=str(tmp_path))
-    return loader.load_config()
+    return load_config_file(tmp_path, rendered, monkeypatch, env)
 
 
 def test_seed_config(tmp_path, render, helm4, monkeypatch):

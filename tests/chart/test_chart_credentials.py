@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 
+import pytest
 import yaml
 from chartlib import SCENARIOS_DIR, secret_data
 
@@ -102,6 +103,35 @@ def test_existing_secret_conflicts_with_inline_credentials(template_error):
     assert "buildPodsRegistryCredentials.server" in err
 
 
-def test_incomplete_credentials_fail(template_error):
-    err = template_error({"buildPodsRegistryCredentials": {"server": "https://ghcr.io"}})
-    assert "buildPodsRegistryCredentials.username is empty" in err
+@pytest.mark.parametrize(
+    ("credentials", "empty"),
+    [
+        ({"server": "https://ghcr.io", "username": "me"}, "password"),
+        ({"server": "https://ghcr.io", "password": "token"}, "username"),
+        ({"username": "me", "password": "token"}, "server"),
+    ],
+)
+def test_incomplete_credentials_fail(template_error, credentials, empty):
+    err = template_error({"buildPodsRegistryCredentials": credentials})
+    assert f"buildPodsRegistryCredentials.{empty} is empty" in err
+
+
+def test_a_server_alone_is_a_registry_without_credentials(helm, render):
+    rendered = render(
+        helm, extra={"buildPodsRegistryCredentials": {"server": "http://10.1.0.4:5000"}}
+    )
+    config = json.loads(secret_data(rendered.get("Secret", PUSH_SECRET), "config.json"))
+    # An entry without "auth": docker sends no credentials; BinderHub's
+    # DockerRegistry.url defaults to the first entry's server.
+    assert config == {"auths": {"http://10.1.0.4:5000": {}}}
+
+
+def test_credentials_win_over_the_docker_config(helm, render):
+    """For the same registry, as in the 2i2c chart."""
+    server = "https://europe-west10-docker.pkg.dev"
+    extra = {"buildPodsDockerConfig": {"auths": {server: {"auth": "b3RoZXI6b3RoZXI="}, "x.io": {}}}}
+    rendered = render(helm, "seed", extra=extra)
+    config = json.loads(secret_data(rendered.get("Secret", PUSH_SECRET), "config.json"))
+    user = base64.b64decode(config["auths"][server]["auth"]).decode().partition(":")[0]
+    assert user == "_json_key"
+    assert config["auths"]["x.io"] == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from chartlib import duplicate_keys
 
 HUB_LABEL = "hub.jupyter.org/network-access-hub"
 
@@ -53,8 +54,25 @@ def test_hub_without_auth(helm, render):
 def test_no_hub_wiring_by_default(helm, render, scenario):
     rendered = render(helm, scenario)
     assert not [name for name in rendered.env() if name.startswith("JUPYTERHUB_")]
-    assert HUB_LABEL not in pod_labels(rendered)
     assert "auth_enabled" not in rendered.config("BinderHub")
+    # The label is there all the same, as in the 2i2c chart: a hub wired by
+    # hand (extraConfig, extraEnv) relies on it to reach the hub's API.
+    assert pod_labels(rendered)[HUB_LABEL] == "true"
+
+
+def test_pod_labels_can_turn_the_hub_label_off(helm, render):
+    rendered = render(helm, "hub-auth", extra={"podLabels": {HUB_LABEL: "false"}})
+    assert pod_labels(rendered)[HUB_LABEL] == "false"
+
+
+def test_pod_labels_cannot_replace_the_chart_labels(helm, render):
+    extra = {"podLabels": {"app.kubernetes.io/component": "x", "team": "binder"}}
+    rendered = render(helm, extra=extra)
+    labels = pod_labels(rendered)
+    assert labels["app.kubernetes.io/component"] == "binderhub"
+    assert labels["team"] == "binder"
+    # no key written twice (YAML parsers would silently keep one of them)
+    assert duplicate_keys(rendered.text) == []
 
 
 def test_every_option_hub_values(helm, render):

@@ -183,6 +183,25 @@ def test_the_cleaner_of_the_nodes_docker(helm, render):
     assert spec["serviceAccountName"] == "binderhub-binderhub-service-image-cleaner"
 
 
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [({}, "image-cleaner"), ({"fullnameOverride": "prod"}, "prod-image-cleaner")],
+)
+def test_2i2c_naming_names_the_cleaner_beside_docker_api(helm, render, overrides, name):
+    """The 2i2c chart has no cleaner: its objects are named in that chart's
+    style, beside its DaemonSet "docker-api"."""
+    for scenario in ("builder-host-cleaner", None):
+        extra = {"naming": "2i2c", "dockerApi": {"imageCleaner": {"cordon": True}}, **overrides}
+        rendered = render(helm, scenario, extra=extra)
+        account = rendered.get("ServiceAccount", name)
+        pod = rendered.daemonset() if scenario is None else rendered.get("DaemonSet", name)
+        assert pod["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+        (role,), (binding,) = rendered.all("ClusterRole"), rendered.all("ClusterRoleBinding")
+        # cluster-wide: the namespace is part of the name
+        assert role["metadata"]["name"] == binding["roleRef"]["name"] == f"binder-{name}"
+        assert binding["subjects"][0]["name"] == name
+
+
 # ---------------------------------------------------------------------------
 # The cleaner's start script, run with sh
 # ---------------------------------------------------------------------------

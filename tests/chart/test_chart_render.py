@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-from chartlib import NAMESPACE, find_helm
+import re
 
-KUBERNETES_VERSIONS = ["1.30.0", "1.35.0"]
+import pytest
+import yaml
+from chartlib import CHART, NAMESPACE, HelmError, duplicate_keys, find_helm
+
+# The oldest Kubernetes the chart declares (Chart.yaml kubeVersion), and a recent one.
+KUBE_VERSION = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+OLDEST = re.fullmatch(r">=(\d+\.\d+\.\d+)-0", KUBE_VERSION).group(1)  # type: ignore[union-attr]
+KUBERNETES_VERSIONS = [OLDEST, "1.35.0"]
 
 
 def test_lint_strict(helm, lint, scenario):
@@ -60,3 +66,17 @@ def test_no_floating_image_tags(helm, render, scenario):
             image = container["image"]
             name, _, tag = image.rpartition(":")
             assert name and tag and tag != "latest", image
+
+
+def test_kube_version_floor(helm):
+    """Kubernetes 1.27, which the 2i2c chart supports, is the oldest accepted;
+    every scenario validates against its API (test_kubernetes_validate_strict)."""
+    assert OLDEST == "1.27.0"
+    assert helm.run("template", "b", str(CHART), "--namespace", NAMESPACE, "--kube-version", OLDEST)
+    with pytest.raises(HelmError) as info:
+        helm.run("template", "b", str(CHART), "--namespace", NAMESPACE, "--kube-version", "1.26.15")
+    assert "kubeVersion" in info.value.stderr
+
+
+def test_no_key_is_written_twice(helm, render, scenario):
+    assert duplicate_keys(render(helm, scenario).text) == []

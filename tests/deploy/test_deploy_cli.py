@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -107,11 +108,20 @@ def test_fresh_install_then_rerun_changes_nothing(
     assert_no_secret(first.out, first.err, values)
 
     cluster.writes.clear()
-    again = run_cli(*deploy_args(project))
+    again = run_cli(*deploy_args(project, "-o", "json"))
     assert again.code == 0, again.both
-    assert "registry credentials Secret: unchanged" in again.err
-    assert "release binderhub revision 2" in again.out
-    # helm records a new revision; nothing else is written.
+    steps = {step["name"]: step["status"] for step in again.json()["steps"]}
+    assert steps["registry credentials Secret"] == "unchanged"
+    assert steps["BinderHub release binderhub"] == "unchanged"
+    assert again.json()["skipped"] == ["BinderHub release binderhub"]
+    assert again.json()["revision"] == 1
+    # Nothing changed: no write at all, not even a new helm revision.
+    assert cluster.writes == []
+    assert release_records(cluster) == {1: "deployed"}
+
+    forced = run_cli(*deploy_args(project, "--force"))
+    assert forced.code == 0, forced.both
+    assert "release binderhub revision 2" in forced.out
     assert resource_writes(cluster) == []
     assert release_records(cluster) == {1: "superseded", 2: "deployed"}
 
@@ -183,7 +193,7 @@ def test_an_unready_pod_is_diagnosed(
     run_cli: Any, project: Project, cluster: FakeKubernetes, binderhub: FakeBinderHub
 ) -> None:
     cluster.set_pod_behavior("ImagePullBackOff", BINDERHUB_SELECTOR)
-    result = run_cli(*deploy_args(project, "--timeout", "3"))
+    result = run_cli(*deploy_args(project, "--timeout", "8"))
     assert result.code == 1
     assert "Traceback" not in result.both
     assert "Diagnosis:" in result.err
@@ -194,7 +204,7 @@ def test_an_unready_pod_is_diagnosed(
     assert cluster.objects("Deployment", NAMESPACE) == []
     assert_no_secret(result.out, result.err)
 
-    doc = run_cli(*deploy_args(project, "--timeout", "3", "-o", "json"))
+    doc = run_cli(*deploy_args(project, "--timeout", "8", "-o", "json"))
     assert doc.code == 1
     failed = doc.json()
     assert failed["ok"] is False and "did not become ready" in failed["error"]
@@ -219,7 +229,7 @@ def test_a_failed_upgrade_rolls_back(
     # The next revision's BinderHub image cannot be pulled.
     project.write_config({"binderhub": {"values": {"image": {"tag": "no-such-tag"}}}})
     cluster.set_pod_behavior("ImagePullBackOff", BINDERHUB_SELECTOR, image="no-such-tag")
-    result = run_cli(*deploy_args(project, "--timeout", "3"))
+    result = run_cli(*deploy_args(project, "--timeout", "8"))
     assert result.code == 1, result.both
     assert 'Back-off pulling image "quay.io/jupyterhub/k8s-binderhub:no-such-tag"' in result.err
     flag = "rollback-on-failure" if major == 4 else "atomic"
@@ -273,8 +283,8 @@ def test_without_a_terminal_it_needs_yes(
 ) -> None:
     result = run_cli("deploy", "--config", str(project.config))
     assert result.code == 2
-    assert "pass --yes" in result.err
-    assert f"to context fake (cluster {cluster.url}), namespace {NAMESPACE}" in result.err
+    assert "deploy changes the cluster and needs a confirmation: pass --yes" in result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err
     assert cluster.requests == []
 
 
@@ -311,10 +321,11 @@ def test_dry_run_offline_and_against_the_cluster(
     assert fresh.code == 0, fresh.both
     state = fresh.json()["cluster"]
     assert state["reachable"] is True and state["context"] == "fake"
-    assert state["namespaces"] == {NAMESPACE: "create"}
-    assert state["registry_secret"] == "create"
-    assert state["releases"] == {RELEASE: None}
-    helm_step = next(s for s in fresh.json()["steps"] if s["action"] == "helm")
+    plan = {step["name"]: step for step in fresh.json()["plan"]}
+    assert plan["namespace"]["state"] == "missing"
+    assert plan["registry credentials Secret"]["state"] == "missing"
+    helm_step = plan[f"BinderHub release {RELEASE}"]
+    assert helm_step["state"] == "missing" and helm_step["blocker"] is None
     assert helm_step["command"][:3] == ["helm", "upgrade", "--install"]
     assert "--kube-context" in helm_step["command"] and "fake" in helm_step["command"]
 
@@ -322,12 +333,15 @@ def test_dry_run_offline_and_against_the_cluster(
     cluster.writes.clear()
     text = run_cli("deploy", "--dry-run", "--config", str(project.config))
     assert text.code == 0, text.both
-    assert f"namespace {NAMESPACE}: exists" in text.out
-    assert "registry credentials Secret: up to date" in text.out
-    assert "release binderhub: revision 1 deployed (binderhub-service-0.1.0)" in text.out
+    assert f"ensure namespace {NAMESPACE} ({NAMESPACE} exists)" in text.out
+    assert f"{REGISTRY_SECRET} (docker config.json" in text.out
+    assert ") (up to date)" in text.out
+    assert (
+        "revision 1 deployed (binderhub-service-0.1.0) in binder: same chart and values" in text.out
+    )
     project.key.write_text(key_json(version=3))
     changed = run_cli("deploy", "--dry-run", "--config", str(project.config))
-    assert "registry credentials Secret: will be updated" in changed.out
+    assert "(will be updated: its content, type or labels differ)" in changed.out
     assert cluster.writes == []  # a dry run changes nothing
     assert_no_secret(offline.both, fresh.both, text.both, changed.both)
 
@@ -379,8 +393,8 @@ def test_hub_values_it_cannot_read_stop_the_run_before_any_change(
     cluster.forbidden_reads.add(("jupyterhub", "secrets"))  # helm keeps releases in Secrets
     result = run_cli(*deploy_args(project))
     assert result.code == 1
-    assert "error: cannot read the helm releases in namespace jupyterhub: " in result.err
-    assert "forbidden" in result.err
+    # The first read there stops the run (the pull Secret, then helm's releases).
+    assert "error: read Secret jupyterhub/binderhub-image-pull: forbidden" in result.err
     assert resource_writes(cluster) == []
 
 
@@ -396,7 +410,7 @@ def test_the_hubs_own_values_files_go_first_and_are_never_dropped(
     project.write_config({"hub": hub})
     plan = run_cli(*deploy_args(project, "--dry-run", "-o", "json"))
     assert plan.code == 0, plan.both
-    hub_command = next(s["command"] for s in plan.json()["steps"] if "jupyterhub" in s["command"])
+    hub_command = next(s["command"] for s in plan.json()["plan"] if "jupyterhub" in s["command"])
     files = [hub_command[i + 1] for i, arg in enumerate(hub_command) if arg == "--values"]
     assert files == [str(mine), str(project.rendered / "jupyterhub.values.yaml")]
     with FakeBinderHub(base_url="/services/binder/") as binderhub:
@@ -511,3 +525,58 @@ def test_a_release_helm_left_pending_stops_the_run_before_any_change(
     assert f"helm rollback {RELEASE} --namespace {NAMESPACE} --kube-context fake" in result.err
     assert "Diagnosis" not in result.err
     assert resource_writes(cluster) == []
+
+
+# ---- never a downgrade ------------------------------------------------------------------
+
+
+def test_a_newer_hub_chart_is_never_downgraded(
+    run_cli: Any, project: Project, cluster: FakeKubernetes, tmp_path: Path
+) -> None:
+    from hub.hublib import fake_z2jh_chart
+
+    newer = fake_z2jh_chart(tmp_path / "new", "4.4.0")
+    older = fake_z2jh_chart(tmp_path / "old", "4.3.1")
+    hub = {
+        "enabled": True,
+        "namespace": "jupyterhub",
+        "fancy_profiles": False,
+        "url": "https://hub.example.org/",
+    }
+    project.write_config({"hub": {**hub, "chart": str(newer)}, "binderhub": {"api_only": False}})
+    with FakeBinderHub(base_url="/services/binder/") as binderhub:
+        cluster.port_targets[8585] = ("127.0.0.1", binderhub.port)
+        cluster.port_targets[8000] = ("127.0.0.1", binderhub.port)
+        assert run_cli(*deploy_args(project)).code == 0
+    project.write_config({"hub": {**hub, "chart": str(older)}, "binderhub": {"api_only": False}})
+    plan = run_cli("deploy", "--dry-run", "-c", str(project.config), "-o", "json")
+    [hub_step] = [s for s in plan.json()["plan"] if s["name"] == "JupyterHub release jupyterhub"]
+    assert "bhsvc never downgrades a chart" in hub_step["blocker"]
+    writes = len(cluster.writes)
+    refused = run_cli(*deploy_args(project))
+    assert refused.code == 2, refused.both
+    assert "runs chart jupyterhub 4.4.0, newer than the 4.3.1 bhsvc would install" in refused.err
+    assert "hub.chart_version" in refused.err and "hub.fancy_profiles: false" in refused.err
+    assert len(cluster.writes) == writes, "nothing changes before the refusal"
+
+
+def test_a_newer_binderhub_chart_is_never_downgraded(
+    run_cli: Any,
+    project: Project,
+    cluster: FakeKubernetes,
+    binderhub: FakeBinderHub,
+    tmp_path: Path,
+) -> None:
+    from bhsvc.chart import bundled_chart
+
+    newer = tmp_path / "binderhub-service"
+    shutil.copytree(bundled_chart(), newer)
+    chart_yaml = newer / "Chart.yaml"
+    chart_yaml.write_text(re.sub(r"(?m)^version: .*$", "version: 99.0.0", chart_yaml.read_text()))
+    project.write_config({"binderhub": {"release": RELEASE, "chart": str(newer)}})
+    assert run_cli(*deploy_args(project)).code == 0
+    project.write_config()
+    refused = run_cli(*deploy_args(project))
+    assert refused.code == 2, refused.both
+    assert "runs chart binderhub-service 99.0.0, newer than the" in refused.err
+    assert "upgrade bhsvc" in refused.err

@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 from deploylib import Project
 
-from bhsvc import deploy, diagnose, helm, kube, plan
-from bhsvc.config import load_config
+from bhsvc import diagnose, helm, installation
+from bhsvc.components.releases import install, parse_release
+from bhsvc.config import Config, load_config
+from bhsvc.hub_files import HubUserValues
+from bhsvc.kube import client as kube_client
+from bhsvc.kube.kubeconfig import kubeconfig_paths
 
 HELM4 = helm.Helm(Path("/usr/bin/helm"), (4, 1, 4))
 HELM3 = helm.Helm(Path("/usr/bin/helm"), (3, 19, 0))
@@ -27,40 +31,44 @@ def test_secret_change_compares_content_type_and_labels() -> None:
         "data": {".dockerconfigjson": _b64(b"{}")},
     }
     wanted = {".dockerconfigjson": b"{}"}
-    assert kube.secret_change(None, wanted, "Opaque", labels) == "create"
+    assert kube_client.secret_change(None, wanted, "Opaque", labels) == "create"
     assert (
-        kube.secret_change(current, wanted, "kubernetes.io/dockerconfigjson", labels) == "unchanged"
+        kube_client.secret_change(current, wanted, "kubernetes.io/dockerconfigjson", labels)
+        == "unchanged"
     )
     assert (
-        kube.secret_change(current, {".dockerconfigjson": b"[]"}, current["type"], labels)
+        kube_client.secret_change(current, {".dockerconfigjson": b"[]"}, current["type"], labels)
         == "update"
     )
-    assert kube.secret_change(current, {**wanted, "x": b""}, current["type"], labels) == "update"
-    assert kube.secret_change(current, wanted, current["type"], {"new": "label"}) == "update"
-    assert kube.secret_change(current, wanted, "Opaque", labels) == "recreate"
+    assert (
+        kube_client.secret_change(current, {**wanted, "x": b""}, current["type"], labels)
+        == "update"
+    )
+    assert kube_client.secret_change(current, wanted, current["type"], {"new": "label"}) == "update"
+    assert kube_client.secret_change(current, wanted, "Opaque", labels) == "recreate"
 
 
 def test_registry_secret_holds_the_same_docker_config_twice() -> None:
-    data = deploy.registry_secret_data('{"auths": {}}')
+    data = installation.registry_secret_data('{"auths": {}}')
     assert data == {".dockerconfigjson": b'{"auths": {}}', "config.json": b'{"auths": {}}'}
 
 
 def test_kubeconfig_paths() -> None:
     home = Path("~").expanduser()
-    assert kube.kubeconfig_paths(None, {}) == [home / ".kube" / "config"]
-    assert kube.kubeconfig_paths(None, {"KUBECONFIG": "/a:/b"}) == [Path("/a"), Path("/b")]
-    assert kube.kubeconfig_paths("/c", {"KUBECONFIG": "/a"}) == [Path("/c")]
+    assert kubeconfig_paths(None, {}) == [home / ".kube" / "config"]
+    assert kubeconfig_paths(None, {"KUBECONFIG": "/a:/b"}) == [Path("/a"), Path("/b")]
+    assert kubeconfig_paths("/c", {"KUBECONFIG": "/a"}) == [Path("/c")]
 
 
 def test_api_error_text_uses_the_status_message() -> None:
     body = '{"kind": "Status", "message": "secrets \\"x\\" is forbidden: User \\"u\\" cannot"}'
-    assert kube.api_error_text(403, "Forbidden", body).startswith('forbidden: secrets "x"')
-    assert "expired" in kube.api_error_text(401, "Unauthorized", "")
-    assert kube.api_error_text(500, "Internal", "not json") == "Internal (HTTP 500)"
+    assert kube_client.api_error_text(403, "Forbidden", body).startswith('forbidden: secrets "x"')
+    assert "expired" in kube_client.api_error_text(401, "Unauthorized", "")
+    assert kube_client.api_error_text(500, "Internal", "not json") == "Internal (HTTP 500)"
 
 
 def test_parse_release_reads_helms_document() -> None:
-    info = deploy.parse_release(
+    info = parse_release(
         {
             "name": "binderhub",
             "namespace": "binder",
@@ -92,30 +100,44 @@ def test_helm_error_keeps_helms_message_not_its_logs() -> None:
     assert helm.helm_error("") == "no output"
 
 
-def test_helm_commands_hub_first_with_the_rollback_flag_of_each_major(project: Project) -> None:
+def inputs(config: Config, helm_bin: helm.Helm, timeout: int) -> installation.Inputs:
+    return installation.Inputs(
+        config, "bhsvc.yaml", HubUserValues([], []), helm_bin, "/chart", timeout, None
+    )
+
+
+def test_helm_commands_with_the_rollback_flag_of_each_major(project: Project) -> None:
     project.write_config({"hub": {"enabled": True, "namespace": "jupyterhub"}})
-    config = deploy.with_context(load_config(project.config), "prod")
+    config = installation.with_context(load_config(project.config), "prod")
     assert config.path(Path("x")) == project.root / "x"  # still relative to the file
-    commands = plan.helm_commands(config, HELM4, "/chart", 42)
-    assert commands.hub is not None
-    assert commands.hub[:4] == ["upgrade", "--install", "jupyterhub", "jupyterhub"]
-    assert "--repo" in commands.hub and "https://hub.jupyter.org/helm-chart/" in commands.hub
-    assert commands.binderhub[:4] == ["upgrade", "--install", "binderhub", "/chart"]
-    for args in (commands.hub, commands.binderhub):
+    hub = installation.hub_chart_args(inputs(config, HELM4, 42))
+    binderhub = installation.binderhub_chart_args(inputs(config, HELM4, 42))
+    assert hub[:4] == ["upgrade", "--install", "jupyterhub", "jupyterhub"]
+    assert "--repo" in hub and "https://hub.jupyter.org/helm-chart/" in hub
+    assert binderhub[:4] == ["upgrade", "--install", "binderhub", "/chart"]
+    for args in (hub, binderhub):
         assert args[args.index("--kube-context") + 1] == "prod"
         assert args[args.index("--timeout") + 1] == "42s"
         assert "--wait" in args and "--rollback-on-failure" in args
-    values = commands.binderhub[commands.binderhub.index("--values") + 1]
+    values = binderhub[binderhub.index("--values") + 1]
     assert values == str(project.rendered / "binderhub-service.values.yaml")
-    assert "--atomic" in plan.helm_commands(config, HELM3, "/chart", 42).binderhub
+    assert "--atomic" in installation.binderhub_chart_args(inputs(config, HELM3, 42))
+
+
+def test_the_hub_release_goes_first(project: Project) -> None:
+    project.write_config({"hub": {"enabled": True, "namespace": "jupyterhub"}})
+    names = [
+        c.name for c in installation.components(inputs(load_config(project.config), HELM4, 60))
+    ]
+    assert names.index("JupyterHub release jupyterhub") < names.index("BinderHub release binderhub")
+    assert names.index("hub API token for BinderHub") < names.index("BinderHub release binderhub")
 
 
 def test_helm_commands_use_a_local_hub_chart(project: Project, tmp_path: Path) -> None:
     project.write_config({"hub": {"enabled": True, "chart": "charts/jupyterhub"}})
-    commands = plan.helm_commands(load_config(project.config), HELM4, "/chart", 60)
-    assert commands.hub is not None
-    assert commands.hub[3] == str(project.root / "charts" / "jupyterhub")
-    assert "--repo" not in commands.hub and "--version" not in commands.hub
+    hub = installation.hub_chart_args(inputs(load_config(project.config), HELM4, 60))
+    assert hub[3] == str(project.root / "charts" / "jupyterhub")
+    assert "--repo" not in hub and "--version" not in hub
 
 
 @pytest.mark.parametrize(
@@ -171,5 +193,5 @@ def test_helm_gets_time_for_the_rollback_after_its_own_timeout(
     script.write_text(f"#!/bin/sh\nsleep 1.6\necho '{release_json}'\n")
     script.chmod(0o755)
     monkeypatch.setattr(helm, "GRACE_SECONDS", 0.2)
-    release = deploy.install(helm.Helm(script, (4, 1, 4)), ["upgrade", "hub"], timeout_seconds=1)
+    release = install(helm.Helm(script, (4, 1, 4)), ["upgrade", "hub"], timeout_seconds=1)
     assert (release.name, release.revision) == ("hub", 2)

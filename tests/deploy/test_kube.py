@@ -17,6 +17,9 @@ from deploylib import NAMESPACE
 
 from bhsvc import kube as kube_mod
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.kube import client as kube_client
+from bhsvc.kube import kubeconfig as kube_connect
+from bhsvc.kube.diagnosis import diagnose
 from fakes.binderhub import FakeBinderHub
 from fakes.k8s_api import FakeKubernetes
 
@@ -127,8 +130,7 @@ def test_a_dead_cluster_is_one_line_not_a_traceback(
 
 
 def test_ensure_namespace_creates_once(kube: kube_mod.Kube, cluster: FakeKubernetes) -> None:
-    assert kube.ensure_namespace("fresh", dry_run=True) == "create"
-    assert cluster.get("Namespace", "", "fresh") is None
+    assert kube.namespace_phase("fresh") is None
     assert kube.ensure_namespace("fresh") == "created"
     assert kube.ensure_namespace("fresh") == "present"
     assert [w.verb for w in cluster.writes_of("Namespace", "fresh")] == ["create"]
@@ -146,9 +148,9 @@ def test_ensure_secret_writes_only_when_the_content_changes(
     assert kube.ensure_secret(NAMESPACE, "creds", data, kind, {"a": "b"}) == "unchanged"
     assert len(cluster.writes_of("Secret", "creds")) == 1
     changed = {**data, "config.json": b'{"auths": {"x": {}}}'}
-    assert (
-        kube.ensure_secret(NAMESPACE, "creds", changed, kind, {"a": "b"}, dry_run=True) == "update"
-    )
+    current = kube.read_secret(NAMESPACE, "creds")
+    wanted_labels = kube_client.managed_labels({"a": "b"})
+    assert kube_client.secret_change(current, changed, kind, wanted_labels) == "update"
     assert len(cluster.writes_of("Secret", "creds")) == 1
     assert kube.ensure_secret(NAMESPACE, "creds", changed, kind, {"a": "b"}) == "updated"
     stored = cluster.get("Secret", NAMESPACE, "creds")
@@ -288,11 +290,11 @@ def test_diagnose_says_why_pods_are_not_ready(
     cluster.set_pod_behavior(behavior, "app=bad")
     cluster.create(deployment("bad", {"app": "bad"}))
     cluster.create(deployment("good", {"app": "good"}))
-    text = "\n".join(kube.diagnose(NAMESPACE, "app"))
+    text = "\n".join(diagnose(kube, NAMESPACE, "app"))
     for pattern in DIAGNOSES[behavior]:
         assert re.search(pattern, text), (pattern, text)
     assert "good-" not in text  # ready pods are not mentioned
-    assert kube.diagnose(NAMESPACE, "app=good") == []
+    assert diagnose(kube, NAMESPACE, "app=good") == []
 
 
 def test_diagnose_missing_secret_and_no_pods(kube: kube_mod.Kube, cluster: FakeKubernetes) -> None:
@@ -302,13 +304,13 @@ def test_diagnose_missing_secret_and_no_pods(kube: kube_mod.Kube, cluster: FakeK
         {"name": "creds", "secret": {"secretName": "gone"}}
     ]
     cluster.create(needs)
-    text = "\n".join(kube.diagnose(NAMESPACE, "app=needs"))
+    text = "\n".join(diagnose(kube, NAMESPACE, "app=needs"))
     assert "ContainerCreating" in text
     assert 'MountVolume.SetUp failed for volume "creds" : secret "gone" not found' in text
     # The kubelet retries when the Secret appears.
     kube.ensure_secret(NAMESPACE, "gone", {"k": b"v"}, "Opaque", None)
-    assert kube.diagnose(NAMESPACE, "app=needs") == []
-    lines = kube.diagnose(NAMESPACE, "app=none")
+    assert diagnose(kube, NAMESPACE, "app=needs") == []
+    lines = diagnose(kube, NAMESPACE, "app=none")
     assert lines[0] == f"no pod matches app=none in namespace {NAMESPACE}"
     assert any("FailedMount" in line for line in lines[1:])
 
@@ -396,7 +398,7 @@ def test_a_failing_credential_plugin_is_one_line_with_its_message(
 def test_a_credential_plugin_that_hangs_has_a_deadline(
     cluster: FakeKubernetes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(kube_mod, "CREDENTIAL_PLUGIN_TIMEOUT", 0.5)
+    monkeypatch.setattr(kube_connect, "CREDENTIAL_PLUGIN_TIMEOUT", 0.5)
     path = exec_kubeconfig(cluster, tmp_path, "sleep 3\n")
     with pytest.raises(OperationError, match=r"did not answer within 0\.5s"):
         kube_mod.connect(None, path)

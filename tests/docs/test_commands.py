@@ -192,7 +192,7 @@ def test_offline_command_runs(command: docslib.Command, workspace: Path, helm4_p
         f"{proc.stdout}\n{proc.stderr}"
     )
     if name == "render":
-        out = workspace / next(option_values(rest, "--output-dir", "-d"), "rendered")
+        out = workspace / next(option_values(rest, "--output-dir", "-d"), ".bhsvc/rendered")
         manifests = yaml.safe_load_all((out / "binderhub-service.yaml").read_text())
         kinds = {doc["kind"] for doc in manifests if doc}
         assert {"Deployment", "Service", "DaemonSet"} <= kinds

@@ -283,15 +283,25 @@ def _error_body(error: RpcError) -> bytes:
         "message": error.message,
         "status": error.status,
     }
+    details: list[dict[str, Any]] = []
     if error.reason:
-        payload["details"] = [
+        details.append(
             {
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                 "reason": error.reason,
                 "domain": error.domain or "",
                 "metadata": error.metadata,
             }
-        ]
+        )
+    for detail in error.details:
+        details.append(
+            {
+                "@type": f"type.googleapis.com/{detail.DESCRIPTOR.full_name}",
+                **json_format.MessageToDict(detail),
+            }
+        )
+    if details:
+        payload["details"] = details
     return json.dumps({"error": payload}).encode()
 
 
@@ -334,7 +344,9 @@ def _handler_class(fake: FakeArtifactRegistry) -> type[BaseHTTPRequestHandler]:
             record: Recorded | None = None
             try:
                 record = fake.begin(method, resource, headers)
+                fake.wait_if_held(method, "call")
                 message = handlers[method](resource, query, body)
+                fake.wait_if_held(method, "answer")
             except RpcError as error:
                 if record is not None:
                     fake.finish(record, error.status)
@@ -361,6 +373,7 @@ def serve(fake: FakeArtifactRegistry | None = None) -> Iterator[tuple[FakeArtifa
     try:
         yield fake, f"http://127.0.0.1:{server.server_port}"
     finally:
+        fake.release_all()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

@@ -14,6 +14,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf.message import Message
+
 # google.rpc.Code name -> (number, HTTP status), as Google APIs map them.
 RPC_CODES: dict[str, tuple[int, int]] = {
     "OK": (0, 200),
@@ -46,6 +48,7 @@ class RpcError(Exception):
         reason: str | None = None,
         domain: str | None = None,
         metadata: dict[str, str] | None = None,
+        details: list[Message] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -53,6 +56,8 @@ class RpcError(Exception):
         self.reason = reason
         self.domain = domain
         self.metadata = metadata or {}
+        # google.rpc detail messages sent after the ErrorInfo, e.g. a PreconditionFailure.
+        self.details = details or []
 
     @property
     def code(self) -> int:
@@ -91,6 +96,9 @@ class FakeBase:
         self._faults: dict[str, deque[RpcError]] = defaultdict(deque)
         # Errors answered after the call took effect (a reply lost on the way back).
         self._lost: dict[str, deque[RpcError]] = defaultdict(deque)
+        # Calls held back, before ("call") or after ("answer") they take effect.
+        self._held: dict[tuple[str, str], deque[threading.Event]] = defaultdict(deque)
+        self._all_held: list[threading.Event] = []
 
     # ---- fault injection ---------------------------------------------------
 
@@ -121,6 +129,38 @@ class FakeBase:
         with self.lock:
             queue = self._lost.get(method)
             return queue.popleft() if queue else None
+
+    def hold_answer(self, method: str) -> threading.Event:
+        """Carry out the next call of `method`, then hold its answer back until the
+        returned event is set (or the fake stops): a slow reply, which a client may
+        give up on or be stopped while waiting for."""
+        return self._hold(method, "answer")
+
+    def hold_call(self, method: str) -> threading.Event:
+        """Hold the next call of `method` before carrying it out, until the returned
+        event is set: a request the service has not got to yet."""
+        return self._hold(method, "call")
+
+    def _hold(self, method: str, stage: str) -> threading.Event:
+        release = threading.Event()
+        with self.lock:
+            self._held[(method, stage)].append(release)
+            self._all_held.append(release)
+        return release
+
+    def wait_if_held(self, method: str, stage: str) -> None:
+        """Called by the servers before a call ("call") and before its answer ("answer")."""
+        with self.lock:
+            queue = self._held.get((method, stage))
+            release = queue.popleft() if queue else None
+        if release is not None:
+            release.wait(timeout=300)
+
+    def release_all(self) -> None:
+        """Let every held answer go (the fake is stopping)."""
+        with self.lock:
+            for release in self._all_held:
+                release.set()
 
     def deny(self, method: str, permission: str, resource: str, times: int = 1) -> None:
         """Answer PERMISSION_DENIED as Google APIs do, with an ErrorInfo naming the permission."""
@@ -186,5 +226,4 @@ def summary(*fakes: FakeBase) -> dict[str, Any]:
         "mutating": sum(1 for r in records if r.mutating and r.status == "OK"),
         "busy_seconds": busy,
         "wall_seconds": wall,
-        "parallelism": busy / wall if wall > 0 else 1.0,
     }

@@ -6,8 +6,9 @@ types from `google.cloud.iam_admin_v1.types`, so the client library's gRPC
 transport talks to it exactly as to iam.googleapis.com. Implemented:
 GetServiceAccount, CreateServiceAccount, ListServiceAccountKeys,
 CreateServiceAccountKey, DeleteServiceAccountKey. Other methods answer
-UNIMPLEMENTED. Errors carry google.rpc.Status details (ErrorInfo) in the
-`grpc-status-details-bin` trailer, as Google's services send them.
+UNIMPLEMENTED. Errors carry google.rpc.Status details (ErrorInfo,
+PreconditionFailure) in the `grpc-status-details-bin` trailer, as Google's
+services send them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 from google.cloud.iam_admin_v1 import types
@@ -56,6 +58,9 @@ class FakeIam(FakeBase):
         self.keys: dict[str, list[types.ServiceAccountKey]] = {}  # email -> keys
         # Every private key handed out, so tests can check none of them leaks.
         self.issued_private_keys: list[str] = []
+        # The organization policy constraint iam.disableServiceAccountKeyCreation.
+        self.key_creation_disabled = False
+        self._answers_naming_another_key = 0
 
     # ---- test helpers --------------------------------------------------------
 
@@ -72,6 +77,12 @@ class FakeIam(FakeBase):
                 for k in self.keys.get(email, [])
                 if k.key_type == USER_MANAGED
             ]
+
+    def answer_with_another_key_id(self, times: int = 1) -> None:
+        """The next `times` key creations answer with a credentials file whose
+        private_key_id is not the id the key's name ends with."""
+        with self.lock:
+            self._answers_naming_another_key += times
 
     def add_user_keys(self, email: str, count: int) -> None:
         """Keys made elsewhere (no private part kept), e.g. to fill up the quota."""
@@ -190,10 +201,17 @@ class FakeIam(FakeBase):
     ) -> types.ServiceAccountKey:
         with self.lock:
             account = self._account(request.name)
+            if self.key_creation_disabled:
+                raise _key_creation_not_allowed(account)
             if len(self.user_key_ids(account.email)) >= MAX_USER_KEYS:
                 raise RpcError("FAILED_PRECONDITION", "Precondition check failed.")
             key, credentials = self._new_key(account, USER_MANAGED)
             self.issued_private_keys.append(json.loads(credentials)["private_key"])
+            if self._answers_naming_another_key:
+                self._answers_naming_another_key -= 1
+                data = json.loads(credentials)
+                data["private_key_id"] = secrets.token_hex(20)
+                credentials = json.dumps(data, indent=2) + "\n"
             answer = types.ServiceAccountKey(key)
             answer.private_key_type = (
                 request.private_key_type
@@ -220,6 +238,19 @@ class FakeIam(FakeBase):
                     keys.remove(key)
                     return empty_pb2.Empty()
             raise RpcError("NOT_FOUND", f"Service account key {match.group(2)} does not exist.")
+
+
+def _key_creation_not_allowed(account: types.ServiceAccount) -> RpcError:
+    """What IAM answers when the organization policy forbids keys: FAILED_PRECONDITION
+    with a PreconditionFailure naming the constraint (as gcloud shows it)."""
+    message = "Key creation is not allowed on this service account."
+    violation = error_details_pb2.PreconditionFailure.Violation(
+        type="constraints/iam.disableServiceAccountKeyCreation",
+        subject=f"{account.name}?configvalue={quote(account.email)}",
+        description=message,
+    )
+    failure = error_details_pb2.PreconditionFailure(violations=[violation])
+    return RpcError("FAILED_PRECONDITION", message, details=[failure])
 
 
 _METHODS: dict[str, tuple[Any, Any, Callable[[Any], str]]] = {
@@ -254,10 +285,14 @@ _METHODS: dict[str, tuple[Any, Any, Callable[[Any], str]]] = {
 
 def _abort(context: grpc.ServicerContext, error: RpcError) -> None:
     status = status_pb2.Status(code=error.code, message=error.message)
+    infos: list[Any] = []
     if error.reason:
-        info = error_details_pb2.ErrorInfo(
-            reason=error.reason, domain=error.domain or "", metadata=error.metadata
+        infos.append(
+            error_details_pb2.ErrorInfo(
+                reason=error.reason, domain=error.domain or "", metadata=error.metadata
+            )
         )
+    for info in [*infos, *error.details]:
         detail = any_pb2.Any()
         detail.Pack(info)
         status.details.append(detail)
@@ -274,7 +309,9 @@ def _handler(fake: FakeIam) -> grpc.GenericRpcHandler:
             record = None
             try:
                 record = fake.begin(method, resource_of(request), headers)
+                fake.wait_if_held(method, "call")
                 response = implementation(request)
+                fake.wait_if_held(method, "answer")
                 lost = fake.take_lost_answer(method)
                 if lost is not None:
                     raise lost
@@ -304,4 +341,5 @@ def serve(fake: FakeIam | None = None) -> Iterator[tuple[FakeIam, str]]:
     try:
         yield fake, f"127.0.0.1:{port}"
     finally:
+        fake.release_all()
         server.stop(grace=None)

@@ -201,50 +201,22 @@ def test_a_bad_flag_with_json_output_still_gives_the_document(json_flag: list[st
 
 def test_no_command_shows_the_help() -> None:
     proc = bhsvc()
-    assert proc.returncode == 2
-    assert "Usage: bhsvc [OPTIONS] COMMAND" in proc.stdout + proc.stderr
-    assert "render" in proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: bhsvc [OPTIONS] COMMAND" in proc.stdout
+    assert "render" in proc.stdout and proc.stderr == ""
 
 
-# ---- the program's quick exit -------------------------------------------------
-
-EXIT_PROBE = """
-import atexit, sys, threading, time
-from pathlib import Path
-from bhsvc.cli import entry_point
-
-mark = Path(sys.argv[1])
-atexit.register(lambda: mark.with_suffix(".atexit").write_text("ran"))
-if sys.argv[2] == "thread":
-    def late():
-        time.sleep(0.3)
-        mark.with_suffix(".thread").write_text("done")
-    threading.Thread(target=late).start()
-sys.argv = ["bhsvc", *sys.argv[3:]]
-entry_point()
-"""
+@pytest.mark.parametrize("args", [["-h"], ["deploy", "-h"], ["verify", "-h"]])
+def test_dash_h_is_help(args: list[str]) -> None:
+    proc = bhsvc(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Usage: bhsvc {' '.join(args[:-1])}".rstrip() in proc.stdout
 
 
-@pytest.mark.parametrize("thread", ["", "thread"])
-def test_quick_exit_keeps_exit_code_output_handlers_and_threads(
-    tmp_path: Path, no_network_env: dict[str, str], thread: str
-) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", EXIT_PROBE, str(tmp_path / "mark"), thread,
-         "render", "-c", str(tmp_path / "none.yaml"), "-o", "json"],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, **no_network_env},
-    )  # fmt: skip
-    assert proc.returncode == 2
-    assert json.loads(proc.stdout) == {
-        "ok": False,
-        "error": f"{tmp_path / 'none.yaml'}: config file not found (create one with "
-        "'bhsvc init' or pass --config)",
-        "exit_code": 2,
-    }
-    assert (tmp_path / "mark.atexit").read_text() == "ran"
-    if thread:
-        assert (tmp_path / "mark.thread").read_text() == "done"
+def test_shell_completion_script_for_bash() -> None:
+    proc = bhsvc("--show-completion", env={"SHELL": "/bin/bash"})
+    assert proc.returncode == 0, proc.stderr
+    assert "_bhsvc_completion" in proc.stdout and "complete " in proc.stdout
 
 
 # ---- render ------------------------------------------------------------------
@@ -355,7 +327,7 @@ def test_render_writes_nothing_when_a_file_it_writes_is_a_directory(
     example = str(ROOT / "examples" / "gar.yaml")
     proc = bhsvc("render", "-c", example, "-d", str(out), env=helm_env)
     assert proc.returncode == 2, proc.stderr
-    assert f"--output-dir {out}: binderhub-service.yaml there is a directory" in proc.stderr
+    assert f"{out / 'binderhub-service.yaml'}: is a directory, where bhsvc writes" in proc.stderr
     assert [p.name for p in out.iterdir()] == ["binderhub-service.yaml"]
 
 
@@ -469,7 +441,7 @@ def test_deploy_dry_run_prints_the_ordered_plan(helm_env: dict[str, str], tmp_pa
         env={**helm_env, "KUBECONFIG": str(tmp_path / "none")},
     )
     assert proc.returncode == 0, proc.stderr
-    steps = json.loads(proc.stdout)["steps"]
+    steps = json.loads(proc.stdout)["plan"]
     actions = [step["action"] for step in steps]
     assert actions[:2] == ["namespace", "secret"]
     helm_steps = [step for step in steps if step["action"] == "helm"]
@@ -507,7 +479,7 @@ def test_remote_chart_references_are_passed_to_helm_as_they_are(
         env={**helm_env, "KUBECONFIG": str(tmp_path / "none")},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    hub_step = next(s for s in json.loads(proc.stdout)["steps"] if "jupyterhub" in s["command"])
+    hub_step = next(s for s in json.loads(proc.stdout)["plan"] if "jupyterhub" in s["command"])
     command = hub_step["command"]
     assert "oci://registry.example.org/charts/jupyterhub" in command
     assert command[command.index("--version") + 1] == "4.3.1"  # the fancy-profiles default
@@ -554,3 +526,27 @@ def test_render_resolves_a_local_chart_from_the_config_files_folder(
     assert proc.returncode == 2
     assert "binderhub.chart:" in proc.stderr and "charts/missing does not exist" in proc.stderr
     assert not (tmp_path / "out2").exists()
+
+
+def test_nothing_a_user_copies_is_wrapped_without_a_terminal(
+    tmp_path: Path, helm_env: dict[str, str]
+) -> None:
+    """A CI log has no terminal width: rich would wrap at 80 columns, splitting paths
+    and commands; every line a user may copy stays whole."""
+    folder = tmp_path / ("a-folder-with-a-rather-long-name-" * 3)
+    folder.mkdir()
+    config = folder / "bhsvc.yaml"
+    config.write_text((ROOT / "examples" / "gar-with-hub.yaml").read_text())
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bhsvc", "deploy", "--dry-run", "-c", str(config)],
+        env={**env, **helm_env, "KUBECONFIG": str(tmp_path / "none")},
+        capture_output=True, text=True, timeout=120, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    commands = [line for line in proc.stdout.splitlines() if "helm upgrade --install" in line]
+    assert len(commands) == 2
+    for line in commands:
+        assert line.rstrip().endswith("--rollback-on-failure"), "the whole command on one line"
+        assert str(folder / ".bhsvc" / "rendered") in line
+    assert any(len(line) > 200 for line in proc.stdout.splitlines())

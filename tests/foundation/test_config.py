@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bhsvc.config import load_config, parse_config
 from bhsvc.errors import ConfigError, UsageError
@@ -30,10 +31,28 @@ def base(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+# PyYAML reads with libyaml when it has it, which refuses some things itself.
+if yaml.__with_libyaml__:
+    TOO_DEEP = r" at line 1, column \d+: exceeded maximum nesting depth"
+    SURROGATE = "invalid Unicode character escape code"
+else:
+    TOO_DEEP, SURROGATE = ": nested too deeply", "an unpaired surrogate escape"
+
+
 def error_of(data: Any) -> str:
     with pytest.raises(ConfigError) as info:
         parse_config(data, "bhsvc.yaml")
     return str(info.value)
+
+
+def file_error(path: Path, content: str) -> str:
+    """The message of loading a config file holding `content` (after its path)."""
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    return message.removeprefix(f"{path}: ")
 
 
 def test_minimal_gar_config_derives_defaults() -> None:
@@ -67,15 +86,21 @@ def test_hub_enabled_moves_binderhub_under_services() -> None:
         ({"binderhub__release": "Bad_Name"}, "binderhub.release: 'Bad_Name' is not a valid helm"),
         ({"binderhub__release": "r" * 54}, "binderhub.release: helm release name must be 1-53"),
         ({"binderhub__base_url": "services/x"}, "binderhub.base_url: base_url must start and end"),
-        ({"binderhub__builder": "kaniko"}, "binderhub.builder: Input should be 'dind', 'podman'"),
-        ({"registry__provider": "ecr"}, "registry.provider: Input should be 'gar'"),
+        (
+            {"binderhub__builder": "kaniko"},
+            "binderhub.builder: expected one of dind, podman, host, got 'kaniko'",
+        ),
+        (
+            {"registry__provider": "ecr"},
+            "registry.provider: expected one of gar, dockerhub, ghcr, quay, generic, got 'ecr'",
+        ),
         ({"registry__gar__project": "p1"}, "registry.gar.project: GCP project id must be 6-30"),
         ({"registry__gar__project": "1project"}, "registry.gar.project: '1project' is not a valid"),
         ({"registry__gar__region": "Europe West"}, "registry.gar.region"),
         ({"registry__gar__repository": "Binder_Images"}, "registry.gar.repository"),
         ({"registry__gar__service_account": "short"}, "service account id must be 6-30"),
         ({"registry__image_prefix": "Registry.Example/Org/"}, "registry.image_prefix"),
-        ({"hub__home_strategy": "symlink"}, "hub.home_strategy: Input should be"),
+        ({"hub__home_strategy": "symlink"}, "hub.home_strategy: expected one of target-repo-dir"),
         ({"hub__service_name": "Binder"}, "hub.service_name"),
         ({"kube__extra": 1}, "kube.extra: unknown key"),
         ({"colour": "blue"}, "colour: unknown key"),
@@ -418,10 +443,10 @@ def test_fancy_profiles_needs_api_only_mode() -> None:
     ("content", "expected"),
     [
         ("", "the file is empty"),
-        ("kube: [unclosed", "not valid YAML at line 1"),
+        ("kube: [unclosed", "not valid YAML at line "),
         ("- a\n- b\n", "expected a mapping"),
         ("kube: {namespace: binder}\nwhen: 2001-02-30\n", "not valid YAML: day is out of range"),
-        ("a: " + "[" * 3000 + "]" * 3000 + "\n", "not valid YAML: nested too deeply"),
+        ("a: " + "[" * 3000 + "]" * 3000 + "\n", f"not valid YAML{TOO_DEEP}"),
     ],
 )
 def test_unusable_files(tmp_path: Path, content: str, expected: str) -> None:
@@ -451,11 +476,7 @@ def test_unusable_files(tmp_path: Path, content: str, expected: str) -> None:
 def test_duplicate_keys_are_refused_at_any_depth(
     tmp_path: Path, content: str, expected: str
 ) -> None:
-    path = tmp_path / "bhsvc.yaml"
-    path.write_text(content)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert str(info.value) == f"{path}: {expected}"
+    assert file_error(tmp_path / "bhsvc.yaml", content) == expected
 
 
 def test_a_merge_key_may_be_overridden(tmp_path: Path) -> None:
@@ -485,3 +506,286 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="is a directory"):
         load_config(tmp_path)
+
+
+# ---- hostile input: values are what they are --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # binderhub.base_url is a URL path
+        (
+            {"binderhub__base_url": "/a b/"},
+            "binderhub.base_url: base_url is a URL path and cannot hold ' '",
+        ),
+        ({"binderhub__base_url": "/a?x=1/"}, "cannot hold '?'"),
+        ({"binderhub__base_url": "/a#top/"}, "cannot hold '#'"),
+        ({"binderhub__base_url": "/a\n/"}, "cannot hold '\\n'"),
+        ({"binderhub__base_url": "/caf\u00e9/"}, "cannot hold 'é'"),
+        (
+            {"binderhub__base_url": "//evil.example/"},
+            "base_url '//evil.example/' has an empty segment",
+        ),
+        # chart references reach helm's command line
+        (
+            {"binderhub__chart": "--post-renderer=./x"},
+            "binderhub.chart: '--post-renderer=./x' starts with '-'",
+        ),
+        ({"hub__chart": "-x"}, "hub.chart: '-x' starts with '-'"),
+        (
+            {"binderhub__chart": "./chart\n--debug"},
+            "binderhub.chart: holds a control character (U+000A)",
+        ),
+        # the context reaches helm and the kubernetes client
+        (
+            {"kube__context": "--kubeconfig=/tmp/x"},
+            "kube.context: '--kubeconfig=/tmp/x' starts with '-'",
+        ),
+        ({"kube__context": "prod\x1b[2J"}, "kube.context: holds a control character (U+001B)"),
+        (
+            {"kube__context": "prod\u202eved"},
+            "kube.context: holds an invisible formatting character (U+202E)",
+        ),
+        ({"kube__context": "a\u2028b"}, "kube.context: holds a line separator (U+2028)"),
+        # paths
+        (
+            {"registry__gar__key_file": "keys/\x00key.json"},
+            "registry.gar.key_file: holds a control character (U+0000)",
+        ),
+        (
+            {"registry__gar__key_file": "-key.json"},
+            "registry.gar.key_file: '-key.json' starts with '-'",
+        ),
+        (
+            {"hub__values_files": ["ok.yaml", "a\nb.yaml"]},
+            "hub.values_files.1: holds a control character (U+000A)",
+        ),
+        ({"hub__values_files": ["-"]}, "hub.values_files.0: '-' starts with '-'"),
+    ],
+)
+def test_text_keys_hold_plain_text_of_their_kind(overrides: dict[str, Any], expected: str) -> None:
+    message = error_of(base(**overrides))
+    assert expected in message
+    assert len(message.splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {
+                "provider": "generic",
+                "username": "bot\nx",
+                "server": "r.example.org",
+                "image_prefix": "r.example.org/b-",
+            },
+            "registry.username: holds a control character (U+000A)",
+        ),
+        (
+            {
+                "provider": "generic",
+                "username": "bot:x",
+                "server": "r.example.org",
+                "image_prefix": "r.example.org/b-",
+            },
+            "registry.username: holds ':'",
+        ),
+        (
+            {
+                "provider": "generic",
+                "username": "bot",
+                "server": "r.example.org/v2/\x00",
+                "image_prefix": "r.example.org/b-",
+            },
+            "registry.server: 'r.example.org/v2/\\x00' is not a registry server",
+        ),
+        (
+            {
+                "provider": "generic",
+                "username": "bot",
+                "server": "r.example.org/v2?x#y",
+                "image_prefix": "r.example.org/b-",
+            },
+            "registry.server: 'r.example.org/v2?x#y' is not a registry server",
+        ),
+        (
+            {"provider": "ghcr", "username": "octo", "password_file": "tok\ren"},
+            "registry.password_file: holds a control character (U+000D)",
+        ),
+    ],
+)
+def test_registry_text_is_plain(settings: dict[str, Any], expected: str) -> None:
+    message = error_of(registry(**settings))
+    assert expected in message
+    assert len(message.splitlines()) == 2
+
+
+def test_plain_text_of_every_kind_is_accepted() -> None:
+    config = parse_config(
+        base(
+            kube__context="gke_my-project_europe-west10-a_binder cluster (prod)",
+            binderhub={"base_url": "/binder/v1.2_~x/", "chart": "charts/my chart.tgz"},
+            hub={"chart": "oci://registry.example.org/charts/jupyterhub"},
+        ),
+        "f",
+    )
+    assert config.binderhub.base_url == "/binder/v1.2_~x/"
+    assert config.kube.context == "gke_my-project_europe-west10-a_binder cluster (prod)"
+
+
+# ---- hostile input: messages quote nothing in full ------------------------------------
+
+
+SHADOW_LIKE = (
+    "root:$6$Q1w2e3r4$SECRETHASHSECRETHASH:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+)
+KUBECONFIG_LIKE = "apiVersion: v1\nkind: Config\nusers: [{name: me, user: {token: SECRET-TOKEN}}]\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            SHADOW_LIKE,
+            "not a bhsvc config file: none of its top-level keys is one of version, "
+            "kube, binderhub, registry, hub",
+        ),
+        (KUBECONFIG_LIKE, "not a bhsvc config file: none of its top-level keys"),
+        (
+            "SECRET-TOKEN-VALUE\n",
+            "not a bhsvc config file: expected a mapping of keys at the top level, found text",
+        ),
+        (
+            "- SECRET\n- TOKEN\n",
+            "not a bhsvc config file: expected a mapping of keys at the top level, found a list",
+        ),
+        (
+            "12345\n",
+            "not a bhsvc config file: expected a mapping of keys at the top level, found a number",
+        ),
+    ],
+)
+def test_a_file_that_is_no_config_is_not_quoted(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    message = file_error(tmp_path / "file", content)
+    assert message.startswith(expected)
+    for secret in ("SECRET", "root", "daemon", "$6$"):
+        assert secret not in message
+
+
+def test_unknown_keys_are_named_by_position_and_clipped(tmp_path: Path) -> None:
+    content = (
+        "version: 1\n"
+        "kube: {namespace: binder, nmespace: x}\n"
+        "registry: {provider: gar, gar: {project: my-project, region: europe-west10}}\n"
+        f"{'k' * 300}: 1\n"
+        '"\\e[2Jcleared": 2\n'
+        "hub:\n  enabeld: true\n"
+    )
+    assert file_error(tmp_path / "bhsvc.yaml", content).splitlines() == [
+        "invalid configuration",
+        "  kube.nmespace: unknown key (line 2, column 27); did you mean namespace?",
+        "  hub.enabeld: unknown key (line 7, column 3); did you mean enabled?",
+        f"  {'k' * 39}…: unknown key (line 4, column 1)",
+        "  \\x1b[2Jcleared: unknown key (line 5, column 1)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"registry__provider": "dockrhub"}, "got 'dockrhub'; did you mean dockerhub?"),
+        ({"registry__provider": "GHCR"}, "got 'GHCR'; did you mean ghcr?"),
+        ({"binderhub__builder": "podmn"}, "got 'podmn'; did you mean podman?"),
+        ({"hub__home_strategy": "copy_on_start"}, "did you mean copy-on-start?"),
+        ({"hub__launch": "fancy_profiles"}, "did you mean fancy-profiles?"),
+    ],
+)
+def test_enumerations_suggest_the_near_miss(overrides: dict[str, Any], expected: str) -> None:
+    message = error_of(base(**overrides))
+    assert message.endswith(expected)
+
+
+def test_a_far_miss_gets_no_suggestion() -> None:
+    message = error_of(base(registry__provider="azure"))
+    assert message.endswith("expected one of gar, dockerhub, ghcr, quay, generic, got 'azure'")
+
+
+def test_long_values_are_clipped_in_messages() -> None:
+    message = error_of(base(binderhub__base_url="x" * 100_000, kube__context="\x1b" * 5000))
+    assert len(message) < 500
+    assert "'" + "x" * 59 + "…'" in message
+
+
+def test_thousands_of_bad_keys_make_a_short_message() -> None:
+    data = base(**{f"key{i}": i for i in range(5000)})
+    lines = error_of(data).splitlines()
+    assert len(lines) == 22
+    assert lines[-1] == "  ... and 4980 more problems"
+
+
+# ---- hostile input: YAML that reads as something else ---------------------------------
+
+
+def billion_laughs(levels: int) -> str:
+    lines = ["    l0: &l0 [a, a, a, a, a, a, a, a, a, a]"]
+    for i in range(1, levels):
+        refs = ", ".join([f"*l{i - 1}"] * 10)
+        lines.append(f"    l{i}: &l{i} [{refs}]")
+    return "\n".join(lines)
+
+
+MINIMAL = (
+    "version: 1\nkube: {namespace: binder}\n"
+    "registry: {provider: gar, gar: {project: my-project, region: europe-west10}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        (
+            "binderhub: {values: {replicas: .inf}}\n",
+            "at line 4, column 32: infinite and not-a-number",
+        ),
+        ("binderhub: {values: {cpu: -.Inf}}\n", "infinite and not-a-number values (.inf, .nan)"),
+        ("binderhub: {values: {cpu: .NaN}}\n", "infinite and not-a-number values"),
+        ("binderhub: {values: {cpu: 1.0e+999}}\n", "infinite and not-a-number values"),
+        (
+            "hub: {chart_version: " + "9" * 5000 + "}\n",
+            "at line 4, column 22: a number with 5000 digits is too long",
+        ),
+        (
+            "binderhub: {values: {n: -" + "1" * 4400 + "}}\n",
+            "a number with 4400 digits is too long",
+        ),
+        ('binderhub: {base_url: "/\\ud800/"}\n', "at line 4, column 2"),
+        ('binderhub: {values: {"\\udfff": 1}}\n', SURROGATE),
+        ('kube2: "\\ud83d"\n', SURROGATE),
+        (
+            "binderhub:\n  values:\n" + billion_laughs(9) + "\n",
+            "its aliases expand to more than 100000 values",
+        ),
+        (
+            "binderhub:\n  values:\n    loop: &loop [*loop]\n",
+            "its aliases expand to more than 100000 values",
+        ),
+    ],
+)
+def test_yaml_that_helm_or_python_would_choke_on_is_refused(
+    tmp_path: Path, tail: str, expected: str
+) -> None:
+    message = file_error(tmp_path / "bhsvc.yaml", MINIMAL + tail)
+    assert message.startswith("not valid YAML")
+    assert expected in message
+    assert len(message.splitlines()) == 1
+    for foreign in ("sys.set_int_max_str_digits", "Exceeds the limit", "surrogates not allowed"):
+        assert foreign not in message
+
+
+def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "bhsvc.yaml"
+    path.write_text(MINIMAL + "binderhub:\n  values:\n" + billion_laughs(3) + "\n")
+    assert len(load_config(path).binderhub.values["l2"]) == 10

@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from bhsvc.config import load_config, parse_config
+from bhsvc.merge import deep_merge
+from bhsvc.naming import binderhub_fullname
 from bhsvc.render import values_files
-from bhsvc.values import binderhub_fullname, binderhub_values, deep_merge, jupyterhub_values
+from bhsvc.values import binderhub_values, jupyterhub_values
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from bhsvc.config import Config, parse_config
-from bhsvc.values import deep_merge
+from bhsvc.merge import deep_merge
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"

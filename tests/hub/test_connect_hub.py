@@ -23,9 +23,10 @@ import yaml
 from hublib import ROOT, RealHub, fake_z2jh_chart, find_chp
 
 from bhsvc.chart import bundled_chart
-from bhsvc.commands.connect_hub import redact, run_tagger, values_bhsvc_writes, values_diff
 from bhsvc.config import load_config
-from bhsvc.values import binderhub_values, deep_merge, jupyterhub_values
+from bhsvc.merge import deep_merge
+from bhsvc.values import binderhub_values, jupyterhub_values
+from bhsvc.values_diff import redact, run_tagger, values_bhsvc_writes, values_diff
 from fakes.k8s_api import FakeKubernetes
 
 pytestmark = pytest.mark.timeout(300)
@@ -106,7 +107,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[list[str], str]:
         own.write_text("{}\n")
         return [*args, "--hub-values", str(own), "--yes"], "this is the file bhsvc writes"
     if case == "no-yes":
-        return args, "pass --yes to confirm"
+        return args, "needs a confirmation: pass --yes"
     if case == "no-credentials":
         (tmp_path / "proj" / ".bhsvc" / "binderhub-pusher-key.json").unlink()
         return [*args, "--yes"], "service-account key file not found"
@@ -144,17 +145,15 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
 
 
 def test_answering_no_cancels_with_exit_code_1_as_deploy_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import typer
-
-    from bhsvc.commands.connect_hub import _confirm, make_plan
+    from bhsvc.commands.rollout import confirm
     from bhsvc.errors import OperationError
+    from bhsvc.prompts import TerminalPrompter
 
-    plan = make_plan(load_config(write_config(tmp_path)), [], [], None)
-    monkeypatch.setattr(typer, "confirm", lambda *args, **kwargs: False)  # the user says no
+    monkeypatch.setattr(TerminalPrompter, "ask", lambda self, prompt: "n")  # the user types n
     with pytest.raises(OperationError, match="connect-hub cancelled: nothing was changed") as err:
-        _confirm(plan)
+        confirm(False, "connect-hub")
     assert err.value.exit_code == 1
 
 
@@ -244,7 +243,7 @@ def test_dry_run_without_a_cluster_shows_the_diff_against_nothing(
         "url": "http://binderhub-binderhub-service.binder:80",
         "discovered": False,
     }
-    hub_cmd, bh_cmd = doc["commands"]
+    hub_cmd, bh_cmd = [step["command"] for step in doc["plan"] if step["command"]]
     values = [hub_cmd[i + 1] for i, a in enumerate(hub_cmd) if a == "--values"]
     assert values == [str(mine), doc["files"]["jupyterhub"]]  # the user's first, ours last
     assert hub_cmd[hub_cmd.index("--repo") + 1] == "https://hub.jupyter.org/helm-chart/"
@@ -261,7 +260,8 @@ def test_dry_run_without_a_cluster_shows_the_diff_against_nothing(
     # and for people
     text = bhsvc("connect-hub", "-c", str(config), "--dry-run", env=env)
     assert text.returncode == 0, text.stderr
-    assert "Would run:" in text.stdout and "helm upgrade --install jupyterhub" in text.stdout
+    assert "Plan for no cluster" in text.stdout
+    assert "helm upgrade --install jupyterhub" in text.stdout
 
 
 # ---- the whole command against a (fake) cluster ------------------------------------
@@ -309,6 +309,7 @@ def test_connect_hub_deploys_both_charts_and_answers_through_the_proxy(
     real = RealHub(tmp_path / "hub", z2jh, binderhub_values(config), find_chp()).start()
     try:
         cluster.port_targets[8000] = ("127.0.0.1", real.proxy_port)
+        cluster.port_targets[8585] = ("127.0.0.1", real.standin_port)
         mine = tmp_path / "mine.yaml"
         mine.write_text("singleuser:\n  image:\n    pullSecrets: [my-own]\n")
         args = ["connect-hub", "-c", str(config_path), "--hub-values", str(mine), "--yes",
@@ -318,7 +319,9 @@ def test_connect_hub_deploys_both_charts_and_answers_through_the_proxy(
         doc = json.loads(proc.stdout)
         assert doc["service"]["name"] == "binderhub-binderhub-service"
         assert doc["service"]["discovered"] is True
-        assert doc["check"]["binderhub"]  # /services/binder/versions through the proxy
+        # /services/binder/versions answered through the proxy
+        proxy = next(s for s in doc["steps"] if s["name"].endswith("through the hub's proxy"))
+        assert proxy["status"] == "ok" and proxy["detail"].startswith("BinderHub ")
         assert "PRIVATE-KEY-MATERIAL" not in proc.stdout + proc.stderr
 
         # the token z2jh generated, copied next to BinderHub and wired into its pod
@@ -360,6 +363,7 @@ def test_connect_hub_deploys_both_charts_and_answers_through_the_proxy(
         assert copied_again["metadata"]["resourceVersion"] == copied["metadata"]["resourceVersion"]
     finally:
         cluster.port_targets.pop(8000, None)
+        cluster.port_targets.pop(8585, None)
         real.stop()
 
 
@@ -374,7 +378,8 @@ def test_values_files_from_the_config_and_the_flag_reach_helm_in_order(
     proc = bhsvc("connect-hub", "-c", str(config), "--hub-values", str(second), "--dry-run",
                  "--timeout", "42", "-o", "json", env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    hub_command, binderhub_command = json.loads(proc.stdout)["commands"]
+    commands = [step["command"] for step in json.loads(proc.stdout)["plan"] if step["command"]]
+    hub_command, binderhub_command = commands
     files = [hub_command[i + 1] for i, arg in enumerate(hub_command) if arg == "--values"]
     assert files == [
         str(tmp_path / "proj" / "first.yaml"),

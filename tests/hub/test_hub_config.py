@@ -138,6 +138,26 @@ def test_binderhub_launcher_refuses_images_from_elsewhere() -> None:
     asyncio.run(check())
 
 
+@pytest.mark.parametrize(
+    ("prefix", "image", "built"),
+    [
+        ("registry.example.org/org", "registry.example.org/org/repo-1:abc", True),
+        ("registry.example.org/org", "registry.example.org/org-evil/miner:1", False),
+        ("registry.example.org/org", "registry.example.org/org:1", False),
+        ("registry.example.org/org/", "registry.example.org/org/repo-1:abc", True),
+        ("registry.example.org/org/binder-", "registry.example.org/org/binder-x:1", True),
+        ("registry.example.org/org/binder-", "registry.example.org/org/binderx:1", False),
+        ("registry.example.org/org/binder-", "registry.example.org/org/binder-", False),
+    ],
+)
+def test_only_whole_path_components_under_the_prefix_count_as_built(
+    prefix: str, image: str, built: bool
+) -> None:
+    scope: dict[str, Any] = {}
+    exec(hub.built_image_check(prefix), scope)
+    assert scope["_bhsvc_built"](image) is built
+
+
 def pod_for(config: TraitletsConfig, image: str) -> Any:
     """The pod KubeSpawner would create, after the modify_pod_hook ran twice."""
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from hublib import combinations, make_config, merged, z2jh_schema
 
-from bhsvc import hub
+from bhsvc import hub, naming
 from bhsvc.config import FANCY_PROFILES_HUB_IMAGE, Config, parse_config
 from bhsvc.errors import ConfigError, UsageError
 from bhsvc.files import yaml_text
@@ -183,9 +183,9 @@ def test_discovered_service_is_used() -> None:
 
 def test_z2jh_name_prefix_follows_its_overrides() -> None:
     config = make_config()
-    assert hub.hub_service_name(config, {}) == "hub"
-    assert hub.hub_service_name(config, {"fullnameOverride": "jh"}) == "jh-hub"
-    assert hub.hub_service_name(config, {"fullnameOverride": None}) == "jupyterhub-hub"
+    assert naming.hub_service(config, {}) == "hub"
+    assert naming.hub_service(config, {"fullnameOverride": "jh"}) == "jh-hub"
+    assert naming.hub_service(config, {"fullnameOverride": None}) == "jupyterhub-hub"
     _, bh = both(config, {"fullnameOverride": "jh"})
     assert bh["hubIntegration"]["apiToken"]["existingSecret"] == "jh-hub"
     assert bh["hubIntegration"]["apiUrl"] == "http://jh-hub.binder:8081/hub/api/"
@@ -194,15 +194,15 @@ def test_z2jh_name_prefix_follows_its_overrides() -> None:
 def test_binderhub_in_another_namespace_reads_a_copied_token_secret() -> None:
     config = make_config(namespace="jupyterhub")
     assert config.hub_namespace == "jupyterhub"
-    source = hub.token_source(config, {})
-    target = hub.token_target(config, {})
+    source = naming.token_source(config, {})
+    target = naming.token_target(config, {})
     assert (source.namespace, source.name) == ("jupyterhub", "hub")
     assert (target.namespace, target.name) == ("binder", "binderhub-hub-api-token")
     assert source.key == target.key == "hub.services.binder.apiToken"
     _, bh = both(config)
     assert bh["hubIntegration"]["apiToken"]["existingSecret"] == "binderhub-hub-api-token"
     assert bh["hubIntegration"]["apiUrl"] == "http://hub.jupyterhub:8081/hub/api/"
-    assert hub.image_pull_secret(config).namespace == "jupyterhub"
+    assert naming.image_pull_secret(config).namespace == "jupyterhub"
     z2jh, _ = both(config)
     # BinderHub's network-access label comes from another namespace: the hub must accept it.
     assert z2jh["hub"]["networkPolicy"] == {"interNamespaceAccessLabels": "accept"}
@@ -216,7 +216,7 @@ def test_a_hub_below_a_base_url_is_refused() -> None:
 
 
 def test_service_selector_matches_the_charts_labels() -> None:
-    assert hub.service_selector(make_config()) == (
+    assert naming.service_selector(make_config()) == (
         "app.kubernetes.io/name=binderhub-service,app.kubernetes.io/instance=binderhub,"
         "app.kubernetes.io/component=binderhub"
     )
@@ -413,22 +413,40 @@ def test_dropped_values_are_the_deployed_keys_the_new_values_lack() -> None:
 def test_a_failed_upgrade_does_not_make_bhsvcs_old_values_the_users(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bhsvc import deploy
+    from bhsvc.components.releases import HubRelease
+    from bhsvc.files import write_if_changed
+    from bhsvc.render import values_files
+    from bhsvc.workdir import HUB_APPLIED_FILE, HUB_VALUES_FILE, values_dir
 
     monkeypatch.chdir(tmp_path)
     old, new = make_config(home="target-repo-dir"), make_config(home="none")
-    deploy.write_values(old, "bhsvc.yaml", {})
-    deploy.record_applied_hub_values(old)  # run 1: the hub upgrade succeeded
+    folder = values_dir(old)
+
+    def write_values(config: Config) -> None:
+        for name, text in values_files(config, "bhsvc.yaml", {}).items():
+            write_if_changed(folder / name, text, 0o600)
+
+    def release(values: dict[str, object]) -> HubRelease:
+        return HubRelease(
+            "hub", "jupyterhub", "binder", "z2jh", [], "release=jupyterhub", 60,
+            expected_values=values,
+            values_file=folder / HUB_VALUES_FILE,
+            applied_file=folder / HUB_APPLIED_FILE,
+        )  # fmt: skip
+
+    write_values(old)
+    # run 1: the hub upgrade succeeded, so bhsvc's file is what the release holds
+    write_if_changed(folder / HUB_APPLIED_FILE, (folder / HUB_VALUES_FILE).read_text(), 0o600)
     deployed = hub.z2jh_values(old, {}, None)
     assert "lifecycleHooks" in deployed["singleuser"]
     new_values = hub.z2jh_values(new, {}, None)
     # Run 2 writes its values, then its hub upgrade fails and helm rolls back:
     # the release still holds run 1's hook, which is bhsvc's, not the user's.
-    deploy.check_nothing_dropped(new, deployed, new_values)
-    deploy.write_values(new, "bhsvc.yaml", {})
-    deploy.check_nothing_dropped(new, deployed, new_values)  # run 3 is not refused
+    assert release(new_values).drop_check(deployed) is None
+    write_values(new)
+    assert release(new_values).drop_check(deployed) is None  # run 3 is not refused
     # A setting of the user's own, in no file, is still refused.
-    with pytest.raises(UsageError, match=r"singleuser\.memory"):
-        deploy.check_nothing_dropped(
-            new, merged(deployed, {"singleuser": {"memory": {"limit": "2G"}}}), new_values
-        )
+    refused = release(new_values).drop_check(
+        merged(deployed, {"singleuser": {"memory": {"limit": "2G"}}})
+    )
+    assert isinstance(refused, UsageError) and "singleuser.memory" in str(refused)

@@ -29,6 +29,15 @@ def write_config(
     return path
 
 
+def write_own_config(directory: Path, data: dict[str, Any], name: str = "bhsvc.yaml") -> Path:
+    """A config file as `bhsvc init` writes it (header, key order, no comments)."""
+    from bhsvc.wizard import render_config
+
+    path = directory / name
+    path.write_text(render_config(data))
+    return path
+
+
 def secret_fragments(issued_private_keys: list[str]) -> list[str]:
     """Pieces of every issued key that must never be printed or logged."""
     fragments = []
@@ -38,14 +47,18 @@ def secret_fragments(issued_private_keys: list[str]) -> list[str]:
     return fragments
 
 
+Answer = str | type[BaseException] | BaseException
+
+
 class ScriptedPrompter:
     """The wizard's prompt layer with answers from a script; records the conversation.
 
-    An answer may be an exception class (KeyboardInterrupt, EOFError) to raise at
-    that prompt, as the terminal does on Ctrl-C / Ctrl-D.
+    An answer may be an exception (a class, or an instance such as a
+    UnicodeDecodeError) to raise at that prompt, as the terminal does on Ctrl-C
+    (KeyboardInterrupt), Ctrl-D (EOFError) or bytes that are not UTF-8.
     """
 
-    def __init__(self, answers: list[str | type[BaseException]]) -> None:
+    def __init__(self, answers: list[Answer]) -> None:
         self.answers = list(answers)
         self.lines: list[str] = []
 
@@ -60,6 +73,9 @@ class ScriptedPrompter:
         if isinstance(answer, type):
             self.lines.append(f"{question}<{answer.__name__}>")
             raise answer()
+        if isinstance(answer, BaseException):
+            self.lines.append(f"{question}<{type(answer).__name__}>")
+            raise answer
         self.lines.append(f"{question}{answer}")
         return answer
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -443,3 +446,153 @@ def test_a_key_file_that_is_not_the_pushers_key_is_never_overwritten(
     assert "CI-SECRET" not in result.both
     assert gcp.requests() == 0
     assert (workdir / pointed_at).read_text() == before
+
+
+# ---- keys nobody mentions: parallel runs, runs stopped during key creation ---------------
+
+
+def _start(workdir: Path, gcp: Gcp, name: str, *extra: str) -> subprocess.Popen[bytes]:
+    """`bhsvc init --non-interactive` in the background; its output goes to NAME.out/.err."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bhsvc", *INIT, *extra],
+        cwd=workdir,
+        env=_subprocess_env(gcp.env),
+        stdout=(workdir / f"{name}.out").open("wb"),
+        stderr=(workdir / f"{name}.err").open("wb"),
+    )
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.05)
+
+
+def _key_file_id(workdir: Path) -> str:
+    key_id: str = json.loads((workdir / KEY_FILE).read_text())["private_key_id"]
+    return key_id
+
+
+RUNS = ("first", "second")
+
+
+def test_parallel_runs_on_one_key_file_make_one_key(gcp: Gcp, workdir: Path) -> None:
+    write_config(workdir)
+    answer = gcp.iam.hold_answer("CreateServiceAccountKey")  # the first run's create is slow
+
+    first = _start(workdir, gcp, "first", "--output", "json")
+    try:
+        _wait_until(lambda: bool(gcp.iam.calls("CreateServiceAccountKey")), "a key is asked for")
+        second = _start(workdir, gcp, "second", "--output", "json")
+        try:
+            _wait_until(
+                lambda: b"waiting for another" in (workdir / "second.err").read_bytes(),
+                "the second run says it waits",
+            )
+        finally:
+            answer.set()
+            assert second.wait(timeout=120) == 0, (workdir / "second.err").read_text()
+    finally:
+        answer.set()
+        assert first.wait(timeout=120) == 0, (workdir / "first.err").read_text()
+
+    assert len(gcp.iam.calls("CreateServiceAccountKey")) == 1
+    assert gcp.iam.user_key_ids(EMAIL) == [_key_file_id(workdir)]
+    documents = {name: json.loads((workdir / f"{name}.out").read_text()) for name in RUNS}
+    steps = {name: {s["name"]: s["status"] for s in documents[name]["steps"]} for name in RUNS}
+    assert steps["first"]["pusher key"] == "created"
+    assert steps["second"]["pusher key"] == "already present"
+    wait_line = (workdir / "second.err").read_text().strip()
+    assert wait_line == (
+        f"waiting for another bhsvc init to finish with {KEY_FILE} (up to "
+        + wait_line.split("(up to ")[1]
+    )
+    assert wait_line.endswith(" s)")
+    for name in RUNS:
+        output = (workdir / f"{name}.out").read_text() + (workdir / f"{name}.err").read_text()
+        for fragment in secret_fragments(gcp.iam.issued_private_keys):
+            assert fragment not in output
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_a_run_stopped_during_key_creation_leaves_no_key_unmentioned(
+    gcp: Gcp, workdir: Path, run_cli: RunCli, stop: signal.Signals
+) -> None:
+    write_config(workdir)
+    answer = gcp.iam.hold_answer("CreateServiceAccountKey")  # made in IAM, answer slow
+
+    stopped = _start(workdir, gcp, "stopped")
+    try:
+        _wait_until(lambda: bool(gcp.iam.calls("CreateServiceAccountKey")), "a key is asked for")
+        stopped.send_signal(stop)
+        code = stopped.wait(timeout=20)  # at once, not when the answer comes
+    finally:
+        answer.set()
+        stopped.wait(timeout=120)
+    assert code == (130 if stop == signal.SIGINT else -signal.SIGKILL)
+    [orphan] = gcp.iam.user_key_ids(EMAIL)
+    assert not (workdir / KEY_FILE).exists()
+    pending = workdir / f"{KEY_FILE}.pending"
+    assert stat.S_IMODE(pending.stat().st_mode) == 0o600
+    record = json.loads(pending.read_text())
+    assert record["account"] == EMAIL and record["keys_before"] == []
+    if stop == signal.SIGINT:
+        assert (workdir / "stopped.err").read_text().rstrip().endswith("interrupted")
+
+    result = run_cli(*INIT)
+
+    assert result.code == 0, result.err
+    assert (
+        f"warning: key {orphan} of {EMAIL} was made by an init stopped before writing it to "
+        f"{KEY_FILE}: deleted by bhsvc"
+    ) in result.err
+    assert gcp.iam.user_key_ids(EMAIL) == [_key_file_id(workdir)]
+    assert not pending.exists()
+
+
+def test_a_rotation_stopped_before_deleting_the_old_key_is_finished_by_the_next_run(
+    gcp: Gcp, workdir: Path, run_cli: RunCli
+) -> None:
+    write_config(workdir)
+    assert run_cli(*INIT).code == 0
+    old = _key_file_id(workdir)
+    call = gcp.iam.hold_call("DeleteServiceAccountKey")  # IAM has not got to it yet
+
+    stopped = _start(workdir, gcp, "stopped", "--rotate-key")
+    try:
+        _wait_until(lambda: bool(gcp.iam.calls("DeleteServiceAccountKey")), "the delete is sent")
+        stopped.kill()
+        stopped.wait(timeout=20)
+        new = _key_file_id(workdir)
+        assert new != old
+        assert sorted(gcp.iam.user_key_ids(EMAIL)) == sorted([old, new])
+
+        result = run_cli(*INIT)
+    finally:
+        call.set()  # the stopped run's request, never carried out: too late now
+
+    assert result.code == 0, result.err
+    assert f"warning: key {old} of {EMAIL} was replaced in {KEY_FILE} by an init stopped" in (
+        result.err
+    )
+    assert gcp.iam.user_key_ids(EMAIL) == [new]
+    assert _key_file_id(workdir) == new
+
+
+def test_org_policy_forbidding_keys_is_one_line_exit_1(
+    gcp: Gcp, workdir: Path, run_cli: RunCli
+) -> None:
+    write_config(workdir)
+    gcp.iam.key_creation_disabled = True
+
+    result = run_cli(*INIT)
+
+    assert result.code == 1
+    [error] = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert "constraints/iam.disableServiceAccountKeyCreation forbids service-account keys" in error
+    assert "Workload Identity Federation for GKE" in error
+    assert "Traceback" not in result.err
+    assert not (workdir / KEY_FILE).exists()
+    assert not (workdir / f"{KEY_FILE}.pending").exists()

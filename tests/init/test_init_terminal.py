@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -17,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from init_testing import KEY_FILE, secret_fragments, write_kubeconfig
+import yaml
+from init_testing import KEY_FILE, secret_fragments, write_kubeconfig, write_own_config
 
 from bhsvc.config import load_config
 from fakes.gcp_services import Gcp
@@ -153,3 +155,126 @@ def test_ctrl_c_in_a_terminal_leaves_no_file(gcp: Gcp, workdir: Path, tmux: Tmux
     assert "EXIT=130" in screen
     assert not (workdir / "bhsvc.yaml").exists()
     assert gcp.requests() == 0
+
+
+GAR_AT_GKE = {
+    "version": 1,
+    "kube": {"context": GKE, "namespace": "binder"},
+    "registry": {
+        "provider": "gar",
+        "gar": {"project": "my-project", "region": "europe-west10", "repository": "binder"},
+    },
+}
+
+
+def test_running_again_in_a_terminal_updates_its_own_file(
+    gcp: Gcp, workdir: Path, tmux: Tmux
+) -> None:
+    write_own_config(workdir, GAR_AT_GKE)
+    tmux.start(init_command(gcp, workdir), workdir)
+
+    tmux.answer("bhsvc.yaml exists. Use its values as defaults? [Y/n]: ")
+    tmux.answer("Kubernetes context (number or name) [")
+    tmux.answer("Namespace for BinderHub [binder]: ", "science")
+    for prompt in ("Helm release name", "Registry (number or", "Google Cloud project", "Region"):
+        tmux.answer(prompt)
+    tmux.answer("Repository name [binder]: ")
+    tmux.answer("the z2jh chart? [y/N]: ")
+    tmux.answer("Go ahead? [Y/n]: ")
+    screen = tmux.wait_for("EXIT=", timeout=60)
+
+    assert "EXIT=0" in screen, screen
+    assert "  • update bhsvc.yaml:\n      kube.namespace: binder → science\n" in screen
+    assert "Replace" not in screen
+    assert "Wrote bhsvc.yaml." in screen
+    assert load_config(workdir / "bhsvc.yaml").kube.namespace == "science"
+
+
+def test_a_hand_written_file_is_asked_about_first_in_a_terminal(
+    gcp: Gcp, workdir: Path, tmux: Tmux
+) -> None:
+    text = "# mine\n" + yaml.safe_dump(GAR_AT_GKE)
+    (workdir / "bhsvc.yaml").write_text(text)
+    tmux.start(init_command(gcp, workdir), workdir)
+
+    tmux.answer("bhsvc.yaml exists. Use its values as defaults? [Y/n]: ")
+    tmux.answer("Replace bhsvc.yaml when you go ahead? [y/N]: ")
+    screen = tmux.wait_for("EXIT=")
+
+    assert "EXIT=1" in screen  # a no, not a Ctrl-C
+    assert "error: init stopped before any question: bhsvc.yaml is left as it is." in screen
+    assert "Kubernetes context" not in screen
+    assert (workdir / "bhsvc.yaml").read_text() == text
+    assert gcp.requests() == 0
+
+
+def test_a_password_file_in_a_terminal(gcp: Gcp, workdir: Path, tmux: Tmux) -> None:
+    token = workdir / "home" / "dockerhub-token.txt"
+    token.parent.mkdir()
+    token.write_text("dckr_pat_SECRET\n")
+    token.chmod(0o644)
+    tmux.start(init_command(gcp, workdir), workdir)
+
+    tmux.answer("Kubernetes context (number or name) [")
+    tmux.answer("Namespace for BinderHub [binder]: ")
+    tmux.answer("Helm release name [binderhub]: ")
+    tmux.answer("Registry (number or name) [gar]: ", "9")
+    tmux.wait_for("✗ 9 is not a number from 1 to 5: answer 1 to 5, or a name")
+    tmux.answer("Registry (number or name) [gar]: ", "dockrhub")
+    tmux.wait_for("✗ 'dockrhub' is not one of them; did you mean dockerhub?")
+    tmux.answer("Registry (number or name) [gar]: ", "dockerhub")
+    tmux.answer("User name: ", "mydockerid")
+    tmux.answer("when deploying): ", "~/nope.txt")
+    tmux.wait_for(f"✗ registry.password_file: {workdir}/home/nope.txt: password file not found")
+    tmux.answer("when deploying): ", "~/dockerhub-token.txt")
+    tmux.answer("the z2jh chart? [y/N]: ")
+    tmux.answer("Go ahead? [Y/n]: ")
+    screen = tmux.wait_for("EXIT=", timeout=60)
+
+    assert "EXIT=0" in screen, screen
+    # The refused answer did not become the default of the next try.
+    assert "[~/nope.txt]" not in screen and f"[{workdir}/home/nope.txt]" not in screen
+    assert "dockerhub-token.txt is readable by others: it is made 0600 when you go ahead." in (
+        screen
+    )
+    assert f"warning: {token} was readable by others (mode 0644); it is 0600 now" in screen
+    assert "SECRET" not in screen
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert load_config(workdir / "bhsvc.yaml").registry.password_file == token
+
+
+def test_a_deferred_password_and_a_generic_prefix_in_a_terminal(
+    gcp: Gcp, workdir: Path, tmux: Tmux
+) -> None:
+    tmux.start(init_command(gcp, workdir), workdir)
+
+    tmux.answer("Kubernetes context (number or name) [")
+    tmux.answer("Namespace for BinderHub [binder]: ")
+    tmux.answer("Helm release name [binderhub]: ")
+    tmux.answer("Registry (number or name) [gar]: ", "generic")
+    tmux.answer("Registry server (host[:port]): ", "registry.internal:5000")
+    tmux.answer("User name: ", "bot")
+    tmux.answer(
+        "Image prefix (e.g. registry.example.org/binder/binder-): ",
+        "registry.internal:5000/binder/binder",
+    )
+    tmux.answer("when deploying): ")  # empty: the variable, unset here
+    tmux.answer("the z2jh chart? [y/N]: ")
+    tmux.answer("Go ahead? [Y/n]: ")
+    screen = tmux.wait_for("EXIT=", timeout=60)
+
+    assert "EXIT=0" in screen, screen
+    assert (
+        "warning: images will be named registry.internal:5000/binder/binder<name>, such as "
+        "registry.internal:5000/binder/binderbinder-2dexamples-2drequirements-55ab5c" in screen
+    )
+    assert (
+        "$BHSVC_REGISTRY_PASSWORD is not set here: set it before 'bhsvc deploy', which reads it."
+        in screen
+    )
+    assert (
+        "warning: $BHSVC_REGISTRY_PASSWORD is not set here: set it before 'bhsvc deploy'" in screen
+    )
+    config = load_config(workdir / "bhsvc.yaml")
+    assert config.registry.password_file is None
+    assert config.image_prefix == "registry.internal:5000/binder/binder"

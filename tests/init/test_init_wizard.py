@@ -12,12 +12,15 @@ import yaml
 from init_testing import (
     EMAIL,
     KEY_FILE,
+    Answer,
     ScriptedPrompter,
     secret_fragments,
     write_config,
     write_kubeconfig,
+    write_own_config,
 )
 
+import special_files
 from bhsvc.config import load_config
 from bhsvc.errors import ConfigError, OperationError, UsageError
 from bhsvc.wizard import run_wizard
@@ -26,6 +29,7 @@ from fakes.gcp_services import Gcp
 
 CONFIG = Path("bhsvc.yaml")
 GKE = "gke_my-project_europe-west10-a_binder-cluster"
+ENV_PROMPT = "empty: read it from $BHSVC_REGISTRY_PASSWORD when deploying"
 
 
 @pytest.fixture
@@ -35,24 +39,36 @@ def env(workdir: Path) -> dict[str, str]:
     return {"KUBECONFIG": str(kubeconfig)}
 
 
-def wizard(
-    answers: list[str | type[BaseException]], env: dict[str, str], workdir: Path
-) -> ScriptedPrompter:
+def run(answers: list[Answer], env: dict[str, str], workdir: Path) -> ScriptedPrompter:
+    """The wizard on scripted answers; it must end where the script ends."""
     prompter = ScriptedPrompter(answers)
     run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
     assert prompter.answers == [], "the wizard stopped before the script's end"
     return prompter
 
 
+def stopped(answers: list[Answer], env: dict[str, str], workdir: Path) -> tuple[int, str]:
+    """The wizard on answers that stop it: its exit code and the conversation."""
+    prompter = ScriptedPrompter(answers)
+    try:
+        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
+    except SystemExit as done:
+        assert isinstance(done.code, int)
+        return done.code, prompter.text
+    except OperationError as err:
+        return err.exit_code, f"{prompter.text}\nerror: {err}"
+    raise AssertionError(f"the wizard did not stop:\n{prompter.text}")
+
+
 # Enter on every question: context, namespace, release, registry, project, region,
 # repository; no hub; go ahead.
-ALL_DEFAULTS: list[str | type[BaseException]] = ["", "", "", "", "", "", "", "", ""]
+ALL_DEFAULTS: list[Answer] = ["", "", "", "", "", "", "", "", ""]
 
 
 def test_happy_path_with_defaults_from_the_environment(
     gcp: Gcp, workdir: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    prompter = wizard(ALL_DEFAULTS, env, workdir)
+    prompter = run(ALL_DEFAULTS, env, workdir)
 
     text = prompter.text
     # The GKE context is current, so it is offered first, and gives project and region.
@@ -65,6 +81,7 @@ def test_happy_path_with_defaults_from_the_environment(
     repo = "projects/my-project/locations/europe-west10/repositories/binder"
     assert f"create the Docker repository {repo}" in text
     assert "roles/artifactregistry.writer on that repository only" in text
+    assert "  • write bhsvc.yaml" in text
     assert text.index("Go ahead? [Y/n]: ") > summary_at
     assert "bhsvc init --non-interactive --config bhsvc.yaml" in text
     config = load_config(workdir / CONFIG)
@@ -95,13 +112,17 @@ def test_happy_path_with_defaults_from_the_environment(
 def test_bad_answers_are_explained_and_asked_again(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
-    answers: list[str | type[BaseException]] = [
+    answers: list[Answer] = [
         "7",  # context: no such number
+        "prod",  # no such name
         "2",  # kind-dev
         "Bad_Namespace",
         "science",
         "",  # release
         "azure",  # not a provider
+        "0",
+        "9" * 5000,  # more digits than Python reads as a number
+        "\u00b2",  # a digit, but not one of 0-9
         "1",  # gar
         "X",  # not a project id
         "other-project",
@@ -114,16 +135,23 @@ def test_bad_answers_are_explained_and_asked_again(
         "",  # go ahead
     ]
 
-    prompter = wizard(answers, env, workdir)
+    prompter = run(answers, env, workdir)
 
     text = prompter.text
-    assert f"✗ choose one of: {GKE}, kind-dev" in text
+    assert "✗ 7 is not a number from 1 to 2: answer 1 to 2, or a name" in text
+    assert "✗ 'prod' is not one of them: answer 1 to 2, or a name" in text
     assert "✗ kube.namespace: 'Bad_Namespace' is not a valid namespace" in text
-    assert "✗ choose one of: gar, dockerhub, ghcr, quay, generic" in text
+    assert "✗ 'azure' is not one of them: answer 1 to 5, or a name" in text
+    assert "✗ 0 is not a number from 1 to 5: answer 1 to 5, or a name" in text
+    assert f"✗ {'9' * 59}… is not a number from 1 to 5: answer 1 to 5, or a name" in text
+    assert "✗ '²' is not one of them: answer 1 to 5, or a name" in text
     assert "✗ registry.gar.project:" in text
     assert "✗ an answer is needed" in text
     assert "✗ registry.gar.region: 'the moon' is not a valid Artifact Registry location" in text
     assert "✗ answer y or n" in text
+    # A refused answer never becomes the default of the question asked again.
+    assert "[Bad_Namespace]" not in text
+    assert "[the moon]" not in text
     assert "Traceback" not in text
     config = load_config(workdir / CONFIG)
     assert config.kube.context == "kind-dev"
@@ -139,16 +167,80 @@ def test_bad_answers_are_explained_and_asked_again(
     )
 
 
+def test_a_typo_gets_a_suggestion(gcp: Gcp, workdir: Path, env: dict[str, str]) -> None:
+    (workdir / "token").write_text("s3cret\n")
+    (workdir / "token").chmod(0o600)
+    answers: list[Answer] = ["", "", "", "dockrhub", "Ghcr", "ghcr", "octo", "token", "", ""]
+
+    prompter = run(answers, env, workdir)
+
+    assert (
+        "✗ 'dockrhub' is not one of them; did you mean dockerhub?: answer 1 to 5, or a name"
+        in prompter.text
+    )
+    assert "'Ghcr' is not one of them; did you mean ghcr?" in prompter.text
+    assert load_config(workdir / CONFIG).registry.provider == "ghcr"
+
+
+def test_every_answer_is_checked_by_its_keys_rule(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    kubeconfig = write_kubeconfig(workdir, ["--kubeconfig=/tmp/x", "kind-dev"], current=None)
+    answers: list[Answer] = [
+        "1",  # a context name that would read as an option on helm's command line
+        "2",
+        "",
+        "a" * 60,  # a release name too long for helm
+        "",
+        "gar",
+        "",  # no default project: an answer is needed
+        "my-project",
+        "us",
+        "Images!",
+        "images",
+        "",
+        "",
+    ]
+
+    prompter = run(answers, {"KUBECONFIG": str(kubeconfig)}, workdir)
+
+    text = prompter.text
+    assert "✗ kube.context: '--kubeconfig=/tmp/x' starts with '-'" in text
+    assert "✗ binderhub.release: helm release name must be 1-53 characters, got 60" in text
+    assert "✗ registry.gar.repository: 'Images!' is not a valid Artifact Registry repository" in (
+        text
+    )
+    config = load_config(workdir / CONFIG)
+    assert (config.kube.context, config.registry.image_prefix) == ("kind-dev", None)
+    assert config.image_prefix == "us-docker.pkg.dev/my-project/images/binder-"
+
+
+def test_an_answer_that_is_not_text_is_asked_again(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    not_utf8 = UnicodeDecodeError("utf-8", b"caf\xe9", 3, 4, "invalid continuation byte")
+    answers: list[Answer] = ["", not_utf8, "caf\udce9", "science", *ALL_DEFAULTS[2:]]
+
+    prompter = run(answers, env, workdir)
+
+    assert "✗ that is not text in the terminal's encoding; type it again" in prompter.text
+    assert "✗ kube.namespace: 'caf\\udce9' is not a valid namespace" in prompter.text
+    assert load_config(workdir / CONFIG).kube.namespace == "science"
+
+
 def test_a_release_name_too_long_for_the_account_id_is_refused(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
-    answers: list[str | type[BaseException]] = [
+    answers: list[Answer] = [
         "", "", "a-very-long-binderhub-release-name", "bh", "", "", "", "", "", "",
     ]  # fmt: skip
 
-    prompter = wizard(answers, env, workdir)
+    prompter = run(answers, env, workdir)
 
-    assert "is longer than 30 characters" in prompter.text
+    assert (
+        "✗ registry.gar.service_account: the default 'a-very-long-binderhub-release-name-pusher' "
+        "is longer than 30 characters; set a shorter one" in prompter.text
+    )
     assert "bh-pusher@my-project.iam.gserviceaccount.com" in gcp.iam.accounts
 
 
@@ -156,29 +248,55 @@ def test_a_release_name_too_long_for_the_account_id_is_refused(
 def test_ctrl_c_at_any_prompt_leaves_nothing(
     gcp: Gcp, workdir: Path, env: dict[str, str], at: int
 ) -> None:
-    answers = [*ALL_DEFAULTS[:at], KeyboardInterrupt]
-    prompter = ScriptedPrompter(answers)
+    code, text = stopped([*ALL_DEFAULTS[:at], KeyboardInterrupt], env, workdir)
 
-    with pytest.raises(SystemExit) as stopped:
-        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
-
-    assert stopped.value.code == 130
-    assert "Cancelled: nothing was created and no file was written." in prompter.text
+    assert code == 130
+    assert "Cancelled: nothing was created and no file was written." in text
     assert sorted(p.name for p in workdir.iterdir()) == ["kubeconfig"]
     assert gcp.requests() == 0
 
 
-def test_saying_no_to_the_summary_changes_nothing(
+@pytest.mark.parametrize("at", [1, 8])
+def test_end_of_input_stops_with_exit_code_1(
+    gcp: Gcp, workdir: Path, env: dict[str, str], at: int
+) -> None:
+    code, text = stopped([*ALL_DEFAULTS[:at], EOFError], env, workdir)
+
+    assert code == 1  # 130 is Ctrl-C's
+    assert text.endswith(
+        "error: init stopped at the end of input: nothing was created and no file was written"
+    )
+    assert sorted(p.name for p in workdir.iterdir()) == ["kubeconfig"]
+    assert gcp.requests() == 0
+
+
+def test_saying_no_to_the_summary_and_to_changing_stops_with_exit_code_1(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
-    prompter = ScriptedPrompter([*ALL_DEFAULTS[:-1], "n"])
+    code, text = stopped([*ALL_DEFAULTS[:-1], "n", "n"], env, workdir)
 
-    with pytest.raises(SystemExit):
-        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
-
+    assert code == 1
+    assert "Change some answers? (they are the defaults) [Y/n]: n" in text
+    assert text.endswith("error: init cancelled: nothing was created and no file was written")
     assert not (workdir / CONFIG).exists()
     assert gcp.requests() == 0
 
+
+def test_saying_no_to_the_summary_keeps_the_answers_as_defaults(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    first = ["2", "science", "", "", "my-project", "europe-west10", "", ""]
+    again = ["", "", "", "", "", "", "", ""]  # Enter everywhere: the first answers
+
+    prompter = run([*first, "n", "", *again, ""], env, workdir)
+
+    assert "Namespace for BinderHub [science]: " in prompter.text
+    assert prompter.text.count("Summary") == 2
+    config = load_config(workdir / CONFIG)
+    assert (config.kube.context, config.kube.namespace) == ("kind-dev", "science")
+
+
+# ---- running init again -------------------------------------------------------------------
 
 EXISTING = {
     "version": 1,
@@ -191,49 +309,116 @@ EXISTING = {
 }
 
 
-def test_existing_config_offers_its_values_and_is_not_replaced_silently(
+def test_running_again_on_its_own_file_needs_no_extra_question(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
-    write_config(workdir, EXISTING)
-    before = (workdir / CONFIG).read_text()
-    # Reuse: yes; Enter everywhere; go ahead; replace the file: default (no).
-    prompter = ScriptedPrompter(["y", *ALL_DEFAULTS, ""])
-
-    with pytest.raises(SystemExit):
-        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
+    write_own_config(workdir, EXISTING)
+    before = (workdir / CONFIG).stat()
+    # Use its values: Enter; Enter everywhere; go ahead: Enter.
+    prompter = run(["", *ALL_DEFAULTS], env, workdir)
 
     text = prompter.text
-    assert "bhsvc.yaml exists. Use its values as defaults? [Y/n]: y" in text
+    assert "bhsvc.yaml exists. Use its values as defaults? [Y/n]: " in text
     assert "Namespace for BinderHub [science]: " in text
     assert "Google Cloud project [lab-project]: " in text
     assert "Region (e.g. europe-west10, us-central1) [us-east1]: " in text
+    assert "  • keep bhsvc.yaml: nothing in it changes" in text
+    assert "Replace" not in text
+    assert "Kept bhsvc.yaml. To provision again without questions:" in text
+    after = (workdir / CONFIG).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     assert (
-        "Replacing bhsvc.yaml keeps its keys that were not asked about, but not its comments "
-        "and formatting.\nReplace the existing bhsvc.yaml? [y/N]: \n" in text
+        "projects/lab-project/locations/us-east1/repositories/images"
+        in gcp.artifact_registry.repositories
+    )
+
+
+def test_its_own_file_is_updated_and_the_summary_shows_what_changes(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    write_own_config(workdir, EXISTING)
+    (workdir / CONFIG).chmod(0o600)  # made private: it stays private
+    answers: list[Answer] = ["", "", "physics", "", "", "", "europe-west10", "", "", ""]
+
+    prompter = run(answers, env, workdir)
+
+    assert (
+        "  • update bhsvc.yaml:\n"
+        "      kube.namespace: science → physics\n"
+        "      registry.gar.region: us-east1 → europe-west10\n"
+        "Nothing is installed" in prompter.text
+    )
+    assert "Wrote bhsvc.yaml." in prompter.text
+    assert stat.S_IMODE((workdir / CONFIG).stat().st_mode) == 0o600
+    config = load_config(workdir / CONFIG)
+    assert config.kube.namespace == "physics"
+    assert config.binderhub.values == {"replicas": 1}  # not asked, kept
+
+
+def test_starting_afresh_over_its_own_file_shows_what_goes(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    write_own_config(workdir, EXISTING)
+
+    prompter = run(["n", *ALL_DEFAULTS], env, workdir)
+
+    assert "      binderhub.values.replicas: removed (was 1)" in prompter.text
+    assert "      kube.namespace: science → binder" in prompter.text
+    assert "replicas" not in (workdir / CONFIG).read_text()
+
+
+HAND_WRITTEN = "# our lab's BinderHub\n" + yaml.safe_dump(EXISTING)
+
+
+def test_a_hand_written_file_is_asked_about_before_any_question(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    write_config(workdir, HAND_WRITTEN)
+    before = (workdir / CONFIG).read_text()
+
+    # Use its values: yes; replace it: Enter (no).
+    code, text = stopped(["y", ""], env, workdir)
+
+    assert code == 1
+    assert (
+        "bhsvc.yaml is not as bhsvc init wrote it (edited, or written by hand): the new file, "
+        "written from your answers, will not keep its comments and formatting.\n"
+        "Replace bhsvc.yaml when you go ahead? [y/N]: \n" in text
+    )
+    assert "Kubernetes context" not in text  # no answer given, none lost
+    assert text.endswith(
+        "error: init stopped before any question: bhsvc.yaml is left as it is. To provision "
+        "what it describes: bhsvc init --non-interactive --config bhsvc.yaml; to write your "
+        "answers to another file: bhsvc init --config <path>"
     )
     assert (workdir / CONFIG).read_text() == before
     assert gcp.requests() == 0
 
 
-def test_existing_config_replaced_after_a_yes_keeps_unasked_keys(
+def test_a_hand_written_file_is_replaced_after_a_yes(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
-    write_config(workdir, "# our lab's BinderHub\n" + yaml.safe_dump(EXISTING))
-    (workdir / CONFIG).chmod(0o600)  # made private: it stays private
+    write_config(workdir, HAND_WRITTEN)
 
-    prompter = wizard(["y", *ALL_DEFAULTS, "y"], env, workdir)
+    prompter = run(["y", "y", *ALL_DEFAULTS], env, workdir)
 
-    assert stat.S_IMODE((workdir / CONFIG).stat().st_mode) == 0o600
-    assert "but not its comments and formatting" in prompter.text
-    assert "our lab's BinderHub" not in (workdir / CONFIG).read_text()
-    config = load_config(workdir / CONFIG)
-    assert config.kube.context == "kind-dev"
-    assert config.binderhub.release == "bh"
-    assert config.binderhub.values == {"replicas": 1}  # not asked, kept
-    assert (
-        "projects/lab-project/locations/us-east1/repositories/images"
-        in gcp.artifact_registry.repositories
-    )
+    assert "will not keep its comments and formatting" in prompter.text
+    text = (workdir / CONFIG).read_text()
+    assert text.startswith("# Written by 'bhsvc init'")
+    assert "our lab's BinderHub" not in text
+    assert yaml.safe_load(text) == EXISTING
+
+
+def test_declining_its_values_says_nothing_of_the_file_is_kept(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    write_config(workdir, HAND_WRITTEN)
+
+    code, text = stopped(["n", "n"], env, workdir)
+
+    assert code == 1
+    assert "the new file, written from your answers, will not keep anything of it." in text
+    assert (workdir / CONFIG).read_text() == HAND_WRITTEN
 
 
 def test_invalid_existing_config_is_reported_and_only_replaced_on_yes(
@@ -241,33 +426,16 @@ def test_invalid_existing_config_is_reported_and_only_replaced_on_yes(
 ) -> None:
     write_config(workdir, "kube: {namespace: Not_Valid}\n")
 
-    prompter = wizard([*ALL_DEFAULTS, "y"], env, workdir)
+    prompter = run(["y", *ALL_DEFAULTS], env, workdir)
 
     assert "bhsvc.yaml exists but cannot be used:" in prompter.text
     assert "kube.namespace" in prompter.text
     assert (
-        "Replacing bhsvc.yaml keeps nothing of it: not its other keys, comments or formatting.\n"
-        "Replace the existing bhsvc.yaml? [y/N]: y" in prompter.text
+        "Replacing it with your answers: nothing of it is kept.\n"
+        "Replace bhsvc.yaml when you go ahead? [y/N]: y" in prompter.text
     )
+    assert "  • replace bhsvc.yaml (it could not be used)" in prompter.text
     assert load_config(workdir / CONFIG).kube.namespace == "binder"
-
-
-def test_declining_its_values_warns_that_nothing_of_the_file_is_kept(
-    gcp: Gcp, workdir: Path, env: dict[str, str]
-) -> None:
-    write_config(workdir, EXISTING)
-    before = (workdir / CONFIG).read_text()
-    prompter = ScriptedPrompter(["n", *ALL_DEFAULTS, "n"])
-
-    with pytest.raises(SystemExit):
-        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
-
-    assert (
-        "Replacing bhsvc.yaml keeps nothing of it: not its other keys, comments or formatting.\n"
-        "Replace the existing bhsvc.yaml? [y/N]: n" in prompter.text
-    )
-    assert (workdir / CONFIG).read_text() == before
-    assert gcp.requests() == 0
 
 
 def unreadable_link_loop(path: Path) -> str:
@@ -285,6 +453,12 @@ def not_utf8(path: Path) -> str:
     return "the config file is not UTF-8 text"
 
 
+def too_big(path: Path) -> str:
+    with path.open("wb") as out:
+        out.truncate(5 * 1024 * 1024)
+    return "the config file is larger than 1 MiB"
+
+
 def not_readable(path: Path) -> str:
     write_config(path.parent, EXISTING)
     path.chmod(0)
@@ -297,6 +471,7 @@ def not_readable(path: Path) -> str:
         unreadable_link_loop,
         link_to_nothing,
         not_utf8,
+        too_big,
         pytest.param(
             not_readable,
             marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file"),
@@ -308,15 +483,13 @@ def test_an_existing_path_that_cannot_be_read_is_only_replaced_on_yes(
 ) -> None:
     problem = make(workdir / CONFIG)
     before = os.lstat(workdir / CONFIG)
-    # Enter everywhere; go ahead; replace: default (no).
-    prompter = ScriptedPrompter([*ALL_DEFAULTS, ""])
 
-    with pytest.raises(SystemExit) as stopped:
-        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
+    code, text = stopped([""], env, workdir)  # replace it: Enter (no)
 
-    assert stopped.value.code == 130
-    assert f"bhsvc.yaml exists but cannot be used:\n  bhsvc.yaml: {problem}" in prompter.text
-    assert "Replace the existing bhsvc.yaml? [y/N]: \n" in prompter.text
+    assert code == 1
+    assert f"bhsvc.yaml exists but cannot be used:\n  bhsvc.yaml: {problem}" in text
+    assert "Replace bhsvc.yaml when you go ahead? [y/N]: \n" in text
+    assert "Kubernetes context" not in text
     assert os.lstat(workdir / CONFIG) == before  # the same file, untouched
     assert gcp.requests() == 0
 
@@ -326,24 +499,26 @@ def test_an_existing_path_that_cannot_be_read_is_replaced_after_a_yes(
 ) -> None:
     not_utf8(workdir / CONFIG)
 
-    wizard([*ALL_DEFAULTS, "y"], env, workdir)
+    run(["y", *ALL_DEFAULTS], env, workdir)
 
     assert load_config(workdir / CONFIG).kube.context == GKE
 
 
-def test_a_config_path_that_is_a_directory_is_refused_before_any_question(
-    gcp: Gcp, workdir: Path, env: dict[str, str]
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", [*special_files.SPECIAL, "socket"])
+def test_a_config_path_that_is_no_file_is_refused_before_any_question(
+    gcp: Gcp, workdir: Path, env: dict[str, str], kind: str
 ) -> None:
-    (workdir / CONFIG).mkdir()
-    prompter = ScriptedPrompter(list(ALL_DEFAULTS))
+    with special_files.unix_sockets() as sockets:
+        problem = {**special_files.SPECIAL, "socket": sockets}[kind](workdir / CONFIG)
+        prompter = ScriptedPrompter(list(ALL_DEFAULTS))
 
-    with pytest.raises(ConfigError) as refused:
-        run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
+        with pytest.raises(ConfigError) as refused:
+            run_wizard(CONFIG, False, prompter=prompter, env=env, home=workdir / "home")
 
-    assert str(refused.value) == "bhsvc.yaml: is a directory, not a config file"
+    assert str(refused.value) == f"bhsvc.yaml: {problem}, not a config file"
     assert refused.value.exit_code == 2
     assert prompter.lines == []
-    assert list((workdir / CONFIG).iterdir()) == []
     assert gcp.requests() == 0
 
 
@@ -364,6 +539,29 @@ def test_a_config_path_under_a_regular_file_is_refused_before_any_question(
     assert gcp.requests() == 0
 
 
+def test_a_kept_key_that_no_longer_fits_is_asked_about(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    old_prefix = "us-east1-docker.pkg.dev/lab-project/images/team-"
+    registry = {**EXISTING["registry"], "image_prefix": old_prefix}
+    write_own_config(workdir, {**EXISTING, "registry": registry})
+    # Use its values; another project; the kept prefix is asked about: '-' removes it.
+    answers: list[Answer] = ["", "", "", "", "", "new-project", "", "", "", "-", ""]
+
+    prompter = run(answers, env, workdir)
+
+    assert (
+        "✗ together, these answers are refused:\n"
+        "  registry.image_prefix: must start with us-east1-docker.pkg.dev/new-project/images/"
+        in prompter.text
+    )
+    assert f"registry.image_prefix (-: remove it: bhsvc's default) [{old_prefix}]: -" in (
+        prompter.text
+    )
+    config = load_config(workdir / CONFIG)
+    assert config.image_prefix == "us-east1-docker.pkg.dev/new-project/images/binder-"
+
+
 def test_malformed_kubeconfig_and_gcloud_files_only_mean_no_default(
     gcp: Gcp, workdir: Path
 ) -> None:
@@ -372,23 +570,34 @@ def test_malformed_kubeconfig_and_gcloud_files_only_mean_no_default(
     (gcloud / "configurations").mkdir(parents=True)
     (gcloud / "configurations" / "config_default").write_text("[core]\nproject = my%project\n")
     env = {"KUBECONFIG": str(workdir / "kubeconfig")}
-    answers: list[str | type[BaseException]] = [
-        "", "", "", "", "my-project", "europe-west10", "", "", "",
-    ]  # fmt: skip
+    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", ""]
 
-    prompter = wizard(answers, env, workdir)
+    prompter = run(answers, env, workdir)
 
-    assert "Kubernetes context (no kubeconfig found; empty: the current context): " in prompter.text
+    assert (
+        "Kubernetes context (empty: the current context; no kubeconfig was found): "
+        in prompter.text
+    )
     assert "Google Cloud project: my-project" in prompter.text
     assert "Region (e.g. europe-west10, us-central1): europe-west10" in prompter.text
     assert load_config(workdir / CONFIG).kube.context is None
+
+
+@pytest.mark.timeout(30)
+def test_a_named_pipe_for_a_kubeconfig_only_means_no_default(gcp: Gcp, workdir: Path) -> None:
+    os.mkfifo(workdir / "kubeconfig")
+    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", ""]
+
+    prompter = run(answers, {"KUBECONFIG": str(workdir / "kubeconfig")}, workdir)
+
+    assert "no kubeconfig was found" in prompter.text
 
 
 def test_unwritable_key_file_is_refused_before_the_summary(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
     registry = {**EXISTING["registry"], "gar": {**EXISTING["registry"]["gar"], "key_file": "keys"}}
-    write_config(workdir, {**EXISTING, "registry": registry})
+    write_own_config(workdir, {**EXISTING, "registry": registry})
     (workdir / "keys").mkdir()
     before = (workdir / CONFIG).read_text()
     # Reuse: yes; Enter on every question before the summary.
@@ -402,32 +611,190 @@ def test_unwritable_key_file_is_refused_before_the_summary(
     assert gcp.requests() == 0
 
 
+def test_key_folders_are_private_whatever_the_umask(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    registry = {
+        **EXISTING["registry"],
+        "gar": {**EXISTING["registry"]["gar"], "key_file": "secrets/keys/pusher.json"},
+    }
+    write_own_config(workdir, {**EXISTING, "registry": registry})
+    old = os.umask(0)
+    try:
+        run(["", *ALL_DEFAULTS], env, workdir)
+    finally:
+        os.umask(old)
+
+    for folder in ("secrets", "secrets/keys"):
+        assert stat.S_IMODE((workdir / folder).stat().st_mode) == 0o700
+    assert stat.S_IMODE((workdir / "secrets/keys/pusher.json").stat().st_mode) == 0o600
+
+
+# ---- other registries: the password file ----------------------------------------------------
+
+
+def token_file(path: Path, mode: int = 0o600) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("ghp_SECRET-TOKEN\n")
+    path.chmod(mode)
+    return path
+
+
 def test_other_provider_with_a_password_file(
     gcp: Gcp, workdir: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (workdir / "token").write_text("ghp_SECRET-TOKEN\n")
-    answers: list[str | type[BaseException]] = [
-        "2", "", "", "ghcr", "my-bot", "missing-file", "token", "", "",
-    ]  # fmt: skip
+    token_file(workdir / "token")
+    answers: list[Answer] = ["2", "", "", "ghcr", "my-bot", "missing-file", "token", "", ""]
 
-    prompter = wizard(answers, env, workdir)
+    prompter = run(answers, env, workdir)
 
-    assert "✗ registry.password_file: missing-file is not a file" in prompter.text
-    assert "check that the push credentials can be read" in prompter.text
+    text = prompter.text
+    assert "✗ registry.password_file: missing-file: password file not found" in text
+    # The refused answer is not offered as the default of the next try.
+    assert text.count(f"File holding the password or access token ({ENV_PROMPT}): ") == 2
+    assert "check that the push credentials can be read" in text
     config = load_config(workdir / CONFIG)
     assert config.registry.provider == "ghcr"
     assert config.image_prefix == "ghcr.io/my-bot/binder-"
     out, err = capsys.readouterr()
     assert "✓ push credentials: readable" in err
-    assert "SECRET-TOKEN" not in out + err + prompter.text
+    assert "SECRET-TOKEN" not in out + err + text
     assert gcp.requests() == 0  # nothing to create for GHCR
+
+
+def test_password_file_answers_expand_the_home_folder_and_variables(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    home_token = token_file(workdir / "home" / "dockerhub-token.txt")
+    tokens = token_file(workdir / "vault" / "quay.txt")
+    answers: list[Answer] = [
+        "2", "", "", "dockerhub", "mydockerid",
+        "~/missing.txt",  # expanded, then not found
+        "$UNSET_TOKEN_DIR/t.txt",
+        "~/dockerhub-token.txt",
+        "", "",
+    ]  # fmt: skip
+
+    prompter = run(answers, {**env, "TOKENS": str(tokens.parent)}, workdir)
+
+    text = prompter.text
+    assert f"✗ registry.password_file: {workdir}/home/missing.txt: password file not found" in (
+        text
+    )
+    assert "✗ registry.password_file: $UNSET_TOKEN_DIR is not set" in text
+    assert load_config(workdir / CONFIG).registry.password_file == home_token
+
+    # The same file, named through a variable, on a second run.
+    run(["", "2", "", "", "quay", "mydockerid", "${TOKENS}/quay.txt", "", ""],
+        {**env, "TOKENS": str(tokens.parent)}, workdir)  # fmt: skip
+    assert load_config(workdir / CONFIG).registry.password_file == tokens
+
+
+def test_an_empty_password_answer_defers_to_the_variable_at_deploy(
+    gcp: Gcp, workdir: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers: list[Answer] = ["2", "", "", "dockerhub", "mydockerid", "", "", ""]
+
+    prompter = run(answers, env, workdir)
+
+    text = prompter.text
+    assert (
+        "$BHSVC_REGISTRY_PASSWORD is not set here: set it before 'bhsvc deploy', which reads it."
+        in text
+    )
+    assert "  • check nothing now: $BHSVC_REGISTRY_PASSWORD is not set here" in text
+    config = load_config(workdir / CONFIG)
+    assert config.registry.password_file is None
+    _, err = capsys.readouterr()
+    assert "warning: $BHSVC_REGISTRY_PASSWORD is not set here: set it before 'bhsvc deploy'" in (
+        err
+    )
+    assert "push credentials: readable" not in err
+    assert gcp.requests() == 0
+
+
+def test_an_empty_password_answer_with_the_variable_set_checks_it(
+    gcp: Gcp,
+    workdir: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("BHSVC_REGISTRY_PASSWORD", "s3cret")
+    answers: list[Answer] = ["2", "", "", "dockerhub", "mydockerid", "", "", ""]
+
+    run(answers, {**env, "BHSVC_REGISTRY_PASSWORD": "s3cret"}, workdir)
+
+    _, err = capsys.readouterr()
+    assert "✓ push credentials: readable" in err
+
+
+def test_dash_returns_a_kept_password_file_to_the_variable(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    token_file(workdir / "token")
+    registry = {"provider": "ghcr", "username": "octo", "password_file": "token"}
+    write_own_config(workdir, {**EXISTING, "registry": registry})
+    answers: list[Answer] = ["", "", "", "", "", "", "-", "", ""]
+
+    prompter = run(answers, env, workdir)
+
+    prompt = (
+        "File holding the password or access token (-: read it from $BHSVC_REGISTRY_PASSWORD "
+        "when deploying) [token]: -"
+    )
+    assert prompt in prompter.text
+    assert "      registry.password_file: removed (was token)" in prompter.text
+    assert load_config(workdir / CONFIG).registry.password_file is None
+
+
+def test_a_password_file_others_can_read_is_made_private(
+    gcp: Gcp, workdir: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = token_file(workdir / "token", mode=0o644)
+    answers: list[Answer] = ["2", "", "", "ghcr", "octo", "token", "", ""]
+
+    prompter = run(answers, env, workdir)
+
+    assert "  token is readable by others: it is made 0600 when you go ahead." in prompter.text
+    assert "  • make token readable by you only (0600)" in prompter.text
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    _, err = capsys.readouterr()
+    # The same warning as a key file of Artifact Registry gets.
+    assert "warning: token was readable by others (mode 0644); it is 0600 now" in err
+
+
+def test_a_password_file_left_alone_when_init_is_not_confirmed(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    token = token_file(workdir / "token", mode=0o644)
+
+    code, _ = stopped(["2", "", "", "ghcr", "octo", "token", "", "n", "n"], env, workdir)
+
+    assert code == 1
+    assert stat.S_IMODE(token.stat().st_mode) == 0o644
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", [*special_files.SPECIAL, "huge"])
+def test_a_password_file_that_is_no_file_is_refused(
+    gcp: Gcp, workdir: Path, env: dict[str, str], kind: str
+) -> None:
+    problem = {**special_files.SPECIAL, "huge": special_files.huge}[kind](workdir / "token")
+    token_file(workdir / "real-token")
+    answers: list[Answer] = ["2", "", "", "ghcr", "octo", "token", "real-token", "", ""]
+
+    prompter = run(answers, env, workdir)
+
+    expected = "the password file is larger than 64 KiB" if kind == "huge" else problem
+    assert f"✗ registry.password_file: token: {expected}" in prompter.text
 
 
 def test_generic_registry_prefix_must_be_on_the_server(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
-    (workdir / "token").write_text("s3cret\n")
-    answers: list[str | type[BaseException]] = [
+    token_file(workdir / "token")
+    answers: list[Answer] = [
         "2", "", "", "generic",
         "registry.internal:5000",  # server: accepted before the prefix is asked
         "bot",
@@ -436,29 +803,61 @@ def test_generic_registry_prefix_must_be_on_the_server(
         "token", "", "",
     ]  # fmt: skip
 
-    prompter = wizard(answers, env, workdir)
+    prompter = run(answers, env, workdir)
 
     assert prompter.text.count("✗") == 1
     assert (
         "✗ registry.image_prefix: images would go to registry.internal, but the credentials "
         "are for registry.internal:5000 (registry.server)" in prompter.text
     )
+    assert "warning:" not in prompter.text
     config = load_config(workdir / CONFIG)
     assert config.registry_server == "registry.internal:5000"
     assert config.image_prefix == "registry.internal:5000/binder/binder-"
 
 
-def test_connecting_a_hub(gcp: Gcp, workdir: Path, env: dict[str, str]) -> None:
-    answers: list[str | type[BaseException]] = [
-        "", "binder", "", "", "", "", "", "y", "", "jhub", "",
-    ]  # fmt: skip
+@pytest.mark.parametrize("prefix", ["registry.internal:5000/binder/binder", "r.internal:5000/b_"])
+def test_a_generic_prefix_without_a_separator_is_warned_about(
+    gcp: Gcp, workdir: Path, env: dict[str, str], prefix: str
+) -> None:
+    token_file(workdir / "token")
+    server = prefix.split("/")[0]
+    answers: list[Answer] = ["2", "", "", "generic", server, "bot", prefix, "token", "", ""]
 
-    wizard(answers, env, workdir)
+    prompter = run(answers, env, workdir)
+
+    assert (
+        f"warning: images will be named {prefix}<name>, such as "
+        f"{prefix}binder-2dexamples-2drequirements-55ab5c; end the prefix with '-' or '/'"
+    ) in prompter.text
+    assert load_config(workdir / CONFIG).image_prefix == prefix
+
+
+# ---- the hub, failures, no terminal ------------------------------------------------------------
+
+
+def test_connecting_a_hub(gcp: Gcp, workdir: Path, env: dict[str, str]) -> None:
+    answers: list[Answer] = ["", "binder", "", "", "", "", "", "y", "", "jhub", ""]
+
+    run(answers, env, workdir)
 
     config = load_config(workdir / CONFIG)
     assert config.hub.enabled
     assert config.hub.release == "jupyterhub"
     assert config.hub_namespace == "jhub"
+    assert config.hub.chart_version == "4.3.1"  # the fancy-profiles image's, derived
+
+
+def test_a_hub_the_kept_settings_refuse_is_left_off(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    binderhub = {"release": "bh", "api_only": False}  # fancy-profiles needs API-only mode
+    write_own_config(workdir, {**EXISTING, "binderhub": binderhub})
+
+    prompter = run(["", "", "", "", "", "", "", "", "y", ""], env, workdir)
+
+    assert "✗ binderhub.api_only: must be true when JupyterHub launches images" in prompter.text
+    assert not load_config(workdir / CONFIG).hub.enabled
 
 
 def test_provisioning_failure_keeps_the_answers(

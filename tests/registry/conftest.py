@@ -9,9 +9,8 @@ import pytest
 from gar_testing import QUICK, RunGar, gar_config
 
 from bhsvc.config import Config
-from bhsvc.registry.gar import GarProvisioner, GarTarget, ProvisionReport
+from bhsvc.registry.gar import GarProvisioner, GarTarget, ProvisionReport, RetryPolicy
 from bhsvc.registry.gcp_clients import make_clients
-from bhsvc.registry.retry import RetryPolicy
 from fakes.gcp_services import Gcp
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bhsvc.config import Config, parse_config
-from bhsvc.registry.gar import ProvisionReport
-from bhsvc.registry.retry import RetryPolicy
+from bhsvc.registry.gar import ProvisionReport, RetryPolicy
 
 # Retries in milliseconds so fault-injection tests stay fast.
 QUICK = RetryPolicy(deadline=20.0, initial=0.01, maximum=0.05, call_timeout=5.0)

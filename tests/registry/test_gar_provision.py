@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import stat
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from google.cloud.artifactregistry_v1 import Repository
 
 from bhsvc.config import Config
 from bhsvc.errors import OperationError
+from bhsvc.registry import keyfile, keys
 from bhsvc.registry.gar import (
     ACCOUNT_STEP,
     BINDING_STEP,
@@ -21,8 +25,8 @@ from bhsvc.registry.gar import (
     WRITER_ROLE,
     ProvisionError,
     ProvisionReport,
+    RetryPolicy,
 )
-from bhsvc.registry.retry import RetryPolicy
 from fakes.gcp_common import RpcError
 from fakes.gcp_services import Gcp
 
@@ -69,6 +73,19 @@ def test_first_run_creates_everything(gcp: Gcp, config: Config, run_gar: RunGar)
     # Anonymous credentials for loopback endpoints: no token reached the fakes.
     for record in gcp.artifact_registry.calls() + gcp.iam.calls():
         assert "authorization" not in record.headers
+    # One call at a time, in the order the steps need each other.
+    records = sorted(gcp.artifact_registry.calls() + gcp.iam.calls(), key=lambda r: r.start)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(records))
+    assert [r.method for r in records if r.mutating] == [
+        "CreateRepository",
+        "CreateServiceAccount",
+        "SetIamPolicy",
+        "CreateServiceAccountKey",
+    ]
+    assert [s.name for s in report.steps] == [REPOSITORY_STEP, ACCOUNT_STEP, BINDING_STEP, KEY_STEP]
+    # The lock stays (empty, private); the record of the creation is gone.
+    assert stat.S_IMODE(keyfile.lock_path(config.key_file).stat().st_mode) == 0o600
+    assert not keyfile.pending_path(config.key_file).exists()
 
 
 def test_second_run_changes_nothing(gcp: Gcp, config: Config, run_gar: RunGar) -> None:
@@ -122,18 +139,36 @@ def test_transient_errors_stop_at_the_deadline(gcp: Gcp, run_gar: RunGar) -> Non
     gcp.artifact_registry.fail("GetRepository", "UNAVAILABLE", times=1000)
     policy = RetryPolicy(deadline=1.0, initial=0.05, maximum=0.2, call_timeout=1.0)
 
+    start = time.monotonic()
     with pytest.raises(ProvisionError) as caught:
         run_gar(policy=policy)
 
     message = str(caught.value)
-    assert message.startswith(f"could not read the repository ({REPO}): still failing after")
-    assert "UNAVAILABLE" in message or "503" in message
+    assert message.startswith(f"could not read the repository ({REPO}): still failing after 1 s")
+    assert "(UNAVAILABLE: " in message  # the last error, then what to do
+    assert message.endswith("The service is currently unavailable.); run init again later")
     assert 3 <= len(gcp.artifact_registry.calls("GetRepository")) < 40
     steps = statuses(caught.value.report)
     assert steps[REPOSITORY_STEP] == "failed"
     assert steps[BINDING_STEP] == "skipped"
-    # The independent branch went ahead: the account and its key exist.
-    assert steps[KEY_STEP] == "created"
+    assert time.monotonic() - start < 3
+
+
+def test_nothing_starts_after_the_deadline(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.set_latency(0.15)  # every request takes 0.15 s: the run cannot finish in 0.5 s
+    policy = RetryPolicy(deadline=0.5, initial=0.05, maximum=0.2, call_timeout=1.0)
+
+    start = time.monotonic()
+    with pytest.raises(ProvisionError) as caught:
+        run_gar(policy=policy)
+
+    assert "deadline passed before it; run init again" in str(caught.value)
+    records = gcp.artifact_registry.calls() + gcp.iam.calls()
+    assert max(r.start for r in records) - start < 0.5 + 0.1
+    assert time.monotonic() - start < 0.5 + 1.0  # the last call in flight, then nothing
+    assert gcp.iam.calls("CreateServiceAccountKey") == []
+    failed = [s for s in caught.value.report.steps if s.status == "failed"]
+    assert "deadline passed" in failed[-1].detail
 
 
 def test_permission_denied_names_permission_role_and_resource(gcp: Gcp, run_gar: RunGar) -> None:
@@ -285,7 +320,7 @@ def test_key_deleted_on_the_account_is_replaced(gcp: Gcp, config: Config, run_ga
     assert any("no longer exists" in w for w in report.warnings)
 
 
-def test_a_lost_create_answer_makes_no_second_key_and_names_the_first(
+def test_a_lost_create_answer_makes_no_second_key_and_deletes_the_first(
     gcp: Gcp, config: Config, run_gar: RunGar
 ) -> None:
     gcp.iam.lose_answer("CreateServiceAccountKey")  # made in Google, answer timed out
@@ -294,15 +329,100 @@ def test_a_lost_create_answer_makes_no_second_key_and_names_the_first(
         run_gar()
 
     assert len(gcp.iam.calls("CreateServiceAccountKey")) == 1, "never retried"
-    [made] = gcp.iam.user_key_ids(EMAIL)
-    assert f"Google made key {made} all the same" in str(err.value)
-    assert f"keys delete KEY_ID --iam-account {EMAIL}" in str(err.value)
+    [made] = [r.resource for r in gcp.iam.calls("DeleteServiceAccountKey")]
+    made_id = made.rsplit("/", 1)[-1]
+    assert str(err.value).endswith(f"; Google made key {made_id} all the same, deleted by bhsvc")
+    assert gcp.iam.user_key_ids(EMAIL) == []
     assert not config.key_file.exists()
-    # The next run says that key is there, held by no file, and makes one more.
+    assert not keyfile.pending_path(config.key_file).exists()
+    # The next run makes one key, and has nothing to say about others.
     report = run_gar()
-    assert any("already has user-managed keys that no key file here holds" in w
-               for w in report.warnings)  # fmt: skip
-    assert made[:12] in " ".join(report.warnings)
+    assert report.warnings == []
+    assert gcp.iam.user_key_ids(EMAIL) == [key_file_json(config)["private_key_id"]]
+
+
+def test_a_key_made_anyway_that_cannot_be_deleted_is_named(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    gcp.iam.lose_answer("CreateServiceAccountKey")
+    gcp.iam.deny("DeleteServiceAccountKey", "iam.serviceAccountKeys.delete", EMAIL)
+
+    with pytest.raises(OperationError) as err:
+        run_gar()
+
+    [made] = gcp.iam.user_key_ids(EMAIL)
+    assert str(err.value).endswith(
+        f"; Google made key {made} all the same, delete it with "
+        f"gcloud iam service-accounts keys delete {made} --iam-account {EMAIL}"
+    )
+    assert not keyfile.pending_path(config.key_file).exists()  # named: settled
+
+
+def _stopped_run_left(config: Config, email: str, keys_before: list[str]) -> None:
+    """The record a run stopped during key creation leaves (written the way bhsvc does)."""
+    now = datetime.now(timezone.utc)
+    pending = keys.PendingKey(email, now, now + timedelta(seconds=120), tuple(keys_before))
+    keyfile.write_pending(config.key_file, pending)
+
+
+def test_a_record_left_by_a_stopped_run_is_settled_by_the_next(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    run_gar()
+    [held] = gcp.iam.user_key_ids(EMAIL)
+    _stopped_run_left(config, EMAIL, [held])
+    gcp.iam.add_user_keys(EMAIL, 1)  # what the stopped run's create made
+    [orphan] = [k for k in gcp.iam.user_key_ids(EMAIL) if k != held]
+
+    report = run_gar()
+
+    assert statuses(report)[KEY_STEP] == "already present"
+    assert gcp.iam.user_key_ids(EMAIL) == [held]
+    assert report.warnings == [
+        f"key {orphan} of {EMAIL} was made by an init stopped before writing it to "
+        f"{config.key_file}: deleted by bhsvc"
+    ]
+    assert not keyfile.pending_path(config.key_file).exists()
+    gcp.reset_log()
+    assert run_gar().warnings == []
+    assert gcp.mutating() == []
+
+
+def test_a_stopped_runs_key_that_cannot_be_deleted_is_named_once(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    gcp.iam.add_account("my-project", "binderhub-pusher")
+    _stopped_run_left(config, EMAIL, [])
+    gcp.iam.add_user_keys(EMAIL, 1)
+    [orphan] = gcp.iam.user_key_ids(EMAIL)
+    gcp.iam.deny("DeleteServiceAccountKey", "iam.serviceAccountKeys.delete", EMAIL)
+
+    report = run_gar()
+
+    assert (
+        f"key {orphan} of {EMAIL} was made by an init stopped before writing it to "
+        f"{config.key_file}: delete it with gcloud iam service-accounts keys delete {orphan} "
+        f"--iam-account {EMAIL}"
+    ) in report.warnings
+    assert orphan in gcp.iam.user_key_ids(EMAIL)
+    assert statuses(report)[KEY_STEP] == "created"  # a key in the file, besides
+    assert not keyfile.pending_path(config.key_file).exists()
+
+
+def test_a_record_of_another_account_settles_that_account(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    other = gcp.iam.add_account("my-project", "old-pusher")
+    _stopped_run_left(config, other, [])
+    gcp.iam.add_user_keys(other, 1)
+    [orphan] = gcp.iam.user_key_ids(other)
+
+    report = run_gar()
+
+    assert gcp.iam.user_key_ids(other) == []
+    assert f"key {orphan} of {other} was made by an init stopped" in report.warnings[0]
+    [deleted] = gcp.iam.calls("DeleteServiceAccountKey")
+    assert deleted.resource == f"projects/-/serviceAccounts/{other}/keys/{orphan}"
 
 
 def test_a_failed_delete_after_rotation_says_how_to_finish(
@@ -376,15 +496,104 @@ def test_full_key_quota_is_an_error_before_creating(gcp: Gcp, run_gar: RunGar) -
     assert gcp.iam.calls("CreateServiceAccountKey") == []
 
 
+def test_a_record_of_an_account_that_is_gone_is_dropped(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    _stopped_run_left(config, "deleted-pusher@my-project.iam.gserviceaccount.com", [])
+
+    report = run_gar()  # creates the pusher account: IAM may not know it yet, this one is gone
+
+    assert statuses(report)[KEY_STEP] == "created"
+    listed = [r.status for r in gcp.iam.calls("ListServiceAccountKeys")]
+    assert listed.count("NOT_FOUND") == 1  # asked once, not again and again
+    assert not keyfile.pending_path(config.key_file).exists()
+
+
 def test_key_creation_forbidden_by_org_policy(gcp: Gcp, config: Config, run_gar: RunGar) -> None:
+    gcp.iam.key_creation_disabled = True
+
+    with pytest.raises(ProvisionError) as caught:
+        run_gar()
+
+    account = f"projects/my-project/serviceAccounts/{EMAIL}"
+    assert str(caught.value) == (
+        f"could not create a key for the service account ({account}): the organization "
+        "policy constraint constraints/iam.disableServiceAccountKeyCreation forbids "
+        "service-account keys; use keyless Workload Identity Federation for GKE instead "
+        "(https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity) or ask for "
+        "an exception for this project (https://cloud.google.com/resource-manager/docs/"
+        "organization-policy/restricting-service-accounts#disable_service_account_key_creation)"
+    )
+    assert len(gcp.iam.calls("CreateServiceAccountKey")) == 1
+    assert gcp.iam.calls("DeleteServiceAccountKey") == []
+    assert not config.key_file.exists()
+    assert not keyfile.pending_path(config.key_file).exists()
+
+
+def test_other_failed_preconditions_are_not_blamed_on_the_org_policy(
+    gcp: Gcp, run_gar: RunGar
+) -> None:
     gcp.iam.fail(
         "CreateServiceAccountKey", "FAILED_PRECONDITION", message="Precondition check failed."
     )
 
-    with pytest.raises(ProvisionError, match=r"iam\.disableServiceAccountKeyCreation"):
+    with pytest.raises(ProvisionError) as caught:
         run_gar()
 
+    assert str(caught.value).endswith("FAILED_PRECONDITION: Precondition check failed.")
+    assert "organization policy" not in str(caught.value)
+
+
+@pytest.mark.parametrize("deletable", [True, False])
+def test_an_answer_naming_another_key_id_is_not_written_and_its_key_deleted(
+    gcp: Gcp, config: Config, run_gar: RunGar, deletable: bool
+) -> None:
+    gcp.iam.answer_with_another_key_id()
+    if not deletable:
+        gcp.iam.deny("DeleteServiceAccountKey", "iam.serviceAccountKeys.delete", EMAIL)
+
+    with pytest.raises(ProvisionError) as caught:
+        run_gar()
+
+    [create] = gcp.iam.calls("CreateServiceAccountKey")
+    made = gcp.iam.calls("DeleteServiceAccountKey")[0].resource.rsplit("/", 1)[-1]
+    fate = (
+        "deleted by bhsvc"
+        if deletable
+        else f"delete it with gcloud iam service-accounts keys delete {made} --iam-account {EMAIL}"
+    )
+    assert str(caught.value) == (
+        f"the key returned for {made[:12]} names another key id; not writing it; "
+        f"key {made} was made all the same, {fate}; run init again"
+    )
+    assert gcp.iam.user_key_ids(EMAIL) == ([] if deletable else [made])
     assert not config.key_file.exists()
+    assert not keyfile.pending_path(config.key_file).exists()
+    del create
+
+
+def test_a_run_waits_for_another_on_the_same_key_file_then_gives_up(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    notes: list[str] = []
+    policy = RetryPolicy(deadline=1.5, initial=0.01, maximum=0.05, call_timeout=1.0)
+    config.key_file.parent.mkdir()
+    with (
+        keyfile.locked(config.key_file, 1.0, notes.append),  # another run holds it
+        pytest.raises(ProvisionError) as caught,
+    ):
+        run_gar(policy=policy, on_note=notes.append)
+
+    assert len(notes) == 1 and notes[0].startswith(
+        f"waiting for another bhsvc init to finish with {config.key_file} (up to "
+    )
+    assert str(caught.value).startswith(
+        f"another bhsvc init still holds {config.key_file}.lock after "
+    )
+    assert caught.value.exit_code == 1
+    assert statuses(caught.value.report)[KEY_STEP] == "failed"
+    assert gcp.iam.calls("ListServiceAccountKeys") == []
+    assert gcp.iam.calls("CreateServiceAccountKey") == []
 
 
 def test_key_folder_that_cannot_be_made_fails_before_the_key_exists(
@@ -435,3 +644,49 @@ def test_operation_error_fails_the_step(gcp: Gcp, run_gar: RunGar) -> None:
         OperationError, match=r"could not create the repository .*Location is not supported"
     ):
         run_gar()
+
+
+def test_a_slow_repository_operation_is_polled_until_done(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.operation_seconds = 0.3
+
+    report = run_gar()
+
+    assert statuses(report)[REPOSITORY_STEP] == "created"
+    polls = gcp.artifact_registry.calls("GetOperation")
+    assert len(polls) >= 2
+    assert polls[-1].end - polls[0].start >= 0.25  # it waited, and stopped once done
+    assert REPO in gcp.artifact_registry.repositories
+
+
+def test_a_repository_operation_still_running_at_the_deadline(gcp: Gcp, run_gar: RunGar) -> None:
+    gcp.artifact_registry.operation_seconds = 60
+    policy = RetryPolicy(deadline=1.0, initial=0.05, maximum=0.2, call_timeout=1.0)
+
+    start = time.monotonic()
+    with pytest.raises(ProvisionError) as caught:
+        run_gar(policy=policy)
+
+    message = str(caught.value)
+    assert message.startswith("could not create the repository (waiting for its operation) (")
+    assert message.endswith("(the operation is still running); run init again later")
+    assert time.monotonic() - start < 3
+
+
+def test_a_key_creation_that_times_out_is_never_sent_again(
+    gcp: Gcp, config: Config, run_gar: RunGar
+) -> None:
+    answer = gcp.iam.hold_answer("CreateServiceAccountKey")  # made in IAM, answer too slow
+    policy = RetryPolicy(deadline=20.0, initial=0.01, maximum=0.05, call_timeout=0.5)
+    try:
+        with pytest.raises(ProvisionError) as caught:
+            run_gar(policy=policy)
+    finally:
+        answer.set()
+
+    assert len(gcp.iam.calls("CreateServiceAccountKey")) == 1
+    message = str(caught.value)
+    assert message.startswith("could not create a key for the service account (")
+    assert "DEADLINE_EXCEEDED" in message
+    assert message.endswith("all the same, deleted by bhsvc")
+    assert gcp.iam.user_key_ids(EMAIL) == []
+    assert not config.key_file.exists()

@@ -5,21 +5,30 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import requests
 from google.api_core import exceptions as gexc
 from google.iam.v1 import policy_pb2
 from google.type import expr_pb2
 
 from bhsvc.errors import OperationError, UsageError
-from bhsvc.registry import keys
+from bhsvc.registry import keyfile, keys
 from bhsvc.registry.endpoints import artifact_registry_endpoint, iam_endpoint, is_loopback
 from bhsvc.registry.gcp_clients import LazyDefaultCredentials, check_credentials_file
-from bhsvc.registry.gcp_errors import Action, is_transient, translate
+from bhsvc.registry.gcp_errors import (
+    Action,
+    is_refused_unprocessed,
+    is_transient,
+    surely_not_done,
+    translate,
+)
 from bhsvc.registry.policy import add_member
 from bhsvc.registry.provision import check_key_file
-from bhsvc.registry.retry import Deadline, DeadlineExpired, RetryPolicy, call_with_retry
 
 AR = "BHSVC_ARTIFACT_REGISTRY_ENDPOINT"
 IAM = "BHSVC_IAM_ENDPOINT"
@@ -184,6 +193,88 @@ def test_key_file_text_errors_never_contain_the_key() -> None:
         assert err.__context__ is None  # no chained exception holding the text either
 
 
+# ---- keys an interrupted creation left behind -------------------------------------------
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+
+
+def _listed(key_id: str, seconds_after_start: float) -> keys.ListedKey:
+    return keys.ListedKey(key_id, T0 + timedelta(seconds=seconds_after_start))
+
+
+def _pending(before: tuple[str, ...] = ("old",), replaces: str | None = None) -> keys.PendingKey:
+    return keys.PendingKey(EMAIL, T0, T0 + timedelta(seconds=120), before, replaces)
+
+
+def test_left_behind_is_what_appeared_in_the_window_and_no_file_holds() -> None:
+    listed = [
+        _listed("old", -3600),  # listed before the run asked: never its key
+        _listed("made", 1.5),  # the interrupted run's key
+        _listed("skewed", -200),  # this clock ahead of Google's, within the margin
+        _listed("held", 5),  # in the key file
+        _listed("later", 120 + 301),  # made after that run's deadline (and margin)
+        _listed("earlier", -301),  # made before that run started (beyond the margin)
+    ]
+    assert keys.left_behind(_pending(), listed, held="held") == ["made", "skewed"]
+    assert keys.left_behind(_pending(before=("old", "made")), listed, "held") == ["skewed"]
+
+
+def test_left_behind_finishes_a_rotation_only_when_the_file_holds_the_new_key() -> None:
+    old, new = _listed("old", -3600), _listed("new", 2)
+    rotation = _pending(before=("old",), replaces="old")
+    # Stopped after writing the new key: the replaced key goes.
+    assert keys.left_behind(rotation, [old, new], held="new") == ["old"]
+    # Stopped before writing it: the new key goes, the old key (still in the file) stays.
+    assert keys.left_behind(rotation, [old, new], held="old") == ["new"]
+    # No key file at all: the old key may be in use elsewhere (the cluster): kept.
+    assert keys.left_behind(rotation, [old], held=None) == []
+
+
+def test_pending_record_round_trip_and_refusals(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.json"
+    assert keyfile.read_pending(key_file) is None
+    record = _pending(replaces="old")
+    keyfile.write_pending(key_file, record)
+    path = keyfile.pending_path(key_file)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keyfile.read_pending(key_file) == record
+    assert set(json.loads(path.read_text())) == {
+        "account", "started", "until", "keys_before", "replaces"
+    }  # fmt: skip
+    keyfile.remove_pending(key_file)
+    assert not path.exists()
+
+    for content in ("SECRET", "[]", json.dumps({"account": EMAIL, "started": "2026-11-20"})):
+        path.write_text(content)
+        with pytest.raises(UsageError, match=r"key\.json\.pending is not a record bhsvc wrote"):
+            keyfile.check_companions(key_file)
+    path.unlink()
+    keyfile.lock_path(key_file).mkdir()
+    with pytest.raises(UsageError, match=r"key\.json\.lock is not a regular file"):
+        check_key_file(key_file, EMAIL)
+    keyfile.lock_path(key_file).rmdir()
+    keyfile.lock_path(key_file).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UsageError, match=r"key\.json\.lock is not a regular file"):
+        check_key_file(key_file, EMAIL)
+
+
+def test_lock_waits_then_gives_up_with_one_line(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.json"
+    notes: list[str] = []
+    with keyfile.locked(key_file, 5.0, notes.append):
+        assert stat.S_IMODE(keyfile.lock_path(key_file).stat().st_mode) == 0o600
+        start = time.monotonic()
+        with pytest.raises(OperationError) as refused, keyfile.locked(key_file, 0.5, notes.append):
+            pass
+        assert time.monotonic() - start < 3  # bounded (the Retry stops before overshooting)
+    assert len(notes) == 1
+    assert notes[0].startswith(f"waiting for another bhsvc init to finish with {key_file} (up to")
+    assert str(refused.value).startswith(f"another bhsvc init still holds {key_file}.lock after")
+    assert str(refused.value).endswith("s: let it finish (or stop it), then run init again")
+    with keyfile.locked(key_file, 0.5, notes.append):  # released: taken at once
+        assert len(notes) == 1
+
+
 # ---- local inputs: the key file's place, the credentials file ----------------------------
 
 
@@ -283,96 +374,37 @@ def test_default_credentials_errors_name_the_variable(
         LazyDefaultCredentials().get()
 
 
-# ---- retries ------------------------------------------------------------------------
+# ---- which errors are retried ------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_retry_backs_off_then_succeeds() -> None:
-    clock = Clock()
-    attempts: list[float] = []
-
-    def flaky(timeout: float) -> str:
-        attempts.append(timeout)
-        if len(attempts) < 4:
-            raise gexc.ServiceUnavailable("busy")
-        return "ok"
-
-    policy = RetryPolicy(deadline=60, initial=1.0, maximum=3.0, multiplier=2.0, call_timeout=10)
-    result = call_with_retry(
-        flaky,
-        policy=policy,
-        deadline=Deadline(60, clock),
-        transient=is_transient,
-        sleep=clock.sleep,
-    )
-
-    assert result == "ok"
-    assert len(clock.sleeps) == 3
-    # Exponential with jitter in [0.5, 1] of 1, 2, 3 (capped) seconds.
-    for pause, base in zip(clock.sleeps, [1.0, 2.0, 3.0], strict=True):
-        assert base * 0.5 <= pause <= base
-    assert attempts[0] == 10
+# (error, retried when idempotent, retried for a key creation, surely changed nothing)
+CLASSES = [
+    (gexc.ServiceUnavailable("x"), True, True, True),
+    (gexc.TooManyRequests("x"), True, True, True),
+    (gexc.ResourceExhausted("x"), True, True, True),
+    (gexc.DeadlineExceeded("x"), True, False, False),
+    (gexc.GatewayTimeout("x"), True, False, False),
+    (requests.ConnectionError("reset"), True, False, False),
+    (requests.ReadTimeout("slow"), True, False, False),
+    (gexc.InternalServerError("x"), False, False, False),
+    (gexc.Cancelled("x"), False, False, False),
+    (gexc.PermissionDenied("x"), False, False, True),
+    (gexc.FailedPrecondition("x"), False, False, True),
+    (gexc.NotFound("x"), False, False, True),
+    (gexc.Aborted("x"), False, False, True),
+    (gexc.RetryError("gave up", gexc.ServiceUnavailable("x")), False, False, True),
+    (gexc.RetryError("gave up", gexc.DeadlineExceeded("x")), False, False, False),
+    (ValueError("x"), False, False, False),
+]
 
 
-def test_retry_gives_up_at_the_deadline() -> None:
-    clock = Clock()
-
-    def always_busy(timeout: float) -> None:
-        raise gexc.TooManyRequests("slow down")
-
-    with pytest.raises(DeadlineExpired) as caught:
-        call_with_retry(
-            always_busy,
-            policy=RetryPolicy(deadline=10, initial=1.0, maximum=4.0),
-            deadline=Deadline(10, clock),
-            transient=is_transient,
-            sleep=clock.sleep,
-        )
-    assert clock.now <= 10
-    assert caught.value.attempts == len(clock.sleeps) + 1
-    assert isinstance(caught.value.last, gexc.TooManyRequests)
-
-
-def test_retry_does_not_retry_permanent_errors() -> None:
-    calls = []
-
-    def denied(timeout: float) -> None:
-        calls.append(timeout)
-        raise gexc.PermissionDenied("no")
-
-    with pytest.raises(gexc.PermissionDenied):
-        call_with_retry(denied, policy=RetryPolicy(), deadline=Deadline(10), transient=is_transient)
-    assert len(calls) == 1
-
-
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        (gexc.ServiceUnavailable("x"), True),
-        (gexc.TooManyRequests("x"), True),
-        (gexc.ResourceExhausted("x"), True),
-        (gexc.DeadlineExceeded("x"), True),
-        (gexc.GatewayTimeout("x"), True),
-        (gexc.PermissionDenied("x"), False),
-        (gexc.NotFound("x"), False),
-        (gexc.Aborted("x"), False),
-        (ValueError("x"), False),
-    ],
-)
-def test_transient_classification(error: Exception, expected: bool) -> None:
-    assert is_transient(error) is expected
+@pytest.mark.parametrize(("error", "transient", "refused", "not_done"), CLASSES)
+def test_error_classification(
+    error: Exception, transient: bool, refused: bool, not_done: bool
+) -> None:
+    assert is_transient(error) is transient
+    assert is_refused_unprocessed(error) is refused
+    assert surely_not_done(error) is not_done
 
 
 # ---- errors ----------------------------------------------------------------------------
@@ -423,3 +455,11 @@ def test_add_member_to_an_unconditional_binding_only() -> None:
     unconditional = [b for b in policy.bindings if not b.HasField("condition")]
     assert [list(b.members) for b in unconditional] == [["user:a@x.org", "user:b@x.org"]]
     assert list(conditional.members) == ["user:a@x.org"]
+
+
+def test_server_text_in_messages_has_no_control_characters() -> None:
+    err = gexc.InvalidArgument("bad\x1b[2Jlocation\nsecond line\r")
+    assert str(translate(err, ACTION)) == (
+        "could not create the repository (projects/p/locations/l): "
+        "INVALID_ARGUMENT: bad [2Jlocation second line "
+    )

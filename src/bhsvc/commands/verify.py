@@ -551,8 +551,10 @@ def _check_registry(config: Config, image: str) -> ImageCheck:
 
 def _diagnose(kube: Kube, namespace: str) -> list[str]:
     """Build pod status, events and log tail; never lets a diagnosis error hide the failure."""
+    from bhsvc.kube.diagnosis import diagnose
+
     try:
-        lines = kube.diagnose(namespace, BUILD_POD_SELECTOR)
+        lines = diagnose(kube, namespace, BUILD_POD_SELECTOR)
     except Exception as err:  # the build failure is the news, not this
         return [f"could not read the build pods: {err}"]
     return lines or [

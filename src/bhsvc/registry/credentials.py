@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bhsvc import private_env
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
+from bhsvc.files import SECRET_LIMIT, read_user_file, shown_path
 from bhsvc.names import REGISTRY_PASSWORD_ENV
+from bhsvc.text import has_surrogate
 
 GAR_USERNAME = "_json_key"
 
@@ -25,19 +27,22 @@ class Credentials:
     username: str
     password: str = field(repr=False)
 
+    def __post_init__(self) -> None:
+        # A variable holding bytes the locale could not decode: no encoder takes it.
+        if has_surrogate(self.password):
+            raise UsageError(f"the registry password for {self.server} is not UTF-8 text")
+
 
 def _read_secret_file(path: Path, what: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: {what} not found") from None
-    except (PermissionError, IsADirectoryError):
-        raise UsageError(f"{path}: cannot read the {what}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: the {what} is not UTF-8 text") from None
+    text = read_user_file(path, what, SECRET_LIMIT)
     if not text.strip():
-        raise UsageError(f"{path}: the {what} is empty")
+        raise UsageError(f"{shown_path(path)}: the {what} is empty")
     return text
+
+
+def read_password_file(path: Path) -> str:
+    """The password or token in a password file, without the blanks around it."""
+    return _read_secret_file(path, "password file").strip()
 
 
 def read_key_file(path: Path) -> str:
@@ -45,28 +50,29 @@ def read_key_file(path: Path) -> str:
     text = _read_secret_file(path, "service-account key file")
     try:
         key = json.loads(text)
-    except json.JSONDecodeError:
-        raise UsageError(f"{path}: the service-account key file is not JSON") from None
+    except (json.JSONDecodeError, RecursionError):
+        raise UsageError(f"{shown_path(path)}: the service-account key file is not JSON") from None
     if (
         not isinstance(key, dict)
         or key.get("type") != "service_account"
         or "private_key" not in key
     ):
-        raise UsageError(f"{path}: not a service-account key (no type/private_key fields)")
+        raise UsageError(
+            f"{shown_path(path)}: not a service-account key (no type/private_key fields)"
+        )
     return text
 
 
-def load_credentials(config: Config, env: dict[str, str] | None = None) -> Credentials:
+def load_credentials(config: Config) -> Credentials:
     """The push credentials the config points at (key file, password file or env var)."""
-    env = dict(os.environ) if env is None else env
     reg = config.registry
     if reg.gar is not None:
         return Credentials(config.registry_server, GAR_USERNAME, read_key_file(config.key_file))
     if reg.password_file is not None:
         password = _read_secret_file(config.path(reg.password_file), "password file").strip()
-    elif env.get(REGISTRY_PASSWORD_ENV):
-        password = env[REGISTRY_PASSWORD_ENV]
     else:
+        password = private_env.get(REGISTRY_PASSWORD_ENV) or ""
+    if not password:
         raise UsageError(
             f"registry.password_file is not set and {REGISTRY_PASSWORD_ENV} is empty: "
             "give the registry password or token one of these ways"

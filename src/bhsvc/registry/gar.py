@@ -1,39 +1,49 @@
 """Google Artifact Registry provisioning as idempotent `ensure_*` steps.
 
-Each step reads the current state, changes nothing when it already matches and
-otherwise makes the smallest change, so a re-run after any failure converges.
-The repository and the service account are ensured in parallel; the writer
-binding and the key start as soon as their inputs exist.
+Each step reads the current state (its `observe_*` companion is that read on
+its own), changes nothing when it already matches and otherwise makes the
+smallest change, so a re-run after any failure converges. The steps run one
+after another, in the order their inputs need: repository, service account,
+writer binding, key. google.api_core's Retry retries the calls, all within one
+deadline for the whole run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import stat
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bhsvc import files
 from bhsvc.config import Config
 from bhsvc.errors import BhsvcError, OperationError, UsageError
-from bhsvc.registry import keys
-from bhsvc.registry.gcp_errors import Action, is_refused_unprocessed, is_transient, translate
+from bhsvc.registry import keyfile, keys
+from bhsvc.registry.gcp_errors import (
+    Action,
+    deadline_passed,
+    is_refused_unprocessed,
+    is_transient,
+    printable,
+    still_failing,
+    surely_not_done,
+    translate,
+)
 from bhsvc.registry.policy import add_member
-from bhsvc.registry.retry import Deadline, RetryPolicy, backoff_delays, call_with_retry
 from bhsvc.ui import StepResult
 
 if TYPE_CHECKING:
     from google.cloud.artifactregistry_v1 import Repository
-    from google.iam.v1.iam_policy_pb2 import SetIamPolicyRequest
+    from google.cloud.iam_admin_v1 import types as iam_types
+    from google.iam.v1.policy_pb2 import Policy
 
     from bhsvc.registry.gcp_clients import GcpClients
 
 T = TypeVar("T")
+Handled = tuple[type[BaseException], ...]
 
 WRITER_ROLE = "roles/artifactregistry.writer"
 MANAGED_LABEL = ("managed-by", "bhsvc")
@@ -47,11 +57,22 @@ REPOSITORY_STEP = "Artifact Registry repository"
 ACCOUNT_STEP = "pusher service account"
 BINDING_STEP = "writer role on the repository"
 KEY_STEP = "pusher key"
-STEP_ORDER = (REPOSITORY_STEP, ACCOUNT_STEP, BINDING_STEP, KEY_STEP)
 
 _AR_ADMIN = "roles/artifactregistry.admin"
+_AR_READER = "roles/artifactregistry.reader"
 _SA_ADMIN = "roles/iam.serviceAccountAdmin"
 _KEY_ADMIN = "roles/iam.serviceAccountKeyAdmin"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The timing of a run's calls (google.api_core's Retry does the retrying)."""
+
+    deadline: float = 120.0  # seconds for the whole run, across all calls and attempts
+    initial: float = 0.5  # the first pause's upper bound (with jitter), then times multiplier
+    maximum: float = 8.0
+    multiplier: float = 2.0
+    call_timeout: float = 30.0  # per attempt, cut to what is left of the deadline
 
 
 @dataclass(frozen=True)
@@ -101,15 +122,25 @@ class ProvisionReport:
     key_file: Path
 
 
-class _Skipped(Exception):
-    """A step did not run because a step it needs failed."""
-
-
 @dataclass
-class _Outcome:
+class Outcome:
+    """What a step did, and the value the steps after it need."""
+
     status: str
     detail: str
     value: Any = None
+
+
+class _StillRunning(OperationError):
+    """A long-running operation that is not done yet."""
+
+    def __init__(self) -> None:
+        super().__init__("the operation is still running")
+
+
+def _fate(delete_command: str | None) -> str:
+    """How a key no file holds was dealt with (see GarProvisioner._discard)."""
+    return "deleted by bhsvc" if delete_command is None else f"delete it with {delete_command}"
 
 
 @dataclass
@@ -119,94 +150,142 @@ class GarProvisioner:
     rotate_key: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     on_step: Callable[[StepResult], None] | None = None
-    sleep: Callable[[float], None] = time.sleep
+    on_note: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
-        self._deadline = Deadline(self.policy.deadline)
-        self._results: dict[str, StepResult] = {}
+        self._ends = time.monotonic() + self.policy.deadline
+        self._steps: list[StepResult] = []
         self._warnings: list[str] = []
-        self._lock = threading.Lock()
-        self._cancelled = threading.Event()
+        self._failure: Exception | None = None
         # Set when this run created the service account: IAM may not know it yet.
-        self._account_is_new = threading.Event()
+        self._account_is_new = False
 
-    # ---- plumbing --------------------------------------------------------
+    # ---- calls, within the run's deadline ------------------------------------
 
-    def _warn(self, message: str) -> None:
-        with self._lock:
-            self._warnings.append(message)
+    def _remaining(self) -> float:
+        return self._ends - time.monotonic()
 
-    def _call(
+    def _until_deadline(
         self,
         action: Action,
-        fn: Callable[[float], T],
-        handled: tuple[type[BaseException], ...] = (),
-        idempotent: bool = True,
+        fn: Callable[[], T],
+        retry_on: Callable[[Exception], bool],
+        handled: Handled = (),
     ) -> T:
-        """One API call with retries (none for a call that must not happen twice);
-        errors in `handled` reach the caller untranslated."""
-        if self._cancelled.is_set():
-            raise OperationError("provisioning interrupted")
+        """`fn()`, again while `retry_on` says an error is worth another try and the
+        run's deadline allows; errors in `handled` reach the caller untranslated."""
+        from google.api_core.exceptions import RetryError
+        from google.api_core.retry import Retry
+
+        remaining = self._remaining()
+        if remaining <= 0:
+            raise deadline_passed(action, self.policy.deadline)
+        p = self.policy
+        retry = Retry(
+            predicate=retry_on,
+            initial=p.initial,
+            maximum=p.maximum,
+            multiplier=p.multiplier,
+            timeout=remaining,
+        )
+        start = time.monotonic()
         try:
-            return call_with_retry(
-                fn,
-                policy=self.policy,
-                deadline=self._deadline,
-                transient=is_transient if idempotent else is_refused_unprocessed,
-                sleep=self.sleep,
-            )
+            return retry(fn)()
         except handled:
+            raise
+        except RetryError as err:
+            raise still_failing(action, time.monotonic() - start, err) from err.cause
+        except BhsvcError:
             raise
         except Exception as err:
             raise translate(err, action) from err
 
-    def _pause(self, next_delay: Callable[[], float], what: str) -> None:
-        pause = next_delay()
-        if self._deadline.remaining() < pause:
-            raise OperationError(
-                f"{what}: gave up, the {self.policy.deadline:.0f} s deadline passed"
-            )
-        self.sleep(pause)
+    def _call(
+        self,
+        action: Action,
+        rpc: Callable[[float], T],
+        handled: Handled = (),
+        idempotent: bool = True,
+    ) -> T:
+        """One API call, `rpc(timeout)`, retried on transient errors; a call that must
+        not happen twice only when the service turned it away unprocessed."""
+        # The Retry wraps each attempt, so each one's timeout is cut to what is left.
+        return self._until_deadline(
+            action,
+            lambda: rpc(max(0.5, min(self.policy.call_timeout, self._remaining()))),
+            is_transient if idempotent else is_refused_unprocessed,
+            handled,
+        )
 
-    def _step(
-        self, name: str, fn: Callable[[], _Outcome], needs: Sequence[Future[Any]] = ()
-    ) -> Any:
+    # ---- running the steps ------------------------------------------------------
+
+    def _warn(self, message: str) -> None:
+        self._warnings.append(message)
+
+    def _note(self, message: str) -> None:
+        if self.on_note is not None:
+            self.on_note(message)
+
+    def _step(self, name: str, fn: Callable[[], Outcome], needs: Sequence[object] = ()) -> Any:
+        """Run one step and report it. Its value, or None when it failed or was skipped:
+        a failure is kept for run() to raise, and the steps that do not need it go on."""
         result = StepResult(name)
         start = time.monotonic()
         try:
-            for dependency in needs:
-                if dependency.exception() is not None:
-                    result.status = SKIPPED
-                    result.detail = "a step it needs failed"
-                    raise _Skipped(name)
+            if any(value is None for value in needs):
+                result.status, result.detail = SKIPPED, "a step it needs failed"
+                return None
             outcome = fn()
             result.status, result.detail = outcome.status, outcome.detail
             return outcome.value
-        except _Skipped:
-            raise
-        except BaseException as err:
+        except Exception as err:
             result.status = "failed"
             result.detail = str(err) if isinstance(err, BhsvcError) else type(err).__name__
+            self._failure = self._failure or err
+            return None
+        except BaseException:  # Ctrl-C: stop now
+            result.status, result.detail = "failed", "interrupted"
             raise
         finally:
             result.seconds = time.monotonic() - start
-            with self._lock:
-                self._results[name] = result
+            self._steps.append(result)
             if self.on_step is not None:
                 self.on_step(result)
 
-    # ---- the steps ------------------------------------------------------
+    def run(self) -> ProvisionReport:
+        """Ensure everything, in order; raises the first failure after the steps that
+        could still run have run."""
+        image_path = self._step(REPOSITORY_STEP, self.ensure_repository)
+        email = self._step(ACCOUNT_STEP, self.ensure_service_account)
+        self._step(
+            BINDING_STEP, lambda: self.ensure_writer_binding(email), needs=(image_path, email)
+        )
+        self._step(KEY_STEP, lambda: self.ensure_key(email), needs=(email,))
+        report = ProvisionReport(list(self._steps), list(self._warnings), self.target.key_file)
+        if self._failure is not None:
+            raise ProvisionError(report, self._failure)
+        return report
 
-    def _get_repository(
-        self, action: Action, handled: tuple[type[BaseException], ...] = ()
-    ) -> Repository:
+    # ---- repository --------------------------------------------------------------
+
+    def _get_repository(self, handled: Handled = ()) -> Repository:
         client = self.clients.artifact_registry
         name = self.target.repository_name
+        read = Action("read the repository", name, "artifactregistry.repositories.get", _AR_READER)
         return self._call(
-            action,
+            read,
             lambda timeout: client.get_repository(name=name, retry=None, timeout=timeout),
             handled,
         )
+
+    def observe_repository(self) -> Repository | None:
+        """The repository, None when there is none."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            return self._get_repository(handled=(gexc.NotFound,))
+        except gexc.NotFound:
+            return None
 
     def _check_repository(self, repo: Repository) -> str:
         from google.cloud.artifactregistry_v1 import Repository
@@ -225,23 +304,15 @@ class GarProvisioner:
             return f"{self.target.image_path} (not created by bhsvc; left as it is)"
         return self.target.image_path
 
-    def ensure_repository(self) -> _Outcome:
+    def ensure_repository(self) -> Outcome:
         from google.api_core import exceptions as gexc
         from google.cloud.artifactregistry_v1 import Repository
 
         target = self.target
+        repo = self.observe_repository()
+        if repo is not None:
+            return Outcome(PRESENT, self._check_repository(repo), target.image_path)
         client = self.clients.artifact_registry
-        read = Action(
-            "read the repository",
-            target.repository_name,
-            "artifactregistry.repositories.get",
-            "roles/artifactregistry.reader",
-        )
-        try:
-            repo = self._get_repository(read, handled=(gexc.NotFound,))
-            return _Outcome(PRESENT, self._check_repository(repo))
-        except gexc.NotFound:
-            pass
         create = Action(
             "create the repository",
             target.location_name,
@@ -268,56 +339,78 @@ class GarProvisioner:
             )
         except gexc.Conflict:
             # Created meanwhile, by someone else or by an attempt whose answer was lost.
-            return _Outcome(PRESENT, self._check_repository(self._get_repository(read)))
+            repo = self._get_repository()
+            return Outcome(PRESENT, self._check_repository(repo), target.image_path)
         self._wait_for(operation.operation.name, create)
-        return _Outcome(CREATED, target.image_path)
+        return Outcome(CREATED, target.image_path, target.image_path)
 
     def _wait_for(self, operation_name: str, action: Action) -> None:
-        """Poll a long-running operation until done, within the run's deadline."""
+        """Poll a long-running operation until it is done, within the run's deadline.
+
+        A Retry on "still running" rather than the operation's own result(): over
+        REST that polls with requests that have no timeout.
+        """
         from google.longrunning import operations_pb2
 
         client = self.clients.artifact_registry
         poll = Action(
-            f"{action.what} (waiting for the operation)",
+            f"{action.what} (waiting for its operation)",
             operation_name,
             "artifactregistry.repositories.get",
-            "roles/artifactregistry.reader",
+            _AR_READER,
         )
-        next_delay = backoff_delays(RetryPolicy(initial=0.2, maximum=2.0, multiplier=1.5))
         request = operations_pb2.GetOperationRequest(name=operation_name)
-        while True:
+
+        def done() -> operations_pb2.Operation:
             op = self._call(
                 poll, lambda timeout: client.get_operation(request, retry=None, timeout=timeout)
             )
-            if op.done:
-                break
-            self._pause(next_delay, f"could not {action.what}")
+            if not op.done:
+                raise _StillRunning
+            return op
+
+        op = self._until_deadline(poll, done, lambda err: isinstance(err, _StillRunning))
         if op.HasField("error"):
             raise OperationError(
-                f"could not {action.what} ({action.resource}): {op.error.message} "
+                f"could not {action.what} ({action.resource}): {printable(op.error.message)} "
                 f"(code {op.error.code})"
             )
 
-    def ensure_service_account(self) -> _Outcome:
+    # ---- service account -----------------------------------------------------------
+
+    def _get_account(self, handled: Handled = ()) -> iam_types.ServiceAccount:
+        client = self.clients.iam
+        name = self.target.account_name
+        read = Action(
+            "read the service account",
+            name,
+            "iam.serviceAccounts.get",
+            "roles/iam.serviceAccountViewer",
+        )
+        return self._call(
+            read,
+            lambda timeout: client.get_service_account(name=name, retry=None, timeout=timeout),
+            handled,
+        )
+
+    def observe_service_account(self) -> iam_types.ServiceAccount | None:
+        """The pusher service account, None when there is none."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            return self._get_account(handled=(gexc.NotFound,))
+        except gexc.NotFound:
+            return None
+
+    def ensure_service_account(self) -> Outcome:
         from google.api_core import exceptions as gexc
         from google.cloud.iam_admin_v1 import types
 
         target = self.target
-        client = self.clients.iam
-        read = Action(
-            "read the service account",
-            target.account_name,
-            "iam.serviceAccounts.get",
-            "roles/iam.serviceAccountViewer",
-        )
-
-        def get(timeout: float) -> types.ServiceAccount:
-            return client.get_service_account(name=target.account_name, retry=None, timeout=timeout)
-
-        try:
-            account = self._call(read, get, handled=(gexc.NotFound,))
-            status = PRESENT
-        except gexc.NotFound:
+        account = self.observe_service_account()
+        status = PRESENT
+        if account is None:
+            client = self.clients.iam
             create = Action(
                 "create the service account",
                 f"projects/{target.project}",
@@ -341,252 +434,325 @@ class GarProvisioner:
                     handled=(gexc.AlreadyExists,),
                 )
                 status = CREATED
-                self._account_is_new.set()
+                self._account_is_new = True
             except gexc.AlreadyExists:
-                account = self._call(read, get)
-                status = PRESENT
+                account = self._get_account()
         if account.disabled:
             self._warn(
                 f"service account {account.email} is disabled: pushes will fail until enabled"
             )
-        return _Outcome(status, account.email, account.email)
+        return Outcome(status, account.email, account.email)
 
-    def ensure_writer_binding(self, email: str) -> _Outcome:
-        """Grant the writer role on the repository (not the project), by read-modify-write."""
-        from google.api_core import exceptions as gexc
+    # ---- writer role on the repository ------------------------------------------------
+
+    def _read_policy(self) -> Policy:
         from google.iam.v1 import iam_policy_pb2, options_pb2
 
-        target = self.target
         client = self.clients.artifact_registry
-        member = f"serviceAccount:{email}"
         read = Action(
             "read the repository's IAM policy",
-            target.repository_name,
+            self.target.repository_name,
             "artifactregistry.repositories.getIamPolicy",
             _AR_ADMIN,
         )
+        request = iam_policy_pb2.GetIamPolicyRequest(
+            resource=self.target.repository_name,
+            options=options_pb2.GetPolicyOptions(requested_policy_version=3),
+        )
+        return self._call(
+            read,
+            lambda timeout: client.get_iam_policy(request=request, retry=None, timeout=timeout),
+        )
+
+    def observe_writer_binding(self, email: str) -> bool:
+        """Whether `email` holds the writer role on the repository, unconditionally."""
+        return not add_member(self._read_policy(), WRITER_ROLE, f"serviceAccount:{email}")
+
+    def ensure_writer_binding(self, email: str) -> Outcome:
+        """Grant the writer role on the repository (not the project), by read-modify-write."""
+        from google.api_core import exceptions as gexc
+        from google.iam.v1 import iam_policy_pb2
+
+        target = self.target
+        client = self.clients.artifact_registry
+        detail = f"{WRITER_ROLE} for {email}"
         write = Action(
             "grant the writer role on the repository",
             target.repository_name,
             "artifactregistry.repositories.setIamPolicy",
             _AR_ADMIN,
         )
-        get_request = iam_policy_pb2.GetIamPolicyRequest(
-            resource=target.repository_name,
-            options=options_pb2.GetPolicyOptions(requested_policy_version=3),
-        )
-        next_delay = backoff_delays(self.policy)
-        while True:
-            policy = self._call(
-                read,
-                lambda timeout: client.get_iam_policy(
-                    request=get_request, retry=None, timeout=timeout
-                ),
-            )
-            if not add_member(policy, WRITER_ROLE, member):
-                return _Outcome(PRESENT, f"{WRITER_ROLE} for {email}")
+
+        def read_modify_write() -> Outcome:
+            policy = self._read_policy()
+            if not add_member(policy, WRITER_ROLE, f"serviceAccount:{email}"):
+                return Outcome(PRESENT, detail)
             # The policy carries the etag it was read with: a concurrent change
             # makes the write fail with ABORTED (409) instead of losing that change.
-            set_request = iam_policy_pb2.SetIamPolicyRequest(
+            request = iam_policy_pb2.SetIamPolicyRequest(
                 resource=target.repository_name, policy=policy
             )
-            try:
-                self._set_policy(set_request, write, handled=(gexc.Conflict, gexc.BadRequest))
-                return _Outcome(CHANGED, f"{WRITER_ROLE} for {email}")
-            except gexc.Conflict:
-                self._pause(next_delay, f"could not {write.what}: the policy kept changing")
-            except gexc.BadRequest as err:
-                # A service account created seconds ago may not be visible to
-                # other services yet: IAM answers that it does not exist.
-                if "does not exist" not in str(err.message):
-                    raise translate(err, write) from err
-                self._pause(next_delay, f"could not {write.what}: {email} is still unknown")
+            self._call(
+                write,
+                lambda timeout: client.set_iam_policy(request=request, retry=None, timeout=timeout),
+                handled=(gexc.Conflict, gexc.BadRequest),
+            )
+            return Outcome(CHANGED, detail)
 
-    def _set_policy(
-        self,
-        request: SetIamPolicyRequest,
-        action: Action,
-        handled: tuple[type[BaseException], ...],
-    ) -> None:
-        client = self.clients.artifact_registry
-        self._call(
-            action,
-            lambda timeout: client.set_iam_policy(request=request, retry=None, timeout=timeout),
-            handled,
+        def worth_again(err: Exception) -> bool:
+            # ABORTED: the policy changed since it was read. "does not exist": a service
+            # account created seconds ago may not be visible to other services yet.
+            if isinstance(err, gexc.BadRequest):
+                return "does not exist" in str(err.message)
+            return isinstance(err, gexc.Conflict)
+
+        return self._until_deadline(write, read_modify_write, worth_again)
+
+    # ---- key ---------------------------------------------------------------------------
+
+    def _account_name(self, email: str) -> str:
+        # `projects/-` lets IAM find the project of an account other than the target's.
+        if email == self.target.email:
+            return self.target.account_name
+        return f"projects/-/serviceAccounts/{email}"
+
+    def _list_keys(self, email: str, handled: Handled = ()) -> list[keys.ListedKey]:
+        """The user-managed keys of `email`."""
+        from google.api_core import exceptions as gexc
+        from google.cloud.iam_admin_v1 import types
+
+        client = self.clients.iam
+        name = self._account_name(email)
+        action = Action(
+            "list the service account's keys", name, "iam.serviceAccountKeys.list", _KEY_ADMIN
         )
+        request = types.ListServiceAccountKeysRequest(
+            name=name, key_types=[types.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]
+        )
+
+        def list_once() -> types.ListServiceAccountKeysResponse:
+            return self._call(
+                action,
+                lambda timeout: client.list_service_account_keys(
+                    request=request, retry=None, timeout=timeout
+                ),
+                handled=(gexc.NotFound,),
+            )
+
+        def unknown_yet(err: Exception) -> bool:
+            # IAM is eventually consistent: an account created seconds ago may be
+            # unknown to this call for a while.
+            new = self._account_is_new and email == self.target.email
+            return new and isinstance(err, gexc.NotFound)
+
+        listing = self._until_deadline(action, list_once, unknown_yet, handled)
+        return [
+            keys.ListedKey(keys.key_id_from_name(key.name), key.valid_after_time)
+            for key in listing.keys
+        ]
+
+    def observe_key(self, email: str) -> tuple[keys.KeyFileInfo | None, list[keys.ListedKey]]:
+        """The key file's key (None without a key file) and the account's user-managed keys."""
+        return keys.read_key_file_info(self.target.key_file, email), self._list_keys(email)
+
+    def _delete_key(self, email: str, key_id: str) -> None:
+        """Delete a key of `email`; one already gone is fine (the goal is reached)."""
+        from google.api_core import exceptions as gexc
+
+        client = self.clients.iam
+        name = f"{self._account_name(email)}/keys/{key_id}"
+        delete = Action(
+            "delete a key of the service account",
+            name,
+            "iam.serviceAccountKeys.delete",
+            _KEY_ADMIN,
+        )
+        with contextlib.suppress(gexc.NotFound):
+            self._call(
+                delete,
+                lambda timeout: client.delete_service_account_key(
+                    name=name, retry=None, timeout=timeout
+                ),
+                handled=(gexc.NotFound,),
+            )
+
+    def _discard(self, email: str, key_id: str) -> str | None:
+        """Delete a key no file holds: None when it is gone, else the command that deletes it."""
+        try:
+            self._delete_key(email, key_id)
+        except OperationError:
+            return keys.delete_command(key_id, email)
+        return None
 
     def _keep_private(self, path: Path) -> None:
         """A reused key file readable by others (copied, unpacked) is made 0600 again."""
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            path.chmod(files.SECRET_MODE)
-            self._warn(f"{path} was readable by others (mode {mode:04o}); it is 0600 now")
+        warning = files.make_private(path)
+        if warning:
+            self._warn(warning)
 
-    def _key_ids(self) -> list[str]:
-        """The ids of the service account's user-managed keys."""
+    def _settle_pending(
+        self, email: str, existing: keys.KeyFileInfo | None, listed: list[keys.ListedKey]
+    ) -> list[keys.ListedKey]:
+        """Finish what an interrupted run recorded: the keys it made that no key file holds
+        (and the key its rotation replaced) are deleted, or named with the command that
+        deletes them. Returns the keys of `email` still listed."""
         from google.api_core import exceptions as gexc
-        from google.cloud.iam_admin_v1 import types
 
-        target, client = self.target, self.clients.iam
-        action = Action(
-            "list the service account's keys",
-            target.account_name,
-            "iam.serviceAccountKeys.list",
-            _KEY_ADMIN,
-        )
-        request = types.ListServiceAccountKeysRequest(
-            name=target.account_name,
-            key_types=[types.ListServiceAccountKeysRequest.KeyType.USER_MANAGED],
-        )
-        next_delay = backoff_delays(self.policy)
-        while True:
+        path = self.target.key_file
+        pending = keyfile.read_pending(path)
+        if pending is None:
+            return listed
+        account = pending.account
+        held = existing.key_id if existing is not None else None
+        theirs = listed
+        if account != email:  # the config named another account then: no file holds its keys
+            held = None
             try:
-                listing = self._call(
-                    action,
-                    lambda timeout: client.list_service_account_keys(
-                        request=request, retry=None, timeout=timeout
-                    ),
-                    handled=(gexc.NotFound,),
-                )
-                return [keys.key_id_from_name(key.name) for key in listing.keys]
-            except gexc.NotFound as err:
-                # IAM is eventually consistent: an account created seconds ago may
-                # be unknown to this call for a while.
-                if not self._account_is_new.is_set():
-                    raise translate(err, action) from err
-                self._pause(next_delay, f"could not {action.what}: {target.email} is still unknown")
+                theirs = self._list_keys(account, handled=(gexc.NotFound,))
+            except gexc.NotFound:  # the account is gone, and its keys with it
+                theirs = []
+        deleted = set()
+        for key_id in keys.left_behind(pending, theirs, held):
+            command = self._discard(account, key_id)
+            if command is None:
+                deleted.add(key_id)
+            why = (
+                f"was replaced in {path} by an init stopped before deleting it"
+                if key_id == pending.replaces
+                else f"was made by an init stopped before writing it to {path}"
+            )
+            self._warn(f"key {key_id} of {account} {why}: {_fate(command)}")
+        keyfile.remove_pending(path)
+        return [key for key in listed if key.key_id not in deleted]
 
-    def _keys_made_anyway(self, before: list[str]) -> str:
-        """After a failed create: keys that appeared all the same, and what to do."""
-        try:
-            new = [key for key in self._key_ids() if key not in before]
-        except OperationError:
-            return ""
-        if not new:
-            return ""
-        email = self.target.email
-        return (
-            f"; Google made key {', '.join(new)} all the same, which no file holds: delete "
-            f"it with gcloud iam service-accounts keys delete KEY_ID --iam-account {email}"
-        )
+    def ensure_key(self, email: str) -> Outcome:
+        path = self.target.key_file
+        try:  # before the key exists: a folder that cannot be made leaves no key behind
+            files.make_private_dir(path.parent)
+        except OSError as err:
+            raise OperationError(f"{path}: cannot create its folder ({err.strerror})") from None
+        # One run at a time per key file. The key file is read under the lock: the run
+        # that held it may have just written a key.
+        with keyfile.locked(path, max(0.0, self._remaining()), self._note):
+            existing, listed = self.observe_key(email)
+            listed = self._settle_pending(email, existing, listed)
+            plan = keys.plan_key(existing, [key.key_id for key in listed], email, self.rotate_key)
+            for warning in plan.warnings:
+                self._warn(warning)
+            if plan.action is keys.KeyAction.REUSE and existing is not None:
+                self._keep_private(path)
+                return Outcome(PRESENT, f"key {existing.key_id[:12]} in {path}")
+            now = datetime.now(timezone.utc)
+            pending = keys.PendingKey(
+                account=email,
+                started=now,
+                until=now + timedelta(seconds=max(0.0, self._remaining())),
+                keys_before=tuple(key.key_id for key in listed),
+                replaces=plan.old_key_id,
+            )
+            new_id = self._create_key(pending, existing)
+            if plan.old_key_id is None:
+                keyfile.remove_pending(path)
+                return Outcome(CREATED, f"key {new_id[:12]} written to {path}")
+            self._finish_rotation(email, new_id, plan.old_key_id)
+            return Outcome(
+                CHANGED,
+                f"key {new_id[:12]} written to {path}; old key {plan.old_key_id[:12]} deleted",
+            )
 
-    def ensure_key(self, email: str) -> _Outcome:
-        from google.api_core import exceptions as gexc
+    def _create_key(self, pending: keys.PendingKey, existing: keys.KeyFileInfo | None) -> str:
+        """Record the intent, create a key and write it to the key file; its id.
+
+        A key this makes that the file does not end up holding is deleted, or named
+        with the command that deletes it.
+        """
         from google.cloud.iam_admin_v1 import types
 
         target = self.target
+        email, path = pending.account, target.key_file
         client = self.clients.iam
-        path = target.key_file
-        existing = keys.read_key_file_info(path, email)
-        listed = self._key_ids()
-        plan = keys.plan_key(existing, listed, email, self.rotate_key)
-        for warning in plan.warnings:
-            self._warn(warning)
-        if plan.action is keys.KeyAction.REUSE and existing is not None:
-            self._keep_private(path)
-            return _Outcome(PRESENT, f"key {existing.key_id[:12]} in {path}")
-        try:  # before the key exists: a folder that cannot be made leaves no key behind
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as err:
-            raise OperationError(f"{path}: cannot create its folder ({err.strerror})") from None
+        keyfile.write_pending(path, pending)
         create = Action(
             "create a key for the service account",
             target.account_name,
             "iam.serviceAccountKeys.create",
             _KEY_ADMIN,
         )
+        request = types.CreateServiceAccountKeyRequest(
+            name=target.account_name,
+            private_key_type=types.ServiceAccountPrivateKeyType.TYPE_GOOGLE_CREDENTIALS_FILE,
+        )
         try:
             created = self._call(
                 create,
                 lambda timeout: client.create_service_account_key(
-                    request=types.CreateServiceAccountKeyRequest(
-                        name=target.account_name,
-                        private_key_type=types.ServiceAccountPrivateKeyType.TYPE_GOOGLE_CREDENTIALS_FILE,
-                    ),
-                    retry=None,
-                    timeout=timeout,
+                    request=request, retry=None, timeout=timeout
                 ),
-                handled=(gexc.FailedPrecondition,),
                 # A create whose answer was lost may have made a key: never a second one.
                 idempotent=False,
             )
-        except gexc.FailedPrecondition as err:
-            raise OperationError(
-                f"could not create a key for {email}: {err.message} (an organization policy "
-                "such as constraints/iam.disableServiceAccountKeyCreation may forbid keys)"
-            ) from err
         except OperationError as err:
-            raise OperationError(f"{err}{self._keys_made_anyway(listed)}") from None
+            made = self._made_anyway(pending, existing, err.__cause__)
+            raise OperationError(f"{err}{made}") from None
         new_id = keys.key_id_from_name(created.name)
-        text = keys.key_file_text(created.private_key_data, new_id)
-        del created  # hold the key material no longer than needed
         try:
+            text = keys.key_file_text(created.private_key_data, new_id)
+            del created  # hold the key material no longer than needed
             files.write_atomic(path, text, files.SECRET_MODE, durable=True)
-        except OSError as err:
+        except (OperationError, OSError) as err:
+            problem = (
+                f"{path}: cannot write the new key ({err.strerror})"
+                if isinstance(err, OSError)
+                else str(err)
+            )
+            command = self._discard(email, new_id)
+            keyfile.remove_pending(path)
             raise OperationError(
-                f"{path}: cannot write the new key ({err.strerror}); key {new_id[:12]} was "
-                f"created on {email} and should be deleted"
+                f"{problem}; key {new_id} was made all the same, {_fate(command)}; run init again"
             ) from None
         del text
-        if plan.action is keys.KeyAction.CREATE or plan.old_key_id is None:
-            return _Outcome(CREATED, f"key {new_id[:12]} written to {path}")
-        old_name = f"{target.account_name}/keys/{plan.old_key_id}"
+        return new_id
+
+    def _made_anyway(
+        self,
+        pending: keys.PendingKey,
+        existing: keys.KeyFileInfo | None,
+        cause: BaseException | None,
+    ) -> str:
+        """After a failed create: the keys it made all the same, deleted or named (to add
+        to the error). The record stays when that cannot be settled now."""
+        path = self.target.key_file
+        if surely_not_done(cause):
+            keyfile.remove_pending(path)
+            return ""
         try:
-            with contextlib.suppress(gexc.NotFound):  # already gone: the goal is reached
-                self._call(
-                    Action(
-                        "delete the old key", old_name, "iam.serviceAccountKeys.delete", _KEY_ADMIN
-                    ),
-                    lambda timeout: client.delete_service_account_key(
-                        name=old_name, retry=None, timeout=timeout
-                    ),
-                    handled=(gexc.NotFound,),
-                )
+            listed = self._list_keys(pending.account)
+        except OperationError:
+            return "; the next init checks whether a key was made all the same"
+        made = keys.left_behind(pending, listed, existing.key_id if existing else None)
+        if not made:
+            return ""  # none listed yet: the record stays, and the next run looks again
+        keyfile.remove_pending(path)
+        return "".join(
+            f"; Google made key {key_id} all the same, "
+            f"{_fate(self._discard(pending.account, key_id))}"
+            for key_id in made
+        )
+
+    def _finish_rotation(self, email: str, new_id: str, old_id: str) -> None:
+        """Delete the key the new one replaces; the record goes once that is done or said."""
+        path = self.target.key_file
+        try:
+            self._delete_key(email, old_id)
         except OperationError as err:
             # The new key is in the key file: a rerun with --rotate-key would rotate
             # away from it and leave this old key behind, so say how to finish.
+            keyfile.remove_pending(path)
             raise OperationError(
-                f"{err}; the new key {new_id[:12]} is in {path}, the old key "
-                f"{plan.old_key_id} still works: delete it with gcloud iam "
-                f"service-accounts keys delete {plan.old_key_id} --iam-account {email}"
+                f"{err}; the new key {new_id[:12]} is in {path}, the old key {old_id} still "
+                f"works: delete it with {keys.delete_command(old_id, email)}"
             ) from None
-        return _Outcome(
-            CHANGED,
-            f"key {new_id[:12]} written to {path}; old key {plan.old_key_id[:12]} deleted",
-        )
-
-    # ---- orchestration ----------------------------------------------------
-
-    def run(self) -> ProvisionReport:
-        """Ensure everything; raises the first failure after every step has ended."""
-        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bhsvc-gar")
-        try:
-            repo = pool.submit(self._step, REPOSITORY_STEP, self.ensure_repository)
-            account = pool.submit(self._step, ACCOUNT_STEP, self.ensure_service_account)
-            key = pool.submit(
-                self._step, KEY_STEP, lambda: self.ensure_key(account.result()), (account,)
-            )
-            binding = pool.submit(
-                self._step,
-                BINDING_STEP,
-                lambda: self.ensure_writer_binding(account.result()),
-                (repo, account),
-            )
-            futures = [repo, account, binding, key]
-            wait(futures)
-        except BaseException:
-            # Ctrl-C: stop before the next API call; calls in flight end by their timeout.
-            self._cancelled.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-        steps = [self._results[name] for name in STEP_ORDER if name in self._results]
-        report = ProvisionReport(steps, list(self._warnings), self.target.key_file)
-        for future in futures:
-            err = future.exception()
-            if err is not None and not isinstance(err, _Skipped):
-                raise ProvisionError(report, err)
-        return report
+        keyfile.remove_pending(path)
 
 
 class ProvisionError(OperationError):

@@ -1,16 +1,27 @@
-"""Turning Google Cloud client errors into one-line messages a user can act on."""
+"""Turning Google Cloud client errors into one-line messages a user can act on,
+and sorting them: worth another try, or a refusal that changed nothing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bhsvc.errors import BhsvcError, OperationError
-from bhsvc.registry.retry import DeadlineExpired
+
+if TYPE_CHECKING:
+    from google.api_core.exceptions import RetryError
 
 ADC_HELP = (
     "no Google Cloud credentials found: run 'gcloud auth application-default login' "
     "(or set GOOGLE_APPLICATION_CREDENTIALS to a credentials file) and try again"
 )
+WORKLOAD_IDENTITY_DOCS = "https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity"
+KEY_CONSTRAINT_DOCS = (
+    "https://cloud.google.com/resource-manager/docs/organization-policy/"
+    "restricting-service-accounts#disable_service_account_key_creation"
+)
+# Both the legacy boolean constraint and its managed successor end in this name.
+_KEY_CREATION_CONSTRAINT = "disableServiceAccountKeyCreation"
 
 
 @dataclass(frozen=True)
@@ -41,18 +52,76 @@ def is_refused_unprocessed(err: BaseException) -> bool:
     return isinstance(err, (gexc.TooManyRequests, gexc.ServiceUnavailable))
 
 
-def _describe(err: BaseException) -> str:
+def surely_not_done(err: BaseException | None) -> bool:
+    """Whether the service answered `err` and so did nothing: a 4xx refusal, or 429/503.
+
+    A timeout, a dropped connection or a 5xx may hide a call that took effect.
+    """
+    from google.api_core import exceptions as gexc
+
+    if isinstance(err, gexc.RetryError):
+        return surely_not_done(err.cause)
+    if isinstance(err, gexc.Cancelled):
+        return False
+    return isinstance(err, (gexc.ClientError, gexc.ServiceUnavailable))
+
+
+def printable(text: str) -> str:
+    """Server-provided text on one line, without control characters."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
+def _describe(err: BaseException | None) -> str:
     from google.api_core import exceptions as gexc
 
     if isinstance(err, gexc.GoogleAPICallError):
         status = err.grpc_status_code.name if err.grpc_status_code else str(err.code)
-        return f"{status}: {err.message}"
-    return f"{type(err).__name__}: {err}"
+        return f"{status}: {printable(str(err.message))}"
+    if isinstance(err, BhsvcError):
+        return str(err)
+    return f"{type(err).__name__}: {printable(str(err))}"
 
 
 def _metadata(err: BaseException) -> dict[str, str]:
     meta = getattr(err, "metadata", None)
-    return {str(k): str(v) for k, v in dict(meta).items()} if meta else {}
+    return {str(k): printable(str(v)) for k, v in dict(meta).items()} if meta else {}
+
+
+def violated_key_constraint(err: BaseException) -> str | None:
+    """The org policy constraint that forbids service-account keys, when `err` names it.
+
+    IAM answers FAILED_PRECONDITION "Key creation is not allowed on this service
+    account." with a google.rpc.PreconditionFailure whose violation type is
+    `constraints/iam.disableServiceAccountKeyCreation`.
+    """
+    from google.api_core import exceptions as gexc
+    from google.rpc import error_details_pb2
+
+    if not isinstance(err, gexc.FailedPrecondition):
+        return None
+    for detail in err.details:
+        if isinstance(detail, error_details_pb2.PreconditionFailure):
+            for violation in detail.violations:
+                if _KEY_CREATION_CONSTRAINT in violation.type:
+                    return printable(str(violation.type))
+    if _KEY_CREATION_CONSTRAINT in str(err.message):
+        return f"constraints/iam.{_KEY_CREATION_CONSTRAINT}"
+    return None
+
+
+def still_failing(action: Action, seconds: float, err: RetryError) -> OperationError:
+    """The message when the run's deadline ends the retries of `action`."""
+    return OperationError(
+        f"could not {action.what} ({action.resource}): still failing after {seconds:.0f} s "
+        f"({_describe(err.cause)}); run init again later"
+    )
+
+
+def deadline_passed(action: Action, deadline: float) -> OperationError:
+    return OperationError(
+        f"could not {action.what} ({action.resource}): the run's {deadline:.0f} s deadline "
+        "passed before it; run init again"
+    )
 
 
 def translate(err: BaseException, action: Action) -> BhsvcError:
@@ -61,10 +130,13 @@ def translate(err: BaseException, action: Action) -> BhsvcError:
 
     if isinstance(err, BhsvcError):
         return err
-    if isinstance(err, DeadlineExpired):
+    constraint = violated_key_constraint(err)
+    if constraint is not None:
         return OperationError(
-            f"could not {action.what} ({action.resource}): still failing after "
-            f"{err.attempts} attempts: {_describe(err.last)}"
+            f"could not {action.what} ({action.resource}): the organization policy constraint "
+            f"{constraint} forbids service-account keys; use keyless Workload Identity "
+            f"Federation for GKE instead ({WORKLOAD_IDENTITY_DOCS}) or ask for an exception "
+            f"for this project ({KEY_CONSTRAINT_DOCS})"
         )
     if isinstance(err, gexc.Forbidden):
         meta = _metadata(err)

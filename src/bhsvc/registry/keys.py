@@ -1,4 +1,5 @@
-"""Service-account key decisions: reuse, create or rotate. Pure, apart from reading the key file.
+"""Service-account key decisions: reuse, create or rotate, and which keys an
+interrupted creation left behind. Pure, apart from reading the key file.
 
 Nothing here puts key material into a message: errors name the file and the key
 id (a public identifier), never the content.
@@ -13,13 +14,17 @@ import enum
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.files import SECRET_LIMIT, UnusableFile, read_user_file
 
 # Google allows at most 10 user-managed keys per service account.
 MAX_USER_KEYS = 10
 WARN_AT_KEYS = 8
+# How far this machine's clock and Google's may disagree about when a key was made.
+CLOCK_MARGIN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,54 @@ class KeyPlan:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ListedKey:
+    """A user-managed key as IAM lists it: its id and when it was made (valid_after_time)."""
+
+    key_id: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class PendingKey:
+    """What a run records before it asks IAM for a key (no secret in it).
+
+    `until` is the end of that run's deadline: no key of its making is younger.
+    `replaces` is the key a rotation deletes once the new key is in the file.
+    """
+
+    account: str
+    started: datetime
+    until: datetime
+    keys_before: tuple[str, ...]
+    replaces: str | None = None
+
+
+def left_behind(pending: PendingKey, listed: Sequence[ListedKey], held: str | None) -> list[str]:
+    """The keys a run that recorded `pending` made or meant to delete, which no key file holds.
+
+    A key it made: listed now, not listed before it asked, made between its start and
+    its deadline (give or take CLOCK_MARGIN), and not the key file's key (`held`). The
+    key a rotation replaces counts too once the key file holds another listed key.
+    """
+    low, high = pending.started - CLOCK_MARGIN, pending.until + CLOCK_MARGIN
+    found = [
+        key.key_id
+        for key in listed
+        if key.key_id not in pending.keys_before
+        and key.key_id != held
+        and low <= key.created <= high
+    ]
+    old = pending.replaces
+    if old is not None and held not in (None, old) and {old, held} <= {k.key_id for k in listed}:
+        found.append(old)
+    return found
+
+
+def delete_command(key_id: str, email: str) -> str:
+    return f"gcloud iam service-accounts keys delete {key_id} --iam-account {email}"
+
+
 def key_id_from_name(name: str) -> str:
     """`projects/p/serviceAccounts/e/keys/<id>` -> `<id>`."""
     return name.rsplit("/", 1)[-1]
@@ -55,14 +108,14 @@ def read_key_file_info(path: Path, email: str) -> KeyFileInfo | None:
     """
     keep = "bhsvc does not overwrite it: point registry.gar.key_file elsewhere or move it"
     try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except (OSError, UnicodeDecodeError):
-        raise UsageError(f"registry.gar.key_file: cannot read {path}; {keep}") from None
+        text = read_user_file(path, "key file", SECRET_LIMIT)
+    except UnusableFile as err:
+        if err.missing:
+            return None
+        raise UsageError(f"registry.gar.key_file: {err}; {keep}") from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         data = None
     if (
         not isinstance(data, dict)
@@ -99,7 +152,7 @@ def plan_key(
             f"{email} already has user-managed keys that no key file here holds "
             f"({', '.join(k[:12] for k in listed_key_ids)}); creating a new one. Delete "
             f"the ones nobody uses: gcloud iam service-accounts keys list --iam-account "
-            f"{email}, then gcloud iam service-accounts keys delete KEY_ID --iam-account {email}"
+            f"{email}, then {delete_command('KEY_ID', email)}"
         )
     if usable and not rotate:
         action = KeyAction.REUSE
@@ -113,7 +166,7 @@ def plan_key(
             f"service account {email} already has {len(listed_key_ids)} user-managed keys, "
             f"the maximum is {MAX_USER_KEYS}: delete unused ones "
             f"('gcloud iam service-accounts keys list --iam-account {email}', then "
-            "'gcloud iam service-accounts keys delete KEY_ID --iam-account ...') and run init again"
+            f"'{delete_command('KEY_ID', email)}') and run init again"
         )
     if count_after >= WARN_AT_KEYS:
         warnings.append(

@@ -15,7 +15,7 @@ from typing import Any
 
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
-from bhsvc.registry import keys
+from bhsvc.registry import keyfile, keys
 from bhsvc.registry.credentials import load_credentials
 from bhsvc.ui import StepResult
 
@@ -79,6 +79,7 @@ def check_key_file(path: Path, email: str) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"registry.gar.key_file: {path}: cannot write in {folder}")
     keys.read_key_file_info(path, email)
+    keyfile.check_companions(path)
 
 
 def _check_credentials(config: Config, on_step: Callable[[StepResult], None]) -> str:
@@ -102,8 +103,10 @@ def provision_registry(
     rotate_key: bool = False,
     on_step: Callable[[StepResult], None] = lambda result: None,
     env: Mapping[str, str] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> RegistryReport:
-    """Ensure the registry side of `config`; raises ProvisionError/UsageError on failure."""
+    """Ensure the registry side of `config`, reporting each step as it ends (and, with
+    `on_note`, a wait); raises ProvisionError/UsageError on failure."""
     check_inputs(config, rotate_key, env)
     report = RegistryReport(
         provider=config.registry.provider,
@@ -123,20 +126,13 @@ def provision_registry(
 
         clients = make_clients(env)
         try:
-            gar = GarProvisioner(clients, GarTarget.from_config(config), rotate_key, on_step=record)
+            target = GarTarget.from_config(config)
+            gar = GarProvisioner(clients, target, rotate_key, on_step=record, on_note=on_note)
             outcome = gar.run()
         finally:
             clients.close()
         report.warnings.extend(outcome.warnings)
         report.key_file = outcome.key_file
     report.username = _check_credentials(config, record)
-    # Steps finish in any order when they run in parallel; report them in a stable one.
-    report.steps = sorted(steps, key=lambda r: _order(r.name))
+    report.steps = steps
     return report
-
-
-def _order(name: str) -> int:
-    from bhsvc.registry.gar import STEP_ORDER
-
-    order = (*STEP_ORDER, CREDENTIALS_STEP)
-    return order.index(name) if name in order else len(order)

@@ -1,0 +1,285 @@
+"""helm releases: the BinderHub release and the JupyterHub release."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bhsvc import helm as helm_mod
+from bhsvc import hub as hub_mod
+from bhsvc.errors import BhsvcError, OperationError, UsageError
+from bhsvc.files import SECRET_MODE, read_values_file, write_if_changed
+from bhsvc.kube.diagnosis import DiagnosisSampler
+from bhsvc.lifecycle import Cluster, Observation, PlanStep, State
+from bhsvc.merge import deep_merge
+from bhsvc.ui import StepResult
+from bhsvc.versions import chart_version, is_older
+
+# Seconds for a read-only helm command (list, get values).
+READ_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart_version: str
+    app_version: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "release": self.name,
+            "namespace": self.namespace,
+            "revision": self.revision,
+            "status": self.status,
+            "chart_version": self.chart_version,
+            "app_version": self.app_version,
+        }
+
+
+def parse_release(document: Any) -> ReleaseInfo:
+    """The release `helm upgrade --output json` printed (helm 3 and 4 share the shape)."""
+    if not isinstance(document, dict):
+        raise OperationError("helm printed no release document")
+    chart = (document.get("chart") or {}).get("metadata") or {}
+    return ReleaseInfo(
+        name=str(document.get("name", "")),
+        namespace=str(document.get("namespace", "")),
+        revision=int(document.get("version") or 0),
+        status=str((document.get("info") or {}).get("status", "")),
+        chart_version=str(chart.get("version", "")),
+        app_version=str(chart.get("appVersion", "")),
+    )
+
+
+def recovery_hint(release: str, namespace: str, context: str) -> str:
+    """What to run when helm left `release` pending (a run was killed mid-way)."""
+    where = f"--namespace {namespace} --kube-context {context}"
+    return (
+        f"if no other helm or bhsvc run is changing it, an earlier one was interrupted: "
+        f"'helm history {release} {where}' shows its revisions, 'helm rollback {release} "
+        f"{where}' restores the last good one (or 'helm uninstall' if it never installed); "
+        "then run bhsvc again"
+    )
+
+
+def listed_release(cluster: Cluster, release: str, namespace: str) -> dict[str, Any] | None:
+    """`helm list`'s entry of the release in any state, None when it is not installed."""
+    args = ["list", "--namespace", namespace, "--kube-context", cluster.context]
+    args += ["--deployed", "--failed", "--pending", "--filter", f"^{release}$"]
+    try:
+        listed = helm_mod.run_json(cluster.helm, args, timeout=READ_TIMEOUT)
+    except OperationError as err:
+        raise OperationError(
+            f"cannot read the helm releases in namespace {namespace}: {err}"
+        ) from None
+    found = [r for r in listed or [] if isinstance(r, dict) and r.get("name") == release]
+    return found[0] if found else None
+
+
+def deployed_values(cluster: Cluster, release: str, namespace: str) -> dict[str, Any]:
+    """The values the release was given, {} when it is not installed."""
+    args = ["get", "values", release, "--namespace", namespace, "--kube-context", cluster.context]
+    try:
+        found = helm_mod.run_json(cluster.helm, args, timeout=READ_TIMEOUT)
+    except OperationError as err:
+        if "not found" in str(err):
+            return {}
+        raise OperationError(f"cannot read the values of release {release}: {err}") from None
+    return found if isinstance(found, dict) else {}
+
+
+def install(helm: helm_mod.Helm, args: Sequence[str], timeout_seconds: int) -> ReleaseInfo:
+    """`helm upgrade --install ... --wait` and the release it made.
+
+    helm may wait `timeout_seconds` for the upgrade and as long again for the
+    rollback after a failure; stopping it during the rollback would leave the
+    release pending, so the process gets both and a margin.
+    """
+    out = helm_mod.run(
+        helm,
+        [*args, "--output", "json"],
+        2 * timeout_seconds + helm_mod.GRACE_SECONDS,
+        # Interrupted, helm rolls back, waiting up to the timeout again.
+        stop_grace=timeout_seconds + helm_mod.GRACE_SECONDS,
+    )
+    try:
+        return parse_release(json.loads(out))
+    except ValueError:
+        raise OperationError("helm upgrade printed something that is not JSON") from None
+
+
+class Changes(Protocol):
+    """A component whose apply says whether it changed anything (a Secret a release's
+    pods read: a new one must restart them, even when the values are the same)."""
+
+    changed: bool
+
+
+@dataclass
+class Release:
+    """A helm release, installed or upgraded with `helm upgrade --install --wait` and
+    rolled back on failure; left alone when it runs the same chart version with the
+    same values and nothing it reads changed. `selector` finds its pods, to say why
+    they are not ready when helm gives up."""
+
+    name: str
+    release: str
+    namespace: str
+    title: str  # what the plan calls the chart, such as "z2jh 4.3.1"
+    args: list[str]
+    selector: str
+    timeout: int
+    chart_name: str = ""
+    chart_version: str | None = None  # None: not known before helm fetches it
+    # The values helm will hold (all its values files merged); None: not known.
+    expected_values: dict[str, Any] | None = None
+    depends_on: Sequence[Changes] = ()
+    force: bool = False  # upgrade even when converged
+    downgrade_hint: str = ""  # the ways out when the deployed chart is newer
+    # Filled by a run: what `observe` read, what `apply` made.
+    listed: dict[str, Any] | None = field(default=None, init=False)
+    deployed: dict[str, Any] | None = field(default=None, init=False)
+    converged: bool = field(default=False, init=False)
+    skipped: bool = field(default=False, init=False)  # left alone: nothing to change
+    info: ReleaseInfo | None = field(default=None, init=False)
+
+    def describe(self) -> PlanStep:
+        return PlanStep(
+            self.name,
+            "helm",
+            f"install or upgrade {self.title} release {self.release} in {self.namespace}",
+            ("helm", *self.args),
+        )
+
+    def observe(self, cluster: Cluster) -> Observation:
+        self.listed = listed_release(cluster, self.release, self.namespace)
+        self.converged = False
+        if self.listed is None:
+            self.deployed = {}
+            return Observation(State.MISSING, "not installed: will be installed")
+        status = str(self.listed.get("status", ""))
+        chart = str(self.listed.get("chart", ""))
+        where = f"revision {self.listed.get('revision')} {status} ({chart}) in {self.namespace}"
+        if status.startswith("pending"):
+            return Observation(
+                State.DRIFTED,
+                f"{where}: the run stops here until it is rolled back",
+                OperationError(
+                    f"release {self.release} in {self.namespace} is {status} (since "
+                    f"{self.listed.get('updated')}): "
+                    + recovery_hint(self.release, self.namespace, cluster.context)
+                ),
+            )
+        running = chart_version(chart, self.chart_name) if self.chart_name else None
+        if running and self.chart_version and is_older(self.chart_version, running):
+            return Observation(
+                State.DRIFTED,
+                f"{where}: newer than {self.chart_version}, the run stops here",
+                UsageError(
+                    f"release {self.release} in {self.namespace} runs chart {self.chart_name} "
+                    f"{running}, newer than the {self.chart_version} bhsvc would install, "
+                    f"and bhsvc never downgrades a chart: {self.downgrade_hint}"
+                ),
+            )
+        try:
+            self.deployed = deployed_values(cluster, self.release, self.namespace)
+        except OperationError as err:
+            return Observation(State.DRIFTED, where, err)
+        self.converged = (
+            status == "deployed"
+            and running is not None
+            and running == self.chart_version
+            and self.expected_values is not None
+            and self.deployed == self.expected_values
+        )
+        if self.converged:
+            return Observation(State.CONVERGED, f"{where}: same chart and values")
+        return Observation(State.DRIFTED, f"{where}: will be upgraded")
+
+    def apply(self, cluster: Cluster, step: StepResult) -> None:
+        unchanged = self.converged and not any(part.changed for part in self.depends_on)
+        if unchanged and not self.force and self.listed is not None:
+            listed = self.listed
+            self.info = ReleaseInfo(
+                self.release,
+                self.namespace,
+                int(listed.get("revision") or 0),
+                str(listed.get("status", "")),
+                self.chart_version or "",
+                str(listed.get("app_version", "")),
+            )
+            self.skipped = True
+            step.status = "unchanged"
+            step.detail = f"revision {self.info.revision}, chart {self.info.chart_version}"
+            return
+        with DiagnosisSampler(cluster.kube, self.namespace, self.selector) as sampler:
+            try:
+                self.info = install(cluster.helm, self.args, self.timeout)
+            except helm_mod.HelmFailed as err:
+                if "another operation" in str(err):
+                    # Another run took the release after our check, or one was killed:
+                    # the pods are not what went wrong.
+                    raise OperationError(
+                        f"helm cannot change release {self.release} now ({err}): "
+                        + recovery_hint(self.release, self.namespace, cluster.context)
+                    ) from None
+                raise OperationError(
+                    f"release {self.release} did not become ready: {err}",
+                    diagnosis=sampler.result(),
+                ) from None
+        step.status = self.info.status
+        step.detail = f"revision {self.info.revision}, chart {self.info.chart_version}"
+
+
+@dataclass
+class HubRelease(Release):
+    """The JupyterHub release: an upgrade must not drop what the hub holds today.
+
+    helm upgrade replaces a release's values, so settings that only the deployed
+    release holds (from files the user did not pass this time) would be lost.
+    What bhsvc's own file set in the last run whose hub upgrade succeeded
+    (`applied_file`) is bhsvc's to change: a new home strategy, say, removes the
+    old one's hook. That copy is kept apart from `values_file` because a run that
+    failed after writing its values has not applied them.
+    """
+
+    values_file: Path = Path()
+    applied_file: Path = Path()
+
+    def observe(self, cluster: Cluster) -> Observation:
+        seen = super().observe(cluster)
+        if seen.blocker is not None or not self.deployed:
+            return seen
+        return Observation(seen.state, seen.detail, self.drop_check(self.deployed))
+
+    def drop_check(self, deployed: dict[str, Any]) -> BhsvcError | None:
+        """The error an upgrade from `deployed` would stop at, or None."""
+        if not deployed:
+            return None
+        kept = self.expected_values or {}
+        # Before the first run that kept a record: the file of the previous run.
+        previous = self.applied_file if self.applied_file.is_file() else self.values_file
+        if previous.is_file():
+            with contextlib.suppress(UsageError):  # unreadable: the new values alone
+                kept = deep_merge(read_values_file(previous, "bhsvc's previous values"), kept)
+        dropped = hub_mod.dropped_values(deployed, kept)
+        if not dropped:
+            return None
+        shown = ", ".join(dropped[:6]) + (", ..." if len(dropped) > 6 else "")
+        return UsageError(
+            f"the hub release {self.release} holds values your files do not set "
+            f"({shown}); an upgrade would drop them: list the files you installed the hub "
+            "with in hub.values_files (or pass --hub-values), or set them in hub.values"
+        )
+
+    def apply(self, cluster: Cluster, step: StepResult) -> None:
+        super().apply(cluster, step)
+        # The release took bhsvc's values: they are what it holds now.
+        write_if_changed(self.applied_file, self.values_file.read_text(), SECRET_MODE)
