@@ -7,6 +7,9 @@ the chart values that concern BinderHub:
 - ``extraConfig``: Python snippets, run in the sorted order of their names
   after ``config`` is loaded; they see ``c`` and ``get_chart_config``;
 - ``custom``: free-form values for the snippets to read.
+
+The secrets every replica must share (build token, cookie) are files in
+``$BINDERHUB_SECRETS_DIR``, read before the ``extraConfig`` snippets run.
 """
 
 import os
@@ -41,6 +44,17 @@ def get_chart_config(config_path=None, default=None):
     return value
 
 
+def _read_shared_secret(name):
+    """A secret shared by all replicas, from the directory the chart mounts
+    them in ("" when there is none)."""
+    directory = os.environ.get("BINDERHUB_SECRETS_DIR", "")
+    path = os.path.join(directory, name)
+    if not directory or not os.path.isfile(path):
+        return ""
+    with open(path) as f:
+        return f.read().strip()
+
+
 def _use_shared_cookie_secret(secret):
     """Sign cookies with a secret shared by all replicas.
 
@@ -68,7 +82,14 @@ for _class_name, _traits in sorted((get_chart_config("config") or {}).items()):
         print(f"binderhub-service: loading config.{_class_name}")
         c[_class_name].update(_traits)
 
-_cookie_secret = os.environ.get("BINDERHUB_SERVICE_COOKIE_SECRET", "").strip()
+# Without these, each BinderHub process draws its own at random: a build
+# token or cookie made by one replica would be refused by another.
+_build_token_secret = _read_shared_secret("build-token-secret")
+if _build_token_secret and "build_token_secret" not in c.BinderHub:
+    print("binderhub-service: using the shared build token secret")
+    c.BinderHub.build_token_secret = _build_token_secret  # hex, as BinderHub reads it
+
+_cookie_secret = _read_shared_secret("cookie-secret")
 if _cookie_secret:
     print("binderhub-service: using the shared cookie secret")
     _use_shared_cookie_secret(_cookie_secret.encode())

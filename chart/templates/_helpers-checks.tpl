@@ -16,6 +16,7 @@
     {{- end }}
     {{- include "binderhub-service.check-requests" (list "resources" .Values.resources) }}
     {{- include "binderhub-service.check-requests" (list "dockerApi.resources" .Values.dockerApi.resources) }}
+    {{- include "binderhub-service.check-requests" (list "dockerApi.imageCleaner.resources" .Values.dockerApi.imageCleaner.resources) }}
 {{- end }}
 
 

@@ -4,6 +4,12 @@
     Every label is made here. Selectors use only the stable labels
     (binderhub-service.selectorLabels plus a component), never the chart
     version, so that upgrades keep matching the same pods.
+
+    Pod templates carry only labels that change when the pod must restart
+    anyway: the chart and app versions stay on the objects' own metadata, so
+    that a new chart version that changes nothing in a pod (image, arguments,
+    configuration) does not restart it (a DaemonSet restart would kill the
+    builds running on each node).
 */}}
 
 
@@ -18,13 +24,22 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 
 
 {{- /*
+    binderhub-service.podTemplateLabels:
+        Common labels of pod templates: stable across chart versions.
+*/}}
+{{- define "binderhub-service.podTemplateLabels" -}}
+{{ include "binderhub-service.selectorLabels" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+{{- end }}
+
+
+{{- /*
     binderhub-service.labels:
         Common labels for every object's metadata.
 */}}
 {{- define "binderhub-service.labels" -}}
-{{ include "binderhub-service.selectorLabels" . }}
+{{ include "binderhub-service.podTemplateLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
 {{- end }}
 
@@ -44,10 +59,11 @@ app.kubernetes.io/component: binderhub
     Labels only on the BinderHub pod (not on its selector): access to the hub
     through z2jh's NetworkPolicy (always, as in the 2i2c chart: operators who
     wired the hub by hand rely on it; podLabels can set it to "false"), and
-    the user's podLabels. The chart's own labels win over podLabels.
+    the user's podLabels. The chart's own labels win over podLabels. No
+    chart or app version (see above).
 */}}
 {{- define "binderhub-service.binderhub.podLabels" -}}
-{{- $labels := include "binderhub-service.binderhub.labels" . | fromYaml }}
+{{- $labels := printf "%s\napp.kubernetes.io/component: binderhub" (include "binderhub-service.podTemplateLabels" .) | fromYaml }}
 {{- $labels = merge $labels (.Values.podLabels | default dict) (dict "hub.jupyter.org/network-access-hub" "true") }}
 {{- toYaml $labels }}
 {{- end }}
@@ -70,7 +86,8 @@ app.kubernetes.io/component: docker-api
     to send builds of a repository to the same node (and its layer cache).
 */}}
 {{- define "binderhub-service.docker-api.podLabels" -}}
-{{ include "binderhub-service.docker-api.labels" . }}
+{{ include "binderhub-service.podTemplateLabels" . }}
+app.kubernetes.io/component: docker-api
 app: binder
 component: image-builder
 {{- end }}
@@ -94,4 +111,30 @@ app.kubernetes.io/component: test
 {{- define "binderhub-service.test.labels" -}}
 {{ include "binderhub-service.labels" . }}
 app.kubernetes.io/component: test
+{{- end }}
+
+{{- define "binderhub-service.test.podLabels" -}}
+{{ include "binderhub-service.podTemplateLabels" . }}
+app.kubernetes.io/component: test
+{{- end }}
+
+
+{{- /*
+    The image cleaner: its RBAC objects, and its own DaemonSet when it cleans
+    the nodes' Docker (dockerApi.type host; with dind and podman it runs in
+    the docker-api pods).
+*/}}
+{{- define "binderhub-service.image-cleaner.selectorLabels" -}}
+{{ include "binderhub-service.selectorLabels" . }}
+app.kubernetes.io/component: image-cleaner
+{{- end }}
+
+{{- define "binderhub-service.image-cleaner.labels" -}}
+{{ include "binderhub-service.labels" . }}
+app.kubernetes.io/component: image-cleaner
+{{- end }}
+
+{{- define "binderhub-service.image-cleaner.podLabels" -}}
+{{ include "binderhub-service.podTemplateLabels" . }}
+app.kubernetes.io/component: image-cleaner
 {{- end }}

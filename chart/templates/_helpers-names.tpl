@@ -147,6 +147,33 @@
     {{- include "binderhub-service.object-name" (list . "docker-api" "docker-api") }}
 {{- end }}
 
+{{- /*
+    The Secret the chart generates once and keeps across upgrades: the
+    secrets every BinderHub replica must share (build token, cookie). The
+    2i2c chart has none; with `naming: 2i2c` it sits beside the config
+    Secret "binderhub".
+*/}}
+{{- define "binderhub-service.secrets.fullname" -}}
+    {{- include "binderhub-service.object-name" (list . "secrets" "binderhub-secrets") }}
+{{- end }}
+
+{{- /*
+    The image cleaner's ServiceAccount (to cordon nodes), and its DaemonSet
+    for the nodes' own Docker (dockerApi.type host). The 2i2c chart has no
+    cleaner; with `naming: 2i2c` it is named beside "docker-api".
+*/}}
+{{- define "binderhub-service.image-cleaner.fullname" -}}
+    {{- include "binderhub-service.object-name" (list . "image-cleaner" "image-cleaner") }}
+{{- end }}
+
+{{- /*
+    The image cleaner's ClusterRole and ClusterRoleBinding: cluster-wide
+    objects, so the namespace is part of their name.
+*/}}
+{{- define "binderhub-service.image-cleaner.cluster-role-name" -}}
+    {{- printf "%s-%s" .Release.Namespace (include "binderhub-service.image-cleaner.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- /* NetworkPolicies. */}}
 {{- define "binderhub-service.binderhub.netpol.fullname" -}}
     {{- include "binderhub-service.binderhub.fullname" . }}

@@ -1,16 +1,12 @@
 {{- /*
     binderhub-service.netpol.build-egress:
         Egress rules of the pods that run untrusted build steps (build pods
-        and the container engine): DNS, the public internet (IPv4 and IPv6),
-        and networkPolicy.extraEgress. Private address ranges and the cloud
-        metadata server stay out of reach.
+        and the container engine): the cluster's DNS, the public internet
+        (IPv4 and IPv6), and networkPolicy.extraEgress. Private address
+        ranges and the cloud metadata server stay out of reach.
 */}}
 {{- define "binderhub-service.netpol.build-egress" -}}
-- ports:
-    - port: 53
-      protocol: UDP
-    - port: 53
-      protocol: TCP
+{{ include "binderhub-service.netpol.dns-egress" . }}
 - to:
     - ipBlock:
         cidr: 0.0.0.0/0
@@ -31,4 +27,25 @@
 {{- with .Values.networkPolicy.extraEgress }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+
+
+{{- /*
+    binderhub-service.netpol.dns-egress:
+        DNS (port 53, UDP and TCP) to networkPolicy.dns.to only: by default
+        the cluster DNS pods (kube-system, k8s-app: kube-dns), rather than any
+        address, which would open port 53 of every private address. An empty
+        list allows port 53 anywhere.
+*/}}
+{{- define "binderhub-service.netpol.dns-egress" -}}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+  {{- with .Values.networkPolicy.dns.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}

@@ -50,9 +50,9 @@ class Helm:
     major: int
     version: str
 
-    def run(self, *args: str) -> str:
+    def run(self, *args: str, env: dict[str, str] | None = None) -> str:
         cmd = [self.path, *args]
-        env = {**os.environ, "HELM_NO_PLUGINS": "1"}
+        env = {**os.environ, **(env or {}), "HELM_NO_PLUGINS": "1"}
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HELM_TIMEOUT, env=env)
         if proc.returncode != 0:
             raise HelmError(cmd, proc.returncode, proc.stderr)
@@ -63,8 +63,9 @@ class Helm:
         values: Sequence[Path] = (),
         release: str = RELEASE,
         namespace: str = NAMESPACE,
+        chart: Path = CHART,
     ) -> str:
-        args = ["template", release, str(CHART), "--namespace", namespace]
+        args = ["template", release, str(chart), "--namespace", namespace]
         for v in values:
             args += ["--values", str(v)]
         return self.run(*args)
@@ -162,11 +163,25 @@ class Rendered:
     def env(self) -> dict[str, dict[str, Any]]:
         return {e["name"]: e for e in self.container.get("env", [])}
 
+    def shared_secrets(self) -> dict[str, tuple[str, str]]:
+        """The files of BinderHub's shared-secrets volume: path -> (Secret, key)."""
+        (volume,) = [v for v in self.pod_spec["volumes"] if v["name"] == "shared-secrets"]
+        mounts = {m["name"]: m["mountPath"] for m in self.container["volumeMounts"]}
+        assert mounts["shared-secrets"] == self.env()["BINDERHUB_SECRETS_DIR"]["value"]
+        return {
+            item["path"]: (source["secret"]["name"], item["key"])
+            for source in volume["projected"]["sources"]
+            for item in source["secret"]["items"]
+        }
+
     def chart_config(self) -> dict[str, Any]:
         """chart-config.yaml of the config Secret, as BinderHub reads it."""
-        secret = self.find("Secret", "binderhub")
-        assert len(secret) == 1
-        return yaml.load(secret[0]["stringData"]["chart-config.yaml"], Loader=YamlLoader)
+        (secret,) = [
+            s
+            for s in self.find("Secret", "binderhub")
+            if "chart-config.yaml" in s.get("stringData", {})
+        ]
+        return yaml.load(secret["stringData"]["chart-config.yaml"], Loader=YamlLoader)
 
     def config(self, cls: str) -> dict[str, Any]:
         return self.chart_config()["config"].get(cls) or {}

@@ -110,7 +110,9 @@ def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
 
 
 def container(workload: dict[str, Any]) -> dict[str, Any]:
-    (c,) = pod_spec(workload)["containers"]
+    """The workload's container (the engine's, beside this chart's image
+    cleaner)."""
+    (c,) = [c for c in pod_spec(workload)["containers"] if c["name"] != "image-cleaner"]
     return c
 
 
@@ -182,6 +184,12 @@ def test_binderhub_traits(both, case, naming, tmp_path, monkeypatch):
         assert kbe["push_secret"] == "binderhub-service-build-pods-docker-config"
         assert rendered.get("Secret", kbe["push_secret"])
         expected["KubernetesBuildExecutor"]["push_secret"] = kbe["push_secret"]
+    # On purpose: the build capacity model (buildPods.memory) and sticky
+    # builds (buildPods.stickyBuilds), which the 2i2c chart leaves to
+    # BinderHub's defaults (no request, no limit on concurrent builds)
+    assert kbe.pop("resources") == {"requests": {"memory": "2Gi"}}
+    assert kbe.pop("sticky_builds") is True
+    assert got["BinderHub"].pop("concurrent_build_limit") == 8
     assert got == expected
     # the same per-release socket as the 2i2c chart's daemon
     assert kbe["docker_host"] == "/var/run/binder-binderhub-service/docker-api/docker-api.sock"
@@ -425,7 +433,13 @@ def test_container_engine(both, case):
     extra = values.get("dockerApi", {}).get("extraArgs", [])
     assert mine_args[len(mine_args) - len(extra) :] == their_args[len(their_args) - len(extra) :]
     assert mounted_files(rendered, mine) == mounted_files(their, theirs_)
-    assert container(mine)["securityContext"] == container(theirs_)["securityContext"]
+    # On purpose: a read-only root filesystem (the engine writes to emptyDirs)
+    assert container(mine)["securityContext"] == {
+        **container(theirs_)["securityContext"],
+        "readOnlyRootFilesystem": True,
+    }
+    # and the image cleaner beside the engine, which the 2i2c chart lacks
+    assert [c["name"] for c in pod_spec(mine)["containers"]] == ["docker-api", "image-cleaner"]
     # tolerations: those of the values, and the user nodes' (on purpose)
     assert pod_spec(mine)["tolerations"] == USER_NODE_TOLERATIONS + (
         pod_spec(theirs_).get("tolerations") or []
@@ -503,11 +517,13 @@ def test_ingress(both, case):
 
 # Objects this chart adds to those of the 2i2c chart: NetworkPolicies of the
 # BinderHub pod and of the `helm test` pod (with networkPolicy.enabled), the
-# `helm test` Job (a hook, not part of the installed release).
+# `helm test` Job (a hook, not part of the installed release), the Secret of
+# the build token and cookie secrets every replica shares.
 EXTRA_2I2C_OBJECTS = {
     ("NetworkPolicy", "binderhub"),
     ("NetworkPolicy", "binderhub-test-versions"),
     ("Job", "binderhub-test-versions"),
+    ("Secret", "binderhub-secrets"),
 }
 
 
@@ -532,6 +548,7 @@ def test_2i2c_naming_keeps_names_kinds_and_selectors(helm, case, values_dir):
     assert objects(their) <= objects(rendered)
     assert extra <= EXTRA_2I2C_OBJECTS
     assert ("Job", "binderhub-test-versions") in extra
+    assert ("Secret", "binderhub-secrets") in extra
     for doc in their.docs:
         mine = rendered.get(doc["kind"], doc["metadata"]["name"])
         assert selector(mine) == selector(doc), doc["metadata"]["name"]

@@ -82,9 +82,11 @@ def test_container_is_hardened(helm, render, scenario):
     assert "emptyDir" in volumes[mounts["/tmp"]]
 
 
-def test_only_the_binderhub_pod_gets_an_api_token(helm, render, scenario):
+def test_only_binderhub_and_a_cordoning_cleaner_get_an_api_token(helm, render, scenario):
     rendered = render(helm, scenario)
-    # No automatic token anywhere (CKV_K8S_38): BinderHub mounts its own.
+    # No automatic token anywhere (CKV_K8S_38): BinderHub mounts its own, and
+    # so does the image cleaner's container (not the engine's) when it may
+    # cordon nodes.
     assert rendered.pod_spec["automountServiceAccountToken"] is False
     for sa in rendered.all("ServiceAccount"):
         assert sa["automountServiceAccountToken"] is False
@@ -93,13 +95,17 @@ def test_only_the_binderhub_pod_gets_an_api_token(helm, render, scenario):
     assert rendered.test_pod["spec"]["automountServiceAccountToken"] is False
     assert not rendered.all("Pod")
     token_mounts = [
-        (doc["metadata"]["name"], m["mountPath"])
+        (doc["metadata"]["name"], c["name"], m["mountPath"])
         for doc in rendered.docs
         for c in pod_containers(doc)
         for m in c.get("volumeMounts", [])
         if m["mountPath"].startswith("/var/run/secrets/kubernetes.io")
     ]
-    assert token_mounts == [(rendered.deployment["metadata"]["name"], SA_DIR)]
+    expected = [(rendered.deployment["metadata"]["name"], "binderhub", SA_DIR)]
+    if rendered.all("ClusterRole"):
+        (ds,) = rendered.all("DaemonSet")
+        expected.append((ds["metadata"]["name"], "image-cleaner", SA_DIR))
+    assert sorted(token_mounts) == sorted(expected)
 
 
 def test_binderhub_token_volume_has_the_in_cluster_files(helm, render, scenario):
@@ -143,7 +149,7 @@ def secret_volumes(rendered) -> dict[str, int]:
 def test_secret_files_are_readable_by_the_pod_group_only(helm, render, scenario):
     rendered = render(helm, scenario)
     modes = secret_volumes(rendered)
-    assert set(modes) == {"config", "docker-config", "kube-api-access"}
+    assert set(modes) == {"config", "docker-config", "shared-secrets", "kube-api-access"}
     # 0440: owner and group; the kubelet gives the files the fsGroup, which
     # every container of the pod has as a supplementary group.
     assert set(modes.values()) == {0o440}
@@ -209,6 +215,8 @@ def test_seed_config_reaches_binderhub(helm, render):
         "enable_api_only_mode": True,
         "base_url": "/",
         "port": 8585,
+        # one daemon's capacity (build capacity tests)
+        "concurrent_build_limit": 8,
     }
 
 
@@ -408,12 +416,20 @@ def test_helm_test_pod_gets_versions(helm, render, scenario):
 
 
 @pytest.mark.parametrize("scenario", ["defaults", "seed", "hub-auth"])
-def test_images_are_pulled_always_by_default(helm, render, scenario):
+def test_pinned_images_are_not_pulled_again_by_default(helm, render, scenario):
+    """Every image is pinned by tag: pods restart while the registry is down."""
     rendered = render(helm, scenario)
     containers = [c for doc in rendered.docs for c in pod_containers(doc)]
-    assert len(containers) >= 2
+    assert len(containers) >= 4
     for container in containers:
-        assert container["imagePullPolicy"] == "Always", container["name"]
+        assert container["imagePullPolicy"] == "IfNotPresent", container["name"]
+
+
+def test_a_floating_binderhub_tag_is_pulled_always(helm, render):
+    rendered = render(helm, extra={"image": {"tag": "latest"}})
+    assert rendered.container["imagePullPolicy"] == "Always"
+    (test_container,) = rendered.test_pod["spec"]["containers"]
+    assert test_container["imagePullPolicy"] == "Always"
 
 
 @pytest.mark.parametrize("policy", ["IfNotPresent", "Never", "Always"])
@@ -423,8 +439,11 @@ def test_pull_policy_set_by_the_user_wins(helm, render, policy):
     (test_container,) = rendered.test_pod["spec"]["containers"]
     assert test_container["imagePullPolicy"] == policy
     # the daemon image has its own setting
-    (engine,) = rendered.daemonset()["spec"]["template"]["spec"]["containers"]
-    assert engine["imagePullPolicy"] == "Always"
+    (engine,) = [
+        c for c in rendered.daemonset()["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "docker-api"
+    ]  # fmt: skip
+    assert engine["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_notes_give_the_port_forward_command(helm4, tmp_path, monkeypatch):

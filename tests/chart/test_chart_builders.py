@@ -24,7 +24,9 @@ def host_paths(rendered) -> set[str]:
 
 
 def engine(ds) -> dict:
-    (container,) = ds["spec"]["template"]["spec"]["containers"]
+    (container,) = [
+        c for c in ds["spec"]["template"]["spec"]["containers"] if c["name"] == "docker-api"
+    ]
     return container
 
 
@@ -131,8 +133,7 @@ def test_two_releases_use_disjoint_host_paths(helm, render, scenario):
         "/var/run/other-alpha/docker-api/docker-api.sock",
     ]
     for r, host in zip((a, b, c), hosts, strict=False):
-        (container,) = r.daemonset()["spec"]["template"]["spec"]["containers"]
-        assert any(host in arg for arg in container["args"])
+        assert any(host in arg for arg in engine(r.daemonset())["args"])
 
 
 def test_every_option_engine(helm, render):
@@ -209,18 +210,43 @@ def test_docker_host_set_in_config_wins(helm, render):
 
 
 @pytest.mark.parametrize("scenario", ["builder-dind", "builder-podman"])
-def test_engine_image_is_pulled_always_by_default(helm, render, scenario):
+def test_pinned_engine_images_are_not_pulled_again(helm, render, scenario):
+    """A node that has the pinned image restarts the daemon (and the cleaner)
+    without asking the registry, which may be down."""
     spec = render(helm, scenario).daemonset()["spec"]["template"]["spec"]
-    for container in spec["initContainers"] + spec["containers"]:
-        assert container["imagePullPolicy"] == "Always", container["name"]
+    containers = spec["initContainers"] + spec["containers"]
+    assert [c["name"] for c in containers] == [
+        "remove-socket-directory",
+        "docker-api",
+        "image-cleaner",
+    ]
+    for container in containers:
+        assert container["imagePullPolicy"] == "IfNotPresent", container["name"]
+
+
+@pytest.mark.parametrize(
+    ("tag", "policy"),
+    [
+        ("latest", "Always"),
+        ("28.3.3-dind@sha256:" + "a" * 64, "IfNotPresent"),
+        ("29.0.0-dind", "IfNotPresent"),
+    ],
+)
+def test_only_a_floating_tag_is_pulled_always(helm, render, tag, policy):
+    rendered = render(
+        helm, extra={"dockerApi": {"image": {"repository": "docker.io/library/docker", "tag": tag}}}
+    )
+    container = engine(rendered.daemonset())
+    assert container["image"] == f"docker.io/library/docker:{tag}"
+    assert container["imagePullPolicy"] == policy
 
 
 def test_engine_pull_policy_set_by_the_user_wins(helm, render):
-    rendered = render(helm, extra={"dockerApi": {"image": {"pullPolicy": "IfNotPresent"}}})
+    rendered = render(helm, extra={"dockerApi": {"image": {"pullPolicy": "Always"}}})
     spec = rendered.daemonset()["spec"]["template"]["spec"]
-    for container in spec["initContainers"] + spec["containers"]:
-        assert container["imagePullPolicy"] == "IfNotPresent", container["name"]
-    assert rendered.container["imagePullPolicy"] == "Always"
+    for container in spec["initContainers"] + [engine(rendered.daemonset())]:
+        assert container["imagePullPolicy"] == "Always", container["name"]
+    assert rendered.container["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_image_override_per_field(helm, render):
@@ -243,3 +269,79 @@ def test_the_storage_can_be_capped(helm, render):
     rendered = render(helm, extra={"dockerApi": {"storage": {"emptyDir": {"sizeLimit": "60Gi"}}}})
     volumes = rendered.daemonset()["spec"]["template"]["spec"]["volumes"]
     assert {"name": "storage", "emptyDir": {"sizeLimit": "60Gi"}} in volumes
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        # a docker tag left over from dind (the 2i2c chart's dockerApi.image.tag)
+        ({"type": "podman", "image": {"tag": "27.5.1-dind"}}, "dockerApi.image.tag"),
+        (
+            {"type": "podman", "image": {"repository": "docker.io/library/docker"}},
+            "dockerApi.image.repository",
+        ),
+        (
+            {"type": "dind", "image": {"repository": "quay.io/podman/stable"}},
+            "dockerApi.image.repository",
+        ),
+        (
+            {"type": "podman", "defaultImages": {"podman": {"tag": "28.3.3-dind"}}},
+            "dockerApi.defaultImages.podman",
+        ),
+    ],
+)
+def test_an_engine_image_of_the_other_type_is_refused(template_error, extra, key):
+    err = template_error({"dockerApi": extra})
+    assert f"{key} makes the {extra['type']} engine image" in err
+    assert "which is not a" in err
+
+
+def test_an_image_of_the_right_type_is_taken(helm, render):
+    image = {"repository": "registry.example.org/mirror/podman-stable", "tag": "v5.6.0"}
+    rendered = render(helm, extra={"dockerApi": {"type": "podman", "image": image}})
+    assert engine(rendered.daemonset())["image"] == (
+        "registry.example.org/mirror/podman-stable:v5.6.0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("scenario", "writable"),
+    [
+        (
+            "builder-dind",
+            {"/run", "/tmp", "/var/lib/docker", "/var/run/binder-binderhub/docker-api"},
+        ),
+        (
+            "builder-podman",
+            {
+                "/run",
+                "/tmp",
+                "/var/tmp",
+                "/var/lib/containers/storage",
+                "/var/run/binder-binderhub/docker-api",
+            },
+        ),
+    ],
+)
+def test_engine_root_filesystem_is_read_only(helm, render, scenario, writable):
+    """The engine writes to its storage, its socket directory, and emptyDirs
+    where dockerd (exec root and pid file under /run) or podman (run root
+    under /run, image copies under /var/tmp) and their wrappers write."""
+    ds = render(helm, scenario).daemonset()
+    container = engine(ds)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["privileged"] is True
+    volumes = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert {path for path, m in mounts.items() if not m.get("readOnly")} == writable
+    for path in writable - {"/var/lib/docker", "/var/lib/containers/storage"}:
+        volume = volumes[mounts[path]["name"]]
+        assert "emptyDir" in volume or "hostPath" in volume, path
+
+
+def test_a_2i2c_engine_security_context_keeps_the_read_only_root(helm, render):
+    """The 2i2c chart's values set dockerApi.securityContext to privileged and
+    user 0: helm merges them with the chart's default."""
+    extra = {"dockerApi": {"securityContext": {"privileged": True, "runAsUser": 0}}}
+    container = engine(render(helm, extra=extra).daemonset())
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True

@@ -20,21 +20,26 @@ ALLOWED = {
     # The container engine (dind) runs the build steps: a privileged root daemon.
     ("CKV_K8S_16", "DaemonSet"): "dockerd needs a privileged container to run build containers",
     ("CKV_K8S_20", "DaemonSet"): "privileged implies privilege escalation (they cannot be split)",
-    ("CKV_K8S_22", "DaemonSet"): "dockerd and the dind wrapper write outside the mounted volumes",
     ("CKV_K8S_23", "DaemonSet"): "dockerd runs as root",
     ("CKV_K8S_28", "DaemonSet"): "privileged keeps all capabilities, NET_RAW included",
     ("CKV_K8S_37", "DaemonSet"): "privileged keeps all capabilities",
     ("CKV_K8S_40", "DaemonSet"): "dockerd runs as root (UID 0)",
     # Images are pinned by tag, not digest: a digest would have to be looked
-    # up in the registry for every release. Users can pin one (tag@digest).
-    ("CKV_K8S_43", "DaemonSet"): "the daemon image is pinned by tag (dockerApi.image.tag)",
+    # up in the registry for every release. Users can pin one (tag@digest),
+    # which also passes CKV_K8S_15.
+    ("CKV_K8S_43", "DaemonSet"): "the daemon and cleaner images are pinned by tag",
     ("CKV_K8S_43", "Deployment"): "the BinderHub image is pinned by tag (image.tag)",
     ("CKV_K8S_43", "Job"): "the helm test Job runs the BinderHub image, pinned by tag",
+    # A pinned tag is pulled IfNotPresent: pods restart while the registry is
+    # down (the kubelet's own default for a tag other than latest).
+    ("CKV_K8S_15", "DaemonSet"): "pinned images are not pulled again (the daemon restarts offline)",
+    ("CKV_K8S_15", "Deployment"): "pinned images are not pulled again (BinderHub restarts offline)",
+    ("CKV_K8S_15", "Job"): "the helm test Job pulls the BinderHub image like BinderHub's pod",
 }
 
 # The findings of the seed scenario: exactly the allowed ones today. Going
 # above this number fails the test even with an allowed finding.
-MAX_FAILED = 10
+MAX_FAILED = 12
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +103,14 @@ def test_number_of_findings(report):
         ("CKV_K8S_38", "Deployment"),  # explicit token volume, no automount
         ("CKV_K8S_40", "Deployment"),  # UID 10001
         ("CKV_K8S_40", "Job"),
-        ("CKV_K8S_15", "Deployment"),  # imagePullPolicy Always
-        ("CKV_K8S_15", "DaemonSet"),
-        ("CKV_K8S_15", "Job"),
         ("CKV_K8S_38", "Job"),
+        ("CKV_K8S_22", "DaemonSet"),  # read-only root: dockerd writes to emptyDirs
+        ("CKV_K8S_8", "DaemonSet"),  # the engine and the cleaner have probes
+        ("CKV_K8S_9", "DaemonSet"),
+        ("CKV_K8S_11", "DaemonSet"),  # the engine has limits: builds share them
+        ("CKV_K8S_13", "DaemonSet"),
+        ("CKV_K8S_35", "Deployment"),  # shared secrets as files, not env vars
+        ("CKV_K8S_38", "DaemonSet"),
     ],
 )
 def test_hardening_passes(report, check_id, kind):

@@ -100,11 +100,14 @@ def test_shared_cookie_secret(tmp_path, render, helm4, monkeypatch):
     monkeypatch.setitem(sys.modules, "binderhub", binderhub)
     monkeypatch.setitem(sys.modules, "binderhub.app", app)
 
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "cookie-secret").write_text("shared\n")
     load(
         tmp_path,
         render(helm4, "every-option"),
         monkeypatch,
-        env={"BINDERHUB_SERVICE_COOKIE_SECRET": "shared\n"},
+        env={"BINDERHUB_SECRETS_DIR": str(secrets)},
     )
     hub = FakeBinderHub()
     assert hub.start() == "started"
@@ -115,3 +118,29 @@ def test_shared_cookie_secret(tmp_path, render, helm4, monkeypatch):
 def test_chart_config_file_is_plain_yaml(render, helm4):
     secret = render(helm4, "seed").find("Secret", "binderhub")[0]["stringData"]
     assert set(yaml.safe_load(secret["chart-config.yaml"])) == {"config", "extraConfig", "custom"}
+
+
+def test_shared_build_token_secret(tmp_path, render, helm4, monkeypatch):
+    """BinderHub reads BinderHub.build_token_secret as hex; every replica reads
+    the same file."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "build-token-secret").write_text("ab" * 32)
+    env = {"BINDERHUB_SECRETS_DIR": str(secrets)}
+    c = load(tmp_path, render(helm4, "seed"), monkeypatch, env=env)
+    assert bytes.fromhex(c.BinderHub.build_token_secret) == b"\xab" * 32
+
+
+def test_build_token_secret_set_in_config_wins(tmp_path, render, helm4, monkeypatch):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "build-token-secret").write_text("ab" * 32)
+    rendered = render(helm4, extra={"config": {"BinderHub": {"build_token_secret": "cd" * 32}}})
+    c = load(tmp_path, rendered, monkeypatch, env={"BINDERHUB_SECRETS_DIR": str(secrets)})
+    assert c.BinderHub.build_token_secret == "cd" * 32
+
+
+def test_no_secrets_directory_leaves_binderhub_defaults(tmp_path, render, helm4, monkeypatch):
+    monkeypatch.delenv("BINDERHUB_SECRETS_DIR", raising=False)
+    c = load(tmp_path, render(helm4, "seed"), monkeypatch)
+    assert "build_token_secret" not in c.BinderHub

@@ -25,7 +25,9 @@ def test_hub_auth_environment(helm, render):
     assert values["JUPYTERHUB_CLIENT_ID"] == "service-binder"
     assert values["JUPYTERHUB_OAUTH_CALLBACK_URL"] == "/services/binder/oauth_callback"
     assert values["JUPYTERHUB_SERVICE_PREFIX"] == "/services/binder/"
-    assert "BINDERHUB_SERVICE_COOKIE_SECRET" not in env
+    # the cookie secret the chart generated, shared by all replicas
+    secrets = rendered.shared_secrets()
+    assert secrets["cookie-secret"] == ("binderhub-binderhub-service-secrets", "cookie-secret")
     assert pod_labels(rendered)[HUB_LABEL] == "true"
 
 
@@ -88,10 +90,7 @@ def test_every_option_hub_values(helm, render):
         "name": "binderhub-hub-token",
         "key": "token",
     }
-    assert env["BINDERHUB_SERVICE_COOKIE_SECRET"]["valueFrom"]["secretKeyRef"] == {
-        "name": "binderhub-cookie-secret",
-        "key": "secret",
-    }
+    assert rendered.shared_secrets()["cookie-secret"] == ("binderhub-cookie-secret", "secret")
     binderhub = rendered.config("BinderHub")
     assert binderhub["hub_url_local"] == "http://proxy-public.jupyterhub.svc/jupyter/"
 
@@ -107,10 +106,14 @@ def test_default_callback_follows_hub_base_url(helm, render):
     assert values["JUPYTERHUB_CLIENT_ID"] == "service-b"
 
 
-def test_auth_with_replicas_needs_a_shared_cookie_secret(template_error):
-    err = template_error({"replicas": 2}, "hub-auth")
-    assert "replicas is 2 but hubIntegration.auth is true" in err
-    assert "hubIntegration.cookieSecret.existingSecret" in err
+def test_auth_with_replicas_shares_the_generated_cookie_secret(helm, render):
+    rendered = render(helm, "hub-auth", extra={"replicas": 3})
+    assert rendered.deployment["spec"]["replicas"] == 3
+    # the Secret the chart fills on install (test_chart_upgrades)
+    assert rendered.shared_secrets()["cookie-secret"] == (
+        "binderhub-binderhub-service-secrets",
+        "cookie-secret",
+    )
 
 
 def test_auth_with_replicas_and_cookie_secret(helm, render):
@@ -120,8 +123,7 @@ def test_auth_with_replicas_and_cookie_secret(helm, render):
         extra={"replicas": 3, "hubIntegration": {"cookieSecret": {"existingSecret": "c"}}},
     )
     assert rendered.deployment["spec"]["replicas"] == 3
-    ref = rendered.env()["BINDERHUB_SERVICE_COOKIE_SECRET"]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": "c", "key": "cookie-secret"}
+    assert rendered.shared_secrets()["cookie-secret"] == ("c", "cookie-secret")
 
 
 def test_replicas_without_auth_are_fine(helm, render):

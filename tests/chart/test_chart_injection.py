@@ -147,16 +147,26 @@ def test_a_template_in_a_templated_value_is_not_run_twice(helm, render):
     assert rendered.env()["FROM_CUSTOM"]["value"] == '{{ fail "ran" }}'
 
 
+def image_tags(tag: str) -> dict[str, Any]:
+    """The same tag for every image: BinderHub's, the engine's, the cleaner's."""
+    return {
+        "image": {"tag": tag},
+        "dockerApi": {"image": {"tag": tag}, "imageCleaner": {"image": {"tag": tag}}},
+    }
+
+
 def test_image_tags_are_quoted(helm, render):
     for tag in ['x"y', "x'y", "x#y", "{{x}}", "x:y"]:
-        rendered = render(helm, extra={"image": {"tag": tag}, "dockerApi": {"image": {"tag": tag}}})
+        rendered = render(helm, extra=image_tags(tag))
         assert rendered.container["image"].endswith(":" + tag)
-        (engine,) = rendered.daemonset()["spec"]["template"]["spec"]["containers"]
+        engine, cleaner = rendered.daemonset()["spec"]["template"]["spec"]["containers"]
         assert engine["image"].endswith(":" + tag)
-        assert shape(rendered) == shape(
-            render(helm, extra={"image": {"tag": "t"}, "dockerApi": {"image": {"tag": "t"}}})
-        )
+        assert cleaner["image"].endswith(":" + tag)
+        assert shape(rendered) == shape(render(helm, extra=image_tags("t")))
 
+
+# One DNS peer with text in an address and in a label value.
+DNS_PEERS = [{"ipBlock": {"cidr": MARK}, "podSelector": {"matchLabels": {"k8s-app": MARK}}}]
 
 # Values with a shape of their own refuse text of another shape: the JSON
 # pointer of each key -> values that put MARK there.
@@ -182,6 +192,23 @@ SHAPED = {
     "/nodeSelector/example.org~1n": {"nodeSelector": {"example.org/n": MARK}},
     "/image/pullSecrets/0": {"image": {"pullSecrets": [MARK]}},
     "/extraEnv/0/name": {"extraEnv": [{"name": MARK, "value": "v"}]},
+    "/buildPods/memory": {"buildPods": {"memory": MARK}},
+    "/buildTokenSecret/existingSecret": {"buildTokenSecret": {"existingSecret": MARK}},
+    "/buildTokenSecret/key": {"buildTokenSecret": {"key": MARK}},
+    "/hubIntegration/cookieSecret/existingSecret": {
+        "hubIntegration": {"cookieSecret": {"existingSecret": MARK}}
+    },
+    "/hubIntegration/cookieSecret/key": {"hubIntegration": {"cookieSecret": {"key": MARK}}},
+    "/networkPolicy/dns/to/0/ipBlock/cidr": {"networkPolicy": {"dns": {"to": DNS_PEERS}}},
+    "/networkPolicy/dns/to/0/podSelector/matchLabels/k8s-app": {
+        "networkPolicy": {"dns": {"to": DNS_PEERS}}
+    },
+    "/dockerApi/imageCleaner/thresholdPercent": {
+        "dockerApi": {"imageCleaner": {"thresholdPercent": MARK}}
+    },
+    "/dockerApi/imageCleaner/intervalSeconds": {
+        "dockerApi": {"imageCleaner": {"intervalSeconds": MARK}}
+    },
 }
 # A quote ' belongs to URL paths and URLs (and is quoted when written), so
 # only the shapes without it refuse it.
@@ -208,13 +235,37 @@ def test_shaped_values_refuse_other_text(template_error, text):
         assert refused == (text != "x'y" or pointer not in ALLOWS_QUOTE), (pointer, err)
 
 
+def extra_file_at(path: str) -> dict[str, Any]:
+    return {"dockerApi": {"extraFiles": {"f": {"mountPath": path, "stringData": "x"}}}}
+
+
+def host_data_dir(path: str) -> dict[str, Any]:
+    """The nodes' Docker data directory, for the cleaner of the nodes' Docker."""
+    return {"dockerApi": {"type": "host", "imageCleaner": {"host": True, "hostDataDir": path}}}
+
+
 @pytest.mark.parametrize("path", ["/etc/a\nb", "/etc/a\tb", "etc/a", "/etc/a\x7f"])
-def test_mount_paths_refuse_control_characters(template_error, path):
+def test_paths_refuse_control_characters(template_error, path):
     path = path.encode().decode("unicode_escape")
-    err = template_error(
-        {"dockerApi": {"extraFiles": {"f": {"mountPath": path, "stringData": "x"}}}}
-    )
-    assert "at '/dockerApi/extraFiles/f/mountPath'" in err
+    err = template_error(deep_merge(extra_file_at(path), host_data_dir(path)))
+    for pointer in ("/dockerApi/extraFiles/f/mountPath", "/dockerApi/imageCleaner/hostDataDir"):
+        assert f"at '{pointer}'" in err
+
+
+@pytest.mark.parametrize("text", [t for t in HOSTILE if t.isprintable()])
+def test_paths_stay_text(helm, render, text):
+    """A path may hold any printable text: it arrives as written."""
+    path = "/" + text
+    rendered = render(helm, extra=extra_file_at(path))
+    (mount,) = [m for m in rendered.daemonset()["spec"]["template"]["spec"]["containers"][0][
+        "volumeMounts"] if m["name"] == "extra-files"]  # fmt: skip
+    assert mount["mountPath"] == path
+    assert shape(rendered) == shape(render(helm, extra=extra_file_at("/benign")))
+    rendered = render(helm, extra=host_data_dir(path))
+    (cleaner,) = rendered.all("DaemonSet")
+    volumes = {v["name"]: v for v in cleaner["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["docker-storage"]["hostPath"]["path"] == path
+    assert shape(rendered) == shape(render(helm, extra=host_data_dir("/benign")))
 
 
 def test_the_injection_through_base_url_is_refused(template_error):

@@ -68,9 +68,16 @@ REFUSED = {
             "serviceAccount": {"name": "BinderHub"},
             "ingress": {"ingressClassName": "Nginx"},
             "buildPodsRegistryCredentials": {"existingSecret": "Push"},
+            "buildTokenSecret": {"existingSecret": "Token"},
+            "hubIntegration": {"cookieSecret": {"existingSecret": "Cookie"}},
         },
         ["/fullnameOverride", "/nameOverride", "/serviceAccount/name",
-         "/ingress/ingressClassName", "/buildPodsRegistryCredentials/existingSecret"],
+         "/ingress/ingressClassName", "/buildPodsRegistryCredentials/existingSecret",
+         "/buildTokenSecret/existingSecret", "/hubIntegration/cookieSecret/existingSecret"],
+    ),
+    "secret keys": (
+        {"buildTokenSecret": {"key": "a/b"}, "hubIntegration": {"cookieSecret": {"key": ""}}},
+        ["/buildTokenSecret/key", "/hubIntegration/cookieSecret/key"],
     ),
     "object names, underscore and dots": (
         {
@@ -92,12 +99,19 @@ REFUSED = {
                 "requests": {"cpu": "-1", "memory": "1GB", "ephemeral-storage": "1.2.3"},
                 "limits": {"cpu": -1, "memory": "Gi", "nvidia.com/gpu": "one"},
             },
-            "dockerApi": {"resources": {"requests": {"cpu": "1 m"}, "limits": {"memory": "-2Gi"}}},
+            "dockerApi": {
+                "resources": {"requests": {"cpu": "1 m"}, "limits": {"memory": "-2Gi"}},
+                "imageCleaner": {"resources": {"requests": {"memory": "64 Mi"},
+                                               "limits": {"cpu": "x"}}},
+            },
+            "buildPods": {"memory": "2GB"},
         },
         ["/resources/requests/cpu", "/resources/requests/memory",
          "/resources/requests/ephemeral-storage", "/resources/limits/cpu",
          "/resources/limits/memory", "/resources/limits/nvidia.com~1gpu",
-         "/dockerApi/resources/requests/cpu", "/dockerApi/resources/limits/memory"],
+         "/dockerApi/resources/requests/cpu", "/dockerApi/resources/limits/memory",
+         "/dockerApi/imageCleaner/resources/requests/memory",
+         "/dockerApi/imageCleaner/resources/limits/cpu", "/buildPods/memory"],
     ),
     "replicas 1e12, nodePort 5": (
         {"replicas": 1e12, "service": {"type": "NodePort", "nodePort": 5}},
@@ -135,9 +149,17 @@ REFUSED = {
             "podLabels": {"a": "x" * 64, "b": "-x", "c": "a b", "d": "x/y"},
             "nodeSelector": {"e": "a:b"},
             "dockerApi": {"nodeSelector": {"f": "x_"}},
+            "networkPolicy": {
+                "dns": {"to": [{"podSelector": {"matchLabels": {"g": "a b"}},
+                                "namespaceSelector": {"matchExpressions": [
+                                    {"key": "h", "operator": "In", "values": ["x/y"]}]}}]},
+                "extraEgress": [{"to": [{"namespaceSelector": {"matchLabels": {"i": "-x"}}}]}],
+            },
         },
         ["/podLabels/a", "/podLabels/b", "/podLabels/c", "/podLabels/d", "/nodeSelector/e",
-         "/dockerApi/nodeSelector/f"],
+         "/dockerApi/nodeSelector/f", "/networkPolicy/dns/to/0/podSelector/matchLabels/g",
+         "/networkPolicy/dns/to/0/namespaceSelector/matchExpressions/0/values/0",
+         "/networkPolicy/extraEgress/0/to/0/namespaceSelector/matchLabels/i"],
     ),
     "label and annotation keys": (
         {
@@ -173,12 +195,20 @@ REFUSED = {
                             ("10.0.0.0", "10.0.0.256/8", "10.0.0.0/33", "fc00::/129",
                              "2001:db8:::1/64", "any", "10.0.0.0/8 ")]},
                     {"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/", "::g/8"]}}]},
-                ]
+                ],
+                "dns": {"to": [{"ipBlock": {"cidr": "169.254.20.10"}}]},
             }
         },
         [f"/networkPolicy/extraEgress/0/to/{i}/ipBlock/cidr" for i in range(7)]
         + ["/networkPolicy/extraEgress/1/to/0/ipBlock/except/0",
-           "/networkPolicy/extraEgress/1/to/0/ipBlock/except/1"],
+           "/networkPolicy/extraEgress/1/to/0/ipBlock/except/1",
+           "/networkPolicy/dns/to/0/ipBlock/cidr"],
+    ),
+    "paths and the image cleaner's numbers": (
+        {"dockerApi": {"imageCleaner": {"hostDataDir": "var/lib/docker", "thresholdPercent": 100,
+                                        "intervalSeconds": 5}}},
+        ["/dockerApi/imageCleaner/hostDataDir", "/dockerApi/imageCleaner/thresholdPercent",
+         "/dockerApi/imageCleaner/intervalSeconds"],
     ),
 }  # fmt: skip
 
@@ -219,11 +249,24 @@ def test_values_kubernetes_accepts(helm, render, k8s_validate):
                     {"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
                             {"ipBlock": {"cidr": "2001:db8::/32"}}],
                      "ports": [{"port": 443, "protocol": "TCP"}, {"port": "https"}]}
-                ]
+                ],
+                "dns": {"to": [
+                    {"ipBlock": {"cidr": "169.254.20.10/32"}},
+                    {"namespaceSelector": {"matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "In",
+                         "values": ["kube-system"]}]},
+                     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}},
+                ]},
             },
+            "buildPods": {"memory": "1.5e9"},
+            "buildTokenSecret": {"existingSecret": "build.token-1", "key": "hex_key.v1"},
+            "dockerApi": {"imageCleaner": {"resources": {"requests": {"memory": "64Mi"},
+                                                         "limits": {"memory": "0.25Gi"}}}},
         },
     )  # fmt: skip
     assert rendered.deployment["spec"]["replicas"] == 3
+    # (17Gi - 1Gi) // 1.5e9 builds per daemon, shared by the 3 replicas
+    assert rendered.config("BinderHub")["concurrent_build_limit"] == 11 // 3
     for doc in rendered.docs:
         k8s_validate(doc, "1.35.0")
 
@@ -245,9 +288,19 @@ def test_requests_above_limits(template_error, resources, key):
     assert f"{key} (" in err and "Kubernetes refuses a request above its limit" in err
 
 
+def test_requests_above_limits_of_the_image_cleaner(template_error):
+    err = template_error(
+        {"dockerApi": {"imageCleaner": {"resources": {"requests": {"memory": "300Mi"}}}}}
+    )
+    assert (
+        "dockerApi.imageCleaner.resources.requests.memory (300Mi) is more than "
+        "dockerApi.imageCleaner.resources.limits.memory"
+    ) in err
+
+
 def test_requests_above_limits_of_the_engine(template_error):
-    err = template_error({"dockerApi": {"resources": {"requests": {"cpu": "5"}}}})
-    assert "dockerApi.resources.requests.cpu (5) is more than dockerApi.resources.limits.cpu" in err
+    err = template_error({"dockerApi": {"resources": {"requests": {"cpu": "9"}}}})
+    assert "dockerApi.resources.requests.cpu (9) is more than dockerApi.resources.limits.cpu" in err
 
 
 # The same amounts written differently: none is above its limit.

@@ -6,6 +6,18 @@ import pytest
 
 PRIVATE = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.169.254/32"}
 
+# Port 53 of the cluster DNS pods only, not of every (private) address.
+DNS_PORTS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+DNS_RULE = {
+    "ports": DNS_PORTS,
+    "to": [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }
+    ],
+}
+
 
 def policies(rendered) -> dict[str, dict]:
     return {
@@ -18,8 +30,7 @@ def assert_build_egress(policy):
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert policy["spec"]["ingress"] == []
     egress = policy["spec"]["egress"]
-    dns = egress[0]
-    assert dns == {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+    assert egress[0] == DNS_RULE
     v4, v6 = egress[1]["to"]
     assert v4["ipBlock"]["cidr"] == "0.0.0.0/0"
     assert set(v4["ipBlock"]["except"]) == PRIVATE
@@ -62,7 +73,7 @@ def test_test_pod_reaches_binderhub_only(helm, render):
     assert "helm.sh/hook" not in policy["metadata"].get("annotations", {})
     assert policy["spec"]["ingress"] == []
     dns, binderhub = policy["spec"]["egress"]
-    assert {p["port"] for p in dns["ports"]} == {53}
+    assert dns == DNS_RULE
     assert binderhub["to"] == [
         {"podSelector": policies(rendered)["binderhub"]["spec"]["podSelector"]}
     ]
@@ -98,3 +109,22 @@ def test_extra_egress(helm, render):
     for component in ("build-pods", "docker-api"):
         egress = found[component]["spec"]["egress"]
         assert egress[-1]["to"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
+
+
+def test_dns_peers_for_node_local_dns(helm, render):
+    """NodeLocal DNSCache answers on a node-local address and on the kube-dns
+    Service's cluster IP, which no pod selector matches."""
+    peers = [
+        {"ipBlock": {"cidr": "169.254.20.10/32"}},
+        {"ipBlock": {"cidr": "10.96.0.10/32"}},
+    ]
+    rendered = render(helm, extra={"networkPolicy": {"dns": {"to": peers}}})
+    found = policies(rendered)
+    for component in ("build-pods", "docker-api", "test"):
+        assert found[component]["spec"]["egress"][0] == {"ports": DNS_PORTS, "to": peers}
+
+
+def test_dns_anywhere_when_asked(helm, render):
+    found = policies(render(helm, extra={"networkPolicy": {"dns": {"to": []}}}))
+    for component in ("build-pods", "docker-api", "test"):
+        assert found[component]["spec"]["egress"][0] == {"ports": DNS_PORTS}

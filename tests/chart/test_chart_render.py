@@ -33,9 +33,14 @@ def test_kubernetes_validate_strict(helm, render, k8s_validate, scenario, versio
         k8s_validate(doc, version)  # raises ValidationError naming the field
 
 
+# Objects of no namespace (the image cleaner's right to cordon nodes).
+CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding"}
+
+
 def test_every_object_has_the_release_namespace(helm, render, scenario):
     for doc in render(helm, scenario).docs:
-        assert doc["metadata"].get("namespace") == NAMESPACE, doc["metadata"]["name"]
+        expected = None if doc["kind"] in CLUSTER_SCOPED else NAMESPACE
+        assert doc["metadata"].get("namespace") == expected, doc["metadata"]["name"]
 
 
 def test_every_object_has_the_common_labels(helm, render, scenario):

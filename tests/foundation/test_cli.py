@@ -395,14 +395,17 @@ def test_a_combination_the_chart_refuses_is_bad_input(
     tmp_path: Path, helm_env: dict[str, str]
 ) -> None:
     config = yaml.safe_load((ROOT / "examples" / "gar-with-hub.yaml").read_text())
-    config["binderhub"] = {"values": {"replicas": 2}}  # with hub login: refused
+    # a build daemon whose memory limit holds no build: refused
+    limits = {"limits": {"memory": "1Gi"}}
+    config["binderhub"] = {"values": {"dockerApi": {"resources": limits}}}
     (tmp_path / "bhsvc.yaml").write_text(yaml.safe_dump(config))
     proc = bhsvc("render", "-c", str(tmp_path / "bhsvc.yaml"), "-d", str(tmp_path / "out"),
                  env=helm_env)  # fmt: skip
     assert proc.returncode == 2, proc.stderr
-    assert "error: the binderhub-service chart refuses these settings: replicas is 2" in (
-        proc.stderr
-    )
+    assert (
+        "error: the binderhub-service chart refuses these settings: "
+        "dockerApi.resources.limits.memory (1Gi) leaves no room"
+    ) in proc.stderr
     assert "--debug" not in proc.stderr
     assert not (tmp_path / "out").exists()
 

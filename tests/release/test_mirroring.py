@@ -80,6 +80,7 @@ def test_the_page_copies_the_images_its_values_name() -> None:
     used = {
         f"{values['image']['repository']}:{values['image']['tag']}",
         "{repository}:{tag}".format(**values["dockerApi"]["defaultImages"]["dind"]),
+        "{repository}:{tag}".format(**values["dockerApi"]["imageCleaner"]["image"]),
         values["config"]["KubernetesBuildExecutor"]["build_image"],
     }
     assert {u.removeprefix(MIRROR) for u in used} <= copied
