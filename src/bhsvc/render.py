@@ -85,7 +85,7 @@ def chart_refusal(helm_error: str) -> UsageError | None:
     """The bad input behind a failed `helm template`, if that is what it was: values
     its schema refuses (binderhub.values: the values bhsvc writes always meet the
     bundled chart's schema), or a combination its checks refuse (the chart's own
-    message, such as several replicas without a shared cookie secret)."""
+    message, such as a build daemon memory limit that holds no build)."""
     refused = helm_error.partition(SCHEMA_REFUSAL)
     if refused[1]:
         detail = refused[2].partition("chart(s): ")[2] or refused[2]
