@@ -44,7 +44,8 @@ from pathlib import Path
 from rich.console import Console
 
 from bhsvc.binderhub import Target, open_build_stream
-from bhsvc.commands.verify import BuildView, Deadlines, watch_build
+from bhsvc.build_view import BuildView
+from bhsvc.build_watch import Deadlines, watch_build
 from bhsvc.events import BuildTracker, EventStreamParser
 
 ROOT = Path(__file__).resolve().parent.parent

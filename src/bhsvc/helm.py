@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import platform
@@ -10,7 +12,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,9 +140,6 @@ def _ask_version(path: Path, timeout: float) -> tuple[int, int, int]:
 
 
 def _extract_from_tarball(data: bytes) -> bytes:
-    import io
-    import tarfile
-
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive.getmembers():
             if member.isfile() and member.name.endswith("/helm"):
@@ -148,8 +150,6 @@ def _extract_from_tarball(data: bytes) -> bytes:
 
 
 def _fetch(url: str, timeout: float) -> bytes:
-    import urllib.request
-
     with urllib.request.urlopen(url, timeout=timeout) as response:
         data: bytes = response.read()
         return data
@@ -162,9 +162,6 @@ def download(
     notify: Callable[[str], None] | None = None,
 ) -> Path:
     """Fetch helm from the first source that answers, verify its SHA-256, install it."""
-    import hashlib
-    import urllib.error
-
     problems = []
     for source in sources:
         if notify:

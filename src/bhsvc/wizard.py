@@ -35,8 +35,10 @@ from bhsvc.config_file import read_config_document
 from bhsvc.errors import BhsvcError, ConfigError, OperationError, UsageError
 from bhsvc.names import REGISTRY_PASSWORD_ENV
 from bhsvc.prompts import Prompter, TerminalPrompter, confirm, read_answer, stdin_is_terminal
+from bhsvc.provisioning import print_summary, provision
 from bhsvc.registry.credentials import read_password_file
 from bhsvc.registry.endpoints import artifact_registry_endpoint, iam_endpoint
+from bhsvc.registry.provision import RegistryReport, check_inputs
 from bhsvc.text import clip, printable, shown
 from bhsvc.wizard_defaults import gcp_project, gcp_region, kube_contexts
 
@@ -584,8 +586,6 @@ class Wizard:
 
     def converse(self, rotate_key: bool) -> Config:
         """From the first question to a confirmed config (answers kept across a no)."""
-        from bhsvc.registry.provision import check_inputs
-
         self.start()
         while True:
             self.ask_all()
@@ -635,8 +635,6 @@ def run_wizard(
     env: Mapping[str, str] | None = None,
     home: Path | None = None,
 ) -> None:
-    from bhsvc.provisioning import print_summary, provision
-    from bhsvc.registry.provision import RegistryReport
 
     if prompter is None:
         if not stdin_is_terminal():

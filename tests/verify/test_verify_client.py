@@ -20,7 +20,7 @@ from bhsvc.binderhub import (
     normalize_base_url,
     open_build_stream,
 )
-from bhsvc.commands.verify import Deadlines, follow
+from bhsvc.build_watch import Deadlines, follow
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.events import BuildTracker, Event, EventStreamParser, Outcome
 from fakes.binderhub import BUILDER_IMAGE, VERSION, FakeBinderHub

@@ -17,7 +17,8 @@ import pytest
 from rich.console import Console
 
 from bhsvc.binderhub import Target
-from bhsvc.commands.verify import BuildView, Deadlines, watch_build
+from bhsvc.build_view import BuildView
+from bhsvc.build_watch import Deadlines, watch_build
 
 TESTS = Path(__file__).resolve().parent.parent  # where `python -m fakes.binderhub` runs
 SPEC = "gh/binder-examples/requirements/HEAD"

@@ -9,14 +9,13 @@ from bhsvc.config import load_config
 from bhsvc.errors import BhsvcError, UsageError
 from bhsvc.provisioning import failure_document, json_document, print_summary, provision
 from bhsvc.registry.provision import check_inputs
+from bhsvc.wizard import run_wizard
 
 
 def run(config_path: Path, non_interactive: bool, rotate_key: bool, output: str) -> None:
     if not non_interactive:
         if output == "json":
             raise UsageError("--output json needs --non-interactive (the wizard talks to a person)")
-        from bhsvc.wizard import run_wizard
-
         run_wizard(config_path, rotate_key)
         return
     try:

@@ -12,38 +12,36 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rich.console import Console, Group, RenderableType
 from rich.markup import escape
-from rich.spinner import Spinner
-from rich.text import Text
 
+from bhsvc import kube as kube_mod
 from bhsvc import naming, ui
 from bhsvc.binderhub import (
-    BuildStream,
     Target,
     check_token_transport,
     get_versions,
     normalize_base_url,
-    open_build_stream,
     validate_token,
 )
+from bhsvc.build_view import TERMINAL_PHASES, BuildView, duration, say
+from bhsvc.build_watch import Deadlines, Watch, watch_build
 from bhsvc.config import DEFAULT_CONFIG_PATH, Config, load_config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.events import (
-    BuildTracker,
-    EventStreamParser,
-    Outcome,
     explain_failure,
-    last_line,
-    layer_progress,
 )
 from bhsvc.httpio import Timeout
+from bhsvc.kube import Kube
+from bhsvc.kube.diagnosis import diagnose
+from bhsvc.registry.credentials import load_credentials
+from bhsvc.registry.endpoints import artifact_registry_endpoint
+from bhsvc.registry.gar_images import check_image
 from bhsvc.registry.images import (
     FOUND,
     MISSING,
@@ -56,33 +54,9 @@ from bhsvc.registry.images import (
 from bhsvc.registry.v2_images import Login
 from bhsvc.registry.v2_images import check_image as check_v2
 from bhsvc.repo_spec import parse_repo
-from bhsvc.server_text import clean
 
-if TYPE_CHECKING:
-    from bhsvc.kube import Kube
-
-REQUEST_TIMEOUT = 30.0  # one request: /versions, the registry check
-HEARTBEAT = 30.0  # without a terminal: a progress line this often
-MAX_LAYERS_SHOWN = 8
-TERMINAL_PHASES = {"ready", "built", "failed"}
 MAX_IMAGE = 300  # of a malformed image name, in the error (as a Python literal: escapes shown)
 NO_CONFIG = "no bhsvc.yaml, so where the image went was not checked (pass --config)"
-
-
-def say(console: Console, markup: str) -> None:
-    """One line as it is: specs, URLs and image names are copied from here, so never
-    wrapped (a console without a terminal wraps at 80 columns) nor highlighted."""
-    console.print(markup, soft_wrap=True, highlight=False)
-
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def service_name_of(config: Config | None, base_url: str) -> str | None:
@@ -142,230 +116,6 @@ class VerifyResult:
         }
 
 
-# ---- the live view ------------------------------------------------------------
-
-
-class BuildView:
-    """Shows the build while it runs: phase, elapsed time, last log line, push layers.
-
-    On a terminal a rich Live display redraws a few times a second from the
-    tracker's current state (the reader only updates plain fields, so a fast
-    stream costs no rendering). Elsewhere (CI logs) it prints a line per phase
-    and a heartbeat line every HEARTBEAT seconds.
-    """
-
-    def __init__(self, console: Console, enabled: bool = True) -> None:
-        self.console = console
-        self.enabled = enabled
-        self.interactive = enabled and console.is_terminal
-        self._tracker: BuildTracker | None = None
-        self._printed = 0
-        self._next_heartbeat = 0.0
-        self._live: Any = None
-        self._spinner = Spinner("dots")  # one instance, so it animates from frame to frame
-        self._clock: Callable[[], float] = time.monotonic
-
-    @contextmanager
-    def showing(self, tracker: BuildTracker) -> Iterator[None]:
-        self._tracker = tracker
-        self._printed = 0
-        self._next_heartbeat = tracker.start + HEARTBEAT
-        if self.interactive:
-            from rich.live import Live
-
-            self._live = Live(
-                get_renderable=self._render,
-                console=self.console,
-                refresh_per_second=4,
-                transient=True,
-                redirect_stdout=False,
-                redirect_stderr=False,
-            )
-            self._live.start()
-        try:
-            yield
-        finally:
-            if self._live is not None:
-                self._live.stop()
-                self._live = None
-            self._print_finished(final=True)
-
-    def update(self, now: float) -> None:
-        tracker = self._tracker
-        if not self.enabled or tracker is None:
-            return
-        if len(tracker.spans) - 1 > self._printed:
-            self._print_finished(final=False)
-        if not self.interactive and now >= self._next_heartbeat:
-            self._next_heartbeat = now + HEARTBEAT
-            phase = tracker.phase or "connecting"
-            line = clean(last_line(tracker.last_message), 160)
-            say(
-                self.console,
-                f"  … {escape(phase)} {duration(now - tracker.start)}"
-                + (f": {escape(line)}" if line else ""),
-            )
-
-    def _print_finished(self, final: bool) -> None:
-        tracker = self._tracker
-        if not self.enabled or tracker is None:
-            return
-        spans = tracker.spans if final else tracker.spans[:-1]
-        now = self._clock()
-        for span in spans[self._printed :]:
-            if span.phase in TERMINAL_PHASES:
-                continue
-            mark = (
-                "[red]✗[/]"
-                if final and span is tracker.spans[-1] and not _ok(tracker)
-                else "[green]✓[/]"
-            )
-            say(self.console, f"{mark} {escape(span.phase)} [dim]{duration(span.seconds(now))}[/]")
-        self._printed = len(spans)
-
-    def _render(self) -> RenderableType:
-        tracker = self._tracker
-        if tracker is None:
-            return Text("")
-        now = self._clock()
-        span = tracker.spans[-1] if tracker.spans else None
-        phase = span.phase if span else "connecting"
-        in_phase = duration(span.seconds(now)) if span else ""
-        head = Text.assemble(
-            (phase, "bold"),
-            " ",
-            (in_phase, "cyan"),
-            ("  total " + duration(now - tracker.start), "dim"),
-        )
-        self._spinner.update(text=head)
-        parts: list[RenderableType] = [self._spinner]
-        line = clean(last_line(tracker.last_message), 500)
-        if line:
-            parts.append(Text("  " + line, style="dim", no_wrap=True, overflow="ellipsis"))
-        if phase == "pushing" and tracker.progress:
-            rows = layer_progress(tracker.progress)
-            for layer, text in rows[:MAX_LAYERS_SHOWN]:
-                parts.append(Text(f"    {layer[:12]:<12}  {text}", no_wrap=True))
-            if len(rows) > MAX_LAYERS_SHOWN:
-                parts.append(
-                    Text(f"    … and {len(rows) - MAX_LAYERS_SHOWN} more layers", style="dim")
-                )
-        return Group(*parts)
-
-
-def _ok(tracker: BuildTracker) -> bool:
-    return tracker.outcome is not None and tracker.outcome.ok
-
-
-# ---- following the stream --------------------------------------------------------
-
-
-@dataclass
-class Deadlines:
-    """--timeout bounds the whole command; --idle-timeout the gap between build events
-    (keepalives do not count as events). Deadlines are time.monotonic() values."""
-
-    timeout: float
-    idle_timeout: float
-    start: float
-
-    @property
-    def end(self) -> float:
-        return self.start + self.timeout
-
-    def remaining(self, now: float) -> float:
-        return self.end - now
-
-    def request(self, now: float, limit: float = REQUEST_TIMEOUT) -> float:
-        """Seconds one request may take: `limit`, or less when the run ends sooner."""
-        return min(self.end - now, limit)
-
-    def overall_message(self, doing: str) -> str:
-        return f"verify did not finish within --timeout {self.timeout:g}s ({doing})"
-
-
-def follow(
-    stream: BuildStream,
-    tracker: BuildTracker,
-    deadlines: Deadlines,
-    view: BuildView | None = None,
-) -> Outcome:
-    """Read the stream until the build succeeds or fails, or a time limit passes."""
-    parser = EventStreamParser()
-    observe = tracker.observe
-    clock = time.monotonic
-    while True:
-        idle_end = tracker.last_activity + deadlines.idle_timeout
-        try:
-            data = stream.read(min(deadlines.end, idle_end))
-        except Timeout:
-            return _timed_out(tracker, deadlines, idle=idle_end < deadlines.end)
-        except OperationError as err:
-            # A broken stream is a failed build like any other: what arrived so far
-            # (phases, log tail) and the build pods' diagnosis are still reported.
-            tracker.close(clock())
-            phase = f" (last phase: {tracker.phase})" if tracker.phase else ""
-            return Outcome(ok=False, message=f"{err}{phase}", verbatim=True)
-        now = clock()
-        if not data:
-            tracker.close(now)
-            return Outcome(
-                ok=False,
-                message="BinderHub ended the build stream before the build finished"
-                + (f" (last phase: {tracker.phase})" if tracker.phase else ""),
-                verbatim=True,
-            )
-        for item in parser.feed(data):
-            outcome = observe(item, now)
-            if outcome is not None:
-                if view is not None:
-                    view.update(now)
-                return outcome
-        if view is not None:
-            view.update(now)
-
-
-def _timed_out(tracker: BuildTracker, deadlines: Deadlines, idle: bool) -> Outcome:
-    tracker.close(time.monotonic())
-    phase = f" (phase: {tracker.phase})" if tracker.phase else ""
-    if not idle:
-        message = f"the build did not finish within --timeout {deadlines.timeout:g}s{phase}"
-    else:
-        message = (
-            f"no build event for {deadlines.idle_timeout:g}s (keepalives do not count){phase}; "
-            "raise --idle-timeout if a build step is silent for longer"
-        )
-    return Outcome(ok=False, message=message, verbatim=True)
-
-
-@dataclass
-class Watch:
-    tracker: BuildTracker
-    outcome: Outcome
-
-
-def watch_build(
-    target: Target,
-    spec: str,
-    deadlines: Deadlines,
-    view: BuildView | None = None,
-) -> Watch:
-    """Build `spec` with build_only=true (never anything that would launch a server)."""
-    now = time.monotonic()
-    tracker = BuildTracker(now)
-    # Until BinderHub's first event arrives, the idle limit applies as between events.
-    idle_end = now + deadlines.idle_timeout
-    try:
-        stream = open_build_stream(target, spec, min(deadlines.end, idle_end))
-    except Timeout:
-        return Watch(tracker, _timed_out(tracker, deadlines, idle_end < deadlines.end))
-    with stream:
-        if view is None:
-            return Watch(tracker, follow(stream, tracker, deadlines, None))
-        with view.showing(tracker):
-            return Watch(tracker, follow(stream, tracker, deadlines, view))
-
-
 # ---- reaching BinderHub --------------------------------------------------------
 
 
@@ -394,8 +144,6 @@ def port_forward_target(
     config: Config, token: str | None, steps: ui.Steps, deadlines: Deadlines
 ) -> Iterator[tuple[Target, Forward]]:
     """A Target on a local port forwarded to the release's BinderHub pod."""
-    from bhsvc import kube as kube_mod
-
     namespace = config.kube.namespace
     selector = naming.binderhub_selector(config)
     with steps.step("find the BinderHub pod") as step:
@@ -446,8 +194,6 @@ def run(
     config = _load_optional_config(config_path, needed=base_url is None)
     login = None
     if config is not None and config.registry.gar is not None:
-        from bhsvc.registry.endpoints import artifact_registry_endpoint
-
         artifact_registry_endpoint()  # a bad override is bad input: exit 2 now, not later
     elif config is not None:
         login = _registry_login(config)  # an unreadable password file: exit 2 now
@@ -570,8 +316,6 @@ def _check_image(
 def _registry_login(config: Config) -> Login | None:
     """The push credentials, read as deploy reads them; None when no password is given
     (the registry may allow anonymous reads)."""
-    from bhsvc.registry.credentials import load_credentials
-
     try:
         credentials = load_credentials(config)
     except UsageError:
@@ -604,16 +348,12 @@ def _look_up(
     if timeout <= 0:
         return ImageCheck(NOT_CHECKED, f"no time left within --timeout {deadlines.timeout:g}s")
     if config.registry.gar is not None:
-        from bhsvc.registry.gar_images import check_image
-
         return check_image(config, image, timeout=timeout)
     return check_v2(name, login, time.monotonic() + timeout)
 
 
 def _diagnose(kube: Kube, namespace: str) -> list[str]:
     """Build pod status, events and log tail; never lets a diagnosis error hide the failure."""
-    from bhsvc.kube.diagnosis import diagnose
-
     try:
         lines = diagnose(kube, namespace, naming.BUILD_POD_SELECTOR)
     except Exception as err:  # the build failure is the news, not this

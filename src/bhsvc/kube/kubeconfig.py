@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.kube.client import Kube, short_reason
 
@@ -77,7 +79,6 @@ def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
     UsageError when `context` is named but not in the kubeconfig; OperationError
     when there is no kubeconfig or it cannot be used.
     """
-    import yaml
     from kubernetes import client
     from kubernetes import config as kconfig
     from kubernetes.config.config_exception import ConfigException
