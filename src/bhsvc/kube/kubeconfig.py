@@ -79,10 +79,6 @@ def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
     UsageError when `context` is named but not in the kubeconfig; OperationError
     when there is no kubeconfig or it cannot be used.
     """
-    from kubernetes import client
-    from kubernetes import config as kconfig
-    from kubernetes.config.config_exception import ConfigException
-
     paths = kubeconfig_paths(kubeconfig, dict(os.environ))
     existing = [p for p in paths if p.is_file()]
     where = os.pathsep.join(str(p) for p in paths)
@@ -91,6 +87,10 @@ def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
             f"no kubeconfig at {where}: get credentials for your cluster first (for GKE: "
             "gcloud container clusters get-credentials <cluster>), or set KUBECONFIG"
         )
+    # Imported only now: a dry run without a kubeconfig never pays for the client.
+    from kubernetes import client
+    from kubernetes import config as kconfig
+    from kubernetes.config.config_exception import ConfigException
     source = os.pathsep.join(str(p) for p in existing)
     try:
         contexts, active = kconfig.list_kube_config_contexts(config_file=source)  # type: ignore[no-untyped-call]
