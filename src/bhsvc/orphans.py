@@ -4,8 +4,8 @@ bhsvc labels every Secret it makes with `app.kubernetes.io/managed-by=bhsvc` and
 `app.kubernetes.io/instance=<BinderHub release>`. An orphan is such a Secret
 under another release name or outside the config's namespaces (left behind when
 the release or namespace was renamed, or made by another bhsvc install on the
-same cluster), and a helm release that bhsvc installed there: one whose name and
-namespace match such a Secret's instance and namespace.
+same cluster), and a release of the binderhub-service chart that bhsvc installed
+there: one whose name and namespace match such a Secret's instance and namespace.
 
 `status` lists them; `deploy --prune` removes them. Both decide with
 `find_orphans`, so what status shows is what a prune removes.
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bhsvc.config import Config
-from bhsvc.naming import INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+from bhsvc.naming import CHART_NAME, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+from bhsvc.versions import chart_version
 
 RELEASE = "release"
 SECRET = "Secret"
@@ -80,8 +81,9 @@ def find_orphans(
     releases: Iterable[Mapping[str, Any]],
 ) -> list[Orphan]:
     """The orphans among `secrets` (Secrets in the API's JSON form; only the metadata
-    is read) and `releases` (entries of `helm list --all-namespaces --output json`).
-    Objects bhsvc did not make are never orphans. Sorted: releases first."""
+    is read) and `releases` (entries of `helm list --all-namespaces --output json`,
+    whose `chart` is <name>-<version>). Objects bhsvc did not make are never orphans.
+    Sorted: releases first."""
     found: list[Orphan] = []
     installs: set[tuple[str, str]] = set()  # (namespace, release) of bhsvc's Secrets
     for secret in secrets:
@@ -95,6 +97,8 @@ def find_orphans(
             found.append(Orphan(SECRET, namespace, name, instance))
     for release in releases:
         name, namespace = str(release.get("name", "")), str(release.get("namespace", ""))
+        if chart_version(str(release.get("chart", "")), CHART_NAME) is None:
+            continue  # not BinderHub's chart (a hub, say, named like the release)
         if (namespace, name) in installs and not owner.owns_release(namespace, name):
             found.append(Orphan(RELEASE, namespace, name, name))
     order = {RELEASE: 0, SECRET: 1}

@@ -322,3 +322,42 @@ def test_binderhub_pods_not_all_ready(
             "message": "1/2 pods ready (2 replicas wanted)",
         }
     ]
+
+
+def test_doctor_on_a_standalone_install(
+    run_cli: Any, project: Project, cluster: FakeKubernetes, binderhub: FakeBinderHub, gcp: Gcp
+) -> None:
+    """No hub: the hub's checks have nothing to say; BinderHub's own pages on two
+    replicas need a shared build token secret, and both replicas ready."""
+    provision(gcp)
+    deploy(run_cli, project)
+    healthy = run_cli("doctor", "--config", str(project.config), "-o", "json")
+    assert healthy.code == 0, healthy.both
+    assert healthy.json()["findings"] == []
+
+    project.write_config(
+        {"binderhub": {"release": RELEASE, "api_only": False, "values": {"replicas": 2}}}
+    )
+    deploy(run_cli, project)
+    cluster.set_pod_behavior("CrashLoopBackOff", BINDERHUB_SELECTOR)
+    pods = [
+        p for p in cluster.objects("Pod", NAMESPACE)
+        if p["metadata"]["labels"].get("app.kubernetes.io/component") == "binderhub"
+    ]  # fmt: skip
+    cluster.delete("Pod", NAMESPACE, pods[0]["metadata"]["name"])
+    result = run_cli("doctor", "--config", str(project.config), "-o", "json")
+    assert result.code == 1
+    found = result.json()["findings"]
+    assert [f["check"] for f in found] == ["replicas", "replicas"]
+    assert found[0]["finding"] == (
+        "1 of 2 BinderHub replicas ready (2 pods): requests that reach the others fail"
+    )
+    assert found[1]["finding"] == (
+        "2 replicas serve BinderHub's pages without a shared build token secret: a build "
+        "started from one replica's page is refused by another"
+    )
+    assert found[1]["fix"] == (
+        "give every replica one secret (binderhub.values.extraEnv: "
+        "BINDERHUB_BUILD_TOKEN_SECRET from a Secret, hex), or set binderhub.values.replicas: "
+        f"1; then bhsvc deploy --config {project.config}"
+    )

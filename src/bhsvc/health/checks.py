@@ -28,10 +28,10 @@ from bhsvc.health.facts import (
 )
 from bhsvc.health.logs import (
     NO_FANCY_PROFILES,
-    PULL_REFUSED,
     PUSH_DENIED,
     first_match,
     manifest_failures,
+    pull_refusal,
     shown,
 )
 from bhsvc.health.summary import (
@@ -583,7 +583,7 @@ def pull_denied(facts: Facts) -> list[Finding]:
         if not built or not {"ImagePullBackOff", "ErrImagePull"} & set(waiting_reasons(pod)):
             continue
         messages = [str(e.get("message", "")) for e in hub.user_events.get(pod_name(pod), [])]
-        line = first_match(messages, PULL_REFUSED)
+        line = pull_refusal(messages)
         if line is not None:
             refused.append(f"pod {pod_name(pod)}: {line}")
     if not wrong and not refused:

@@ -207,9 +207,9 @@ class Facts:
     @property
     def hub_service(self) -> Mapping[str, Any] | None:
         """hub.services.<service_name> of the deployed hub release."""
-        if self.hub is None:
+        if not self.config.hub.enabled:
             return None
-        found = value_at(self.hub_values, ("hub", "services", self.hub.service_name))
+        found = value_at(self.hub_values, ("hub", "services", self.config.hub.service_name))
         return found if isinstance(found, Mapping) else None
 
     @property

@@ -30,10 +30,11 @@ PUSH_DENIED = re.compile(
 # "Failed to get image manifest for <image>" with the HTTPClientError's traceback).
 MANIFEST_FAILED = "Failed to get image manifest for"
 MANIFEST_STATUS = re.compile(r"HTTP (40[13])")
-# What the kubelet (containerd) reports when a registry refuses a pull.
-PULL_REFUSED = re.compile(
-    r"401 Unauthorized|403 Forbidden|unauthorized|denied|failed to authorize", re.IGNORECASE
-)
+# What the kubelet (containerd) reports when a registry refuses a pull: the HTTP
+# status at the end of "failed to authorize: failed to fetch oauth token: unexpected
+# status from GET request to <token URL>: 403 Forbidden", or the registry's words.
+PULL_STATUS = re.compile(r"\b(401 Unauthorized|403 Forbidden)\b")
+PULL_REFUSED = re.compile(r"unauthorized|denied|failed to authorize", re.IGNORECASE)
 # The hub's log when its image lacks jupyterhub-fancy-profiles.
 NO_FANCY_PROFILES = "No module named 'jupyterhub_fancy_profiles'"
 MAX_LINE = 300
@@ -62,6 +63,18 @@ def first_match(lines: Iterable[str], pattern: re.Pattern[str]) -> str | None:
         message = message_of(line)
         if pattern.search(message):
             return shown(message)
+    return None
+
+
+def pull_refusal(messages: Iterable[str]) -> str | None:
+    """Why the registry refused a pull, from the kubelet's event messages, or None."""
+    for message in messages:
+        status = PULL_STATUS.search(message)
+        if status:
+            return f"the registry answered {status.group(1)}"
+        refused = PULL_REFUSED.search(message)
+        if refused:
+            return shown(message[refused.start() :])
     return None
 
 
