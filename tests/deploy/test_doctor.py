@@ -6,6 +6,8 @@ Each test puts the cluster back as it was (a snapshot of the fake's store)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploylib import NAMESPACE, RELEASE, Project, key_json
+from deploylib import KEY_MARKER, NAMESPACE, RELEASE, Project, key_json
 from healthlib import (
     ACCOUNT,
     AR_PUSH_DENIED,
@@ -179,6 +181,12 @@ def test_a_healthy_install_has_no_finding(run: Any, world_now: World) -> None:
     text = doctor(run, world_now)
     assert text.code == 0
     assert "Healthy: no problem found." in text.out
+    # The Secrets status reads (registry, pull, hub token) show only in names.
+    token = world_now.cluster.get("Secret", HUB_NS, "hub")
+    assert token is not None
+    for value in token["data"].values():
+        assert base64.b64decode(value).decode() not in text.both + result.both
+    assert KEY_MARKER not in text.both + result.both + status.both
     assert "Doctor: no known failure found." in text.out
     assert len(CHECKS) == 11  # each ran above without a false alarm
 
@@ -200,6 +208,36 @@ def test_a_registry_url_other_than_the_push_target_makes_a_rebuild_loop(
     assert found["fix"] == (
         "remove config.DockerRegistry.url from binderhub.values (or set it to "
         f"https://europe-west10-docker.pkg.dev), then {fix(world_now, 'deploy')}"
+    )
+
+
+def test_credentials_for_another_registry_make_a_rebuild_loop(run: Any, world_now: World) -> None:
+    # The registry Secret written by hand for another registry (kubectl create secret
+    # docker-registry --docker-server us-docker.pkg.dev ...).
+    config = json.dumps(
+        {"auths": {"us-docker.pkg.dev": {"username": "_json_key", "password": "x"}}}
+    )
+    data = base64.b64encode(config.encode()).decode()
+    world_now.cluster.delete("Secret", NAMESPACE, f"{RELEASE}-registry-credentials")
+    world_now.cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": f"{RELEASE}-registry-credentials", "namespace": NAMESPACE},
+            "data": {".dockerconfigjson": data, "config.json": data},
+        }
+    )
+    [found] = findings(run, world_now)
+    assert found["finding"] == (
+        "BinderHub looks images up at us-docker.pkg.dev (the first registry of its "
+        "credentials) but pushes them to europe-west10-docker.pkg.dev "
+        "(config.BinderHub.image_prefix): it never finds what it built and rebuilds on "
+        "every launch"
+    )
+    assert found["fix"] == (
+        "make registry.server and registry.image_prefix name one registry, then "
+        f"{fix(world_now, 'deploy')}"
     )
 
 
@@ -351,6 +389,17 @@ def test_a_service_url_naming_no_service(run: Any, world_now: World) -> None:
         "binder/binderhub, which does not exist: the hub's proxy cannot reach BinderHub",
         "fix": fix(world_now, "connect-hub"),
     }
+
+
+def test_a_service_url_with_another_port(run: Any, world_now: World) -> None:
+    url = "http://binderhub-binderhub-service.binder:8585"
+    world_now.upgrade_hub("--set", f"hub.services.binder.url={url}")
+    [found] = findings(run, world_now)
+    assert found["check"] == "hub-to-binderhub"
+    assert found["finding"] == (
+        f"hub.services.binder.url {url} uses port 8585, but Service "
+        "binder/binderhub-binderhub-service listens on 80"
+    )
 
 
 def test_a_network_policy_that_shuts_binderhub_off(run: Any, world_now: World) -> None:

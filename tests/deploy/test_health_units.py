@@ -13,8 +13,15 @@ import pytest
 
 from bhsvc.config import parse_config
 from bhsvc.health import netpol
-from bhsvc.health.checks import run_checks
-from bhsvc.health.facts import Facts, helm_time, parse_service_url, read_docker_config
+from bhsvc.health.checks import hub_image, replicas, run_checks
+from bhsvc.health.facts import (
+    Facts,
+    HubFacts,
+    ReleaseFacts,
+    helm_time,
+    parse_service_url,
+    read_docker_config,
+)
 from bhsvc.health.gather import differing_keys
 from bhsvc.health.logs import PUSH_DENIED, first_match, manifest_failures, pull_refusal
 from bhsvc.health.summary import problems
@@ -244,3 +251,55 @@ def test_facts_that_could_not_be_read_lead_to_no_finding(hub: bool) -> None:
     )
     assert run_checks(facts) == []
     assert [p.severity for p in problems(facts)] == ["warning"]
+
+
+def with_releases(facts: Facts, binderhub: dict[str, Any], hub: dict[str, Any]) -> Facts:
+    facts.binderhub_release = ReleaseFacts(
+        "binderhub", "binderhub", "binder", "binderhub-service", True, values=binderhub
+    )
+    facts.hub_release = ReleaseFacts(
+        "jupyterhub", "jupyterhub", "jupyterhub", "jupyterhub", True, values=hub
+    )
+    return facts
+
+
+def pod(labels: dict[str, str], image: str = "x:1", env: list[Any] | None = None) -> Any:
+    return {
+        "metadata": {"name": "p", "labels": labels, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"containers": [{"name": "c", "image": image, "env": env or []}]},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def test_replicas_with_hub_login_need_a_shared_cookie_secret() -> None:
+    facts = with_releases(
+        Facts(config(namespace="jupyterhub"), "b.yaml", "c", "s", "v", datetime.now(timezone.utc)),
+        {"replicas": 2, "hubIntegration": {"enabled": True, "auth": True}},
+        {},
+    )
+    facts.binderhub_pods = [pod({"app.kubernetes.io/component": "binderhub"})] * 2
+    [found] = replicas(facts)
+    assert found.finding.startswith("2 replicas with hub auth but no shared cookie secret")
+    shared = [{"name": "BINDERHUB_SERVICE_COOKIE_SECRET", "valueFrom": {}}]
+    facts.binderhub_pods = [pod({"app.kubernetes.io/component": "binderhub"}, env=shared)] * 2
+    assert replicas(facts) == []
+
+
+def test_a_hub_that_crashes_without_fancy_profiles() -> None:
+    fancy = {"hub": {"extraConfig": {"bhsvc-fancy-profiles": "from jupyterhub_fancy_profiles"}}}
+    facts = with_releases(
+        Facts(config(namespace="jupyterhub"), "b.yaml", "c", "s", "v", datetime.now(timezone.utc)),
+        {},
+        fancy,
+    )
+    facts.hub = HubFacts("binder", pods=[pod({"component": "hub"}, "example.org/my-hub:1")])
+    assert hub_image(facts) == []  # an image of its own: trusted until it fails
+    facts.hub.hub_log = [
+        '  File "/usr/local/etc/jupyterhub/jupyterhub_config.d/bhsvc-fancy-profiles.py"',
+        "ModuleNotFoundError: No module named 'jupyterhub_fancy_profiles'",
+    ]
+    [found] = hub_image(facts)
+    assert found.finding == (
+        "the hub loads jupyterhub-fancy-profiles but its image lacks it (its log says No "
+        "module named 'jupyterhub_fancy_profiles')"
+    )
