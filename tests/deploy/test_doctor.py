@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploylib import KEY_MARKER, NAMESPACE, RELEASE, Project, key_json
+from deploylib import KEY_MARKER, NAMESPACE, RELEASE, Project, cluster_env, key_json
 from healthlib import (
     ACCOUNT,
     AR_PUSH_DENIED,
@@ -81,22 +81,13 @@ def world(tmp_path_factory: pytest.TempPathFactory, helm4_path: Path) -> Iterato
     project = Project(root / "proj", root / "proj" / "bhsvc.yaml", key)
     chart = fake_z2jh_chart(root / "charts", "4.3.1")
     project.write_config({"hub": {"enabled": True, "namespace": HUB_NS, "chart": str(chart)}})
-    home = root / "home"
     with (
         FakeKubernetes(strict_references=True) as cluster,
         FakeBinderHub(base_url="/services/binder/") as binderhub,
         serve_gcp() as gcp,
     ):
-        env = {
-            "KUBECONFIG": str(cluster.kubeconfig(root / "kubeconfig")),
-            "BHSVC_HELM": str(helm4_path),
-            "HOME": str(home),
-            "HELM_CACHE_HOME": str(home / "helm-cache"),
-            "HELM_CONFIG_HOME": str(home / "helm-config"),
-            "HELM_DATA_HOME": str(home / "helm-data"),
-            "COLUMNS": "200",
-            **gcp.env,
-        }
+        kubeconfig = cluster.kubeconfig(root / "kubeconfig")
+        env = {**cluster_env(kubeconfig, helm4_path, root / "home"), **gcp.env}
         # BinderHub's pod, and the hub's proxy that routes /services/binder/ to it.
         cluster.port_targets[8585] = ("127.0.0.1", binderhub.port)
         cluster.port_targets[8000] = ("127.0.0.1", binderhub.port)

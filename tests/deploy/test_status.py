@@ -297,38 +297,12 @@ def test_bad_input_is_exit_2_before_any_call(
     assert cluster.requests == []
 
 
-def test_binderhub_pods_not_all_ready(
-    run_cli: Any, project: Project, cluster: FakeKubernetes, binderhub: FakeBinderHub, gcp: Gcp
-) -> None:
-    provision(gcp)
-    project.write_config({"binderhub": {"release": RELEASE, "values": {"replicas": 2}}})
-    deploy(run_cli, project)
-    cluster.set_pod_behavior("CrashLoopBackOff", BINDERHUB_SELECTOR)
-    # One pod goes away (a node drained); its replacement crashes.
-    pods = [
-        p for p in cluster.objects("Pod", NAMESPACE)
-        if p["metadata"]["labels"].get("app.kubernetes.io/component") == "binderhub"
-    ]  # fmt: skip
-    cluster.delete("Pod", NAMESPACE, pods[0]["metadata"]["name"])
-    result = status(run_cli, project, "-o", "json")
-    assert result.code == 1
-    data = result.json()
-    assert data["binderhub"]["replicas"] == 2
-    assert (data["binderhub"]["pods_ready"], data["binderhub"]["pods_total"]) == (1, 2)
-    assert data["problems"] == [
-        {
-            "severity": "error",
-            "subject": "BinderHub",
-            "message": "1/2 pods ready (2 replicas wanted)",
-        }
-    ]
-
-
 def test_doctor_on_a_standalone_install(
     run_cli: Any, project: Project, cluster: FakeKubernetes, binderhub: FakeBinderHub, gcp: Gcp
 ) -> None:
-    """No hub: the hub's checks have nothing to say; BinderHub's own pages on two
-    replicas need a shared build token secret, and both replicas ready."""
+    """No hub: the hub's checks have nothing to say. Two replicas serving BinderHub's
+    own pages need a shared build token secret, and both replicas ready (one lost:
+    its replacement crashes)."""
     provision(gcp)
     deploy(run_cli, project)
     healthy = run_cli("doctor", "--config", str(project.config), "-o", "json")
@@ -345,6 +319,19 @@ def test_doctor_on_a_standalone_install(
         if p["metadata"]["labels"].get("app.kubernetes.io/component") == "binderhub"
     ]  # fmt: skip
     cluster.delete("Pod", NAMESPACE, pods[0]["metadata"]["name"])
+    # Status: a problem. Doctor: that, and what two replicas need.
+    result = status(run_cli, project, "-o", "json")
+    assert result.code == 1
+    data = result.json()
+    assert data["binderhub"]["replicas"] == 2
+    assert (data["binderhub"]["pods_ready"], data["binderhub"]["pods_total"]) == (1, 2)
+    assert data["problems"] == [
+        {
+            "severity": "error",
+            "subject": "BinderHub",
+            "message": "1/2 pods ready (2 replicas wanted)",
+        }
+    ]
     result = run_cli("doctor", "--config", str(project.config), "-o", "json")
     assert result.code == 1
     found = result.json()["findings"]

@@ -36,11 +36,10 @@ from bhsvc.health.logs import (
 )
 from bhsvc.health.summary import (
     ERROR,
-    KEY_AGE_WARNING_DAYS,
     WARNING,
     builder,
     daemon_nodes,
-    key_in_use,
+    pusher_trouble,
 )
 
 # The network-access label z2jh's hub NetworkPolicy admits.
@@ -205,67 +204,22 @@ def push_denied(facts: Facts) -> list[Finding]:
 
 def pusher_key(facts: Facts) -> list[Finding]:
     """The service-account key the build pods push with (Artifact Registry)."""
-    gar = facts.gar
-    if gar is None:
+    trouble = pusher_trouble(facts)
+    gar = facts.config.registry.gar
+    if trouble is None or facts.gar is None or gar is None:
         return []
-    if gar.account_present is False:
-        return [
-            Finding(
-                "pusher-key",
-                ERROR,
-                f"pusher account {gar.account} does not exist: every push is refused",
-                f"{bhsvc(facts, 'init', '--non-interactive')}, then {bhsvc(facts, 'deploy')}",
-            )
-        ]
-    if gar.account_disabled:
-        project = facts.config.registry.gar.project if facts.config.registry.gar else ""
-        enable = ["gcloud", "iam", "service-accounts", "enable", gar.account, "--project", project]
-        return [
-            Finding(
-                "pusher-key",
-                ERROR,
-                f"pusher account {gar.account} is disabled: every push is refused",
-                shlex.join(enable),
-            )
-        ]
-    key = key_in_use(facts)
-    if key is None or key.key_id is None:
-        return []
-    rotate = (
-        f"{bhsvc(facts, 'init', '--non-interactive', '--rotate-key')}, then "
-        f"{bhsvc(facts, 'deploy')}"
-    )
-    if key.listed is None:
-        return [
-            Finding(
-                "pusher-key",
-                ERROR,
-                f"the registry Secret's key {key.key_id[:12]} was deleted from {gar.account}: "
-                "every push is refused",
-                f"{bhsvc(facts, 'init', '--non-interactive')} (makes a new key), then "
-                f"{bhsvc(facts, 'deploy')}",
-            )
-        ]
-    if key.listed.disabled:
-        return [
-            Finding(
-                "pusher-key",
-                ERROR,
-                f"the registry Secret's key {key.key_id[:12]} is disabled: every push is refused",
-                rotate,
-            )
-        ]
-    age = key.age_days(facts.now) or 0
-    if age > KEY_AGE_WARNING_DAYS:
-        return [
-            Finding(
-                "pusher-key",
-                WARNING,
-                f"the pusher key {key.key_id[:12]} is {age} days old",
-                rotate,
-            )
-        ]
-    return []
+    init, deploy = bhsvc(facts, "init", "--non-interactive"), bhsvc(facts, "deploy")
+    rotate = f"{bhsvc(facts, 'init', '--non-interactive', '--rotate-key')}, then {deploy}"
+    enable = ["gcloud", "iam", "service-accounts", "enable", facts.gar.account]
+    fixes = {
+        "account-missing": f"{init}, then {deploy}",
+        "account-disabled": shlex.join([*enable, "--project", gar.project]),
+        "key-deleted": f"{init} (makes a new key), then {deploy}",
+        "key-disabled": rotate,
+        "key-old": rotate,
+    }
+    refused = "" if trouble.severity == WARNING else ": every push is refused"
+    return [Finding("pusher-key", trouble.severity, trouble.message + refused, fixes[trouble.kind])]
 
 
 # ---- the build daemon ----------------------------------------------------------------

@@ -256,6 +256,53 @@ def _binderhub_problems(facts: Facts) -> list[Problem]:
     return found
 
 
+@dataclass(frozen=True)
+class PusherTrouble:
+    """What is wrong with the pusher account or its key in use, in one line."""
+
+    kind: str  # account-missing, account-disabled, key-deleted, key-disabled, key-old
+    severity: str
+    message: str
+
+
+def pusher_trouble(facts: Facts) -> PusherTrouble | None:
+    """The first thing wrong with the pusher (Artifact Registry), None when nothing is
+    or it cannot be told."""
+    gar = facts.gar
+    if gar is None:
+        return None
+    if gar.account_present is False:
+        return PusherTrouble(
+            "account-missing", ERROR, f"pusher account {gar.account} does not exist"
+        )
+    if gar.account_disabled:
+        return PusherTrouble("account-disabled", ERROR, f"pusher account {gar.account} is disabled")
+    key = key_in_use(facts)
+    # No key in the Secret: other credentials (a token), not judged here.
+    if key is None or key.key_id is None or not gar.account_present:
+        return None
+    shown_id = key.key_id[:12]
+    if key.listed is None:
+        return PusherTrouble(
+            "key-deleted",
+            ERROR,
+            f"the registry Secret's key {shown_id} was deleted from {gar.account}",
+        )
+    if key.listed.disabled:
+        return PusherTrouble(
+            "key-disabled", ERROR, f"the registry Secret's key {shown_id} is disabled"
+        )
+    age = key.age_days(facts.now) or 0
+    if age > KEY_AGE_WARNING_DAYS:
+        return PusherTrouble(
+            "key-old",
+            WARNING,
+            f"pusher key {shown_id} is {age} days old (more than {KEY_AGE_WARNING_DAYS}): "
+            "rotate it",
+        )
+    return None
+
+
 def _registry_problems(facts: Facts) -> list[Problem]:
     gar = facts.gar
     if gar is None:
@@ -263,37 +310,9 @@ def _registry_problems(facts: Facts) -> list[Problem]:
     found = []
     if gar.repository_present is False:
         found.append(Problem(ERROR, "registry", f"repository {gar.repository} does not exist"))
-    if gar.account_present is False:
-        found.append(Problem(ERROR, "registry", f"pusher account {gar.account} does not exist"))
-    if gar.account_disabled:
-        found.append(Problem(ERROR, "registry", f"pusher account {gar.account} is disabled"))
-    key = key_in_use(facts)
-    if key is not None and gar.account_present:
-        if key.key_id is None:
-            found.append(
-                Problem(ERROR, "registry", "the registry Secret holds no service-account key")
-            )
-        elif key.listed is None:
-            found.append(
-                Problem(
-                    ERROR,
-                    "registry",
-                    f"pusher key {key.key_id[:12]} in the registry Secret no longer exists",
-                )
-            )
-        elif key.listed.disabled:
-            found.append(Problem(ERROR, "registry", f"pusher key {key.key_id[:12]} is disabled"))
-        else:
-            age = key.age_days(facts.now) or 0
-            if age > KEY_AGE_WARNING_DAYS:
-                found.append(
-                    Problem(
-                        WARNING,
-                        "registry",
-                        f"pusher key {key.key_id[:12]} is {age} days old (more than "
-                        f"{KEY_AGE_WARNING_DAYS}): rotate it",
-                    )
-                )
+    trouble = pusher_trouble(facts)
+    if trouble is not None:
+        found.append(Problem(trouble.severity, "registry", trouble.message))
     return found
 
 
