@@ -36,7 +36,7 @@ from bhsvc.health.facts import (
 )
 from bhsvc.kube.client import Kube
 from bhsvc.lifecycle import Cluster, Component, Observation, State
-from bhsvc.orphans import MANAGED_SELECTOR, Owner, find_orphans
+from bhsvc.orphans import MANAGED_SELECTOR, Orphan, Owner, find_orphans
 
 T = TypeVar("T")
 
@@ -337,7 +337,7 @@ def _network(facts: Facts, kube: Kube, read: _Reader) -> None:
             facts.namespaces[name] = found
 
 
-def _orphans(facts: Facts, kube: Kube, helm: helm_mod.Helm) -> list[Any]:
+def _orphans(facts: Facts, kube: Kube, helm: helm_mod.Helm) -> list[Orphan]:
     secrets = kube.list_secret_metadata(MANAGED_SELECTOR)
     args = ["list", "--all-namespaces", "--kube-context", kube.context_name]
     args += ["--deployed", "--failed", "--pending"]
