@@ -273,6 +273,32 @@ def render(
     run(config, output_dir, output.value, helm)
 
 
+@app.command()
+def status(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    output: OutputOpt = Output.text,
+    helm: HelmOpt = None,
+) -> None:
+    """Show the installation at a glance (read-only): components, releases, BinderHub,
+    builds, registry, hub wiring and orphans. Exit code 1 when a problem is found."""
+    from bhsvc.commands.status import run
+
+    run(config, output.value, helm)
+
+
+@app.command()
+def doctor(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    output: OutputOpt = Output.text,
+    helm: HelmOpt = None,
+) -> None:
+    """Status, then checks for the failures that break BinderHub (rebuild loops, refused
+    pushes and pulls, hub wiring, build daemons, keys), each with the exact fix."""
+    from bhsvc.commands.doctor import run
+
+    run(config, output.value, helm)
+
+
 def main() -> None:
     _State.json = False
     private_env.hold()

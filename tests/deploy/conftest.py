@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploylib import Project, key_json
+from deploylib import Project, cluster_env, key_json
 
 from clirun import RunCli
 from fakes.binderhub import FakeBinderHub
@@ -47,17 +47,7 @@ def deploy_env(
 ) -> dict[str, str]:
     """The environment of a deploy: the fake's kubeconfig, helm 4, helm's and the
     kubernetes discovery caches in the test's directory."""
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        "KUBECONFIG": str(cluster.kubeconfig(tmp_path / "kubeconfig")),
-        "BHSVC_HELM": str(helm4_path),
-        "HOME": str(home),
-        "HELM_CACHE_HOME": str(home / "helm-cache"),
-        "HELM_CONFIG_HOME": str(home / "helm-config"),
-        "HELM_DATA_HOME": str(home / "helm-data"),
-        "COLUMNS": "200",
-    }
+    env = cluster_env(cluster.kubeconfig(tmp_path / "kubeconfig"), helm4_path, tmp_path / "home")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env

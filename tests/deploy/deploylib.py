@@ -58,6 +58,21 @@ class Project:
         return self.root / ".bhsvc" / "rendered"
 
 
+def cluster_env(kubeconfig: Path, helm: Path, home: Path) -> dict[str, str]:
+    """The environment of a run against a fake cluster: its kubeconfig, helm 4, and
+    helm's caches and the kubernetes discovery cache under `home`."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        "KUBECONFIG": str(kubeconfig),
+        "BHSVC_HELM": str(helm),
+        "HOME": str(home),
+        "HELM_CACHE_HOME": str(home / "helm-cache"),
+        "HELM_CONFIG_HOME": str(home / "helm-config"),
+        "HELM_DATA_HOME": str(home / "helm-data"),
+        "COLUMNS": "200",
+    }
+
+
 def bhsvc_process(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
     """`python -m bhsvc <args>` as its own process (for terminals and signals)."""
     return subprocess.Popen(

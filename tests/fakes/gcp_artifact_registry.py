@@ -9,6 +9,8 @@ It answers what `google.cloud.artifactregistry_v1`'s REST transport sends:
 - `GET  /v1/projects/P/locations/L/repositories/R:getIamPolicy`
 - `POST /v1/projects/P/locations/L/repositories/R:setIamPolicy` (body: {"policy": ...})
 - `GET  /v1/projects/P/locations/L/repositories/R/packages/PKG/tags/TAG`
+- `GET  /v1/projects/P/locations/L/repositories/R/dockerImages?pageSize=N&pageToken=T`
+  (pages of at most 1000 images, ordered by name, an opaque next page token)
 
 Bodies are parsed and written with protobuf's JSON mapping and the real message
 types, so an unknown field is rejected as the service does, and enums come back
@@ -19,6 +21,7 @@ IAM policies carry etags: a write with a stale etag is ABORTED (HTTP 409).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -32,7 +35,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from google.cloud.artifactregistry_v1 import OperationMetadata, Repository, Tag
+from google.cloud.artifactregistry_v1 import (
+    DockerImage,
+    ListDockerImagesResponse,
+    OperationMetadata,
+    Repository,
+    Tag,
+)
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, json_format, timestamp_pb2
@@ -73,7 +82,13 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ),
         "GetTag",
     ),
+    (
+        "GET",
+        re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME}/repositories/{_NAME})/dockerImages"),
+        "ListDockerImages",
+    ),
 ]
+MAX_PAGE_SIZE = 1000
 _REPOSITORY_ID = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")
 
 
@@ -107,6 +122,7 @@ class FakeArtifactRegistry(FakeBase):
         self.policies: dict[str, policy_pb2.Policy] = {}
         self._operations: dict[str, _PendingOperation] = {}
         self.tags: dict[str, str] = {}  # tag resource name -> version (digest) name
+        self.images: dict[str, Any] = {}  # DockerImage name -> DockerImage protobuf
         self._concurrent_changes = 0
         self._policy_writes = 0
 
@@ -128,13 +144,32 @@ class FakeArtifactRegistry(FakeBase):
             self.policies[name] = self._new_policy(name)
 
     def add_image(
-        self, repository: str, package: str, tag: str, digest: str = "sha256:" + "0" * 64
+        self,
+        repository: str,
+        package: str,
+        tag: str,
+        digest: str = "sha256:" + "0" * 64,
+        size_bytes: int = 0,
     ) -> None:
         """An image pushed to `repository` (e.g. by a build): `package` is its path in it."""
         package_id = package.replace("/", "%2F")
+        # The image URI: <location>-docker.pkg.dev/<project>/<repository>/<package>@<digest>.
+        _, project, _, location, _, repo_id = repository.split("/")
         with self.lock:
             base = f"{repository}/packages/{package_id}"
             self.tags[f"{base}/tags/{tag}"] = f"{base}/versions/{digest}"
+            name = f"{repository}/dockerImages/{package_id}@{digest}"
+            image = self.images.get(name)
+            if image is None:
+                image = DockerImage.pb(DockerImage())
+                image.name = name
+                image.uri = f"{location}-docker.pkg.dev/{project}/{repo_id}/{package}@{digest}"
+                image.image_size_bytes = size_bytes
+                image.media_type = "application/vnd.docker.distribution.manifest.v2+json"
+                image.upload_time.CopyFrom(_now())
+                image.update_time.CopyFrom(_now())
+                self.images[name] = image
+            image.tags.append(tag)
 
     def concurrent_policy_changes(self, times: int) -> None:
         """The next `times` policy writes race with another writer, who wins."""
@@ -262,6 +297,28 @@ class FakeArtifactRegistry(FakeBase):
             raise RpcError("NOT_FOUND", "Requested entity was not found.")
         return Tag.pb(Tag(name=name, version=version))
 
+    def list_docker_images(self, parent: str, query: dict[str, str], body: bytes) -> Any:
+        with self.lock:
+            self._complete_due_operations()
+            if parent not in self.repositories:
+                raise RpcError("NOT_FOUND", "Requested entity was not found.")
+            names = sorted(n for n in self.images if n.startswith(f"{parent}/dockerImages/"))
+            try:
+                size = int(query.get("pageSize") or MAX_PAGE_SIZE)
+                start = (
+                    int(base64.urlsafe_b64decode(query["pageToken"]))
+                    if query.get("pageToken")
+                    else 0
+                )
+            except ValueError:
+                raise RpcError("INVALID_ARGUMENT", "Invalid page token or page size.") from None
+            size = min(max(size, 1), MAX_PAGE_SIZE)
+            page = ListDockerImagesResponse.pb(ListDockerImagesResponse())
+            page.docker_images.extend(self.images[n] for n in names[start : start + size])
+            if start + size < len(names):
+                page.next_page_token = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+            return page
+
 
 def _route(verb: str, path: str) -> tuple[str, str] | None:
     """(RPC name, resource name) for a request line, or None for an unknown route."""
@@ -313,6 +370,7 @@ def _handler_class(fake: FakeArtifactRegistry) -> type[BaseHTTPRequestHandler]:
         "GetIamPolicy": fake.get_iam_policy,
         "SetIamPolicy": fake.set_iam_policy,
         "GetTag": fake.get_tag,
+        "ListDockerImages": fake.list_docker_images,
     }
 
     class Handler(BaseHTTPRequestHandler):

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -83,6 +84,27 @@ class FakeIam(FakeBase):
         private_key_id is not the id the key's name ends with."""
         with self.lock:
             self._answers_naming_another_key += times
+
+    def add_user_key(self, email: str, key_id: str, created: datetime | None = None) -> None:
+        """A user-managed key made elsewhere with a known id (the id of a key file a test
+        holds), made at `created` (default: now)."""
+        with self.lock:
+            key, _credentials = self._new_key(self.accounts[email], USER_MANAGED)
+            key.name = f"{self.accounts[email].name}/keys/{key_id}"
+            if created is not None:
+                stamp = timestamp_pb2.Timestamp()
+                stamp.FromDatetime(created)
+                key.valid_after_time = stamp
+
+    def disable_key(self, email: str, key_id: str) -> None:
+        """What `gcloud iam service-accounts keys disable` does: the key stays listed,
+        marked disabled, and Google refuses it."""
+        with self.lock:
+            for key in self.keys[email]:
+                if key.name.rsplit("/", 1)[-1] == key_id:
+                    key.disabled = True
+                    return
+            raise KeyError(key_id)
 
     def add_user_keys(self, email: str, count: int) -> None:
         """Keys made elsewhere (no private part kept), e.g. to fill up the quota."""

@@ -8,9 +8,13 @@ pod port-forwarding over a websocket (`v4.channel.k8s.io`) relayed to a local
 TCP target.
 
 Instead of a kubelet and controllers it runs small simulations: a Deployment
-gets a ReplicaSet and pods, a DaemonSet one pod per (single) node, and each pod
-ends in the state chosen for it (`ready`, `ImagePullBackOff`, `CrashLoopBackOff`
-or `Unschedulable`), with the status, events and logs a real cluster shows.
+gets a ReplicaSet and pods, a DaemonSet one pod per node its nodeSelector and
+tolerations admit (one node at start; `add_node` adds more), a bare pod made
+with `start_pod` is scheduled and started as a client's pod (BinderHub's build
+pods, the hub's user pods), and each pod ends in the state chosen for it
+(`ready`, `ImagePullBackOff`, `ImagePullUnauthorized`, `CrashLoopBackOff`,
+`Unschedulable`, or `Failed` for a pod that ran to a failure), with the status,
+events and logs a real cluster shows.
 Workload statuses follow their pods, so `helm --wait` (both the helm 3 legacy
 checks and helm 4's kstatus watcher) behaves as on a cluster.
 """
@@ -69,7 +73,14 @@ SERVER_VERSION = {
     "platform": "linux/amd64",
 }
 NODE_NAME = "fake-node-1"
-BEHAVIORS = ("ready", "ImagePullBackOff", "CrashLoopBackOff", "Unschedulable")
+BEHAVIORS = (
+    "ready",
+    "ImagePullBackOff",
+    "ImagePullUnauthorized",
+    "CrashLoopBackOff",
+    "Unschedulable",
+    "Failed",
+)
 UNSCHEDULABLE_MESSAGE = (
     "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "
     "3 No preemption victims found for incoming pod."
@@ -360,6 +371,60 @@ class FakeKubernetes:
             raise ValueError(f"unknown pod behavior {behavior!r}")
         self.pod_rules.insert(0, PodRule(selector, behavior, image))
 
+    def add_node(self, name: str, labels: dict[str, str] | None = None) -> None:
+        """A node joins the cluster, ready; DaemonSets that admit it start a pod there."""
+        self.create({"apiVersion": "v1", "kind": "Node", **_node(name, labels or {})})
+
+    def set_node_condition(
+        self, node: str, kind: str, status: str, reason: str = "", message: str = ""
+    ) -> None:
+        """The kubelet reports a condition of its node (DiskPressure, MemoryPressure, ...)."""
+
+        def update() -> None:
+            current = self._existing(self._kind("Node"), "", node)
+            conditions = [
+                c for c in current.get("status", {}).get("conditions", []) if c["type"] != kind
+            ]
+            conditions.append(
+                {
+                    "type": kind,
+                    "status": status,
+                    "reason": reason or kind,
+                    "message": message,
+                    "lastHeartbeatTime": now(),
+                    "lastTransitionTime": now(),
+                }
+            )
+            self._set_status(
+                "Node", current, {**current.get("status", {}), "conditions": conditions}
+            )
+
+        self.call(update)
+
+    def start_pod(self, pod: dict[str, Any], behavior: str = "ready") -> dict[str, Any]:
+        """A bare pod created through the API as a client creates it (BinderHub's build
+        pods, KubeSpawner's user pods): the scheduler binds it to its spec.nodeName (or
+        the first node) and the kubelet brings it to `behavior`. Returns the pod."""
+        if behavior not in BEHAVIORS:
+            raise ValueError(f"unknown pod behavior {behavior!r}")
+
+        def start() -> dict[str, Any]:
+            obj = copy.deepcopy(pod)
+            obj.setdefault("apiVersion", "v1")
+            obj["kind"] = "Pod"
+            obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+            if behavior != "Unschedulable":
+                obj.setdefault("spec", {}).setdefault("nodeName", NODE_NAME)
+            namespace = obj["metadata"]["namespace"]
+            created = self._create(self._kind("Pod"), namespace, obj, "test")
+            self._settle_pod(namespace, created["metadata"]["name"], behavior)
+            return copy.deepcopy(
+                self._existing(self._kind("Pod"), namespace, created["metadata"]["name"])
+            )
+
+        result: dict[str, Any] = self.call(start)
+        return result
+
     def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         resource = self._kind(kind)
 
@@ -384,6 +449,28 @@ class FakeKubernetes:
             self._create, resource, namespace, copy.deepcopy(obj), "test"
         )
         return result
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Delete an object as a client would (`kubectl delete`), controllers reacting."""
+        resource = self._kind(kind)
+        self.call(self._delete, resource, namespace if resource.namespaced else "", name, "kubectl")
+
+    def snapshot(self) -> Any:
+        """Everything the cluster holds, to `restore` after a test changed it."""
+        return self.call(
+            lambda: copy.deepcopy((self._store, self._applied, self.pod_rules, self.pod_logs))
+        )
+
+    def restore(self, snapshot: Any) -> None:
+        """Back to a `snapshot` (watchers are not told: for tests of read-only commands)."""
+
+        def put_back() -> None:
+            store, applied, rules, logs = copy.deepcopy(snapshot)
+            self._store, self._applied = store, applied
+            self.pod_rules[:], self.pod_logs[:] = rules, logs
+            self._blocked.clear()
+
+        self.call(put_back)
 
     def writes_of(self, kind: str, name: str | None = None) -> list[Write]:
         return [w for w in self.writes if w.kind == kind and name in (None, w.name)]
@@ -426,14 +513,7 @@ class FakeKubernetes:
     def _seed_cluster(self) -> None:
         for name in ("default", "kube-system", "kube-public"):
             self._create(BY_PATH[("", "v1", "namespaces")], "", {"metadata": {"name": name}}, "")
-        node = {
-            "metadata": {"name": NODE_NAME, "labels": {"kubernetes.io/hostname": NODE_NAME}},
-            "status": {
-                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-                "nodeInfo": {"kubeletVersion": SERVER_VERSION["gitVersion"]},
-            },
-        }
-        self._create(BY_PATH[("", "v1", "nodes")], "", node, "")
+        self._create(BY_PATH[("", "v1", "nodes")], "", _node(NODE_NAME, {}), "")
         self.writes.clear()
 
     def _cluster_ip(self) -> str:
@@ -665,6 +745,10 @@ class FakeKubernetes:
             self._reconcile_replicaset(obj)
         elif resource.kind == "DaemonSet":
             self._reconcile_daemonset(obj)
+        elif resource.kind == "Node":
+            # The DaemonSet controller starts pods on nodes that join.
+            for ds in list(self._bucket(self._kind("DaemonSet")).values()):
+                self._reconcile_daemonset(ds)
         elif resource.kind in ("Secret", "ConfigMap"):
             # The kubelet retries pods that waited for this object.
             namespace = obj["metadata"]["namespace"]
@@ -711,8 +795,20 @@ class FakeKubernetes:
         return env_missing, volume_missing
 
     def _after_delete(self, resource: Resource, obj: dict[str, Any]) -> None:
-        if resource.kind == "Pod":
-            self._refresh_owner(obj)
+        if resource.kind != "Pod":
+            return
+        namespace = obj["metadata"]["namespace"]
+        namespaces = self._bucket(self._kind("Namespace"))
+        alive = ("", namespace) in namespaces and not namespaces[("", namespace)]["metadata"].get(
+            "deletionTimestamp"
+        )
+        for owner in obj["metadata"].get("ownerReferences") or []:
+            replica_set = self._bucket(self._kind("ReplicaSet")).get((namespace, owner["name"]))
+            if alive and owner.get("kind") == "ReplicaSet" and replica_set is not None:
+                # The ReplicaSet controller replaces a pod that went away (deleted,
+                # evicted); a scale-down has lowered its replicas first.
+                self._reconcile_replicaset(replica_set)
+        self._refresh_owner(obj)
 
     def _owned(self, kind: str, namespace: str, owner_uid: str) -> list[dict[str, Any]]:
         resource = self._kind(kind)
@@ -892,7 +988,10 @@ class FakeKubernetes:
             self._new_pod(rs, ns, rs["metadata"]["name"], rs["spec"]["template"])
             self._event(rs, "Normal", "SuccessfulCreate", "Created pod", "replicaset-controller")
         for extra in pods[wanted:]:
-            self._delete(self._kind("Pod"), ns, extra["metadata"]["name"], "replicaset-controller")
+            if (ns, extra["metadata"]["name"]) in self._bucket(self._kind("Pod")):  # not gone yet
+                self._delete(
+                    self._kind("Pod"), ns, extra["metadata"]["name"], "replicaset-controller"
+                )
         self._refresh_replicaset(ns, rs["metadata"]["name"])
 
     def _refresh_replicaset(self, namespace: str, name: str) -> None:
@@ -916,17 +1015,80 @@ class FakeKubernetes:
             if owner.get("kind") == "Deployment":
                 self._refresh_deployment(namespace, owner["name"])
 
+    def _daemon_nodes(self, template: dict[str, Any]) -> list[str]:
+        """The nodes a DaemonSet's pods belong on: its nodeSelector matches their labels
+        and its tolerations cover their NoSchedule and NoExecute taints."""
+        spec = template.get("spec", {})
+        selector = spec.get("nodeSelector") or {}
+        tolerations = spec.get("tolerations") or []
+
+        def tolerated(taint: dict[str, Any]) -> bool:
+            for t in tolerations:
+                if t.get("effect") not in (None, "", taint.get("effect")):
+                    continue
+                if t.get("operator") == "Exists" and t.get("key") in (None, "", taint["key"]):
+                    return True
+                if t.get("key") == taint["key"] and t.get("value") == taint.get("value"):
+                    return True
+            return False
+
+        chosen = []
+        for (_, name), node in sorted(self._bucket(self._kind("Node")).items()):
+            labels = node["metadata"].get("labels") or {}
+            if any(labels.get(k) != v for k, v in selector.items()):
+                continue
+            taints = [
+                t
+                for t in (node.get("spec") or {}).get("taints") or []
+                if t.get("effect") in ("NoSchedule", "NoExecute")
+            ]
+            if all(tolerated(t) for t in taints):
+                chosen.append(name)
+        return chosen
+
+    @staticmethod
+    def _daemon_pod_node(pod: dict[str, Any]) -> str | None:
+        """The node a DaemonSet pod is for: the node affinity its controller gives it."""
+        terms = (
+            pod["spec"]
+            .get("affinity", {})
+            .get("nodeAffinity", {})
+            .get("requiredDuringSchedulingIgnoredDuringExecution", {})
+            .get("nodeSelectorTerms", [])
+        )
+        for term in terms:
+            for field_match in term.get("matchFields", []):
+                if field_match.get("key") == "metadata.name" and field_match.get("values"):
+                    return str(field_match["values"][0])
+        return pod["spec"].get("nodeName")
+
     def _reconcile_daemonset(self, ds: dict[str, Any]) -> None:
         ns = ds["metadata"]["namespace"]
         revision = template_hash(ds["spec"]["template"])
-        pods = self._owned("Pod", ns, ds["metadata"]["uid"])
-        for pod in pods:
-            if pod["metadata"].get("labels", {}).get("controller-revision-hash") != revision:
+        nodes = self._daemon_nodes(ds["spec"]["template"])
+        for pod in self._owned("Pod", ns, ds["metadata"]["uid"]):
+            stale = pod["metadata"].get("labels", {}).get("controller-revision-hash") != revision
+            if stale or self._daemon_pod_node(pod) not in nodes:
                 self._delete(self._kind("Pod"), ns, pod["metadata"]["name"], "daemonset-controller")
-        if not self._owned("Pod", ns, ds["metadata"]["uid"]):
+        have = {self._daemon_pod_node(p) for p in self._owned("Pod", ns, ds["metadata"]["uid"])}
+        for node in nodes:
+            if node in have:
+                continue
             template = copy.deepcopy(ds["spec"]["template"])
             template["metadata"].setdefault("labels", {})["controller-revision-hash"] = revision
-            self._new_pod(ds, ns, ds["metadata"]["name"], template)
+            # As the DaemonSet controller does: the pod may only run on its node.
+            template.setdefault("spec", {}).setdefault("affinity", {})["nodeAffinity"] = {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchFields": [
+                                {"key": "metadata.name", "operator": "In", "values": [node]}
+                            ]
+                        }
+                    ]
+                }
+            }
+            self._new_pod(ds, ns, ds["metadata"]["name"], template, node)
         self._refresh_daemonset(ns, ds["metadata"]["name"])
 
     def _refresh_daemonset(self, namespace: str, name: str) -> None:
@@ -934,6 +1096,7 @@ class FakeKubernetes:
         if ds is None:
             return
         revision = template_hash(ds["spec"]["template"])
+        desired = len(self._daemon_nodes(ds["spec"]["template"]))
         pods = self._owned("Pod", namespace, ds["metadata"]["uid"])
         ready = len([p for p in pods if _pod_ready(p)])
         updated = len(
@@ -942,14 +1105,15 @@ class FakeKubernetes:
         status: dict[str, Any] = {
             "currentNumberScheduled": len(pods),
             "numberMisscheduled": 0,
-            "desiredNumberScheduled": 1,
+            "desiredNumberScheduled": desired,
             "numberReady": ready,
             "observedGeneration": ds["metadata"].get("generation", 1),
             "updatedNumberScheduled": updated,
             "numberAvailable": ready,
         }
-        if ready < 1:
-            status["numberUnavailable"] = 1 - ready
+        if ready < desired:
+            status["numberUnavailable"] = desired - ready
+        if not ready:
             del status["numberAvailable"]
         self._set_status("DaemonSet", ds, status)
 
@@ -970,7 +1134,12 @@ class FakeKubernetes:
         return "ready"
 
     def _new_pod(
-        self, owner: dict[str, Any], namespace: str, prefix: str, template: dict[str, Any]
+        self,
+        owner: dict[str, Any],
+        namespace: str,
+        prefix: str,
+        template: dict[str, Any],
+        node: str = NODE_NAME,
     ) -> None:
         suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
         pod = {
@@ -986,7 +1155,7 @@ class FakeKubernetes:
         images = [c.get("image", "") for c in pod["spec"].get("containers", [])]
         behavior = self._behavior_for(pod["metadata"]["labels"], images)
         if behavior != "Unschedulable":
-            pod["spec"]["nodeName"] = NODE_NAME
+            pod["spec"]["nodeName"] = node
         created = self._create(
             self._kind("Pod"), namespace, pod, f"{owner['kind'].lower()}-controller"
         )
@@ -1071,12 +1240,14 @@ class FakeKubernetes:
             self._set_status("Pod", pod, status)
             self._refresh_owner(pod)
             return
-        not_ready = "" if ready else "ContainersNotReady"
+        pulling = behavior in ("ImagePullBackOff", "ImagePullUnauthorized")
+        not_ready = "" if ready else "PodFailed" if behavior == "Failed" else "ContainersNotReady"
         waiting_names = ", ".join(c["name"] for c in containers)
         message = "" if ready else f"containers with unready status: [{waiting_names}]"
+        phase = "Pending" if pulling else "Failed" if behavior == "Failed" else "Running"
         status.update(
             {
-                "phase": "Pending" if behavior == "ImagePullBackOff" else "Running",
+                "phase": phase,
                 "hostIP": "10.0.0.10",
                 "podIP": f"10.244.0.{len(self._history) % 250 + 2}",
                 "conditions": [
@@ -1103,11 +1274,24 @@ class FakeKubernetes:
                 entry["state"] = {"running": {"startedAt": stamp}}
                 entry["imageID"] = f"{image.split(':')[0]}@sha256:{'0' * 64}"
                 entry["containerID"] = f"containerd://{secrets.token_hex(32)}"
-            elif behavior == "ImagePullBackOff":
+            elif pulling:
                 entry["state"] = {
                     "waiting": {
                         "reason": "ImagePullBackOff",
                         "message": f'Back-off pulling image "{image}"',
+                    }
+                }
+            elif behavior == "Failed":
+                # Ran once (restartPolicy Never) and exited with an error.
+                entry["imageID"] = f"{image.split(':')[0]}@sha256:{'0' * 64}"
+                entry["containerID"] = f"containerd://{secrets.token_hex(32)}"
+                entry["state"] = {
+                    "terminated": {
+                        "exitCode": 1,
+                        "reason": "Error",
+                        "startedAt": stamp,
+                        "finishedAt": stamp,
+                        "containerID": entry["containerID"],
                     }
                 }
             else:
@@ -1134,19 +1318,23 @@ class FakeKubernetes:
             pod,
             "Normal",
             "Scheduled",
-            f"Successfully assigned {namespace}/{name} to {NODE_NAME}",
+            f"Successfully assigned {namespace}/{name} to {pod['spec'].get('nodeName')}",
             "default-scheduler",
         )
         for container in containers:
             image = container.get("image", "")
-            if behavior == "ImagePullBackOff":
+            if pulling:
                 self._event(pod, "Normal", "Pulling", f'Pulling image "{image}"', "kubelet")
                 self._event(
                     pod,
                     "Warning",
                     "Failed",
-                    f'Failed to pull image "{image}": rpc error: code = NotFound desc = '
-                    f'failed to pull and unpack image "{image}": not found',
+                    f'Failed to pull image "{image}": rpc error: code = '
+                    + (
+                        f"NotFound desc = failed to pull and unpack image {image!r}: not found"
+                        if behavior == "ImagePullBackOff"
+                        else _pull_refused(image)
+                    ).replace("'", '"'),
                     "kubelet",
                 )
                 self._event(pod, "Warning", "Failed", "Error: ErrImagePull", "kubelet")
@@ -1602,6 +1790,67 @@ class FakeKubernetes:
             return
         # The pod side closed: end the stream, as the kubelet does.
         await ws.close()
+
+
+def _node(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """A ready node as its kubelet registers it."""
+    stamp = now()
+    conditions = [
+        ("MemoryPressure", "False", "KubeletHasSufficientMemory"),
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure"),
+        ("PIDPressure", "False", "KubeletHasSufficientPID"),
+        ("Ready", "True", "KubeletReady"),
+    ]
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                **labels,
+            },
+        },
+        "status": {
+            "conditions": [
+                {
+                    "type": kind,
+                    "status": status,
+                    "reason": reason,
+                    "message": f"kubelet: {reason}",
+                    "lastHeartbeatTime": stamp,
+                    "lastTransitionTime": stamp,
+                }
+                for kind, status, reason in conditions
+            ],
+            "capacity": {"cpu": "4", "memory": "16393252Ki", "pods": "110"},
+            "allocatable": {"cpu": "3920m", "memory": "13396516Ki", "pods": "110"},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "bootID": str(uuid.uuid4()),
+                "containerRuntimeVersion": "containerd://1.7.27",
+                "kernelVersion": "6.6.87+",
+                "kubeProxyVersion": SERVER_VERSION["gitVersion"],
+                "kubeletVersion": SERVER_VERSION["gitVersion"],
+                "machineID": uuid.uuid4().hex,
+                "operatingSystem": "linux",
+                "osImage": "Container-Optimized OS from Google",
+                "systemUUID": str(uuid.uuid4()),
+            },
+        },
+    }
+
+
+def _pull_refused(image: str) -> str:
+    """containerd's words when the registry refuses an anonymous or unauthorized pull."""
+    host, _, path = image.rpartition(":")[0].partition("/")
+    scope = f"repository%3A{path.replace('/', '%2F')}%3Apull"
+    return (
+        f"Unknown desc = failed to pull and unpack image {image!r}: failed to resolve "
+        f"reference {image!r}: failed to authorize: failed to fetch oauth token: unexpected "
+        f"status from GET request to https://{host}/v2/token?scope={scope}&service={host}: "
+        "403 Forbidden"
+    )
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:

@@ -298,6 +298,42 @@ class Kube:
                 return str(service["metadata"]["name"]), int(ports[0]["port"])
         raise OperationError(f"no Service matches {label_selector} in namespace {namespace}")
 
+    # ---- read-only views for status and doctor -----------------------------------
+
+    def _items(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+        return [self.as_dict(item) for item in self.call(what, fn, *args, **kwargs).items]
+
+    def read_namespace(self, name: str) -> dict[str, Any] | None:
+        found = self._status_of(f"read namespace {name}", self.core.read_namespace, name)
+        return None if found is None else self.as_dict(found)
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return self._items("list nodes", self.core.list_node)
+
+    def list_secret_metadata(self, label_selector: str) -> list[dict[str, Any]]:
+        """The metadata of matching Secrets in all namespaces; their data is dropped."""
+        found = self._items(
+            f"list Secrets {label_selector} in all namespaces",
+            self.core.list_secret_for_all_namespaces,
+            label_selector=label_selector,
+        )
+        return [{"metadata": s.get("metadata") or {}, "type": s.get("type")} for s in found]
+
+    def read_service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self._status_of(
+            f"read Service {namespace}/{name}", self.core.read_namespaced_service, name, namespace
+        )
+        return None if found is None else self.as_dict(found)
+
+    def list_network_policies(self, namespace: str) -> list[dict[str, Any]]:
+        from kubernetes import client
+
+        return self._items(
+            f"list NetworkPolicies in namespace {namespace}",
+            client.NetworkingV1Api(self.api_client).list_namespaced_network_policy,
+            namespace,
+        )
+
     # ---- events and logs ------------------------------------------------
 
     def pod_events(self, namespace: str, pod: str) -> list[dict[str, Any]]:
