@@ -1,5 +1,6 @@
 """What deploy and connect-hub share: the local checks, the plan (and what exists),
-asking first, applying the components and the one document a run prints."""
+asking first, applying the components and the one document a run prints; and
+the removal plan deploy --prune and uninstall print and carry out."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from rich.markup import escape
 
 from bhsvc import helm as helm_mod
-from bhsvc import lifecycle, prompts, render, ui
+from bhsvc import lifecycle, prompts, record, render, ui
 from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.components.checks import VersionsCheck
 from bhsvc.components.releases import Release, ReleaseInfo
@@ -23,7 +24,7 @@ from bhsvc.errors import BhsvcError, OperationError, UsageError
 from bhsvc.hub_files import hub_user_values
 from bhsvc.installation import Inputs, release_of, with_context
 from bhsvc.kube import Kube, connect
-from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, State
+from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, Removable, Removal, State
 from bhsvc.registry.credentials import docker_config_json, load_credentials
 
 
@@ -276,6 +277,8 @@ def apply(
     """
     cluster = Cluster(kube, inputs.helm)
     lifecycle.check_blockers(observed or lifecycle.observe(parts, cluster))
+    # Before the first change: where this config deployed (see bhsvc.record).
+    record.add_place(record.record_path(inputs.config), record.place_of(inputs.config, kube.server))
     report = Report(
         inputs.config,
         kube.context_name,
@@ -324,3 +327,55 @@ def print_diagnosis(lines: Sequence[str]) -> None:
     ui.err_console.print("[bold]Diagnosis:[/]")
     for line in lines:
         ui.err_console.print(f"  {line}", markup=False, highlight=False)
+
+
+# ---- removing ----------------------------------------------------------------------------
+
+
+def removal_rows(planned: Sequence[Removal]) -> list[dict[str, Any]]:
+    """The steps that remove something, as a document lists them."""
+    return [removal.as_dict() for removal in planned if removal.objects]
+
+
+def kept_rows(planned: Sequence[Removal]) -> list[dict[str, str]]:
+    """What stays, and why (components with nothing to say are left out)."""
+    return [
+        {"name": removal.name, "detail": removal.detail}
+        for removal in planned
+        if not removal.objects and removal.detail
+    ]
+
+
+def print_removal_plan(planned: Sequence[Removal], title: str) -> None:
+    """The numbered removal plan: what goes, in order (with the helm command), what
+    would stop it, and what stays."""
+    rows = [removal for removal in planned if removal.objects]
+    ui.console.print(title if rows else f"{title} nothing.", markup=False)
+    for number, removal in enumerate(rows, start=1):
+        ui.console.print(
+            f"{number}. {escape(removal.name)}: remove {escape('; '.join(removal.objects))}"
+        )
+        if removal.detail:
+            ui.console.print(f"   [dim]{escape(removal.detail)}[/]")
+        if removal.command:
+            ui.console.print(f"   [dim]{escape(shlex.join(removal.command))}[/]")
+        if removal.blocker is not None:
+            ui.console.print(
+                f"   [yellow]the run would stop here:[/] {escape(str(removal.blocker))}"
+            )
+    for removal in planned:
+        if not removal.objects and removal.detail:
+            ui.console.print(f"- kept: {escape(removal.detail)}", highlight=False)
+        if not removal.objects and removal.blocker is not None:
+            ui.console.print(
+                f"  [yellow]the run would stop here:[/] {escape(str(removal.blocker))}"
+            )
+
+
+def remove(
+    parts: Sequence[Removable], cluster: Cluster, planned: Sequence[Removal], output: str
+) -> ui.Steps:
+    """Carry out a removal plan, one progress step per part that removes something."""
+    steps = ui.Steps(quiet=output == "json")
+    lifecycle.remove(parts, cluster, steps, planned)
+    return steps
