@@ -117,15 +117,21 @@ class LeftBehind:
         return lines
 
 
-def left_behind(inputs: Inputs, cluster: Cluster) -> LeftBehind:
-    """Look at the earlier places of bhsvc's record on this cluster (read-only)."""
+def earlier(inputs: Inputs, server: str) -> tuple[tuple[Place, ...], list[Orphan]]:
+    """The places of bhsvc's record on this cluster other than the config's, and what
+    they hold that the config does not use."""
     config = inputs.config
-    current = place_of(config, cluster.kube.server)
-    earlier = tuple(
+    current = place_of(config, server)
+    places = tuple(
         place
         for place in record.read(record_path(config)).places
         if place.server == current.server and place != current
     )
-    found = orphans(earlier, current)
+    return places, orphans(places, current)
+
+
+def left_behind(inputs: Inputs, cluster: Cluster) -> LeftBehind:
+    """Look at the earlier places of bhsvc's record on this cluster (read-only)."""
+    places, found = earlier(inputs, cluster.kube.server)
     parts = orphan_components(inputs, found)
-    return LeftBehind(found, parts, lifecycle.removal_plan(parts, cluster), earlier)
+    return LeftBehind(found, parts, lifecycle.removal_plan(parts, cluster), places)

@@ -30,8 +30,8 @@ from bhsvc.workdir import GENERATED, check_writable, remove_generated
 
 RECORD_FILE = "deployed.yaml"
 HEADER = (
-    GENERATED + "the commands run on the bhsvc.yaml beside .bhsvc/: where they deployed "
-    "(bhsvc reads it; do not edit it).\n"
+    GENERATED + "its deploy, connect-hub and uninstall runs: where they acted (bhsvc reads "
+    "this record; do not edit it).\n"
 )
 _LIMIT = 256 * 1024
 

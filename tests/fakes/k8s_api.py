@@ -2,12 +2,13 @@
 
 It speaks the real HTTP API: discovery (/version, /api, /apis and each group's
 resource list), create / get / list / watch / update / patch (merge, JSON,
-strategic and server-side apply) / delete of the resources in
-`k8s_resources.RESOURCES`, label and field selectors, pod logs, events, and
-pod port-forwarding over a websocket (`v4.channel.k8s.io`) relayed to a local
-TCP target.
+strategic and server-side apply) / delete (with DeleteOptions' uid and
+resourceVersion preconditions) of the resources in `k8s_resources.RESOURCES`,
+label and field selectors, pod logs, events, and pod port-forwarding over a
+websocket (`v4.channel.k8s.io`) relayed to a local TCP target.
 
-Instead of a kubelet and controllers it runs small simulations: a Deployment
+Instead of a kubelet and controllers it runs small simulations: a new namespace
+gets its `default` ServiceAccount and `kube-root-ca.crt` ConfigMap, a Deployment
 gets a ReplicaSet and pods, a DaemonSet one pod per (single) node, and each pod
 ends in the state chosen for it (`ready`, `ImagePullBackOff`, `CrashLoopBackOff`
 or `Unschedulable`), with the status, events and logs a real cluster shows.

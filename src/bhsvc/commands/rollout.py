@@ -24,7 +24,7 @@ from bhsvc.errors import BhsvcError, OperationError, UsageError
 from bhsvc.hub_files import hub_user_values
 from bhsvc.installation import Inputs, release_of, with_context
 from bhsvc.kube import Kube, connect
-from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, Removable, Removal, State
+from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, Removal, State
 from bhsvc.registry.credentials import docker_config_json, load_credentials
 
 
@@ -348,34 +348,26 @@ def kept_rows(planned: Sequence[Removal]) -> list[dict[str, str]]:
 
 def print_removal_plan(planned: Sequence[Removal], title: str) -> None:
     """The numbered removal plan: what goes, in order (with the helm command), what
-    would stop it, and what stays."""
+    would stop it, and what is not removed and why."""
     rows = [removal for removal in planned if removal.objects]
     ui.console.print(title if rows else f"{title} nothing.", markup=False)
     for number, removal in enumerate(rows, start=1):
-        ui.console.print(
-            f"{number}. {escape(removal.name)}: remove {escape('; '.join(removal.objects))}"
-        )
+        what = escape("; ".join(removal.objects))
+        ui.console.print(f"{number}. {escape(removal.name)}: remove {what}")
         if removal.detail:
             ui.console.print(f"   [dim]{escape(removal.detail)}[/]")
         if removal.command:
             ui.console.print(f"   [dim]{escape(shlex.join(removal.command))}[/]")
-        if removal.blocker is not None:
-            ui.console.print(
-                f"   [yellow]the run would stop here:[/] {escape(str(removal.blocker))}"
-            )
-    for removal in planned:
-        if not removal.objects and removal.detail:
-            ui.console.print(f"- kept: {escape(removal.detail)}", highlight=False)
-        if not removal.objects and removal.blocker is not None:
-            ui.console.print(
-                f"  [yellow]the run would stop here:[/] {escape(str(removal.blocker))}"
-            )
+        _print_blocker(removal)
+    kept = [removal for removal in planned if not removal.objects and removal.detail]
+    if kept:
+        ui.console.print("Not removed:")
+    for removal in kept:
+        ui.console.print(f"- {escape(removal.detail)}")
+        _print_blocker(removal)
 
 
-def remove(
-    parts: Sequence[Removable], cluster: Cluster, planned: Sequence[Removal], output: str
-) -> ui.Steps:
-    """Carry out a removal plan, one progress step per part that removes something."""
-    steps = ui.Steps(quiet=output == "json")
-    lifecycle.remove(parts, cluster, steps, planned)
-    return steps
+def _print_blocker(removal: Removal) -> None:
+    if removal.blocker is not None:
+        stop = escape(str(removal.blocker))
+        ui.console.print(f"   [yellow]the run would stop here:[/] {stop}")

@@ -3,8 +3,9 @@
 The same components as deploy (`bhsvc.installation`), each removing only what
 it made (`bhsvc.lifecycle`): the BinderHub release, bhsvc's Secrets, bhsvc's
 values in the hub (or, with --hub, the hub release bhsvc installed), the values
-files, the namespaces bhsvc created once they are empty; with --registry, also
-the Artifact Registry side `init` provisioned. The dry run prints that removal
+files, the namespaces bhsvc created once they are empty; then what the config
+left where it deployed before (`bhsvc.orphans`); with --registry, last, the
+Artifact Registry side `init` provisioned. The dry run prints that removal
 plan; the real run prints it, asks, and removes exactly what it lists.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from rich.markup import escape
 
 from bhsvc import helm as helm_mod
-from bhsvc import lifecycle, record, ui
+from bhsvc import lifecycle, pruning, record, ui
 from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.commands import rollout
 from bhsvc.components.releases import HubRelease
@@ -42,8 +43,9 @@ class Asked:
 
 
 def check_flags(config: Config, config_path: Path, asked: Asked) -> None:
-    """The flags against the config and bhsvc's record: bad input (exit 2), before any
-    request."""
+    """The flags against the config, and bhsvc's record: bad input (exit 2), before any
+    request. Whether bhsvc installed the hub (--hub) is asked of the cluster: the
+    release must be the one bhsvc recorded."""
     if asked.delete_images and not asked.registry:
         raise UsageError("--delete-images only goes with --registry")
     if asked.registry and config.registry.gar is None:
@@ -54,15 +56,7 @@ def check_flags(config: Config, config_path: Path, asked: Asked) -> None:
         )
     if asked.hub and not config.hub.enabled:
         raise UsageError(f"--hub: {config_path} has no hub (hub.enabled is false)")
-    if asked.hub:
-        noted = record.read(record.record_path(config))
-        where = (config.hub_namespace, config.hub.release)
-        if not any((h.namespace, h.release) == where for h in noted.hubs):
-            raise UsageError(
-                f"--hub: bhsvc did not install the hub release {config.hub.release} in "
-                f"{config.hub_namespace} (no record of it in {record.record_path(config)}): "
-                "run without --hub to remove only bhsvc's values from it"
-            )
+    record.read(record.record_path(config))  # a record bhsvc did not write is bad input
 
 
 def prepare(
@@ -164,9 +158,15 @@ def run(
     inputs, kube = rollout.connect_to(inputs)
     config = inputs.config
     cluster = Cluster(kube, inputs.helm)
+    places, left = pruning.earlier(inputs, kube.server)
     with registry_side(config, asked) as registry_parts:
-        # What init made comes before what deploy made: it goes last.
-        parts = [*registry_parts, *installation(inputs, asked)]
+        # In the order they were made: what init made, what deploy made at the places
+        # this config named before, what it made now. They go the other way round.
+        parts = [
+            *registry_parts,
+            *pruning.orphan_components(inputs, left),
+            *installation(inputs, asked),
+        ]
         planned = lifecycle.removal_plan(parts, cluster)
         outcome = Outcome(config, kube, dry_run, planned, ui.Steps(quiet=output == "json"))
         anything = any(removal.objects for removal in planned)
@@ -175,7 +175,7 @@ def run(
         if dry_run or not anything:
             if not dry_run:
                 lifecycle.check_blockers(planned)
-                _forget(config, kube)
+                _forget(config, kube, places)
             if output == "json":
                 ui.print_json(outcome.document())
             elif not anything:
@@ -193,7 +193,7 @@ def run(
             else:
                 rollout.print_diagnosis(err.diagnosis)
             raise
-    _forget(config, kube)
+    _forget(config, kube, places)
     if output == "json":
         ui.print_json(outcome.document())
         return
@@ -219,7 +219,8 @@ def _announce(config: Config, kube: Kube) -> None:
     )
 
 
-def _forget(config: Config, kube: Kube) -> None:
-    """The installation is gone: deploy no longer looks for what it left here."""
+def _forget(config: Config, kube: Kube, earlier: tuple[record.Place, ...]) -> None:
+    """The installation is gone, and what it left at earlier places: deploy no longer
+    looks there."""
     path = record.record_path(config)
-    record.forget_places(path, (record.place_of(config, kube.server),))
+    record.forget_places(path, (record.place_of(config, kube.server), *earlier))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ from bhsvc.lifecycle import RELEASE, Cluster, ObjectRef, Observation, PlanStep, 
 from bhsvc.merge import deep_merge
 from bhsvc.ui import StepResult
 from bhsvc.versions import chart_version, is_older, version_key
-from bhsvc.workdir import remove_generated
+from bhsvc.workdir import remove_generated, written_by_bhsvc
 
 # Seconds for a read-only helm command (list, get values).
 READ_TIMEOUT = 60.0
@@ -414,7 +414,8 @@ class HubRelease(Release):
         where = f"release {self.release} in {self.namespace}"
         if self.uninstall:
             if self._installed_by_bhsvc(cluster):
-                return self._uninstall_removal(cluster, listed)
+                removal = self._uninstall_removal(cluster, listed)
+                return replace(removal, objects=(*removal.objects, *self._record_lines()))
             return Removal(
                 self.name,
                 "helm",
@@ -442,14 +443,19 @@ class HubRelease(Release):
                 "installed the hub with in hub.values_files (or pass --hub-values)"
             )
         self._unwire = True
+        what = f"bhsvc's values in {where}" + (f" ({_some(theirs)})" if theirs else "")
         return Removal(
             self.name,
             "helm",
-            (f"bhsvc's values in {where}" + (f" ({_some(theirs)})" if theirs else ""),),
+            (what, *self._record_lines()),
             "an upgrade with your own values files only; the hub keeps running",
             ("helm", *self.unwire_args),
             blocker=blocker,
         )
+
+    def _record_lines(self) -> tuple[str, ...]:
+        """bhsvc's copy of the values the hub took: it goes with them."""
+        return (f"file {self.applied_file}",) if written_by_bhsvc(self.applied_file) else ()
 
     def remove(self, cluster: Cluster, step: StepResult) -> None:
         if self._unwire:
