@@ -80,6 +80,10 @@ ForceOpt = Annotated[
         help="Upgrade the releases even when they run the same chart with the same values.",
     ),
 ]
+YesOpt = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."),
+]
 HelmTimeoutOpt = Annotated[
     int,
     typer.Option("--timeout", help="Seconds each helm release may take to become ready.", min=1),
@@ -150,12 +154,7 @@ def deploy(
             help="Print the ordered plan and what already exists on the cluster; change nothing.",
         ),
     ] = False,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."
-        ),
-    ] = False,
+    yes: YesOpt = False,
     timeout: HelmTimeoutOpt = 600,
     hub_values: HubValuesOpt = None,
     force: ForceOpt = False,
@@ -265,12 +264,7 @@ def uninstall(
             help="Print what would be removed, in order, and what stays; change nothing.",
         ),
     ] = False,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."
-        ),
-    ] = False,
+    yes: YesOpt = False,
     hub: Annotated[
         bool,
         typer.Option(

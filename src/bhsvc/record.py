@@ -26,7 +26,7 @@ import yaml
 from bhsvc.config import STATE_DIR, Config
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.files import SECRET_MODE, read_user_file, write_atomic
-from bhsvc.workdir import GENERATED, check_writable, remove_generated
+from bhsvc.workdir import GENERATED, check_writable, remove_file
 
 RECORD_FILE = "deployed.yaml"
 HEADER = (
@@ -110,7 +110,7 @@ def write(path: Path, record: Record) -> None:
     """Write the record (0600, atomically); an empty one removes the file."""
     check_writable(path, ())
     if not record.places and not record.hubs:
-        remove_generated(path)
+        remove_file(path)
         return
     data = {
         "places": [asdict(place) for place in record.places],

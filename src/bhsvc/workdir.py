@@ -47,8 +47,8 @@ def written_by_bhsvc(path: Path) -> bool:
         return False
 
 
-def remove_generated(path: Path) -> None:
-    """Delete a file bhsvc wrote; one already gone is fine."""
+def remove_file(path: Path) -> None:
+    """Delete a file bhsvc made (checked by the caller); one already gone is fine."""
     try:
         path.unlink(missing_ok=True)
     except OSError as err:

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from deploylib import key_json
+from deploylib import key_json, serving
 
-from fakes.binderhub import FakeBinderHub
 from fakes.k8s_api import FakeKubernetes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,10 +49,7 @@ def test_the_plan_is_what_the_run_does(
 ) -> None:
     config = project_for(example, tmp_path)
     hub = yaml.safe_load(config.read_text()).get("hub", {}).get("enabled", False)
-    with FakeBinderHub(base_url="/services/binder/" if hub else "/") as fake:
-        # BinderHub's pod and, with a hub, the proxy pod both reach the fake BinderHub.
-        cluster.port_targets[8585] = ("127.0.0.1", fake.port)
-        cluster.port_targets[8000] = ("127.0.0.1", fake.port)
+    with serving(cluster, hub):
         dry = run_cli("deploy", "--dry-run", "-c", str(config), "--timeout", "60", "-o", "json")
         assert dry.code == 0, dry.both
         planned = [(step["name"], step["state"]) for step in dry.json()["plan"]]
@@ -95,9 +91,7 @@ def test_the_removal_plan_is_what_uninstall_removes(
 ) -> None:
     config = project_for(example, tmp_path)
     hub = yaml.safe_load(config.read_text()).get("hub", {}).get("enabled", False)
-    with FakeBinderHub(base_url="/services/binder/" if hub else "/") as fake:
-        cluster.port_targets[8585] = ("127.0.0.1", fake.port)
-        cluster.port_targets[8000] = ("127.0.0.1", fake.port)
+    with serving(cluster, hub):
         deployed = run_cli("deploy", "-c", str(config), "--yes", "--timeout", "60")
         assert deployed.code == 0, deployed.both
     namespaces = {ns["metadata"]["name"] for ns in cluster.objects("Namespace")}

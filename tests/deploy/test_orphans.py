@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from deploylib import NAMESPACE, REGISTRY_SECRET, RELEASE, Project
-from test_uninstall import RECORD, api, helm, releases, with_hub
+from deploylib import NAMESPACE, REGISTRY_SECRET, RELEASE, Project, serving
+from test_uninstall import RECORD, api, helm, hub_deploy, releases, with_hub
 
 from fakes.binderhub import FakeBinderHub
 from fakes.k8s_api import FakeKubernetes
@@ -82,13 +82,9 @@ def test_the_hub_turned_off_loses_bhsvcs_values_and_secrets_with_prune(
     helm4_path: Path,
 ) -> None:
     with_hub(project, tmp_path)
-    with FakeBinderHub(base_url="/services/binder/") as fake:
-        cluster.port_targets[8585] = ("127.0.0.1", fake.port)
-        cluster.port_targets[8000] = ("127.0.0.1", fake.port)
-        deploy(run_cli, project)
+    hub_deploy(run_cli, project, cluster)
     with_hub(project, tmp_path, enabled=False)
-    with FakeBinderHub() as fake:
-        cluster.port_targets[8585] = ("127.0.0.1", fake.port)
+    with serving(cluster, hub=False):
         off = deploy(run_cli, project, "-o", "json")
         orphans = {row["name"]: row["remove"] for row in off.json()["orphans"]}
         assert set(orphans) == {

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploylib import NAMESPACE, REGISTRY_SECRET, RELEASE, Project
+from deploylib import NAMESPACE, REGISTRY_SECRET, RELEASE, Project, serving
 
 from fakes.binderhub import FakeBinderHub
 from fakes.gcp_services import Gcp
@@ -69,9 +69,7 @@ def with_hub(project: Project, tmp_path: Path, **hub: Any) -> None:
 
 
 def hub_deploy(run_cli: Any, project: Project, cluster: FakeKubernetes, *extra: str) -> None:
-    with FakeBinderHub(base_url="/services/binder/") as fake:
-        cluster.port_targets[8585] = ("127.0.0.1", fake.port)
-        cluster.port_targets[8000] = ("127.0.0.1", fake.port)
+    with serving(cluster, hub=True):
         deploy(run_cli, project, *extra)
 
 

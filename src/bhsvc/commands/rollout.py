@@ -64,11 +64,7 @@ def prepare(
         if config.registry.gar is not None and not config.key_file.exists():
             why += " (run 'bhsvc init' first: it creates the pusher key)"
         notes.append(why)
-    if not (dry_run or yes or sys.stdin.isatty()):
-        raise UsageError(
-            f"{command} changes the cluster and needs a confirmation: pass --yes (stdin is "
-            "not a terminal, so bhsvc cannot ask)"
-        )
+    check_confirmable(command, dry_run, yes)
     check_hub_chart(config)
     chart = chart_for(config)
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
@@ -76,6 +72,17 @@ def prepare(
     render.render(config, source, helm, chart, user.merged(config))
     inputs = Inputs(config, source, user, helm, chart, timeout, docker_config, force=force)
     return inputs, notes
+
+
+def check_confirmable(
+    command: str, dry_run: bool, yes: bool, does: str = "changes the cluster"
+) -> None:
+    """A run that changes things asks first: without a terminal, --yes must say so."""
+    if not (dry_run or yes or sys.stdin.isatty()):
+        raise UsageError(
+            f"{command} {does} and needs a confirmation: pass --yes (stdin is not a "
+            "terminal, so bhsvc cannot ask)"
+        )
 
 
 def connect_to(inputs: Inputs) -> tuple[Inputs, Kube]:

@@ -12,7 +12,6 @@ plan; the real run prints it, asks, and removes exactly what it lists.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,11 +80,7 @@ def prepare(
 
         if any(needs_credentials(endpoint) for endpoint in resolve_endpoints()):
             check_credentials_file()
-    if not (dry_run or yes or sys.stdin.isatty()):
-        raise UsageError(
-            "uninstall removes things and needs a confirmation: pass --yes (stdin is not a "
-            "terminal, so bhsvc cannot ask)"
-        )
+    rollout.check_confirmable("uninstall", dry_run, yes, does="removes things")
     check_hub_chart(config)
     chart = chart_for(config)
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)

@@ -25,7 +25,7 @@ from bhsvc.lifecycle import RELEASE, Cluster, ObjectRef, Observation, PlanStep, 
 from bhsvc.merge import deep_merge
 from bhsvc.ui import StepResult
 from bhsvc.versions import chart_version, is_older, version_key
-from bhsvc.workdir import remove_generated, written_by_bhsvc
+from bhsvc.workdir import remove_file, written_by_bhsvc
 
 # Seconds for a read-only helm command (list, get values).
 READ_TIMEOUT = 60.0
@@ -477,4 +477,4 @@ class HubRelease(Release):
                     self.record_file, cluster.kube.server, self.namespace, self.release
                 )
         # The release holds no values of bhsvc's any more.
-        remove_generated(self.applied_file)
+        remove_file(self.applied_file)

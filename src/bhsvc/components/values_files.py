@@ -10,7 +10,7 @@ from bhsvc.errors import OperationError, UsageError
 from bhsvc.files import SECRET_MODE, write_if_changed
 from bhsvc.lifecycle import Cluster, Observation, PlanStep, Removal, State
 from bhsvc.ui import StepResult
-from bhsvc.workdir import check_writable, remove_generated, written_by_bhsvc
+from bhsvc.workdir import check_writable, remove_file, written_by_bhsvc
 
 
 @dataclass
@@ -72,7 +72,7 @@ class ValuesFiles:
 
     def remove(self, cluster: Cluster | None, step: StepResult) -> None:
         for path in self._removable:
-            remove_generated(path)
+            remove_file(path)
         step.status = "deleted"
         step.detail = ", ".join(path.name for path in self._removable)
 

@@ -10,7 +10,6 @@ deadline for the whole run.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -303,7 +302,7 @@ class GarProvisioner:
                 f"repository {self.target.repository_name} is a {repo.mode.name}, which cannot "
                 "receive pushes: choose another registry.gar.repository"
             )
-        if repo.labels.get(MANAGED_LABEL[0]) != MANAGED_LABEL[1]:
+        if not repository_made_by_bhsvc(repo):
             return f"{self.target.image_path} (not created by bhsvc; left as it is)"
         return self.target.image_path
 
@@ -560,8 +559,6 @@ class GarProvisioner:
 
     def delete_key(self, email: str, key_id: str) -> None:
         """Delete a key of `email`; one already gone is fine (the goal is reached)."""
-        from google.api_core import exceptions as gexc
-
         client = self.clients.iam
         name = f"{self._account_name(email)}/keys/{key_id}"
         delete = Action(
@@ -570,14 +567,22 @@ class GarProvisioner:
             "iam.serviceAccountKeys.delete",
             _KEY_ADMIN,
         )
-        with contextlib.suppress(gexc.NotFound):
-            self._call(
-                delete,
-                lambda timeout: client.delete_service_account_key(
-                    name=name, retry=None, timeout=timeout
-                ),
-                handled=(gexc.NotFound,),
-            )
+        self._delete(
+            delete,
+            lambda timeout: client.delete_service_account_key(
+                name=name, retry=None, timeout=timeout
+            ),
+        )
+
+    def _delete(self, action: Action, rpc: Callable[[float], T]) -> T | None:
+        """A delete call (retried as any); None when the thing is gone already: the goal
+        is reached (also when a lost answer hid that an earlier attempt deleted it)."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            return self._call(action, rpc, handled=(gexc.NotFound,))
+        except gexc.NotFound:
+            return None
 
     def _discard(self, email: str, key_id: str) -> str | None:
         """Delete a key no file holds: None when it is gone, else the command that deletes it."""
@@ -791,22 +796,17 @@ class GarRemover(GarProvisioner):
 
     def delete_repository(self) -> None:
         """Delete the repository and every image in it (a long-running operation)."""
-        from google.api_core import exceptions as gexc
-
         client = self.clients.artifact_registry
         name = self.target.repository_name
         delete = Action(
             "delete the repository", name, "artifactregistry.repositories.delete", _AR_ADMIN
         )
-        try:
-            operation = self._call(
-                delete,
-                lambda timeout: client.delete_repository(name=name, retry=None, timeout=timeout),
-                handled=(gexc.NotFound,),
-            )
-        except gexc.NotFound:
-            return  # gone already
-        self._wait_for(operation.operation.name, delete)
+        operation = self._delete(
+            delete,
+            lambda timeout: client.delete_repository(name=name, retry=None, timeout=timeout),
+        )
+        if operation is not None:
+            self._wait_for(operation.operation.name, delete)
 
     def remove_writer_binding(self, email: str) -> bool:
         """Take the writer role on the repository from `email` (read-modify-write, as
@@ -844,19 +844,13 @@ class GarRemover(GarProvisioner):
 
     def delete_service_account(self) -> None:
         """Delete the pusher account (and with it every key it has); gone is fine."""
-        from google.api_core import exceptions as gexc
-
         client = self.clients.iam
         name = self.target.account_name
         delete = Action("delete the service account", name, "iam.serviceAccounts.delete", _SA_ADMIN)
-        with contextlib.suppress(gexc.NotFound):
-            self._call(
-                delete,
-                lambda timeout: client.delete_service_account(
-                    name=name, retry=None, timeout=timeout
-                ),
-                handled=(gexc.NotFound,),
-            )
+        self._delete(
+            delete,
+            lambda timeout: client.delete_service_account(name=name, retry=None, timeout=timeout),
+        )
 
 
 class ProvisionError(OperationError):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bhsvc.errors import OperationError, UsageError
+from bhsvc.errors import UsageError
 from bhsvc.lifecycle import Cluster, Removable, Removal
 from bhsvc.registry import keyfile, keys
 from bhsvc.registry.gar import (
@@ -30,6 +30,7 @@ from bhsvc.registry.gar import (
 )
 from bhsvc.registry.gcp_clients import GcpClients
 from bhsvc.ui import StepResult, print_notice
+from bhsvc.workdir import remove_file
 
 # Deleting a repository with many images takes a while.
 REMOVAL_POLICY = RetryPolicy(deadline=600.0)
@@ -203,9 +204,9 @@ class KeyPart:
                 gar.delete_key(target.email, key_id)
             for path in self._files:
                 if path != lock:
-                    _unlink(path)
+                    remove_file(path)
         if lock in self._files or (folder and not existed):
-            _unlink(lock)
+            remove_file(lock)
         step.status = "deleted"
         step.detail = f"{len(self._keys)} key(s), {len(self._files)} file(s)"
 
@@ -215,13 +216,6 @@ def _regular(path: Path) -> bool:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as err:
-        raise OperationError(f"{path}: cannot delete the file ({err.strerror})") from None
 
 
 def registry_parts(clients: GcpClients, target: GarTarget, delete_images: bool) -> list[Removable]:
