@@ -162,9 +162,9 @@ def deploy(
         bool,
         typer.Option(
             "--prune",
-            help="After the deploy, remove what bhsvc left behind where this config deployed "
-            "before (another namespace or release name, the hub turned off): releases, "
-            "Secrets, bhsvc's values in the hub, empty namespaces bhsvc created.",
+            help="After the deploy, remove what bhsvc left behind on the cluster: its Secrets "
+            "and releases under another namespace or release name, what it set up for a hub "
+            "turned off, and the namespaces it created that are empty then.",
         ),
     ] = False,
     output: OutputOpt = Output.text,

@@ -1,85 +1,105 @@
-"""Which objects a config left behind where it deployed before (pure).
+"""Which of bhsvc's objects on a cluster belong to no part of the config. Pure.
 
-bhsvc's record (`bhsvc.record`) lists the places deploy and connect-hub acted
-on: a cluster, BinderHub's namespace and release, the hub's. When the config
-names another namespace or release, or turns the hub off, what bhsvc made at an
-earlier place and the current one does not use is an orphan: the BinderHub
-release, bhsvc's Secrets (registry credentials, the hub's pull Secret, the copy
-of the hub's token), bhsvc's values in a hub it no longer serves, and the
-namespaces of that place. Only candidates: each is removed only when the
-cluster shows it is bhsvc's (its labels, its chart), by the component that made
-it (see `bhsvc.pruning`).
+bhsvc labels every Secret it makes with `app.kubernetes.io/managed-by=bhsvc` and
+`app.kubernetes.io/instance=<BinderHub release>`. An orphan is such a Secret
+under another release name or outside the config's namespaces (left behind when
+the release or namespace was renamed, or made by another bhsvc install on the
+same cluster), and a release of the binderhub-service chart that bhsvc installed
+there: one whose name and namespace match such a Secret's instance and namespace.
 
-Only places on the current cluster count. A hub that was replaced by another
-(hub.release or hub.namespace changed) is not among them: bhsvc's record of the
-values it set is about the hub it serves now.
+`status` lists them; `deploy --prune` removes them. Both decide with
+`find_orphans`, so what status shows is what a prune removes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from bhsvc.naming import image_pull_secret_of, registry_secret_of, token_copy_of
-from bhsvc.record import Place
+from bhsvc.config import Config
+from bhsvc.naming import CHART_NAME, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+from bhsvc.versions import chart_version
 
-SECRET = "secret"
 RELEASE = "release"
-HUB_VALUES = "hub values"
-NAMESPACE = "namespace"
+SECRET = "Secret"
+# The label selector that lists what bhsvc made.
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What the config owns: its BinderHub release in BinderHub's namespace, and that
+    release's Secrets there and in the hub's namespace (the image pull Secret)."""
+
+    release: str
+    namespace: str
+    namespaces: frozenset[str]
+
+    @classmethod
+    def from_config(cls, config: Config) -> Owner:
+        namespaces = {config.kube.namespace}
+        if config.hub.enabled:
+            namespaces.add(config.hub_namespace)
+        return cls(config.binderhub.release, config.kube.namespace, frozenset(namespaces))
+
+    def owns_secret(self, namespace: str, release: str) -> bool:
+        return release == self.release and namespace in self.namespaces
+
+    def owns_release(self, namespace: str, release: str) -> bool:
+        return release == self.release and namespace == self.namespace
 
 
 @dataclass(frozen=True)
 class Orphan:
-    kind: str  # SECRET, RELEASE, HUB_VALUES or NAMESPACE
+    kind: str  # RELEASE or SECRET
     namespace: str
-    name: str  # the Secret, the release (BinderHub's, or the hub's), the namespace
-    what: str  # what it is, for a plan line
-    place: Place  # where it was made
+    name: str
+    release: str  # the BinderHub release (instance label) it belongs to
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "release": self.release,
+        }
 
 
-def secrets_of(place: Place) -> list[tuple[str, str, str]]:
-    """(namespace, name, what) of each Secret bhsvc makes at `place`."""
-    found = [(place.namespace, registry_secret_of(place.release), "registry credentials Secret")]
-    if place.hub_namespace is not None:
-        found.append(
-            (place.hub_namespace, image_pull_secret_of(place.release), "image pull Secret")
-        )
-        if place.hub_namespace != place.namespace:
-            found.append((place.namespace, token_copy_of(place.release), "copy of the hub token"))
-    return found
+def _bhsvc_instance(obj: Mapping[str, Any]) -> str | None:
+    """The release a bhsvc-made object belongs to; None for objects bhsvc did not make."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+        return None
+    instance = labels.get(INSTANCE_LABEL)
+    return str(instance) if instance else None
 
 
-def namespaces_of(place: Place) -> set[str]:
-    return {place.namespace, *([place.hub_namespace] if place.hub_namespace else [])}
-
-
-def orphans(previous: Iterable[Place], current: Place) -> list[Orphan]:
-    """What the earlier places on the current cluster hold that `current` does not
-    use, in the order bhsvc makes things (namespaces first): remove it reversed."""
-    wanted = {(ns, name) for ns, name, _ in secrets_of(current)}
-    namespaces: list[Orphan] = []
-    secrets: list[Orphan] = []
-    hubs: list[Orphan] = []
-    releases: list[Orphan] = []
-    seen: set[tuple[str, str, str]] = set()
-
-    def add(found: list[Orphan], orphan: Orphan) -> None:
-        key = (orphan.kind, orphan.namespace, orphan.name)
-        if key not in seen:
-            seen.add(key)
-            found.append(orphan)
-
-    for place in previous:
-        if place.server != current.server or place == current:
+def find_orphans(
+    owner: Owner,
+    secrets: Iterable[Mapping[str, Any]],
+    releases: Iterable[Mapping[str, Any]],
+) -> list[Orphan]:
+    """The orphans among `secrets` (Secrets in the API's JSON form; only the metadata
+    is read) and `releases` (entries of `helm list --all-namespaces --output json`,
+    whose `chart` is <name>-<version>). Objects bhsvc did not make are never orphans.
+    Sorted: releases first."""
+    found: list[Orphan] = []
+    installs: set[tuple[str, str]] = set()  # (namespace, release) of bhsvc's Secrets
+    for secret in secrets:
+        instance = _bhsvc_instance(secret)
+        meta = secret.get("metadata") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        if instance is None:
             continue
-        for ns in sorted(namespaces_of(place) - namespaces_of(current)):
-            add(namespaces, Orphan(NAMESPACE, ns, ns, "namespace", place))
-        for ns, name, what in secrets_of(place):
-            if (ns, name) not in wanted:
-                add(secrets, Orphan(SECRET, ns, name, what, place))
-        if place.hub_release and place.hub_namespace and current.hub_release is None:
-            add(hubs, Orphan(HUB_VALUES, place.hub_namespace, place.hub_release, "hub", place))
-        if (place.namespace, place.release) != (current.namespace, current.release):
-            add(releases, Orphan(RELEASE, place.namespace, place.release, "release", place))
-    return [*namespaces, *secrets, *hubs, *releases]
+        installs.add((namespace, instance))
+        if not owner.owns_secret(namespace, instance):
+            found.append(Orphan(SECRET, namespace, name, instance))
+    for release in releases:
+        name, namespace = str(release.get("name", "")), str(release.get("namespace", ""))
+        if chart_version(str(release.get("chart", "")), CHART_NAME) is None:
+            continue  # not BinderHub's chart (a hub, say, named like the release)
+        if (namespace, name) in installs and not owner.owns_release(namespace, name):
+            found.append(Orphan(RELEASE, namespace, name, name))
+    order = {RELEASE: 0, SECRET: 1}
+    return sorted(found, key=lambda o: (order[o.kind], o.namespace, o.name))

@@ -1,8 +1,8 @@
 """`bhsvc deploy`: from any state of the cluster to a running, smoke-checked BinderHub.
 
-It also says what this config left behind where it deployed before (another
-namespace or release name, the hub turned off: see `bhsvc.orphans`), and with
---prune removes that after the deploy succeeded.
+It also says what the config left behind on the cluster (another namespace or
+release name, the hub turned off: see `bhsvc.pruning`), and with --prune
+removes that after the deploy succeeded.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bhsvc import lifecycle, record, ui
+from bhsvc import lifecycle, ui
 from bhsvc.commands import rollout
 from bhsvc.errors import OperationError
 from bhsvc.installation import Inputs, components
@@ -40,7 +40,7 @@ def run(
     inputs, kube = rollout.connect_to(inputs)
     parts = components(inputs)
     cluster = Cluster(kube, inputs.helm)
-    left = left_behind(inputs, cluster)
+    left = left_behind(inputs, cluster, required=prune)
     if prune:
         lifecycle.check_blockers(left.planned)  # before any change, as the deploy's own
         if output != "json" and left.any:
@@ -52,7 +52,6 @@ def run(
     rollout.confirm(yes, "deploy")
     report = rollout.apply(parts, inputs, kube, output)
     pruned = ui.Steps(quiet=output == "json")
-    path = record.record_path(inputs.config)
     if prune and left.any:
         try:
             lifecycle.remove(left.parts, cluster, pruned, left.planned)
@@ -61,9 +60,6 @@ def run(
                 ui.print_json({**_document(report.document(), left, pruned), "ok": False,
                                "error": str(err), "exit_code": err.exit_code})  # fmt: skip
             raise
-        record.forget_places(path, left.earlier)
-    else:
-        record.forget_places(path, left.stale())
     if output == "json":
         ui.print_json(_document(report.document(), left, pruned))
         return
@@ -95,7 +91,7 @@ def _dry_run(inputs: Inputs, notes: list[str], output: str, prune: bool) -> None
     plan = lifecycle.plan(parts)
     left = None
     if kube is not None and cluster.get("reachable"):
-        left = left_behind(inputs, Cluster(kube, inputs.helm))
+        left = left_behind(inputs, Cluster(kube, inputs.helm), required=False)
         notes = [*notes, *left.notes(prune)]
     if output == "json":
         ui.print_json(

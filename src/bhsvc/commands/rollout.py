@@ -14,7 +14,7 @@ from typing import Any
 from rich.markup import escape
 
 from bhsvc import helm as helm_mod
-from bhsvc import lifecycle, prompts, record, render, ui
+from bhsvc import lifecycle, prompts, render, ui
 from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.components.checks import VersionsCheck
 from bhsvc.components.releases import Release, ReleaseInfo
@@ -284,8 +284,6 @@ def apply(
     """
     cluster = Cluster(kube, inputs.helm)
     lifecycle.check_blockers(observed or lifecycle.observe(parts, cluster))
-    # Before the first change: where this config deployed (see bhsvc.record).
-    record.add_place(record.record_path(inputs.config), record.place_of(inputs.config, kube.server))
     report = Report(
         inputs.config,
         kube.context_name,

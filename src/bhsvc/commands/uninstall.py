@@ -3,9 +3,9 @@
 The same components as deploy (`bhsvc.installation`), each removing only what
 it made (`bhsvc.lifecycle`): the BinderHub release, bhsvc's Secrets, bhsvc's
 values in the hub (or, with --hub, the hub release bhsvc installed), the values
-files, the namespaces bhsvc created once they are empty; then what the config
-left where it deployed before (`bhsvc.orphans`); with --registry, last, the
-Artifact Registry side `init` provisioned. The dry run prints that removal
+files, the namespaces bhsvc created once they are empty (and first, when
+hub.enabled went off, what it set up for that hub: `bhsvc.pruning`); with
+--registry, last, the Artifact Registry side `init` provisioned. The dry run prints that removal
 plan; the real run prints it, asks, and removes exactly what it lists.
 """
 
@@ -153,15 +153,10 @@ def run(
     inputs, kube = rollout.connect_to(inputs)
     config = inputs.config
     cluster = Cluster(kube, inputs.helm)
-    places, left = pruning.earlier(inputs, kube.server)
     with registry_side(config, asked) as registry_parts:
-        # In the order they were made: what init made, what deploy made at the places
-        # this config named before, what it made now. They go the other way round.
-        parts = [
-            *registry_parts,
-            *pruning.orphan_components(inputs, left),
-            *installation(inputs, asked),
-        ]
+        # In the order they were made: what init made, what deploy made, and last what
+        # it made for a hub it no longer serves. They go the other way round.
+        parts = [*registry_parts, *installation(inputs, asked), *pruning.hub_parts(inputs)]
         planned = lifecycle.removal_plan(parts, cluster)
         outcome = Outcome(config, kube, dry_run, planned, ui.Steps(quiet=output == "json"))
         anything = any(removal.objects for removal in planned)
@@ -170,7 +165,6 @@ def run(
         if dry_run or not anything:
             if not dry_run:
                 lifecycle.check_blockers(planned)
-                _forget(config, kube, places)
             if output == "json":
                 ui.print_json(outcome.document())
             elif not anything:
@@ -188,7 +182,6 @@ def run(
             else:
                 rollout.print_diagnosis(err.diagnosis)
             raise
-    _forget(config, kube, places)
     if output == "json":
         ui.print_json(outcome.document())
         return
@@ -212,10 +205,3 @@ def _announce(config: Config, kube: Kube) -> None:
         f"[bold]{escape(kube.context_name)}[/] (cluster {escape(kube.server)}), namespace "
         f"[bold]{config.kube.namespace}[/]."
     )
-
-
-def _forget(config: Config, kube: Kube, earlier: tuple[record.Place, ...]) -> None:
-    """The installation is gone, and what it left at earlier places: deploy no longer
-    looks there."""
-    path = record.record_path(config)
-    record.forget_places(path, (record.place_of(config, kube.server), *earlier))

@@ -289,23 +289,19 @@ class Release:
 
     # ---- removal ------------------------------------------------------------------
 
-    def _listed_for_removal(self, cluster: Cluster) -> tuple[dict[str, Any] | None, str]:
-        """The release when it is there and runs the config's chart; else why not."""
-        where = f"release {self.release} in {self.namespace}"
-        listed = listed_release(cluster, self.release, self.namespace)
-        if listed is None:
-            return None, f"{where} is not installed"
+    def _where(self) -> str:
+        return f"release {self.release} in {self.namespace}"
+
+    def _not_ours(self, listed: dict[str, Any]) -> str:
+        """Why the listed release is not the config's to remove ("" when it is)."""
         chart = str(listed.get("chart", ""))
         running = chart_version(chart, self.chart_name)
         if running is None or version_key(running) is None:
-            return None, f"{where} runs chart {chart}, not {self.chart_name}: left alone"
-        return listed, ""
+            return f"{self._where()} runs chart {chart}, not {self.chart_name}: left alone"
+        return ""
 
     def _uninstall_removal(self, cluster: Cluster, listed: dict[str, Any]) -> Removal:
-        what = (
-            f"release {self.release} in {self.namespace} ({listed.get('chart')}, revision "
-            f"{listed.get('revision')})"
-        )
+        what = f"{self._where()} ({listed.get('chart')}, revision {listed.get('revision')})"
         args = helm_mod.uninstall_args(self.release, self.namespace, self.timeout, cluster.context)
         self._removal_args = args
         return Removal(
@@ -319,8 +315,11 @@ class Release:
 
     def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
         """`helm uninstall` of the release, when it is there and runs the config's chart."""
-        listed, why = self._listed_for_removal(cluster)
+        listed = listed_release(cluster, self.release, self.namespace)
         if listed is None:
+            return Removal(self.name, "helm", detail=f"{self._where()} is not installed")
+        why = self._not_ours(listed)
+        if why:
             return Removal(self.name, "helm", detail=why)
         return self._uninstall_removal(cluster, listed)
 
@@ -351,7 +350,8 @@ class HubRelease(Release):
     uninstall: bool = False
     unwire_args: list[str] = field(default_factory=list)
     user_values: dict[str, Any] = field(default_factory=dict)
-    _unwire: bool = field(default=False, init=False, repr=False)
+    # What `remove` does: "uninstall", "unwire", or delete bhsvc's "record" only.
+    _mode: str = field(default="record", init=False, repr=False)
 
     def observe(self, cluster: Cluster) -> Observation:
         seen = super().observe(cluster)
@@ -400,20 +400,24 @@ class HubRelease(Release):
         if self.record_file is None:
             return False
         noted = record.installed_hub(
-            record.read(self.record_file), cluster.kube.server, self.namespace, self.release
+            self.record_file, cluster.kube.server, self.namespace, self.release
         )
         return bool(noted) and noted == first_deployed(cluster, self.release, self.namespace)
 
     def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
         """`helm uninstall` with --hub (of the release bhsvc installed); otherwise an
         upgrade without bhsvc's values, when the release still holds some."""
-        listed, why = self._listed_for_removal(cluster)
-        self._unwire = False
-        if listed is None:
+        self._mode = "record"
+        where = self._where()
+        listed = listed_release(cluster, self.release, self.namespace)
+        if listed is None:  # bhsvc's record of what it set there goes
+            return Removal(self.name, "helm", self._record_lines(), f"{where} is not installed")
+        why = self._not_ours(listed)
+        if why:
             return Removal(self.name, "helm", detail=why)
-        where = f"release {self.release} in {self.namespace}"
         if self.uninstall:
             if self._installed_by_bhsvc(cluster):
+                self._mode = "uninstall"
                 removal = self._uninstall_removal(cluster, listed)
                 return replace(removal, objects=(*removal.objects, *self._record_lines()))
             return Removal(
@@ -428,7 +432,13 @@ class HubRelease(Release):
             )
         deployed = deployed_values(cluster, self.release, self.namespace)
         if deployed == self.user_values:
-            return Removal(self.name, "helm", detail=f"{where} holds no values of bhsvc's")
+            # Nothing of bhsvc's in the hub: only bhsvc's record of what it set goes.
+            return Removal(
+                self.name,
+                "helm",
+                self._record_lines(),
+                f"{where} holds no values of bhsvc's",
+            )
         theirs = hub_mod.dropped_values(deployed, self.user_values)
         lost = hub_mod.dropped_values(
             deployed, self._bhsvcs_values(deep_merge(self.user_values, self.expected_values or {}))
@@ -442,7 +452,7 @@ class HubRelease(Release):
                 "an upgrade without bhsvc's values would drop them: list the files you "
                 "installed the hub with in hub.values_files (or pass --hub-values)"
             )
-        self._unwire = True
+        self._mode = "unwire"
         what = f"bhsvc's values in {where}" + (f" ({_some(theirs)})" if theirs else "")
         return Removal(
             self.name,
@@ -458,7 +468,10 @@ class HubRelease(Release):
         return (f"file {self.applied_file}",) if written_by_bhsvc(self.applied_file) else ()
 
     def remove(self, cluster: Cluster, step: StepResult) -> None:
-        if self._unwire:
+        if self._mode == "record":
+            step.status = "deleted"
+            step.detail = self.applied_file.name
+        elif self._mode == "unwire":
             with DiagnosisSampler(cluster.kube, self.namespace, self.selector) as sampler:
                 try:
                     self.info = install(cluster.helm, self.unwire_args, self.timeout)

@@ -143,11 +143,6 @@ class Kube:
             return None
         return str(getattr(found.status, "phase", None) or "Active")
 
-    def read_namespace(self, name: str) -> dict[str, Any] | None:
-        """The namespace in the API's JSON form, or None."""
-        found = self._status_of(f"read namespace {name}", self.core.read_namespace, name)
-        return None if found is None else self.as_dict(found)
-
     def delete_namespace(self, name: str, uid: str) -> None:
         """Delete the namespace, only if it is still the one with that uid (a namespace
         deleted and made again in between is not bhsvc's to delete); gone is fine."""
@@ -366,6 +361,24 @@ class Kube:
             if ports:
                 return str(service["metadata"]["name"]), int(ports[0]["port"])
         raise OperationError(f"no Service matches {label_selector} in namespace {namespace}")
+
+    # ---- read-only views for status and doctor -----------------------------------
+
+    def _items(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+        return [self.as_dict(item) for item in self.call(what, fn, *args, **kwargs).items]
+
+    def read_namespace(self, name: str) -> dict[str, Any] | None:
+        found = self._status_of(f"read namespace {name}", self.core.read_namespace, name)
+        return None if found is None else self.as_dict(found)
+
+    def list_secret_metadata(self, label_selector: str) -> list[dict[str, Any]]:
+        """The metadata of matching Secrets in all namespaces; their data is dropped."""
+        found = self._items(
+            f"list Secrets {label_selector} in all namespaces",
+            self.core.list_secret_for_all_namespaces,
+            label_selector=label_selector,
+        )
+        return [{"metadata": s.get("metadata") or {}, "type": s.get("type")} for s in found]
 
     # ---- events and logs ------------------------------------------------
 
