@@ -42,7 +42,7 @@ def written_by_bhsvc(path: Path) -> bool:
         if not path.is_file() or path.is_symlink():
             return False
         with open(path, encoding="utf-8", errors="replace") as existing:
-            return existing.readline().startswith(GENERATED)
+            return existing.readline(len(GENERATED)) == GENERATED
     except OSError:
         return False
 

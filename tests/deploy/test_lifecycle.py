@@ -1,6 +1,7 @@
 """Every example: the dry run's plan lists exactly the steps the real run performs,
 in order, against the fake cluster with real helm; and a dry run after the real
-run finds the objects bhsvc wrote up to date."""
+run finds the objects bhsvc wrote up to date. The same for removing: uninstall's
+dry run lists what the real run removes, and a second run changes nothing."""
 
 from __future__ import annotations
 

@@ -3,10 +3,11 @@
 The same components as deploy (`bhsvc.installation`), each removing only what
 it made (`bhsvc.lifecycle`): the BinderHub release, bhsvc's Secrets, bhsvc's
 values in the hub (or, with --hub, the hub release bhsvc installed), the values
-files, the namespaces bhsvc created once they are empty (and first, when
-hub.enabled went off, what it set up for that hub: `bhsvc.pruning`); with
---registry, last, the Artifact Registry side `init` provisioned. The dry run prints that removal
-plan; the real run prints it, asks, and removes exactly what it lists.
+files, the namespaces bhsvc created once they are empty. Before them, when
+hub.enabled went off, what bhsvc set up for that hub (`bhsvc.pruning`); after
+them, with --registry, the Artifact Registry side `init` provisioned. The dry
+run prints that removal plan; the real run prints it, asks, and removes exactly
+what it lists.
 """
 
 from __future__ import annotations
