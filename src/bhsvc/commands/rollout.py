@@ -14,7 +14,7 @@ from typing import Any
 from rich.markup import escape
 
 from bhsvc import helm as helm_mod
-from bhsvc import lifecycle, prompts, render, ui
+from bhsvc import lifecycle, prompts, record, render, ui
 from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.components.checks import VersionsCheck
 from bhsvc.components.releases import Release, ReleaseInfo
@@ -65,6 +65,8 @@ def prepare(
             why += " (run 'bhsvc init' first: it creates the pusher key)"
         notes.append(why)
     check_confirmable(command, dry_run, yes)
+    if config.hub.enabled:  # written when bhsvc installs the hub: never over another file
+        record.read(record.record_path(config))
     check_hub_chart(config)
     chart = chart_for(config)
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)

@@ -350,7 +350,8 @@ class HubRelease(Release):
     uninstall: bool = False
     unwire_args: list[str] = field(default_factory=list)
     user_values: dict[str, Any] = field(default_factory=dict)
-    # What `remove` does: "uninstall", "unwire", or delete bhsvc's "record" only.
+    # What `remove` does: "uninstall", "unwire", or delete bhsvc's record of the values
+    # it set only: the "record" of a release holding none, or of one that is "gone".
     _mode: str = field(default="record", init=False, repr=False)
 
     def observe(self, cluster: Cluster) -> Observation:
@@ -411,6 +412,7 @@ class HubRelease(Release):
         where = self._where()
         listed = listed_release(cluster, self.release, self.namespace)
         if listed is None:  # bhsvc's record of what it set there goes
+            self._mode = "gone"
             return Removal(self.name, "helm", self._record_lines(), f"{where} is not installed")
         why = self._not_ours(listed)
         if why:
@@ -468,9 +470,14 @@ class HubRelease(Release):
         return (f"file {self.applied_file}",) if written_by_bhsvc(self.applied_file) else ()
 
     def remove(self, cluster: Cluster, step: StepResult) -> None:
-        if self._mode == "record":
+        if self._mode in ("record", "gone"):
             step.status = "deleted"
             step.detail = self.applied_file.name
+            if self._mode == "gone" and self.record_file is not None:
+                # The release bhsvc installed is gone: so is its entry in the record.
+                record.forget_hub(
+                    self.record_file, cluster.kube.server, self.namespace, self.release
+                )
         elif self._mode == "unwire":
             with DiagnosisSampler(cluster.kube, self.namespace, self.selector) as sampler:
                 try:
