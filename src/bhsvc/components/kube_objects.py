@@ -46,16 +46,14 @@ class OwnedSecret:
         if not made_by_bhsvc(current, labels):
             return Removal(name, "secret", detail=f"{where} was not made by bhsvc: left alone")
         self.uid = _uid(current)
-        return Removal(name, "secret", (where,), takes=(ObjectRef("Secret", *_where(ref)),))
+        return Removal(
+            name, "secret", (where,), takes=(ObjectRef("Secret", ref.namespace, ref.name),)
+        )
 
     def remove(self, cluster: Cluster, step: StepResult, ref: SecretRef) -> None:
         cluster.kube.delete_secret(ref.namespace, ref.name, self.uid)
         step.status = "deleted"
         step.detail = f"{ref.namespace}/{ref.name}"
-
-
-def _where(ref: SecretRef) -> tuple[str, str]:
-    return ref.namespace, ref.name
 
 
 @dataclass
@@ -128,7 +126,7 @@ class Namespaces:
     def remove(self, cluster: Cluster, step: StepResult) -> None:
         """Delete each, after checking again that it is empty (the steps before it are
         done now); one that is not is kept."""
-        done = []
+        done, deleted = [], False
         for ns, uid in self._removable.items():
             left = leftovers(ns, cluster.kube.namespace_contents(ns))
             if left:
@@ -136,7 +134,8 @@ class Namespaces:
                 continue
             cluster.kube.delete_namespace(ns, uid)
             done.append(f"{ns} deleted")
-        step.status = "deleted" if any(d.endswith("deleted") for d in done) else "kept"
+            deleted = True
+        step.status = "deleted" if deleted else "kept"
         step.detail = ", ".join(done)
 
 

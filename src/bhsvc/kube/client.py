@@ -362,7 +362,7 @@ class Kube:
                 return str(service["metadata"]["name"]), int(ports[0]["port"])
         raise OperationError(f"no Service matches {label_selector} in namespace {namespace}")
 
-    # ---- read-only views for status and doctor -----------------------------------
+    # ---- read-only views: what status shows, what deploy finds left behind ----------
 
     def _items(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
         return [self.as_dict(item) for item in self.call(what, fn, *args, **kwargs).items]
