@@ -80,6 +80,10 @@ ForceOpt = Annotated[
         help="Upgrade the releases even when they run the same chart with the same values.",
     ),
 ]
+YesOpt = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."),
+]
 HelmTimeoutOpt = Annotated[
     int,
     typer.Option("--timeout", help="Seconds each helm release may take to become ready.", min=1),
@@ -150,22 +154,26 @@ def deploy(
             help="Print the ordered plan and what already exists on the cluster; change nothing.",
         ),
     ] = False,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."
-        ),
-    ] = False,
+    yes: YesOpt = False,
     timeout: HelmTimeoutOpt = 600,
     hub_values: HubValuesOpt = None,
     force: ForceOpt = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="After the deploy, remove what bhsvc left behind on the cluster: its Secrets "
+            "and releases under another namespace or release name, what it set up for a hub "
+            "turned off, and the namespaces it created that are empty then.",
+        ),
+    ] = False,
     output: OutputOpt = Output.text,
     helm: HelmOpt = None,
 ) -> None:
     """Install or upgrade BinderHub (and JupyterHub when enabled) on the cluster."""
     from bhsvc.commands.deploy import run
 
-    run(config, dry_run, output.value, helm, yes, timeout, hub_values or (), force)
+    run(config, dry_run, output.value, helm, yes, timeout, hub_values or (), force, prune)
 
 
 @app.command()
@@ -249,6 +257,64 @@ def connect_hub(
     from bhsvc.commands.connect_hub import run
 
     run(config, hub_values or [], dry_run, yes, output.value, helm, timeout, force)
+
+
+@app.command()
+def uninstall(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print what would be removed, in order, and what stays; change nothing.",
+        ),
+    ] = False,
+    yes: YesOpt = False,
+    hub: Annotated[
+        bool,
+        typer.Option(
+            "--hub",
+            help="Uninstall the JupyterHub release too, when bhsvc installed it (without: "
+            "only bhsvc's values leave the hub, which keeps running).",
+        ),
+    ] = False,
+    registry: Annotated[
+        bool,
+        typer.Option(
+            "--registry",
+            help="Also delete what init created in Artifact Registry: the repository, the "
+            "pusher service account, its keys, and the key file.",
+        ),
+    ] = False,
+    delete_images: Annotated[
+        bool,
+        typer.Option(
+            "--delete-images",
+            help="With --registry: delete the repository even when it holds images (they "
+            "go with it).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        int,
+        typer.Option("--timeout", help="Seconds each helm uninstall or upgrade may take.", min=1),
+    ] = 600,
+    hub_values: Annotated[
+        Optional[list[Path]],  # noqa: UP045 - typer reads the annotation at runtime on 3.10
+        typer.Option(
+            "--hub-values",
+            help="Your own z2jh values file, kept in the hub when bhsvc's values leave it "
+            "(repeat for several, in order), after those of hub.values_files.",
+            show_default=False,
+        ),
+    ] = None,
+    output: OutputOpt = Output.text,
+    helm: HelmOpt = None,
+) -> None:
+    """Remove what bhsvc made, in the reverse order of deploy (only what it made)."""
+    from bhsvc.commands.uninstall import Asked, run
+
+    asked = Asked(hub=hub, registry=registry, delete_images=delete_images)
+    run(config, dry_run, yes, asked, output.value, helm, timeout, hub_values or ())
 
 
 @app.command()

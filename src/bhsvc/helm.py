@@ -336,9 +336,15 @@ def upgrade_install_args(
     version: str | None = None,
     repo: str | None = None,
     kube_context: str | None = None,
+    install: bool = True,
 ) -> list[str]:
-    """`helm upgrade --install` that waits and rolls back on failure (flag per major)."""
-    args = ["upgrade", "--install", release, chart, "--namespace", namespace]
+    """`helm upgrade --install` that waits and rolls back on failure (flag per major).
+
+    Without `install`: an upgrade of a release that must exist, to exactly the
+    values files given (--reset-values: without files, helm keeps the old values).
+    """
+    args = ["upgrade", *(["--install"] if install else ["--reset-values"]), release, chart]
+    args += ["--namespace", namespace]
     if repo:
         args += ["--repo", repo]
     if version:
@@ -349,3 +355,15 @@ def upgrade_install_args(
     args += ["--wait", "--timeout", f"{timeout_seconds}s"]
     args.append("--rollback-on-failure" if helm.major >= 4 else "--atomic")
     return args
+
+
+def uninstall_args(
+    release: str, namespace: str, timeout_seconds: int, kube_context: str | None = None
+) -> list[str]:
+    """`helm uninstall` that waits until the release's objects are gone, and their
+    dependents first (foreground deletion: pods before their Deployment), so that
+    nothing of it is left when it returns."""
+    args = ["uninstall", release, "--namespace", namespace]
+    if kube_context:
+        args += ["--kube-context", kube_context]
+    return [*args, "--wait", "--cascade", "foreground", "--timeout", f"{timeout_seconds}s"]

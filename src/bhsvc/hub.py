@@ -34,14 +34,19 @@ EXTRA_CONFIG_COPY_ON_START = "bhsvc-copy-on-start"
 # ---- the user's values ---------------------------------------------------------------
 
 
+def merged_files(user_values: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The values of the user's z2jh files as helm merges them, in order."""
+    merged: dict[str, Any] = {}
+    for values in user_values:
+        merged = deep_merge(merged, dict(values))
+    return merged
+
+
 def merged_hub_values(
     config: Config, user_values: Iterable[Mapping[str, Any]] = ()
 ) -> dict[str, Any]:
     """The user's z2jh values as helm sees them before bhsvc's file: files, then hub.values."""
-    merged: dict[str, Any] = {}
-    for values in user_values:
-        merged = deep_merge(merged, dict(values))
-    return deep_merge(merged, config.hub.values)
+    return deep_merge(merged_files(user_values), config.hub.values)
 
 
 def dropped_values(

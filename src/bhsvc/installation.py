@@ -24,6 +24,7 @@ from bhsvc.config import Config
 from bhsvc.hub_files import HubUserValues
 from bhsvc.lifecycle import Component
 from bhsvc.names import REGISTRY_PASSWORD_ENV
+from bhsvc.record import record_path
 from bhsvc.render import values_files
 from bhsvc.workdir import (
     BINDERHUB_VALUES_FILE,
@@ -68,21 +69,25 @@ def credentials_source(config: Config) -> str:
     return f"environment variable {REGISTRY_PASSWORD_ENV}"
 
 
-def hub_chart_args(inputs: Inputs) -> list[str]:
-    """`helm upgrade --install` of z2jh: the user's files first, bhsvc's last so it wins."""
+def hub_chart_args(inputs: Inputs, wired: bool = True) -> list[str]:
+    """`helm upgrade --install` of z2jh: the user's files first, bhsvc's last so it wins.
+    Not `wired`: the upgrade that takes bhsvc's values out again (the user's files only,
+    and never an install)."""
     config = inputs.config
     local = config.hub.chart
+    own = [values_dir(config) / HUB_VALUES_FILE] if wired else []
     return helm_mod.upgrade_install_args(
         inputs.helm,
         config.hub.release,
         chart_mod.reference(config, local) if local else chart_mod.HUB_CHART_NAME,
         config.hub_namespace,
-        [*inputs.user.files, values_dir(config) / HUB_VALUES_FILE],
+        [*inputs.user.files, *own],
         timeout_seconds=inputs.timeout,
         # A local chart is the version it is; a remote one is fetched at chart_version.
         version=None if local and "://" not in local else config.hub.chart_version,
         repo=None if local else chart_mod.HUB_CHART_REPO,
         kube_context=config.kube.context,
+        install=wired,
     )
 
 
@@ -180,6 +185,9 @@ def components(inputs: Inputs) -> list[Component]:
                 downgrade_hint=hub_downgrade_hint(),
                 values_file=folder / HUB_VALUES_FILE,
                 applied_file=folder / HUB_APPLIED_FILE,
+                record_file=record_path(config),
+                unwire_args=hub_chart_args(inputs, wired=False),
+                user_values=hub_mod.merged_files(inputs.user.values),
             )
         )
         source = naming.token_source(config, existing)

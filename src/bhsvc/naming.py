@@ -115,15 +115,27 @@ def service_url(config: Config, service: tuple[str, int] | None = None) -> str:
 # ---- Secrets bhsvc makes ------------------------------------------------------
 
 
+def registry_secret_of(release: str) -> str:
+    return f"{release}-registry-credentials"
+
+
+def image_pull_secret_of(release: str) -> str:
+    return f"{release}-image-pull"
+
+
+def token_copy_of(release: str) -> str:
+    return f"{release}-hub-api-token"
+
+
 def registry_secret(config: Config) -> str:
     """The docker config.json build pods push with (the chart's existingSecret)."""
-    return f"{config.binderhub.release}-registry-credentials"
+    return registry_secret_of(config.binderhub.release)
 
 
 def image_pull_secret(config: Config) -> SecretRef:
     """The pull Secret for the hub's user pods (type kubernetes.io/dockerconfigjson)."""
     return SecretRef(
-        config.hub_namespace, f"{config.binderhub.release}-image-pull", ".dockerconfigjson"
+        config.hub_namespace, image_pull_secret_of(config.binderhub.release), ".dockerconfigjson"
     )
 
 
@@ -187,4 +199,4 @@ def token_target(config: Config, hub_values: Mapping[str, Any]) -> SecretRef:
     source = token_source(config, hub_values)
     if config.hub_namespace == config.kube.namespace:
         return SecretRef(config.kube.namespace, source.name, source.key)
-    return SecretRef(config.kube.namespace, f"{config.binderhub.release}-hub-api-token", source.key)
+    return SecretRef(config.kube.namespace, token_copy_of(config.binderhub.release), source.key)

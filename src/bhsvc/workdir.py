@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from bhsvc.config import STATE_DIR, Config
-from bhsvc.errors import UsageError
+from bhsvc.errors import OperationError, UsageError
 
 BINDERHUB_VALUES_FILE = "binderhub-service.values.yaml"
 HUB_VALUES_FILE = "jupyterhub.values.yaml"
@@ -34,6 +34,25 @@ def input_files(config: Config, config_file: Path, user_files: Iterable[Path]) -
     if config.registry.password_file is not None:
         found.append(config.path(config.registry.password_file))
     return found
+
+
+def written_by_bhsvc(path: Path) -> bool:
+    """Whether `path` is a regular file whose first line is bhsvc's header."""
+    try:
+        if not path.is_file() or path.is_symlink():
+            return False
+        with open(path, encoding="utf-8", errors="replace") as existing:
+            return existing.readline(len(GENERATED)) == GENERATED
+    except OSError:
+        return False
+
+
+def remove_file(path: Path) -> None:
+    """Delete a file bhsvc made (checked by the caller); one already gone is fine."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        raise OperationError(f"{path}: cannot delete the file ({err.strerror})") from None
 
 
 def check_writable(path: Path, inputs: Iterable[Path]) -> None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from fakes.binderhub import FakeBinderHub
+from fakes.k8s_api import FakeKubernetes
 
 # Marks the pusher key: it must never show up in output, values files or errors.
 KEY_MARKER = "PUSHER-PRIVATE-KEY-MATERIAL"
@@ -81,3 +86,13 @@ def bhsvc_process(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.
         text=True,
         **kwargs,
     )
+
+
+@contextlib.contextmanager
+def serving(cluster: FakeKubernetes, hub: bool) -> Iterator[FakeBinderHub]:
+    """A fake BinderHub that BinderHub's pod and, with a hub, the hub's proxy pod reach
+    through their port-forwards."""
+    with FakeBinderHub(base_url="/services/binder/" if hub else "/") as fake:
+        cluster.port_targets[8585] = ("127.0.0.1", fake.port)
+        cluster.port_targets[8000] = ("127.0.0.1", fake.port)
+        yield fake

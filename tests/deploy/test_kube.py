@@ -180,6 +180,43 @@ def test_ensure_secret_and_the_immutable_type(kube: kube_mod.Kube, cluster: Fake
     assert cluster.get("Secret", NAMESPACE, "theirs")["type"] == "Opaque"  # type: ignore[index]
 
 
+def test_a_delete_goes_only_to_the_object_that_was_read(
+    kube: kube_mod.Kube, cluster: FakeKubernetes
+) -> None:
+    with_namespace(cluster)
+    kube.ensure_secret(NAMESPACE, "s", {"k": b"v"})
+    first = kube.read_secret(NAMESPACE, "s")
+    assert first is not None
+    # Deleted and made again by someone else meanwhile: not the Secret that was read.
+    kube.delete_secret(NAMESPACE, "s", first["metadata"]["uid"])
+    kube.ensure_secret(NAMESPACE, "s", {"k": b"v"})
+    with pytest.raises(OperationError, match=r"delete Secret binder/s: .*Precondition failed"):
+        kube.delete_secret(NAMESPACE, "s", first["metadata"]["uid"])
+    assert kube.read_secret(NAMESPACE, "s") is not None
+    # One already gone is fine.
+    second = kube.read_secret(NAMESPACE, "s")
+    assert second is not None
+    kube.delete_secret(NAMESPACE, "s", second["metadata"]["uid"])
+    kube.delete_secret(NAMESPACE, "s", second["metadata"]["uid"])
+
+
+def test_namespace_contents_lists_every_kind_discovery_names(
+    kube: kube_mod.Kube, cluster: FakeKubernetes
+) -> None:
+    with_namespace(cluster)
+    cluster.create(deployment("web", {"app": "web"}))
+    found = {(o["kind"], o["metadata"]["name"]) for o in kube.namespace_contents(NAMESPACE)}
+    # What a new namespace gets from the cluster, and the Deployment with what it made.
+    assert {("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt")} <= found
+    assert ("Deployment", "web") in found
+    assert any(kind == "ReplicaSet" for kind, _ in found)
+    assert any(kind == "Pod" for kind, _ in found)
+    assert not any(kind == "Event" for kind, _ in found)
+    cluster.forbidden_reads.add((NAMESPACE, "configmaps"))
+    with pytest.raises(OperationError, match="list configmaps in namespace binder: forbidden"):
+        kube.namespace_contents(NAMESPACE)
+
+
 def test_api_errors_name_what_was_done(kube: kube_mod.Kube) -> None:
     with pytest.raises(
         OperationError, match=r'create Secret nowhere/s: namespaces "nowhere" not found'

@@ -5,7 +5,10 @@ It answers what `google.cloud.artifactregistry_v1`'s REST transport sends:
 - `GET  /v1/projects/P/locations/L/repositories/R`
 - `POST /v1/projects/P/locations/L/repositories?repositoryId=R` (body: Repository)
   -> a long-running Operation, done after `operation_seconds`
+- `DELETE /v1/projects/P/locations/L/repositories/R` -> a long-running Operation;
+  the repository (its images and policy with it) is gone when it is done
 - `GET  /v1/projects/P/locations/L/operations/ID`
+- `GET  /v1/projects/P/locations/L/repositories/R/packages?pageSize=N&pageToken=T`
 - `GET  /v1/projects/P/locations/L/repositories/R:getIamPolicy`
 - `POST /v1/projects/P/locations/L/repositories/R:setIamPolicy` (body: {"policy": ...})
 - `GET  /v1/projects/P/locations/L/repositories/R/packages/PKG/tags/TAG`
@@ -38,13 +41,15 @@ from urllib.parse import parse_qs, urlsplit
 from google.cloud.artifactregistry_v1 import (
     DockerImage,
     ListDockerImagesResponse,
+    ListPackagesResponse,
     OperationMetadata,
+    Package,
     Repository,
     Tag,
 )
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.longrunning import operations_pb2
-from google.protobuf import any_pb2, json_format, timestamp_pb2
+from google.protobuf import any_pb2, empty_pb2, json_format, timestamp_pb2
 
 from fakes.gcp_common import FakeBase, Recorded, RpcError
 
@@ -59,6 +64,16 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         "POST",
         re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME})/repositories"),
         "CreateRepository",
+    ),
+    (
+        "DELETE",
+        re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME}/repositories/{_NAME})"),
+        "DeleteRepository",
+    ),
+    (
+        "GET",
+        re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME}/repositories/{_NAME})/packages"),
+        "ListPackages",
     ),
     (
         "GET",
@@ -95,8 +110,9 @@ _REPOSITORY_ID = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")
 @dataclass
 class _PendingOperation:
     operation: operations_pb2.Operation
-    repository: Any  # the Repository protobuf created when the operation completes
+    repository: Any  # the Repository protobuf created (or deleted) when the operation completes
     done_at: float
+    deletes: bool = False
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -113,7 +129,7 @@ def _pack(message: Any) -> any_pb2.Any:
 
 class FakeArtifactRegistry(FakeBase):
     domain = "artifactregistry.googleapis.com"
-    mutating_methods = frozenset({"CreateRepository", "SetIamPolicy"})
+    mutating_methods = frozenset({"CreateRepository", "DeleteRepository", "SetIamPolicy"})
 
     def __init__(self, operation_seconds: float = 0.0) -> None:
         super().__init__()
@@ -195,13 +211,34 @@ class FakeArtifactRegistry(FakeBase):
         now = time.monotonic()
         for pending in self._operations.values():
             if not pending.operation.done and now >= pending.done_at:
-                self.repositories[pending.repository.name] = pending.repository
-                self.policies[pending.repository.name] = self._new_policy(pending.repository.name)
+                name = pending.repository.name
+                if pending.deletes:
+                    self.repositories.pop(name, None)
+                    self.policies.pop(name, None)
+                    for tag in [t for t in self.tags if t.startswith(f"{name}/packages/")]:
+                        del self.tags[tag]
+                    pending.operation.response.CopyFrom(_pack(empty_pb2.Empty()))
+                else:
+                    self.repositories[name] = pending.repository
+                    self.policies[name] = self._new_policy(name)
+                    pending.operation.response.CopyFrom(_pack(pending.repository))
                 pending.operation.done = True
-                pending.operation.response.CopyFrom(_pack(pending.repository))
 
-    def _pending_names(self) -> set[str]:
-        return {p.repository.name for p in self._operations.values() if not p.operation.done}
+    def _pending_names(self, deletes: bool = False) -> set[str]:
+        return {
+            p.repository.name
+            for p in self._operations.values()
+            if not p.operation.done and p.deletes == deletes
+        }
+
+    def _start_operation(self, parent: str, repository: Any, deletes: bool) -> Any:
+        operation = operations_pb2.Operation(name=f"{parent}/operations/{uuid.uuid4()}")
+        operation.metadata.CopyFrom(_pack(OperationMetadata.pb(OperationMetadata())))
+        self._operations[operation.name] = _PendingOperation(
+            operation, repository, time.monotonic() + self.operation_seconds, deletes
+        )
+        # An operation is answered "not done" at creation, as the service does.
+        return operations_pb2.Operation.FromString(operation.SerializeToString())
 
     # ---- handlers: each returns a protobuf message or raises RpcError ----------
 
@@ -232,13 +269,37 @@ class FakeArtifactRegistry(FakeBase):
             self._complete_due_operations()
             if name in self.repositories or name in self._pending_names():
                 raise RpcError("ALREADY_EXISTS", "the repository already exists")
-            operation = operations_pb2.Operation(name=f"{parent}/operations/{uuid.uuid4()}")
-            operation.metadata.CopyFrom(_pack(OperationMetadata.pb(OperationMetadata())))
-            self._operations[operation.name] = _PendingOperation(
-                operation, repo, time.monotonic() + self.operation_seconds
+            return self._start_operation(parent, repo, deletes=False)
+
+    def delete_repository(self, name: str, query: dict[str, str], body: bytes) -> Any:
+        with self.lock:
+            self._complete_due_operations()
+            repo = self.repositories.get(name)
+            if repo is None:
+                raise RpcError("NOT_FOUND", "Requested entity was not found.")
+            if name in self._pending_names(deletes=True):
+                raise RpcError("FAILED_PRECONDITION", "The repository is being deleted.")
+            parent = name.rsplit("/repositories/", 1)[0]
+            return self._start_operation(parent, repo, deletes=True)
+
+    def list_packages(self, parent: str, query: dict[str, str], body: bytes) -> Any:
+        """A page of packages (images), derived from the tags pushed to them."""
+        with self.lock:
+            self._complete_due_operations()
+            if parent not in self.repositories:
+                raise RpcError("NOT_FOUND", "Requested entity was not found.")
+            names = sorted(
+                {t.split("/tags/")[0] for t in self.tags if t.startswith(f"{parent}/packages/")}
             )
-            # An operation is answered "not done" at creation, as the service does.
-            return operations_pb2.Operation.FromString(operation.SerializeToString())
+        try:
+            size = int(query.get("pageSize") or 0) or 1000
+            start = int(query.get("pageToken") or 0)
+        except ValueError:
+            raise RpcError("INVALID_ARGUMENT", "Invalid page token or size.") from None
+        page = ListPackagesResponse(packages=[Package(name=n) for n in names[start : start + size]])
+        if start + size < len(names):
+            page.next_page_token = str(start + size)
+        return ListPackagesResponse.pb(page)
 
     def get_operation(self, name: str, query: dict[str, str], body: bytes) -> Any:
         with self.lock:
@@ -366,6 +427,8 @@ def _handler_class(fake: FakeArtifactRegistry) -> type[BaseHTTPRequestHandler]:
     handlers = {
         "GetRepository": fake.get_repository,
         "CreateRepository": fake.create_repository,
+        "DeleteRepository": fake.delete_repository,
+        "ListPackages": fake.list_packages,
         "GetOperation": fake.get_operation,
         "GetIamPolicy": fake.get_iam_policy,
         "SetIamPolicy": fake.set_iam_policy,
@@ -413,7 +476,7 @@ def _handler_class(fake: FakeArtifactRegistry) -> type[BaseHTTPRequestHandler]:
             fake.finish(record)
             self._send(200, _render(message, int_enums))
 
-        do_GET = do_POST = _handle
+        do_GET = do_POST = do_DELETE = _handle
 
     return Handler
 

@@ -4,8 +4,8 @@ The service is registered with grpc generic handlers under the real method
 paths, and every request and response is (de)serialized with the real message
 types from `google.cloud.iam_admin_v1.types`, so the client library's gRPC
 transport talks to it exactly as to iam.googleapis.com. Implemented:
-GetServiceAccount, CreateServiceAccount, ListServiceAccountKeys,
-CreateServiceAccountKey, DeleteServiceAccountKey. Other methods answer
+GetServiceAccount, CreateServiceAccount, DeleteServiceAccount (its keys go with
+it), ListServiceAccountKeys, CreateServiceAccountKey, DeleteServiceAccountKey. Other methods answer
 UNIMPLEMENTED. Errors carry google.rpc.Status details (ErrorInfo,
 PreconditionFailure) in the `grpc-status-details-bin` trailer, as Google's
 services send them.
@@ -50,7 +50,12 @@ def _now() -> timestamp_pb2.Timestamp:
 class FakeIam(FakeBase):
     domain = "iam.googleapis.com"
     mutating_methods = frozenset(
-        {"CreateServiceAccount", "CreateServiceAccountKey", "DeleteServiceAccountKey"}
+        {
+            "CreateServiceAccount",
+            "DeleteServiceAccount",
+            "CreateServiceAccountKey",
+            "DeleteServiceAccountKey",
+        }
     )
 
     def __init__(self) -> None:
@@ -65,9 +70,11 @@ class FakeIam(FakeBase):
 
     # ---- test helpers --------------------------------------------------------
 
-    def add_account(self, project: str, account_id: str, disabled: bool = False) -> str:
+    def add_account(
+        self, project: str, account_id: str, disabled: bool = False, description: str = ""
+    ) -> str:
         with self.lock:
-            account = self._create(project, account_id, "", "")
+            account = self._create(project, account_id, "", description)
             account.disabled = disabled
             return account.email
 
@@ -207,6 +214,13 @@ class FakeIam(FakeBase):
             sa = request.service_account
             return self._create(project, account_id, sa.display_name, sa.description)
 
+    def DeleteServiceAccount(self, request: types.DeleteServiceAccountRequest) -> empty_pb2.Empty:
+        with self.lock:
+            account = self._account(request.name)
+            del self.accounts[account.email]
+            del self.keys[account.email]  # its keys stop working with it
+            return empty_pb2.Empty()
+
     def ListServiceAccountKeys(
         self, request: types.ListServiceAccountKeysRequest
     ) -> types.ListServiceAccountKeysResponse:
@@ -286,6 +300,11 @@ _METHODS: dict[str, tuple[Any, Any, Callable[[Any], str]]] = {
         types.CreateServiceAccountRequest,
         types.ServiceAccount.serialize,
         lambda r: f"{r.name}/serviceAccounts/{r.account_id}",
+    ),
+    "DeleteServiceAccount": (
+        types.DeleteServiceAccountRequest,
+        empty_pb2.Empty.SerializeToString,
+        lambda r: r.name,
     ),
     "ListServiceAccountKeys": (
         types.ListServiceAccountKeysRequest,

@@ -2,12 +2,13 @@
 
 It speaks the real HTTP API: discovery (/version, /api, /apis and each group's
 resource list), create / get / list / watch / update / patch (merge, JSON,
-strategic and server-side apply) / delete of the resources in
-`k8s_resources.RESOURCES`, label and field selectors, pod logs, events, and
-pod port-forwarding over a websocket (`v4.channel.k8s.io`) relayed to a local
-TCP target.
+strategic and server-side apply) / delete (with DeleteOptions' uid and
+resourceVersion preconditions) of the resources in `k8s_resources.RESOURCES`,
+label and field selectors, pod logs, events, and pod port-forwarding over a
+websocket (`v4.channel.k8s.io`) relayed to a local TCP target.
 
-Instead of a kubelet and controllers it runs small simulations: a Deployment
+Instead of a kubelet and controllers it runs small simulations: a new namespace
+gets its `default` ServiceAccount and `kube-root-ca.crt` ConfigMap, a Deployment
 gets a ReplicaSet and pods, a DaemonSet one pod per node its nodeSelector and
 tolerations admit (one node at start; `add_node` adds more), a bare pod made
 with `start_pod` is scheduled and started as a client's pod (BinderHub's build
@@ -739,7 +740,9 @@ class FakeKubernetes:
     # ---- simulated controllers -------------------------------------------
 
     def _after_change(self, resource: Resource, obj: dict[str, Any]) -> None:
-        if resource.kind == "Deployment":
+        if resource.kind == "Namespace":
+            self._namespace_defaults(obj["metadata"]["name"])
+        elif resource.kind == "Deployment":
             self._reconcile_deployment(obj)
         elif resource.kind == "ReplicaSet":
             self._reconcile_replicaset(obj)
@@ -755,6 +758,33 @@ class FakeKubernetes:
             for (ns, name), behavior in list(self._blocked.items()):
                 if ns == namespace:
                     self._settle_pod(ns, name, behavior)
+
+    def _namespace_defaults(self, namespace: str) -> None:
+        """What a cluster's controllers put in every new namespace: the `default`
+        ServiceAccount and the `kube-root-ca.crt` ConfigMap (with the cluster's CA)."""
+        defaults = [
+            ("ServiceAccount", "serviceaccount-controller", {"metadata": {"name": "default"}}),
+            (
+                "ConfigMap",
+                "root-ca-cert-publisher",
+                {
+                    "metadata": {
+                        "name": "kube-root-ca.crt",
+                        "annotations": {
+                            "kubernetes.io/description": "Contains a CA bundle that can be "
+                            "used to verify the kube-apiserver when using internal endpoints "
+                            "such as the internal service IP or kubernetes.default.svc. No other "
+                            "usage is guaranteed across distributions of Kubernetes clusters."
+                        },
+                    },
+                    "data": {"ca.crt": self._tls.ca_pem.decode()},
+                },
+            ),
+        ]
+        for kind, agent, body in defaults:
+            resource = self._kind(kind)
+            if (namespace, body["metadata"]["name"]) not in self._bucket(resource):
+                self._create(resource, namespace, body, agent)
 
     def _missing_refs(self, namespace: str, spec: dict[str, Any]) -> tuple[list[str], list[str]]:
         """Secrets and ConfigMaps a pod needs that do not exist: (for env, for volumes)."""
@@ -1518,6 +1548,7 @@ class FakeKubernetes:
         if method == "PATCH":
             return await self._patch(request, resource, namespace, name, sub, agent, dry_run)
         if method == "DELETE":
+            self._check_preconditions(resource, namespace, name, await _body(request))
             obj = self._delete(resource, namespace, name, agent)
             return _json(
                 {
@@ -1534,6 +1565,26 @@ class FakeKubernetes:
                 }
             )
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
+
+    def _check_preconditions(
+        self, resource: Resource, namespace: str, name: str, options: Any
+    ) -> None:
+        """DeleteOptions.preconditions: the object must still be the one with that uid
+        (and resourceVersion), else 409 Conflict, as the API server answers."""
+        wanted = (options.get("preconditions") or {}) if isinstance(options, dict) else {}
+        obj = self._existing(resource, namespace, name)
+        meta = obj["metadata"]
+        group = f".{resource.group}" if resource.group else ""
+        for key, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            if wanted.get(key) and wanted[key] != meta.get(key):
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {resource.plural}{group} "{name}": '
+                    f"Precondition failed: {label} in precondition: {wanted[key]}, {label} in "
+                    f"object meta: {meta.get(key)}",
+                    {"name": name, "group": resource.group, "kind": resource.plural},
+                )
 
     def _list(self, resource: Resource, namespace: str, query: Any) -> dict[str, Any]:
         labels, fields = query.get("labelSelector"), query.get("fieldSelector")

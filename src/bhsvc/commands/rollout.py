@@ -1,5 +1,6 @@
 """What deploy and connect-hub share: the local checks, the plan (and what exists),
-asking first, applying the components and the one document a run prints."""
+asking first, applying the components and the one document a run prints; and
+the removal plan deploy --prune and uninstall print and carry out."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from rich.markup import escape
 
 from bhsvc import helm as helm_mod
-from bhsvc import lifecycle, prompts, render, ui
+from bhsvc import lifecycle, prompts, record, render, ui
 from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.components.checks import VersionsCheck
 from bhsvc.components.releases import Release, ReleaseInfo
@@ -23,7 +24,7 @@ from bhsvc.errors import BhsvcError, OperationError, UsageError
 from bhsvc.hub_files import hub_user_values
 from bhsvc.installation import Inputs, release_of, with_context
 from bhsvc.kube import Kube, connect
-from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, State
+from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, Removal, State
 from bhsvc.registry.credentials import docker_config_json, load_credentials
 
 
@@ -63,11 +64,9 @@ def prepare(
         if config.registry.gar is not None and not config.key_file.exists():
             why += " (run 'bhsvc init' first: it creates the pusher key)"
         notes.append(why)
-    if not (dry_run or yes or sys.stdin.isatty()):
-        raise UsageError(
-            f"{command} changes the cluster and needs a confirmation: pass --yes (stdin is "
-            "not a terminal, so bhsvc cannot ask)"
-        )
+    check_confirmable(command, dry_run, yes)
+    if config.hub.enabled:  # written when bhsvc installs the hub: never over another file
+        record.read(record.record_path(config))
     check_hub_chart(config)
     chart = chart_for(config)
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
@@ -75,6 +74,17 @@ def prepare(
     render.render(config, source, helm, chart, user.merged(config))
     inputs = Inputs(config, source, user, helm, chart, timeout, docker_config, force=force)
     return inputs, notes
+
+
+def check_confirmable(
+    command: str, dry_run: bool, yes: bool, does: str = "changes the cluster"
+) -> None:
+    """A run that changes things asks first: without a terminal, --yes must say so."""
+    if not (dry_run or yes or sys.stdin.isatty()):
+        raise UsageError(
+            f"{command} {does} and needs a confirmation: pass --yes (stdin is not a "
+            "terminal, so bhsvc cannot ask)"
+        )
 
 
 def connect_to(inputs: Inputs) -> tuple[Inputs, Kube]:
@@ -324,3 +334,47 @@ def print_diagnosis(lines: Sequence[str]) -> None:
     ui.err_console.print("[bold]Diagnosis:[/]")
     for line in lines:
         ui.err_console.print(f"  {line}", markup=False, highlight=False)
+
+
+# ---- removing ----------------------------------------------------------------------------
+
+
+def removal_rows(planned: Sequence[Removal]) -> list[dict[str, Any]]:
+    """The steps that remove something, as a document lists them."""
+    return [removal.as_dict() for removal in planned if removal.objects]
+
+
+def kept_rows(planned: Sequence[Removal]) -> list[dict[str, str]]:
+    """What stays, and why (components with nothing to say are left out)."""
+    return [
+        {"name": removal.name, "detail": removal.detail}
+        for removal in planned
+        if not removal.objects and removal.detail
+    ]
+
+
+def print_removal_plan(planned: Sequence[Removal], title: str) -> None:
+    """The numbered removal plan: what goes, in order (with the helm command), what
+    would stop it, and what is not removed and why."""
+    rows = [removal for removal in planned if removal.objects]
+    ui.console.print(title if rows else f"{title} nothing.", markup=False)
+    for number, removal in enumerate(rows, start=1):
+        what = escape("; ".join(removal.objects))
+        ui.console.print(f"{number}. {escape(removal.name)}: remove {what}")
+        if removal.detail:
+            ui.console.print(f"   [dim]{escape(removal.detail)}[/]")
+        if removal.command:
+            ui.console.print(f"   [dim]{escape(shlex.join(removal.command))}[/]")
+        _print_blocker(removal)
+    kept = [removal for removal in planned if not removal.objects and removal.detail]
+    if kept:
+        ui.console.print("Not removed:")
+    for removal in kept:
+        ui.console.print(f"- {escape(removal.detail)}")
+        _print_blocker(removal)
+
+
+def _print_blocker(removal: Removal) -> None:
+    if removal.blocker is not None:
+        stop = escape(str(removal.blocker))
+        ui.console.print(f"   [yellow]the run would stop here:[/] {stop}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bhsvc.binderhub import Target, Versions, get_versions
@@ -10,7 +11,7 @@ from bhsvc.errors import OperationError
 from bhsvc.kube.client import Kube
 from bhsvc.kube.diagnosis import diagnose
 from bhsvc.kube.portforward import port_forward
-from bhsvc.lifecycle import Cluster, Observation, PlanStep, State
+from bhsvc.lifecycle import Cluster, Observation, PlanStep, Removal, State
 from bhsvc.ui import StepResult
 
 # Longest wait for an answer after helm reports success.
@@ -77,3 +78,9 @@ class VersionsCheck:
             lines = diagnose(kube, self.namespace, self.selector)
             raise OperationError(str(err), diagnosis=lines) from None
         step.detail = f"BinderHub {self.versions.binderhub}"
+
+    def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
+        return Removal(self.name, "check")  # a check makes nothing
+
+    def remove(self, cluster: Cluster, step: StepResult) -> None:
+        raise AssertionError("a check has nothing to remove")

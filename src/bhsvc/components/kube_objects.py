@@ -1,16 +1,59 @@
-"""Kubernetes objects bhsvc writes itself: namespaces and Secrets."""
+"""Kubernetes objects bhsvc writes itself: namespaces and Secrets.
+
+Each is removed only when its labels say bhsvc made it (a Secret: for this
+BinderHub release too), and only the object that was read then (its uid).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bhsvc.errors import OperationError
 from bhsvc.kube.client import managed_labels, secret_change
-from bhsvc.lifecycle import Cluster, Observation, PlanStep, State
+from bhsvc.kube.leftovers import describe as describe_leftovers
+from bhsvc.kube.leftovers import leftovers
+from bhsvc.lifecycle import Cluster, ObjectRef, Observation, PlanStep, Removal, State
 from bhsvc.naming import SecretRef
 from bhsvc.ui import StepResult
 
 DOCKER_CONFIG_TYPE = "kubernetes.io/dockerconfigjson"
+
+
+def made_by_bhsvc(obj: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether an object (the API's JSON form) carries bhsvc's label and `labels`."""
+    have = (obj.get("metadata") or {}).get("labels") or {}
+    return all(have.get(k) == v for k, v in managed_labels(labels).items())
+
+
+def _uid(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("uid", ""))
+
+
+@dataclass
+class OwnedSecret:
+    """Removing a Secret bhsvc made: what Secret and TokenCopy share."""
+
+    uid: str = ""
+
+    def plan(self, cluster: Cluster, name: str, ref: SecretRef, labels: dict[str, str]) -> Removal:
+        where = f"Secret {ref.namespace}/{ref.name}"
+        current = cluster.kube.read_secret(ref.namespace, ref.name)
+        self.uid = ""
+        if current is None:
+            return Removal(name, "secret", detail=f"{where} does not exist")
+        if not made_by_bhsvc(current, labels):
+            return Removal(name, "secret", detail=f"{where} was not made by bhsvc: left alone")
+        self.uid = _uid(current)
+        return Removal(
+            name, "secret", (where,), takes=(ObjectRef("Secret", ref.namespace, ref.name),)
+        )
+
+    def remove(self, cluster: Cluster, step: StepResult, ref: SecretRef) -> None:
+        cluster.kube.delete_secret(ref.namespace, ref.name, self.uid)
+        step.status = "deleted"
+        step.detail = f"{ref.namespace}/{ref.name}"
 
 
 @dataclass
@@ -19,6 +62,7 @@ class Namespaces:
 
     names: tuple[str, ...]
     name: str = "namespace"
+    _removable: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def describe(self) -> PlanStep:
         return PlanStep(self.name, "namespace", f"ensure namespace {', '.join(self.names)}")
@@ -44,6 +88,56 @@ class Namespaces:
         step.status = "created" if "created" in done.values() else "present"
         step.detail = ", ".join(f"{ns} {state}" for ns, state in done.items())
 
+    def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
+        """The namespaces bhsvc created that nothing else will be left in."""
+        going = [ref for removal in earlier for ref in removal.takes]
+        self._removable = {}
+        kept = []
+        for ns in self.names:
+            why = self._kept(cluster, ns, going)
+            if why:
+                kept.append(f"namespace {ns} {why}")
+        objects = tuple(f"namespace {ns}" for ns in self._removable)
+        detail = "; ".join(kept)
+        if objects:
+            detail = "created by bhsvc, empty once the steps before are done" + (
+                f"; {detail}" if detail else ""
+            )
+        return Removal(self.name, "namespace", objects, detail)
+
+    def _kept(self, cluster: Cluster, ns: str, going: Sequence[ObjectRef]) -> str:
+        """Why namespace `ns` stays ("" when it goes; then remembered with its uid)."""
+        found = cluster.kube.read_namespace(ns)
+        if found is None:
+            return "does not exist"
+        if (found.get("status") or {}).get("phase") == "Terminating":
+            return "is being deleted already"
+        if not made_by_bhsvc(found, {}):
+            return "was not created by bhsvc: left alone"
+        try:
+            left = leftovers(ns, cluster.kube.namespace_contents(ns), going)
+        except OperationError as err:
+            return f"is kept: bhsvc cannot tell whether it is empty ({err})"
+        if left:
+            return f"is kept: it holds {describe_leftovers(left)}"
+        self._removable[ns] = _uid(found)
+        return ""
+
+    def remove(self, cluster: Cluster, step: StepResult) -> None:
+        """Delete each, after checking again that it is empty (the steps before it are
+        done now); one that is not is kept."""
+        done, deleted = [], False
+        for ns, uid in self._removable.items():
+            left = leftovers(ns, cluster.kube.namespace_contents(ns))
+            if left:
+                done.append(f"{ns} kept: it holds {describe_leftovers(left)}")
+                continue
+            cluster.kube.delete_namespace(ns, uid)
+            done.append(f"{ns} deleted")
+            deleted = True
+        step.status = "deleted" if deleted else "kept"
+        step.detail = ", ".join(done)
+
 
 @dataclass
 class Secret:
@@ -60,6 +154,7 @@ class Secret:
     labels: dict[str, str] = field(default_factory=dict)
     type: str = DOCKER_CONFIG_TYPE
     changed: bool = field(default=False, init=False)
+    _owned: OwnedSecret = field(default_factory=OwnedSecret, init=False, repr=False)
 
     def describe(self) -> PlanStep:
         return PlanStep(
@@ -89,6 +184,12 @@ class Secret:
         self.changed = step.status != "unchanged"
         step.detail = f"{self.ref.namespace}/{self.ref.name}"
 
+    def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
+        return self._owned.plan(cluster, self.name, self.ref, self.labels)
+
+    def remove(self, cluster: Cluster, step: StepResult) -> None:
+        self._owned.remove(cluster, step, self.ref)
+
 
 @dataclass
 class TokenCopy:
@@ -102,6 +203,7 @@ class TokenCopy:
     labels: dict[str, str] = field(default_factory=dict)
     name: str = "hub API token for BinderHub"
     changed: bool = field(default=False, init=False)
+    _owned: OwnedSecret = field(default_factory=OwnedSecret, init=False, repr=False)
 
     def describe(self) -> PlanStep:
         return PlanStep(
@@ -137,3 +239,10 @@ class TokenCopy:
         )
         self.changed = step.status != "unchanged"
         step.detail = f"{target.namespace}/{target.name}"
+
+    def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
+        """The copy only: the hub's own Secret is z2jh's."""
+        return self._owned.plan(cluster, self.name, self.target, self.labels)
+
+    def remove(self, cluster: Cluster, step: StepResult) -> None:
+        self._owned.remove(cluster, step, self.target)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.files import SECRET_MODE, write_if_changed
-from bhsvc.lifecycle import Cluster, Observation, PlanStep, State
+from bhsvc.lifecycle import Cluster, Observation, PlanStep, Removal, State
 from bhsvc.ui import StepResult
-from bhsvc.workdir import check_writable
+from bhsvc.workdir import check_writable, remove_file, written_by_bhsvc
 
 
 @dataclass
@@ -21,6 +22,7 @@ class ValuesFiles:
     # The run's input files, which are never written over.
     inputs: list[Path] = field(default_factory=list)
     name: str = "values files"
+    _removable: list[Path] = field(default_factory=list, init=False, repr=False)
 
     @property
     def folder(self) -> Path:
@@ -59,6 +61,20 @@ class ValuesFiles:
                 ) from None
         step.status = "written" if changed else "unchanged"
         step.detail = str(self.folder)
+
+    def removal(self, cluster: Cluster | None, earlier: Sequence[Removal]) -> Removal:
+        """The files bhsvc wrote (they start with its header); the run's inputs and
+        anything else stay."""
+        self._removable = [
+            path for path in self.files if path not in self.inputs and written_by_bhsvc(path)
+        ]
+        return Removal(self.name, "files", tuple(f"file {path}" for path in self._removable))
+
+    def remove(self, cluster: Cluster | None, step: StepResult) -> None:
+        for path in self._removable:
+            remove_file(path)
+        step.status = "deleted"
+        step.detail = ", ".join(path.name for path in self._removable)
 
 
 def _text(path: Path) -> str | None:

@@ -145,6 +145,56 @@ class Kube:
             return None
         return str(getattr(found.status, "phase", None) or "Active")
 
+    def delete_namespace(self, name: str, uid: str) -> None:
+        """Delete the namespace, only if it is still the one with that uid (a namespace
+        deleted and made again in between is not bhsvc's to delete); gone is fine."""
+        self._delete(f"delete namespace {name}", self.core.delete_namespace, uid, name)
+
+    def namespace_contents(self, namespace: str) -> list[dict[str, Any]]:
+        """Every object in the namespace that can be listed and deleted, events aside,
+        as {kind, metadata}. The kinds come from the API's discovery, so objects of
+        custom resources count too; a kind that cannot be listed is an error."""
+        from kubernetes import client
+
+        core = self.core
+        found: list[dict[str, Any]] = []
+        resources = self.call("discover the core API", core.get_api_resources)
+        for res in resources.resources:
+            if not _countable(res):
+                continue
+            lister = getattr(core, f"list_namespaced_{_snake(res.kind)}", None)
+            if lister is None:
+                raise OperationError(f"cannot list {res.name} in namespace {namespace}")
+            items = self.call(f"list {res.name} in namespace {namespace}", lister, namespace)
+            for item in items.items:
+                found.append({"kind": res.kind, "metadata": self.as_dict(item).get("metadata")})
+        custom = client.CustomObjectsApi(self.api_client)
+        groups = self.call(
+            "discover the API groups", client.ApisApi(self.api_client).get_api_versions
+        )
+        for group in groups.groups:
+            version = group.preferred_version or group.versions[0]
+            listed = self.call(
+                f"discover {version.group_version}",
+                custom.get_api_resources,
+                group.name,
+                version.version,
+            )
+            for res in listed.resources:
+                if not _countable(res):
+                    continue
+                objects: Any = self.call(
+                    f"list {res.name}.{group.name} in namespace {namespace}",
+                    custom.list_namespaced_custom_object,
+                    group.name,
+                    version.version,
+                    namespace,
+                    res.name,
+                )
+                for item in objects.get("items") or []:
+                    found.append({"kind": res.kind, "metadata": item.get("metadata")})
+        return found
+
     def ensure_namespace(self, name: str) -> str:
         """'created' or 'present'."""
         from kubernetes import client
@@ -229,6 +279,22 @@ class Kube:
                 continue  # changed meanwhile: read it again and decide again
         raise OperationError(f"{where} keeps changing under bhsvc: try again")
 
+    def delete_secret(self, namespace: str, name: str, uid: str) -> None:
+        """Delete the Secret, only if it is still the one with that uid; gone is fine."""
+        self._delete(
+            f"delete Secret {namespace}/{name}",
+            self.core.delete_namespaced_secret,
+            uid,
+            name,
+            namespace,
+        )
+
+    def _delete(self, what: str, fn: Callable[..., Any], uid: str, *args: Any) -> None:
+        from kubernetes import client
+
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        self._status_of(what, fn, *args, body=options)
+
     @staticmethod
     def _secret_body(
         namespace: str,
@@ -298,7 +364,7 @@ class Kube:
                 return str(service["metadata"]["name"]), int(ports[0]["port"])
         raise OperationError(f"no Service matches {label_selector} in namespace {namespace}")
 
-    # ---- read-only views for status and doctor -----------------------------------
+    # ---- read-only views: what status shows, what deploy finds left behind ----------
 
     def _items(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
         return [self.as_dict(item) for item in self.call(what, fn, *args, **kwargs).items]
@@ -403,6 +469,24 @@ def _reraise_409(fn: Callable[..., T]) -> Callable[..., T]:
             raise
 
     return wrapper
+
+
+def _countable(resource: Any) -> bool:
+    """A kind whose objects make a namespace not empty: namespaced, listed and deleted
+    as objects (no subresource, no read-only view such as metrics); events only say
+    what happened."""
+    verbs = set(resource.verbs or [])
+    return (
+        bool(resource.namespaced)
+        and "/" not in resource.name
+        and {"list", "delete"} <= verbs
+        and resource.name != "events"
+    )
+
+
+def _snake(kind: str) -> str:
+    """ConfigMap -> config_map: how the client names its list_namespaced_* methods."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in kind).lstrip("_")
 
 
 def deleting(obj: dict[str, Any]) -> bool:

@@ -10,7 +10,6 @@ deadline for the whole run.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from bhsvc.registry.gcp_errors import (
     surely_not_done,
     translate,
 )
-from bhsvc.registry.policy import add_member
+from bhsvc.registry.policy import add_member, remove_member
 from bhsvc.ui import StepResult
 
 if TYPE_CHECKING:
@@ -46,7 +45,10 @@ T = TypeVar("T")
 Handled = tuple[type[BaseException], ...]
 
 WRITER_ROLE = "roles/artifactregistry.writer"
+# How bhsvc marks what it creates: the repository by a label; a service account,
+# which has no labels, by the end of its description.
 MANAGED_LABEL = ("managed-by", "bhsvc")
+ACCOUNT_MARK = "(bhsvc)"
 
 CREATED = "created"
 PRESENT = "already present"
@@ -300,7 +302,7 @@ class GarProvisioner:
                 f"repository {self.target.repository_name} is a {repo.mode.name}, which cannot "
                 "receive pushes: choose another registry.gar.repository"
             )
-        if repo.labels.get(MANAGED_LABEL[0]) != MANAGED_LABEL[1]:
+        if not repository_made_by_bhsvc(repo):
             return f"{self.target.image_path} (not created by bhsvc; left as it is)"
         return self.target.image_path
 
@@ -422,7 +424,7 @@ class GarProvisioner:
                 account_id=target.account_id,
                 service_account=types.ServiceAccount(
                     display_name="BinderHub image pusher",
-                    description=f"Pushes BinderHub images to {target.image_path} (bhsvc)",
+                    description=f"Pushes BinderHub images to {target.image_path} {ACCOUNT_MARK}",
                 ),
             )
             try:
@@ -516,7 +518,7 @@ class GarProvisioner:
             return self.target.account_name
         return f"projects/-/serviceAccounts/{email}"
 
-    def _list_keys(self, email: str, handled: Handled = ()) -> list[keys.ListedKey]:
+    def list_keys(self, email: str, handled: Handled = ()) -> list[keys.ListedKey]:
         """The user-managed keys of `email`."""
         from google.api_core import exceptions as gexc
         from google.cloud.iam_admin_v1 import types
@@ -553,12 +555,10 @@ class GarProvisioner:
 
     def observe_key(self, email: str) -> tuple[keys.KeyFileInfo | None, list[keys.ListedKey]]:
         """The key file's key (None without a key file) and the account's user-managed keys."""
-        return keys.read_key_file_info(self.target.key_file, email), self._list_keys(email)
+        return keys.read_key_file_info(self.target.key_file, email), self.list_keys(email)
 
-    def _delete_key(self, email: str, key_id: str) -> None:
+    def delete_key(self, email: str, key_id: str) -> None:
         """Delete a key of `email`; one already gone is fine (the goal is reached)."""
-        from google.api_core import exceptions as gexc
-
         client = self.clients.iam
         name = f"{self._account_name(email)}/keys/{key_id}"
         delete = Action(
@@ -567,19 +567,27 @@ class GarProvisioner:
             "iam.serviceAccountKeys.delete",
             _KEY_ADMIN,
         )
-        with contextlib.suppress(gexc.NotFound):
-            self._call(
-                delete,
-                lambda timeout: client.delete_service_account_key(
-                    name=name, retry=None, timeout=timeout
-                ),
-                handled=(gexc.NotFound,),
-            )
+        self._delete(
+            delete,
+            lambda timeout: client.delete_service_account_key(
+                name=name, retry=None, timeout=timeout
+            ),
+        )
+
+    def _delete(self, action: Action, rpc: Callable[[float], T]) -> T | None:
+        """A delete call (retried as any); None when the thing is gone already: the goal
+        is reached (also when a lost answer hid that an earlier attempt deleted it)."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            return self._call(action, rpc, handled=(gexc.NotFound,))
+        except gexc.NotFound:
+            return None
 
     def _discard(self, email: str, key_id: str) -> str | None:
         """Delete a key no file holds: None when it is gone, else the command that deletes it."""
         try:
-            self._delete_key(email, key_id)
+            self.delete_key(email, key_id)
         except OperationError:
             return keys.delete_command(key_id, email)
         return None
@@ -608,7 +616,7 @@ class GarProvisioner:
         if account != email:  # the config named another account then: no file holds its keys
             held = None
             try:
-                theirs = self._list_keys(account, handled=(gexc.NotFound,))
+                theirs = self.list_keys(account, handled=(gexc.NotFound,))
             except gexc.NotFound:  # the account is gone, and its keys with it
                 theirs = []
         deleted = set()
@@ -726,7 +734,7 @@ class GarProvisioner:
             keyfile.remove_pending(path)
             return ""
         try:
-            listed = self._list_keys(pending.account)
+            listed = self.list_keys(pending.account)
         except OperationError:
             return "; the next init checks whether a key was made all the same"
         made = keys.left_behind(pending, listed, existing.key_id if existing else None)
@@ -743,7 +751,7 @@ class GarProvisioner:
         """Delete the key the new one replaces; the record goes once that is done or said."""
         path = self.target.key_file
         try:
-            self._delete_key(email, old_id)
+            self.delete_key(email, old_id)
         except OperationError as err:
             # The new key is in the key file: a rerun with --rotate-key would rotate
             # away from it and leave this old key behind, so say how to finish.
@@ -753,6 +761,96 @@ class GarProvisioner:
                 f"works: delete it with {keys.delete_command(old_id, email)}"
             ) from None
         keyfile.remove_pending(path)
+
+
+def repository_made_by_bhsvc(repo: Repository) -> bool:
+    return bool(repo.labels.get(MANAGED_LABEL[0]) == MANAGED_LABEL[1])
+
+
+def account_made_by_bhsvc(account: iam_types.ServiceAccount) -> bool:
+    return str(account.description).endswith(ACCOUNT_MARK)
+
+
+@dataclass
+class GarRemover(GarProvisioner):
+    """The removing counterparts of the provisioning steps: each removes what bhsvc
+    made and treats what is gone already as done, so a re-run converges."""
+
+    def observe_images(self, limit: int = 3) -> list[str]:
+        """Up to `limit` image (package) names in the repository."""
+        from google.cloud.artifactregistry_v1 import ListPackagesRequest
+
+        client = self.clients.artifact_registry
+        parent = self.target.repository_name
+        action = Action(
+            "list the repository's images", parent, "artifactregistry.packages.list", _AR_READER
+        )
+        request = ListPackagesRequest(parent=parent, page_size=limit)
+        found = self._call(
+            action,
+            lambda timeout: client.list_packages(request=request, retry=None, timeout=timeout),
+        )
+        # One page: its first `limit` names are enough to say it is not empty.
+        names = [str(package.name).rpartition("/")[2] for package in found.packages]
+        return names[:limit]
+
+    def delete_repository(self) -> None:
+        """Delete the repository and every image in it (a long-running operation)."""
+        client = self.clients.artifact_registry
+        name = self.target.repository_name
+        delete = Action(
+            "delete the repository", name, "artifactregistry.repositories.delete", _AR_ADMIN
+        )
+        operation = self._delete(
+            delete,
+            lambda timeout: client.delete_repository(name=name, retry=None, timeout=timeout),
+        )
+        if operation is not None:
+            self._wait_for(operation.operation.name, delete)
+
+    def remove_writer_binding(self, email: str) -> bool:
+        """Take the writer role on the repository from `email` (read-modify-write, as
+        granting); False when it does not hold it."""
+        from google.api_core import exceptions as gexc
+        from google.iam.v1 import iam_policy_pb2
+
+        client = self.clients.artifact_registry
+        target = self.target
+        write = Action(
+            "take the writer role on the repository back",
+            target.repository_name,
+            "artifactregistry.repositories.setIamPolicy",
+            _AR_ADMIN,
+        )
+
+        def read_modify_write() -> bool:
+            policy = self._read_policy()
+            if not remove_member(policy, WRITER_ROLE, f"serviceAccount:{email}"):
+                return False
+            request = iam_policy_pb2.SetIamPolicyRequest(
+                resource=target.repository_name, policy=policy
+            )
+            self._call(
+                write,
+                lambda timeout: client.set_iam_policy(request=request, retry=None, timeout=timeout),
+                handled=(gexc.Conflict,),
+            )
+            return True
+
+        # ABORTED: the policy changed since it was read; read it again.
+        return self._until_deadline(
+            write, read_modify_write, lambda err: isinstance(err, gexc.Conflict)
+        )
+
+    def delete_service_account(self) -> None:
+        """Delete the pusher account (and with it every key it has); gone is fine."""
+        client = self.clients.iam
+        name = self.target.account_name
+        delete = Action("delete the service account", name, "iam.serviceAccounts.delete", _SA_ADMIN)
+        self._delete(
+            delete,
+            lambda timeout: client.delete_service_account(name=name, retry=None, timeout=timeout),
+        )
 
 
 class ProvisionError(OperationError):

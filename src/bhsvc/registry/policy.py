@@ -22,3 +22,17 @@ def add_member(policy: Policy, role: str, member: str) -> bool:
             return True
     policy.bindings.add(role=role, members=[member])
     return True
+
+
+def remove_member(policy: Policy, role: str, member: str) -> bool:
+    """Take `member` out of the unconditional binding of `role` (the one add_member
+    grants); False when it is not there. A binding left without members goes."""
+    for binding in list(policy.bindings):
+        if binding.role == role and not binding.HasField("condition"):
+            if member not in binding.members:
+                return False
+            binding.members.remove(member)
+            if not binding.members:
+                policy.bindings.remove(binding)
+            return True
+    return False
