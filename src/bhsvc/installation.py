@@ -50,6 +50,8 @@ class Inputs:
     # BinderHub's Service as found on the cluster (connect-hub), else the chart's naming.
     service: tuple[str, int] | None = None
     force: bool = False  # upgrade the releases even when nothing changed
+    # This install's id, labelled on what bhsvc makes; None before the first deploy.
+    install_id: str | None = None
 
 
 def with_context(config: Config, context: str) -> Config:
@@ -135,6 +137,8 @@ def components(inputs: Inputs) -> list[Component]:
     ns = config.kube.namespace
     existing = inputs.user.merged(config)
     owner = {naming.INSTANCE_LABEL: config.binderhub.release}
+    if inputs.install_id is not None:
+        owner[naming.INSTALL_LABEL] = inputs.install_id
     docker_config = inputs.docker_config
     folder = values_dir(config)
 
@@ -146,7 +150,10 @@ def components(inputs: Inputs) -> list[Component]:
         owner,
     )
     parts: list[Component] = [
-        Namespaces(tuple(dict.fromkeys([ns, config.hub_namespace if hub.enabled else ns]))),
+        Namespaces(
+            tuple(dict.fromkeys([ns, config.hub_namespace if hub.enabled else ns])),
+            labels={k: v for k, v in owner.items() if k == naming.INSTALL_LABEL},
+        ),
         registry_secret,
     ]
     if hub.enabled:

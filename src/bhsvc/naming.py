@@ -27,6 +27,8 @@ BUILD_POD_SELECTOR = "component=binderhub-build"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "bhsvc"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
+# This install's id (workdir.INSTALL_ID_FILE): which bhsvc install made an object.
+INSTALL_LABEL = "bhsvc.io/install"
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,15 @@
 """Which of bhsvc's objects on a cluster belong to no part of the config. Pure.
 
-bhsvc labels every Secret it makes with `app.kubernetes.io/managed-by=bhsvc` and
-`app.kubernetes.io/instance=<BinderHub release>`. An orphan is such a Secret
-under another release name or outside the config's namespaces (left behind when
-the release or namespace was renamed, or made by another bhsvc install on the
-same cluster), and a release of the binderhub-service chart that bhsvc installed
-there: one whose name and namespace match such a Secret's instance and namespace.
+bhsvc labels every Secret it makes with `app.kubernetes.io/managed-by=bhsvc`,
+`app.kubernetes.io/instance=<BinderHub release>` and `bhsvc.io/install=<id>`,
+the id of the folder it was deployed from (`.bhsvc/install-id`). An orphan is
+such a Secret of this install under another release name or outside the
+config's namespaces (left behind when the release or namespace was renamed, or
+the hub turned off), and a release of the binderhub-service chart that bhsvc
+installed there: one whose name and namespace match such a Secret's instance
+and namespace. Another install's objects (another id, or none: made before ids
+or by hand) are never orphans, so a prune cannot remove a second BinderHub on
+the same cluster.
 
 `status` lists them; `deploy --prune` removes them. Both decide with
 `find_orphans`, so what status shows is what a prune removes.
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bhsvc.config import Config
-from bhsvc.naming import CHART_NAME, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
+from bhsvc.naming import CHART_NAME, INSTALL_LABEL, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 from bhsvc.versions import chart_version
 
 RELEASE = "release"
@@ -35,13 +39,16 @@ class Owner:
     release: str
     namespace: str
     namespaces: frozenset[str]
+    install_id: str | None  # None: never deployed from this folder, so nothing is its
 
     @classmethod
-    def from_config(cls, config: Config) -> Owner:
+    def from_config(cls, config: Config, install_id: str | None) -> Owner:
         namespaces = {config.kube.namespace}
         if config.hub.enabled:
             namespaces.add(config.hub_namespace)
-        return cls(config.binderhub.release, config.kube.namespace, frozenset(namespaces))
+        return cls(
+            config.binderhub.release, config.kube.namespace, frozenset(namespaces), install_id
+        )
 
     def owns_secret(self, namespace: str, release: str) -> bool:
         return release == self.release and namespace in self.namespaces
@@ -66,10 +73,12 @@ class Orphan:
         }
 
 
-def _bhsvc_instance(obj: Mapping[str, Any]) -> str | None:
-    """The release a bhsvc-made object belongs to; None for objects bhsvc did not make."""
+def _bhsvc_instance(obj: Mapping[str, Any], install_id: str | None) -> str | None:
+    """The release an object this install made belongs to; None for any other."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
     if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+        return None
+    if install_id is None or labels.get(INSTALL_LABEL) != install_id:
         return None
     instance = labels.get(INSTANCE_LABEL)
     return str(instance) if instance else None
@@ -82,12 +91,13 @@ def find_orphans(
 ) -> list[Orphan]:
     """The orphans among `secrets` (Secrets in the API's JSON form; only the metadata
     is read) and `releases` (entries of `helm list --all-namespaces --output json`,
-    whose `chart` is <name>-<version>). Objects bhsvc did not make are never orphans.
+    whose `chart` is <name>-<version>). Objects this install did not make are never
+    orphans.
     Sorted: releases first."""
     found: list[Orphan] = []
     installs: set[tuple[str, str]] = set()  # (namespace, release) of bhsvc's Secrets
     for secret in secrets:
-        instance = _bhsvc_instance(secret)
+        instance = _bhsvc_instance(secret, owner.install_id)
         meta = secret.get("metadata") or {}
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         if instance is None:

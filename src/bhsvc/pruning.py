@@ -38,8 +38,9 @@ from bhsvc.record import record_path
 from bhsvc.workdir import HUB_APPLIED_FILE, HUB_VALUES_FILE, values_dir, written_by_bhsvc
 
 
-def find(config: Config, cluster: Cluster) -> list[Orphan]:
-    """The orphans on the cluster: bhsvc's Secrets in all namespaces, and the releases."""
+def find(config: Config, cluster: Cluster, install_id: str | None) -> list[Orphan]:
+    """The orphans on the cluster: this install's Secrets in all namespaces that the
+    config no longer has, and the releases they belong to (see `orphans`)."""
     secrets = cluster.kube.list_secret_metadata(MANAGED_SELECTOR)
     args = ["list", "--all-namespaces", "--kube-context", cluster.context]
     args += ["--deployed", "--failed", "--pending"]
@@ -47,7 +48,7 @@ def find(config: Config, cluster: Cluster) -> list[Orphan]:
         releases = helm_mod.run_json(cluster.helm, args, timeout=READ_TIMEOUT) or []
     except OperationError as err:
         raise OperationError(f"cannot read the helm releases of the cluster: {err}") from None
-    return find_orphans(Owner.from_config(config), secrets, releases)
+    return find_orphans(Owner.from_config(config, install_id), secrets, releases)
 
 
 def hub_parts(inputs: Inputs) -> list[Removable]:
@@ -151,7 +152,7 @@ def left_behind(inputs: Inputs, cluster: Cluster, required: bool) -> LeftBehind:
     """Look for what the config left behind (read-only). A cluster that does not let
     bhsvc look is a note, unless the run must remove it (`required`)."""
     try:
-        parts = orphan_parts(inputs, find(inputs.config, cluster))
+        parts = orphan_parts(inputs, find(inputs.config, cluster, inputs.install_id))
         return LeftBehind(parts, lifecycle.removal_plan(parts, cluster))
     except OperationError as err:
         if required:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from bhsvc import files
 from bhsvc.config import STATE_DIR, Config
 from bhsvc.errors import OperationError, UsageError
 
@@ -14,6 +17,35 @@ HUB_VALUES_FILE = "jupyterhub.values.yaml"
 # A copy of HUB_VALUES_FILE as of the last hub upgrade that succeeded.
 HUB_APPLIED_FILE = "jupyterhub.values.applied.yaml"
 MANIFESTS_FILE = "binderhub-service.yaml"
+
+
+# A random id of this folder's install, put in a label on everything bhsvc makes on
+# the cluster: what a config left behind is told from another install's objects.
+INSTALL_ID_FILE = "install-id"
+_INSTALL_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def read_install_id(config: Config) -> str | None:
+    """This install's id, None before the first deploy (or when the file is not one)."""
+    try:
+        text = config.path(Path(STATE_DIR) / INSTALL_ID_FILE).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if _INSTALL_ID.fullmatch(text) else None
+
+
+def ensure_install_id(config: Config) -> str:
+    """This install's id, made the first time (written 0600 in the private folder)."""
+    found = read_install_id(config)
+    if found is not None:
+        return found
+    made = secrets.token_hex(8)
+    path = config.path(Path(STATE_DIR) / INSTALL_ID_FILE)
+    try:
+        files.write_atomic(path, made + "\n", files.SECRET_MODE, durable=True)
+    except OSError as err:
+        raise OperationError(f"{path}: cannot write the install id ({err.strerror})") from None
+    return made
 
 
 def values_dir(config: Config) -> Path:

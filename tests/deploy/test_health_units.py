@@ -48,17 +48,17 @@ def secret(namespace: str, name: str, **labels: str) -> dict[str, Any]:
     return {"metadata": {"namespace": namespace, "name": name, "labels": labels}}
 
 
-def bhsvc_secret(namespace: str, name: str, release: str) -> dict[str, Any]:
-    return secret(
-        namespace,
-        name,
-        **{"app.kubernetes.io/managed-by": "bhsvc", "app.kubernetes.io/instance": release},
-    )
+INSTALL = "0123456789abcdef"
+
+
+def bhsvc_secret(namespace: str, name: str, release: str, install: str = INSTALL) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/managed-by": "bhsvc", "app.kubernetes.io/instance": release}
+    return secret(namespace, name, **labels, **{"bhsvc.io/install": install})
 
 
 def test_orphans_are_bhsvc_objects_of_another_release_or_namespace() -> None:
-    owner = Owner.from_config(config(namespace="jupyterhub"))
-    assert owner == Owner("binderhub", "binder", frozenset({"binder", "jupyterhub"}))
+    owner = Owner.from_config(config(namespace="jupyterhub"), INSTALL)
+    assert owner == Owner("binderhub", "binder", frozenset({"binder", "jupyterhub"}), INSTALL)
     secrets = [
         bhsvc_secret("binder", "binderhub-registry-credentials", "binderhub"),  # ours
         bhsvc_secret("jupyterhub", "binderhub-image-pull", "binderhub"),  # ours, hub side
@@ -66,6 +66,14 @@ def test_orphans_are_bhsvc_objects_of_another_release_or_namespace() -> None:
         bhsvc_secret("elsewhere", "binderhub-registry-credentials", "binderhub"),
         secret("binder", "theirs", **{"app.kubernetes.io/instance": "other"}),  # not bhsvc's
         secret("binder", "unnamed", **{"app.kubernetes.io/managed-by": "bhsvc"}),  # no release
+        # Another bhsvc install on the same cluster (another folder), and one made before
+        # installs had an id: never this config's to remove.
+        bhsvc_secret("other-ns", "binderhub-registry-credentials", "binderhub", "f" * 16),
+        secret(
+            "old-ns",
+            "old-registry-credentials",
+            **{"app.kubernetes.io/managed-by": "bhsvc", "app.kubernetes.io/instance": "x"},
+        ),
     ]
     chart = "binderhub-service-0.1.0"
     releases = [
@@ -89,9 +97,11 @@ def test_orphans_are_bhsvc_objects_of_another_release_or_namespace() -> None:
     assert find_orphans(owner, secrets[:2], [moved]) == [
         Orphan("release", "jupyterhub", "binderhub", "binderhub")
     ]
-    assert find_orphans(Owner.from_config(config()), secrets[1:2], []) == [
+    assert find_orphans(Owner.from_config(config(), INSTALL), secrets[1:2], []) == [
         Orphan("Secret", "jupyterhub", "binderhub-image-pull", "binderhub")
     ]  # without a hub, the hub's namespace is not the config's
+    # Never deployed from this folder: nothing on the cluster is known to be its own.
+    assert find_orphans(Owner.from_config(config(), None), secrets, releases) == []
 
 
 # ---- NetworkPolicies -------------------------------------------------------------------

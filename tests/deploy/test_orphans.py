@@ -161,16 +161,28 @@ def test_prune_never_removes_what_is_no_longer_bhsvcs(
     deploy(run_cli, project)
     unlabel = {"metadata": {"labels": {"app.kubernetes.io/managed-by": None}}}
     api().patch_namespaced_secret(REGISTRY_SECRET, NAMESPACE, unlabel)
+    install = (project.root / ".bhsvc" / "install-id").read_text().strip()
     api().create_namespaced_secret(NAMESPACE, {"metadata": {"name": "old-registry-credentials",
-        "labels": {"app.kubernetes.io/managed-by": "bhsvc",
+        "labels": {"app.kubernetes.io/managed-by": "bhsvc", "bhsvc.io/install": install,
                    "app.kubernetes.io/instance": "old"}}})  # fmt: skip
+    # Another bhsvc install on the same cluster (another folder's id), and one from
+    # before installs had ids: neither is this config's.
+    api().create_namespaced_secret(NAMESPACE, {"metadata": {"name": "other-install",
+        "labels": {"app.kubernetes.io/managed-by": "bhsvc", "bhsvc.io/install": "f" * 16,
+                   "app.kubernetes.io/instance": "other"}}})  # fmt: skip
+    api().create_namespaced_secret(NAMESPACE, {"metadata": {"name": "before-ids",
+        "labels": {"app.kubernetes.io/managed-by": "bhsvc",
+                   "app.kubernetes.io/instance": "older"}}})  # fmt: skip
     project.write_config({"kube": {"namespace": "binder-new"}})
     pruned = deploy(run_cli, project, "--prune", "-o", "json")
     # Without bhsvc's label the Secret is not an orphan, and its release with it: a
-    # release goes only with a Secret of bhsvc's for it. The other Secret is bhsvc's.
+    # release goes only with a Secret of bhsvc's for it. The other Secret is this
+    # install's; another install's are left alone.
     assert [step["name"] for step in pruned.json()["pruned"]] == [
         f"Secret {NAMESPACE}/old-registry-credentials"
     ]
+    assert cluster.get("Secret", NAMESPACE, "other-install") is not None
+    assert cluster.get("Secret", NAMESPACE, "before-ids") is not None
     assert cluster.get("Secret", NAMESPACE, REGISTRY_SECRET) is not None
     assert cluster.get("Namespace", "", NAMESPACE) is not None, "it holds the release"
 

@@ -608,14 +608,6 @@ class FakeKubernetes:
         self.writes.append(Write(verb, resource.kind, namespace, name, agent))
         self._notify(resource, "ADDED", obj)
         self._after_change(resource, obj)
-        if resource.kind == "Namespace":
-            # kube-controller-manager's root-ca-cert-publisher puts the cluster's CA
-            # in every namespace (pods mount it with their service-account token).
-            configmap = {
-                "metadata": {"name": "kube-root-ca.crt"},
-                "data": {"ca.crt": self._tls.ca_pem.decode()},
-            }
-            self._create(self._kind("ConfigMap"), name, configmap, "root-ca-cert-publisher")
         return copy.deepcopy(obj)
 
     @staticmethod

@@ -26,6 +26,7 @@ from bhsvc.installation import Inputs, release_of, with_context
 from bhsvc.kube import Kube, connect
 from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, Removal, State
 from bhsvc.registry.credentials import docker_config_json, load_credentials
+from bhsvc.workdir import ensure_install_id, read_install_id
 
 
 def prepare(
@@ -72,7 +73,13 @@ def prepare(
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     # Settings BinderHub's chart refuses are bad input: rendered offline first.
     render.render(config, source, helm, chart, user.merged(config))
-    inputs = Inputs(config, source, user, helm, chart, timeout, docker_config, force=force)
+    # What bhsvc makes is labelled with this folder's install id, made by the first
+    # real run (a dry run only reads it).
+    install_id = read_install_id(config) if dry_run else ensure_install_id(config)
+    inputs = Inputs(
+        config, source, user, helm, chart, timeout, docker_config, force=force,
+        install_id=install_id,
+    )  # fmt: skip
     return inputs, notes
 
 

@@ -24,6 +24,7 @@ from bhsvc.hub_files import hub_user_values
 from bhsvc.installation import Inputs
 from bhsvc.registry.credentials import docker_config_json, load_credentials
 from bhsvc.registry.gcp_clients import resolve_endpoints
+from bhsvc.workdir import read_install_id
 
 # Seconds a release may take: part of the helm commands the components describe,
 # which status never runs.
@@ -50,7 +51,10 @@ def prepare(config_path: Path, helm_path: str | None) -> tuple[Inputs, list[str]
         docker_config = None
         notes.append(f"the registry credentials ({err}): the Secrets' content is not compared")
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
-    inputs = Inputs(config, source, user, helm, chart, UNUSED_TIMEOUT, docker_config)
+    inputs = Inputs(
+        config, source, user, helm, chart, UNUSED_TIMEOUT, docker_config,
+        install_id=read_install_id(config),
+    )  # fmt: skip
     return inputs, notes
 
 

@@ -31,6 +31,7 @@ from bhsvc.hub_files import HubUserValues, hub_user_values
 from bhsvc.installation import Inputs, components
 from bhsvc.kube import Kube
 from bhsvc.lifecycle import Cluster, Removable, Removal
+from bhsvc.workdir import read_install_id
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,10 @@ def prepare(
     check_hub_chart(config)
     chart = chart_for(config)
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
-    return Inputs(config, str(config_path), user, helm, chart, timeout, docker_config=None)
+    return Inputs(
+        config, str(config_path), user, helm, chart, timeout, docker_config=None,
+        install_id=read_install_id(config),
+    )  # fmt: skip
 
 
 def installation(inputs: Inputs, asked: Asked) -> list[Removable]:

@@ -62,6 +62,7 @@ class Namespaces:
 
     names: tuple[str, ...]
     name: str = "namespace"
+    labels: dict[str, str] = field(default_factory=dict)  # besides bhsvc's own, when made
     _removable: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def describe(self) -> PlanStep:
@@ -84,7 +85,7 @@ class Namespaces:
         return Observation(State.MISSING if missing else State.CONVERGED, detail, blocker)
 
     def apply(self, cluster: Cluster, step: StepResult) -> None:
-        done = {ns: cluster.kube.ensure_namespace(ns) for ns in self.names}
+        done = {ns: cluster.kube.ensure_namespace(ns, self.labels) for ns in self.names}
         step.status = "created" if "created" in done.values() else "present"
         step.detail = ", ".join(f"{ns} {state}" for ns, state in done.items())
 

@@ -13,10 +13,9 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any, TypeVar
 
-from bhsvc import helm as helm_mod
-from bhsvc import installation, naming
+from bhsvc import installation, naming, pruning
 from bhsvc.components.checks import VersionsCheck, get_versions_through
-from bhsvc.components.releases import READ_TIMEOUT, HubRelease, Release
+from bhsvc.components.releases import HubRelease, Release
 from bhsvc.diagnose import containers_with_logs, pod_ready
 from bhsvc.errors import BhsvcError, OperationError
 from bhsvc.health.facts import (
@@ -36,7 +35,6 @@ from bhsvc.health.facts import (
 )
 from bhsvc.kube.client import Kube
 from bhsvc.lifecycle import Cluster, Component, Observation, State
-from bhsvc.orphans import MANAGED_SELECTOR, Orphan, Owner, find_orphans
 
 T = TypeVar("T")
 
@@ -102,7 +100,8 @@ def gather(
     if network:
         _network(facts, kube, read)
     facts.components = _component_facts(parts, observed, facts)
-    facts.orphans = read(lambda: _orphans(facts, kube, inputs.helm), None)
+    cluster = Cluster(kube, inputs.helm)
+    facts.orphans = read(lambda: pruning.find(facts.config, cluster, inputs.install_id), None)
     facts.unread = read.unread + (facts.gar.unread if facts.gar else [])
     return facts
 
@@ -335,11 +334,3 @@ def _network(facts: Facts, kube: Kube, read: _Reader) -> None:
         found = read(partial(kube.read_namespace, name), None)
         if found is not None:
             facts.namespaces[name] = found
-
-
-def _orphans(facts: Facts, kube: Kube, helm: helm_mod.Helm) -> list[Orphan]:
-    secrets = kube.list_secret_metadata(MANAGED_SELECTOR)
-    args = ["list", "--all-namespaces", "--kube-context", kube.context_name]
-    args += ["--deployed", "--failed", "--pending"]
-    releases = helm_mod.run_json(helm, args, timeout=READ_TIMEOUT) or []
-    return find_orphans(Owner.from_config(facts.config), secrets, releases)

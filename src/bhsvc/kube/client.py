@@ -195,8 +195,8 @@ class Kube:
                     found.append({"kind": res.kind, "metadata": item.get("metadata")})
         return found
 
-    def ensure_namespace(self, name: str) -> str:
-        """'created' or 'present'."""
+    def ensure_namespace(self, name: str, labels: dict[str, str] | None = None) -> str:
+        """'created' or 'present'; one bhsvc creates carries its label and `labels`."""
         from kubernetes import client
 
         phase = self.namespace_phase(name)
@@ -207,7 +207,7 @@ class Kube:
         if phase is not None:
             return "present"
         body = client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=name, labels={MANAGED_BY_LABEL: MANAGED_BY})
+            metadata=client.V1ObjectMeta(name=name, labels=managed_labels(labels))
         )
         try:
             self.call(f"create namespace {name}", _reraise_409(self.core.create_namespace), body)

@@ -91,6 +91,7 @@ def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
     from kubernetes import client
     from kubernetes import config as kconfig
     from kubernetes.config.config_exception import ConfigException
+
     source = os.pathsep.join(str(p) for p in existing)
     try:
         contexts, active = kconfig.list_kube_config_contexts(config_file=source)  # type: ignore[no-untyped-call]
