@@ -318,10 +318,17 @@ def values_args(values_files: Sequence[Path | str]) -> list[str]:
 
 
 def template_args(
-    release: str, chart: str, namespace: str, values_files: Sequence[Path | str]
+    release: str,
+    chart: str,
+    namespace: str,
+    values_files: Sequence[Path | str],
+    version: str | None = None,
 ) -> list[str]:
     """`helm template`; a values file "-" is read from standard input."""
-    return ["template", release, chart, "--namespace", namespace, *values_args(values_files)]
+    args = ["template", release, chart, "--namespace", namespace]
+    if version:
+        args += ["--version", version]
+    return [*args, *values_args(values_files)]
 
 
 def upgrade_install_args(

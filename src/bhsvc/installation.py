@@ -95,6 +95,8 @@ def binderhub_chart_args(inputs: Inputs) -> list[str]:
         config.kube.namespace,
         [values_dir(config) / BINDERHUB_VALUES_FILE],
         timeout_seconds=inputs.timeout,
+        # The version the offline render used (a remote chart only: see the config).
+        version=config.binderhub.chart_version,
         kube_context=config.kube.context,
     )
 
@@ -188,24 +190,27 @@ def components(inputs: Inputs) -> list[Component]:
             token = TokenCopy(source, target, hub.service_name, owner)
             parts.append(token)
             binderhub_reads.append(token)
-    bundled = chart_mod.local_chart_metadata(inputs.chart) or {}
+    # The chart's name and version: a local chart's Chart.yaml, a remote one's chart_version.
+    meta = chart_mod.local_chart_metadata(inputs.chart) or {}
+    if config.binderhub.chart_version:
+        meta = {"version": config.binderhub.chart_version}
     smoke_timeout = min(float(inputs.timeout), SMOKE_TIMEOUT)
     parts += [
         Release(
             f"BinderHub release {config.binderhub.release}",
             config.binderhub.release,
             ns,
-            f"binderhub-service {bundled.get('version', '')}".strip(),
+            f"binderhub-service {meta.get('version', '')}".strip(),
             binderhub_chart_args(inputs),
             naming.release_selector(config),
             inputs.timeout,
-            chart_name=str(bundled.get("name", naming.CHART_NAME)),
-            chart_version=str(bundled["version"]) if "version" in bundled else None,
+            chart_name=str(meta.get("name", naming.CHART_NAME)),
+            chart_version=str(meta["version"]) if "version" in meta else None,
             expected_values=yaml.safe_load(written[BINDERHUB_VALUES_FILE]),
             depends_on=binderhub_reads,
             force=inputs.force,
             downgrade_hint="upgrade bhsvc (its bundled chart is older), or set binderhub.chart "
-            "to the chart the release runs",
+            "(and binderhub.chart_version) to the chart the release runs",
         ),
         VersionsCheck(
             f"GET {config.binderhub_base_url}versions",

@@ -73,7 +73,13 @@ def render(
     `values_files`.
     """
     files = values_files(config, source, hub_values_in)
-    args = helm.template_args(config.binderhub.release, chart, config.kube.namespace, ["-"])
+    args = helm.template_args(
+        config.binderhub.release,
+        chart,
+        config.kube.namespace,
+        ["-"],
+        version=config.binderhub.chart_version,
+    )
     try:
         manifests = helm.run(helm_bin, args, stdin=files[BINDERHUB_VALUES_FILE])
     except helm.HelmFailed as err:
