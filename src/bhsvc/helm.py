@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.files import cache_home
 
 MIN_VERSION = (3, 14, 0)
 PINNED_VERSION = "v4.1.4"
@@ -86,8 +87,7 @@ def download_sources(env: dict[str, str]) -> list[Source]:
 
 
 def cache_dir(env: dict[str, str]) -> Path:
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bhsvc" / "helm" / PINNED_VERSION
+    return cache_home(env) / "helm" / PINNED_VERSION
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
@@ -339,13 +339,10 @@ def upgrade_install_args(
     values_files: Sequence[Path],
     timeout_seconds: int = 600,
     version: str | None = None,
-    repo: str | None = None,
     kube_context: str | None = None,
 ) -> list[str]:
     """`helm upgrade --install` that waits and rolls back on failure (flag per major)."""
     args = ["upgrade", "--install", release, chart, "--namespace", namespace]
-    if repo:
-        args += ["--repo", repo]
     if version:
         args += ["--version", version]
     if kube_context:

@@ -21,6 +21,7 @@ from bhsvc.components.kube_objects import Namespaces, Secret, TokenCopy
 from bhsvc.components.releases import Changes, HubRelease, Release
 from bhsvc.components.values_files import ValuesFiles
 from bhsvc.config import Config
+from bhsvc.hub_chart import HubChart
 from bhsvc.hub_files import HubUserValues
 from bhsvc.lifecycle import Component
 from bhsvc.names import REGISTRY_PASSWORD_ENV
@@ -46,6 +47,8 @@ class Inputs:
     timeout: int  # seconds each release may take
     # The registry's docker config.json; None when it cannot be read (a dry run).
     docker_config: str | None
+    # The hub's chart (with hub.enabled): checked and rendered by `prepare`.
+    hub_chart: HubChart | None = None
     # BinderHub's Service as found on the cluster (connect-hub), else the chart's naming.
     service: tuple[str, int] | None = None
     force: bool = False  # upgrade the releases even when nothing changed
@@ -69,19 +72,17 @@ def credentials_source(config: Config) -> str:
 
 
 def hub_chart_args(inputs: Inputs) -> list[str]:
-    """`helm upgrade --install` of z2jh: the user's files first, bhsvc's last so it wins."""
+    """`helm upgrade --install` of z2jh: the user's files first, bhsvc's last so it wins.
+    The chart is a local one: the user's, or the copy `prepare` fetched and checked."""
     config = inputs.config
-    local = config.hub.chart
+    assert inputs.hub_chart is not None, "prepare locates the hub's chart"
     return helm_mod.upgrade_install_args(
         inputs.helm,
         config.hub.release,
-        chart_mod.reference(config, local) if local else chart_mod.HUB_CHART_NAME,
+        inputs.hub_chart.path,
         config.hub_namespace,
         [*inputs.user.files, values_dir(config) / HUB_VALUES_FILE],
         timeout_seconds=inputs.timeout,
-        # A local chart is the version it is; a remote one is fetched at chart_version.
-        version=None if local and "://" not in local else config.hub.chart_version,
-        repo=None if local else chart_mod.HUB_CHART_REPO,
         kube_context=config.kube.context,
     )
 
@@ -165,7 +166,8 @@ def components(inputs: Inputs) -> list[Component]:
     binderhub_reads: list[Changes] = [registry_secret]
     if hub.enabled:
         version = hub_chart_version(config)
-        title = f"chart {hub.chart}" if hub.chart else f"z2jh {hub.chart_version}"
+        assert inputs.hub_chart is not None, "prepare locates the hub's chart"
+        title = inputs.hub_chart.describe()
         parts.append(
             HubRelease(
                 f"JupyterHub release {hub.release}",

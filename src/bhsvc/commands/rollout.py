@@ -3,6 +3,7 @@ asking first, applying the components and the one document a run prints."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import Any
 from rich.markup import escape
 
 from bhsvc import helm as helm_mod
+from bhsvc import hub_chart as hub_chart_mod
 from bhsvc import lifecycle, prompts, render, ui
 from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.components.checks import VersionsCheck
@@ -25,6 +27,7 @@ from bhsvc.installation import Inputs, release_of, with_context
 from bhsvc.kube import Kube, connect
 from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, State
 from bhsvc.registry.credentials import docker_config_json, load_credentials
+from bhsvc.workdir import HUB_VALUES_FILE
 
 
 def prepare(
@@ -51,7 +54,7 @@ def prepare(
         )
     user = hub_user_values(config, hub_values)
     source = str(config_path)
-    render.values_files(config, source, user.merged(config))  # refuses bad combinations
+    written = render.values_files(config, source, user.merged(config))  # refuses bad combinations
     notes: list[str] = []
     try:
         docker_config: str | None = docker_config_json(load_credentials(config))
@@ -73,7 +76,21 @@ def prepare(
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     # Settings BinderHub's chart refuses are bad input: rendered offline first.
     render.render(config, source, helm, chart, user.merged(config))
-    inputs = Inputs(config, source, user, helm, chart, timeout, docker_config, force=force)
+    hub_chart = None
+    if config.hub.enabled:
+        hub_chart = hub_chart_mod.locate(config, os.environ)
+        try:
+            hub_chart_mod.ensure(hub_chart, helm, ui.print_notice)
+        except OperationError as err:
+            if not dry_run:
+                raise
+            notes.append(f"{command} would stop here (exit code 1): {err}")
+        else:
+            # The same for the hub's chart, with the user's values files and bhsvc's.
+            render.render_hub(config, helm, hub_chart.path, user.files, written[HUB_VALUES_FILE])
+    inputs = Inputs(
+        config, source, user, helm, chart, timeout, docker_config, hub_chart, force=force
+    )
     return inputs, notes
 
 
