@@ -60,7 +60,9 @@ def z2jh_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmRe
     repository = HelmRepository(folder / "served", helm) if helm else None
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(folder / "cache"))
-        patch.setenv("BHSVC_HUB_CHART_REPO", repository.url if repository else "http://127.0.0.1:9/")
+        patch.setenv(
+            "BHSVC_HUB_CHART_REPO", repository.url if repository else "http://127.0.0.1:9/"
+        )
         if repository is not None:
             for version in ("4.3.1", "4.4.0"):
                 repository.add(fake_z2jh_chart(folder / "charts" / version, version))

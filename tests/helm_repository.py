@@ -62,4 +62,3 @@ class HelmRepository:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
-

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -52,6 +53,10 @@ class Inputs:
     # BinderHub's Service as found on the cluster (connect-hub), else the chart's naming.
     service: tuple[str, int] | None = None
     force: bool = False  # upgrade the releases even when nothing changed
+
+
+# What makes helm leave an object it would delete (the release no longer renders it).
+HELM_RESOURCE_POLICY = "helm.sh/resource-policy"
 
 
 def with_context(config: Config, context: str) -> Config:
@@ -109,6 +114,32 @@ def registry_secret_data(docker_config: str) -> dict[str, bytes]:
     return {".dockerconfigjson": data, "config.json": data}
 
 
+def registry_secret_component(config: Config, docker_config: str | None) -> Secret:
+    """The push Secret. With the 2i2c chart's names it is that chart's own Secret,
+    taken over: its type stays Opaque (a Secret's type cannot change), and helm must
+    leave it in place when the upgrade no longer renders it."""
+    purpose = f"docker config.json for {config.registry_server}, from {credentials_source(config)}"
+    taken_over: dict[str, Any] = {}
+    if naming.uses_2i2c_names(config):
+        purpose += "; the 2i2c chart's push Secret, which helm keeps (resource-policy keep)"
+        taken_over = {"type": "Opaque", "annotations": {HELM_RESOURCE_POLICY: "keep"}}
+    return Secret(
+        "registry credentials Secret",
+        naming.SecretRef(
+            config.kube.namespace, naming.registry_secret(config), ".dockerconfigjson"
+        ),
+        purpose,
+        registry_secret_data(docker_config) if docker_config else None,
+        owner_labels(config),
+        **taken_over,
+    )
+
+
+def owner_labels(config: Config) -> dict[str, str]:
+    """The label of what bhsvc writes for the release (besides managed-by)."""
+    return {naming.INSTANCE_LABEL: config.binderhub.release}
+
+
 def hub_chart_version(config: Config) -> str | None:
     """The z2jh version bhsvc installs: hub.chart_version, or a local chart's own."""
     if config.hub.chart and "://" not in config.hub.chart:
@@ -132,17 +163,11 @@ def components(inputs: Inputs) -> list[Component]:
     hub = config.hub
     ns = config.kube.namespace
     existing = inputs.user.merged(config)
-    owner = {naming.INSTANCE_LABEL: config.binderhub.release}
+    owner = owner_labels(config)
     docker_config = inputs.docker_config
     folder = values_dir(config)
 
-    registry_secret = Secret(
-        "registry credentials Secret",
-        naming.SecretRef(ns, naming.registry_secret(config), ".dockerconfigjson"),
-        f"docker config.json for {config.registry_server}, from {credentials_source(config)}",
-        registry_secret_data(docker_config) if docker_config else None,
-        owner,
-    )
+    registry_secret = registry_secret_component(config, docker_config)
     parts: list[Component] = [
         Namespaces(tuple(dict.fromkeys([ns, config.hub_namespace if hub.enabled else ns]))),
         registry_secret,

@@ -124,9 +124,7 @@ def render_hub(
     """`helm template` of the hub's chart (offline) with all its values: the user's
     files, then bhsvc's (`ours`, on standard input). Values the chart refuses are bad
     input, worded as helm names the key."""
-    args = helm.template_args(
-        config.hub.release, chart, config.hub_namespace, [*user_files, "-"]
-    )
+    args = helm.template_args(config.hub.release, chart, config.hub_namespace, [*user_files, "-"])
     try:
         helm.run(helm_bin, args, stdin=ours)
     except helm.HelmFailed as err:
