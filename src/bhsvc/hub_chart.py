@@ -255,7 +255,9 @@ def index_digest(index: str, name: str, version: str) -> str | None:
 
 def _entry_at(index: str, position: int, indent: int) -> Any:
     """The list item whose key at `indent` starts at `position`, parsed alone."""
-    dash = re.compile(rf"^ {{{max(indent - 2, 0)}}}- ", re.MULTILINE)
+    if indent < 2:
+        return None  # not a key of a list item under `entries: <chart>:`
+    dash = re.compile(rf"^ {{{indent - 2}}}- ", re.MULTILINE)
     starts = [m.start() for m in dash.finditer(index, 0, position + 1)]
     if not starts:
         return None

@@ -74,15 +74,23 @@ def objects_of(cluster: FakeKubernetes, docs: list[dict[str, Any]]) -> dict[tupl
     return found
 
 
+@pytest.mark.parametrize("major", [4, 3])
 def test_adopt_then_deploy_upgrades_the_release_in_place(
     run_cli: Any,
     project: Project,
     cluster: FakeKubernetes,
     deploy_env: dict[str, str],
     helm4_path: Path,
+    helm3_path: Path,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    major: int,
 ) -> None:
-    install_2i2c_release(helm4_path, deploy_env, tmp_path, "05", "05-readme-step11-and-hub-step8")
+    """With helm 4 and helm 3: the release installed, read and upgraded by the same one."""
+    helm = helm4_path if major == 4 else helm3_path
+    monkeypatch.setenv("BHSVC_HELM", str(helm))
+    deploy_env = {**deploy_env, "BHSVC_HELM": str(helm)}
+    install_2i2c_release(helm, deploy_env, tmp_path, "05", "05-readme-step11-and-hub-step8")
     theirs = manifests("05")
     before = objects_of(cluster, theirs)
     writes_before = len(cluster.writes)

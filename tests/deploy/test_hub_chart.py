@@ -317,6 +317,7 @@ def test_the_digest_of_the_entry_of_that_chart_and_version() -> None:
     assert index_digest(indented, "jupyterhub", "4.4.0") == "a" * 64
     assert index_digest(json.dumps(INDEX), "jupyterhub", "4.4.0") == "a" * 64
     assert index_digest(json.dumps(INDEX), "jupyterhub", "4.0.0") is None
+    assert index_digest("version: 4.4.0\n", "jupyterhub", "4.4.0") is None
 
 
 def test_a_digest_that_is_no_sha256_is_none() -> None:
