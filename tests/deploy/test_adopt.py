@@ -17,6 +17,7 @@ import json
 import os
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,21 @@ def install_2i2c_release(
     )  # fmt: skip
 
 
+@pytest.fixture
+def install_2i2c(
+    project: Project, deploy_env: dict[str, str], helm4_path: Path, tmp_path: Path
+) -> Callable[..., None]:
+    """install(case, values file, helm=helm 4): the 2i2c release, in a project that has
+    no bhsvc.yaml nor key yet."""
+    project.config.unlink()
+    project.key.unlink()
+
+    def install(case: str, values_file: str, helm: Path = helm4_path) -> None:
+        install_2i2c_release(helm, deploy_env, tmp_path, case, values_file)
+
+    return install
+
+
 def objects_of(cluster: FakeKubernetes, docs: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
     found = {}
     for doc in docs:
@@ -79,23 +95,19 @@ def test_adopt_then_deploy_upgrades_the_release_in_place(
     run_cli: Any,
     project: Project,
     cluster: FakeKubernetes,
-    deploy_env: dict[str, str],
+    install_2i2c: Callable[..., None],
     helm4_path: Path,
     helm3_path: Path,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     major: int,
 ) -> None:
     """With helm 4 and helm 3: the release installed, read and upgraded by the same one."""
     helm = helm4_path if major == 4 else helm3_path
     monkeypatch.setenv("BHSVC_HELM", str(helm))
-    deploy_env = {**deploy_env, "BHSVC_HELM": str(helm)}
-    install_2i2c_release(helm, deploy_env, tmp_path, "05", "05-readme-step11-and-hub-step8")
+    install_2i2c("05", "05-readme-step11-and-hub-step8", helm)
     theirs = manifests("05")
     before = objects_of(cluster, theirs)
     writes_before = len(cluster.writes)
-    project.config.unlink()
-    project.key.unlink()
 
     adopted = run_cli("adopt", "--release", RELEASE, "--namespace", NAMESPACE,
                       "--config", str(project.config), "-o", "json")  # fmt: skip
@@ -189,16 +201,9 @@ def test_adopt_then_deploy_upgrades_the_release_in_place(
 
 
 def test_adopt_again_keeps_its_files_and_never_writes_over_others(
-    run_cli: Any,
-    project: Project,
-    cluster: FakeKubernetes,
-    deploy_env: dict[str, str],
-    helm4_path: Path,
-    tmp_path: Path,
+    run_cli: Any, project: Project, install_2i2c: Callable[..., None]
 ) -> None:
-    install_2i2c_release(helm4_path, deploy_env, tmp_path, "04", "04-readme-step8")
-    project.key.unlink()
-    project.config.unlink()
+    install_2i2c("04", "04-readme-step8")
     args = ["adopt", "--release", RELEASE, "--namespace", NAMESPACE, "-c", str(project.config)]
     first = run_cli(*args)
     assert first.code == 0, first.both
@@ -218,22 +223,17 @@ def test_adopt_again_keeps_its_files_and_never_writes_over_others(
 
 
 def test_values_with_credentials_bhsvc_cannot_move_stop_adopt(
-    run_cli: Any,
-    project: Project,
-    cluster: FakeKubernetes,
-    deploy_env: dict[str, str],
-    helm4_path: Path,
-    tmp_path: Path,
+    run_cli: Any, project: Project, cluster: FakeKubernetes, install_2i2c: Callable[..., None]
 ) -> None:
     """The 2i2c lint values set extraCredentials.googleServiceAccountKey."""
-    install_2i2c_release(helm4_path, deploy_env, tmp_path, "03", "03-lint-and-validate-values")
-    project.config.unlink()
+    install_2i2c("03", "03-lint-and-validate-values")
+    writes = len(cluster.writes)
     result = run_cli("adopt", "--release", RELEASE, "-n", NAMESPACE, "-c", str(project.config))
     assert result.code == 1
     [line] = result.err.strip().splitlines()[-1:]
     assert "extraCredentials.googleServiceAccountKey holds credentials" in line
     assert "PRIVATE_KEY" not in result.both
-    assert not project.config.exists()
+    assert not project.config.exists() and len(cluster.writes) == writes
 
 
 @pytest.mark.parametrize(

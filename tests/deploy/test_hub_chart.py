@@ -243,25 +243,22 @@ def test_a_repository_that_is_no_http_url_is_bad_input(
 def test_a_chart_from_a_registry_is_fetched_into_the_cache_too(
     run_cli: Any,
     project: Project,
-    oci_registry_tls: Registry,
+    trusted_registry: Registry,
     helm4_path: Path,
     tmp_path: Path,
     cache: Path,
     deploy_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import subprocess
 
-    assert oci_registry_tls.ca_file is not None
-    monkeypatch.setenv("SSL_CERT_FILE", str(oci_registry_tls.ca_file))
     chart = fake_z2jh_chart(tmp_path / "src", "4.3.1")
     for args in (
         ["package", str(chart), "--destination", str(tmp_path)],
-        ["push", str(tmp_path / "jupyterhub-4.3.1.tgz"), oci_registry_tls.oci("hub-test"),
-         *oci_registry_tls.helm_flags()],
+        ["push", str(tmp_path / "jupyterhub-4.3.1.tgz"), trusted_registry.oci("hub-test"),
+         *trusted_registry.helm_flags()],
     ):  # fmt: skip
         subprocess.run([str(helm4_path), *args], env=deploy_env, check=True, timeout=120)
-    reference = oci_registry_tls.oci("hub-test/jupyterhub")
+    reference = trusted_registry.oci("hub-test/jupyterhub")
     project.write_config({"hub": {**HUB, "chart": reference}})
     plan = run_cli(*deploy("--dry-run", "-o", "json", project=project))
     assert plan.code == 0, plan.both
