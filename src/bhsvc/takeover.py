@@ -37,9 +37,9 @@ from bhsvc.config import STATE_DIR, Config, server_host
 from bhsvc.config.loading import validate
 from bhsvc.config.wording import format_validation_error
 from bhsvc.errors import OperationError
+from bhsvc.registry.credentials import GAR_USERNAME
 
 NAMING_2I2C = "2i2c"
-GAR_USERNAME = "_json_key"
 PASSWORD_FILE = f"{STATE_DIR}/registry-password"
 # Values only bhsvc's chart knows: a release that has them runs it already.
 BHSVC_CHART_KEYS = (("naming",), ("dockerApi", "type"), ("hubIntegration",))
@@ -304,9 +304,10 @@ def _is_hook(doc: Mapping[str, Any]) -> bool:
     return "helm.sh/hook" in ((doc.get("metadata") or {}).get("annotations") or {})
 
 
-def _ports(service: Mapping[str, Any]) -> list[tuple[Any, Any, Any]]:
+def _ports(service: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """A Service's ports as what reaches them: name, port, target (protocol TCP)."""
     ports = (service.get("spec") or {}).get("ports") or []
-    return sorted((p.get("name"), p.get("port"), p.get("targetPort")) for p in ports)
+    return sorted((str(p.get("name")), str(p.get("port")), str(p.get("targetPort"))) for p in ports)
 
 
 def compare_objects(
@@ -318,9 +319,10 @@ def compare_objects(
     each object (hooks aside: helm runs them, they are no part of a release)."""
     old = {_key(doc): doc for doc in deployed if doc and not _is_hook(doc)}
     new = {_key(doc): doc for doc in rendered if doc and not _is_hook(doc)}
+    bhsvcs = set(taken)
     changes = ObjectChanges()
     for key in sorted(old.keys() - new.keys()):
-        (changes.taken if key in set(taken) else changes.lost).append(_named(key))
+        (changes.taken if key in bhsvcs else changes.lost).append(_named(key))
     changes.added = [_named(key) for key in sorted(new.keys() - old.keys())]
     for key in sorted(old.keys() & new.keys()):
         changes.kept.append(_named(key))

@@ -225,7 +225,7 @@ def _document(
         "secret_holds": takeover.secret.what,
         "provider": takeover.document["registry"]["provider"],
         "mapped": [{"from": old, "to": new} for old, new in takeover.mapped],
-        "values": takeover.carried,
+        "values": [printable(key) for key in takeover.carried],
         "not_carried": [{"value": key, "why": why} for key, why in takeover.dropped],
         "notes": takeover.notes,
         "objects": {
