@@ -331,6 +331,10 @@ def template_args(
     return [*args, *values_args(values_files)]
 
 
+# What makes `helm upgrade` roll back on failure: helm 4's flag, helm 3's.
+ROLLBACK_FLAGS = ("--rollback-on-failure", "--atomic")
+
+
 def upgrade_install_args(
     helm: Helm,
     release: str,
@@ -349,5 +353,5 @@ def upgrade_install_args(
         args += ["--kube-context", kube_context]
     args += values_args(values_files)
     args += ["--wait", "--timeout", f"{timeout_seconds}s"]
-    args.append("--rollback-on-failure" if helm.major >= 4 else "--atomic")
+    args.append(ROLLBACK_FLAGS[0] if helm.major >= 4 else ROLLBACK_FLAGS[1])
     return args

@@ -20,6 +20,7 @@ from bhsvc import naming
 from bhsvc.components.checks import SMOKE_TIMEOUT, VersionsCheck
 from bhsvc.components.kube_objects import Namespaces, Secret, TokenCopy
 from bhsvc.components.releases import Changes, HubRelease, Release
+from bhsvc.components.takeover import TakenOverRelease
 from bhsvc.components.values_files import ValuesFiles
 from bhsvc.config import Config
 from bhsvc.hub_chart import HubChart
@@ -222,8 +223,9 @@ def components(inputs: Inputs) -> list[Component]:
     if config.binderhub.chart_version:
         meta = {"version": config.binderhub.chart_version}
     smoke_timeout = min(float(inputs.timeout), SMOKE_TIMEOUT)
+    release_kind = TakenOverRelease if naming.uses_2i2c_names(config) else Release
     parts += [
-        Release(
+        release_kind(
             f"BinderHub release {config.binderhub.release}",
             config.binderhub.release,
             ns,

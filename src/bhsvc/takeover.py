@@ -178,6 +178,11 @@ def plan_takeover(values: Mapping[str, Any], release: str, namespace: str) -> Ta
             "stays false, so bhsvc leaves the hub's release alone (see connect-hub to let "
             "bhsvc wire the two)"
         )
+    takeover.notes.append(
+        "until bhsvc's chart is deployed once, bhsvc deploy upgrades the release without "
+        "rollback on failure (helm before 4.2 cannot roll back to the 2i2c revision): a "
+        "failed run leaves every object in place, to run again"
+    )
     config_of(takeover.document)  # refused here, not by the first deploy
     return takeover
 

@@ -342,3 +342,58 @@ def test_an_upgrade_that_would_delete_or_break_an_object_is_found() -> None:
     assert changes.problems == ["Deployment binderhub: its spec.selector would change"]
     hook = {"kind": "Pod", "metadata": {"name": "t", "annotations": {"helm.sh/hook": "test"}}}
     assert compare_objects(theirs, [*theirs, hook]).added == []
+
+
+def test_a_failed_takeover_is_left_in_place_for_the_next_run(
+    run_cli: Any,
+    project: Project,
+    cluster: FakeKubernetes,
+    install_2i2c: Callable[..., None],
+    helm4_path: Path,
+    deploy_env: dict[str, str],
+) -> None:
+    """helm 4.1 cannot roll back to the 2i2c revision (it holds the push Secret that
+    bhsvc's revision does not): the first upgrades go without rollback, and a failure
+    leaves every object there and the release ready for the next run."""
+    install_2i2c("05", "05-readme-step11-and-hub-step8")
+    before = objects_of(cluster, manifests("05"))
+    args = ["--config", str(project.config), "-o", "json"]
+    assert (
+        run_cli("adopt", "--release", RELEASE, "-n", NAMESPACE, "-c", str(project.config)).code == 0
+    )
+    plan = run_cli("deploy", "--dry-run", *args)
+    [step] = [s for s in plan.json()["plan"] if s["action"] == "helm"]
+    assert "--rollback-on-failure" not in step["command"]
+    assert "without rollback on failure" in step["description"]
+
+    # An image that cannot be pulled: the upgrade fails, and nothing is rolled back.
+    adopted = project.config.read_text()
+    broken = yaml.safe_load(adopted)
+    broken["binderhub"]["values"]["image"] = {"tag": "no-such-tag"}
+    project.config.write_text(yaml.safe_dump(broken))
+    cluster.set_pod_behavior(
+        "ImagePullBackOff", "app.kubernetes.io/component=binderhub", "no-such-tag"
+    )
+    writes = len(cluster.writes)
+    failed = run_cli("deploy", "--yes", "--timeout", "5", *args)
+    assert failed.code == 1, failed.both
+    assert "not found" not in failed.json()["error"]  # no failed rollback
+    history = subprocess.run(
+        [str(helm4_path), "history", RELEASE, "-n", NAMESPACE, "-o", "json"],
+        env={**os.environ, **deploy_env}, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert [r["status"] for r in json.loads(history.stdout)] == ["deployed", "failed"]
+    deletes = [(w.kind, w.name) for w in cluster.writes[writes:] if w.verb == "delete"]
+    assert not set(before) & set(deletes)
+    assert objects_of(cluster, manifests("05")).keys() == before.keys()
+
+    # Fixed, the next run upgrades the same release; once it is bhsvc's, with rollback again.
+    project.config.write_text(adopted)
+    with FakeBinderHub(base_url="/services/binder/") as binderhub:
+        cluster.port_targets[8585] = ("127.0.0.1", binderhub.port)
+        fixed = run_cli("deploy", "--yes", "--timeout", "30", *args)
+    assert fixed.code == 0, fixed.both
+    assert fixed.json()["revision"] == 3
+    again = run_cli("deploy", "--dry-run", *args)
+    [step] = [s for s in again.json()["plan"] if s["action"] == "helm"]
+    assert "--rollback-on-failure" in step["command"]

@@ -274,5 +274,5 @@ def _print_summary(document: dict[str, Any], takeover: Takeover) -> None:
             markup=False,
         )
     for note in document["notes"]:
-        out.print(f"Note: {note}.", markup=False)
+        out.print(f"Note: {note[0].upper()}{note[1:]}.", markup=False)
     out.print(f"Next: {document['next']}, then without --dry-run.", markup=False)
