@@ -14,10 +14,11 @@ speaks the repository protocol (TLS, proxies, the same client as `helm
 upgrade`): `helm repo add` into a throw-away repository config fetches the
 index once, `helm pull` takes the chart from it, and bhsvc compares the
 chart's SHA-256 with the digest of its entry, found by scanning the index's
-text for the lines of that version and parsing those entries alone
-(milliseconds). The SHA-256 is recorded beside the copy (`<file>.sha256`, in
-sha256sum's format) and checked on every later use, which needs no network: a
-copy that no longer matches it is fetched and checked again. A chart from a
+text for the lines of that version and parsing those entries alone (50 ms on
+that snapshot; an index in another layout, such as JSON, is parsed whole).
+The SHA-256 is recorded beside the copy (`<file>.sha256`, in sha256sum's
+format) and checked on every later use, which needs no network: a copy that
+no longer matches it is fetched and checked again. A chart from a
 registry (`hub.chart: oci://...`) is pulled by helm, which checks the layers
 against their digests, and recorded the same way.
 """
@@ -257,11 +258,9 @@ def _entry_at(index: str, position: int, indent: int) -> Any:
     """The list item whose key at `indent` starts at `position`, parsed alone."""
     if indent < 2:
         return None  # not a key of a list item under `entries: <chart>:`
-    dash = re.compile(rf"^ {{{indent - 2}}}- ", re.MULTILINE)
-    starts = [m.start() for m in dash.finditer(index, 0, position + 1)]
-    if not starts:
+    start = index.rfind("\n" + " " * (indent - 2) + "- ", 0, position) + 1
+    if start == 0:
         return None
-    start = starts[-1]
     # The item ends at the next line indented less than its keys.
     end_match = re.compile(rf"^ {{0,{indent - 1}}}\S", re.MULTILINE).search(index, position)
     end = end_match.start() if end_match else len(index)
@@ -273,8 +272,11 @@ def _entry_at(index: str, position: int, indent: int) -> Any:
 
 
 def _is(entry: Any, name: str, version: str) -> bool:
+    """Whether `entry` is the index entry of that chart and version (its `urls` tell it
+    from the item of an entry's `dependencies`, which names a chart and version too)."""
     return (
         isinstance(entry, dict)
+        and "urls" in entry
         and entry.get("name") == name
         and str(entry.get("version")) == version
     )

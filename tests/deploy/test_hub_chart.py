@@ -288,8 +288,13 @@ def _entry(name: str, version: str, digest: str) -> dict[str, Any]:
     }
 
 
+# binderhub's entries name the jupyterhub chart they depend on, at its version
+DEPENDENT = {
+    **_entry("binderhub", "0.2.0", "f" * 64),
+    "dependencies": [{"name": "jupyterhub", "repository": "https://x.org", "version": "4.3.1"}],
+}
 INDEX = _index(
-    binderhub=[_entry("binderhub", "4.4.0", "b" * 64)],
+    binderhub=[DEPENDENT, _entry("binderhub", "4.4.0", "b" * 64)],
     jupyterhub=[
         _entry("jupyterhub", "4.4.0-0.dev.git.7.habc", "d" * 64),
         _entry("jupyterhub", "4.4.0", "a" * 64),
