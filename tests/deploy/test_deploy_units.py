@@ -46,6 +46,12 @@ def test_secret_change_compares_content_type_and_labels() -> None:
     )
     assert kube_client.secret_change(current, wanted, current["type"], {"new": "label"}) == "update"
     assert kube_client.secret_change(current, wanted, "Opaque", labels) == "recreate"
+    # annotations bhsvc sets (helm's keep policy) are compared; others are left alone
+    keep = {"helm.sh/resource-policy": "keep"}
+    kind = current["type"]
+    assert kube_client.secret_change(current, wanted, kind, labels, keep) == "update"
+    current["metadata"]["annotations"] = {**keep, "meta.helm.sh/release-name": "x"}
+    assert kube_client.secret_change(current, wanted, kind, labels, keep) == "unchanged"
 
 
 def test_registry_secret_holds_the_same_docker_config_twice() -> None:
