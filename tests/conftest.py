@@ -12,6 +12,7 @@ import pytest
 
 from clirun import RunCli, run_in_process
 from fakes.gcp_services import Gcp, serve_gcp
+from helm_repository import HelmRepository
 from oci_registry import Registries, Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,31 @@ def helm3_path() -> Path:
     if path is None:
         pytest.fail("no helm 3: run the tests through 'nox -s tests' or set BHSVC_TEST_HELM3")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def z2jh_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmRepository | None]:
+    """No test reaches hub.jupyter.org, nor writes to the user's cache: bhsvc fetches
+    z2jh from a helm repository on loopback (BHSVC_HUB_CHART_REPO) that serves the
+    stand-in z2jh charts 4.3.1 and 4.4.0 (z2jh's real schemas), into a cache of the
+    session's own (XDG_CACHE_HOME). Without helm there is no repository, and the
+    variable names a port where nothing answers."""
+    from hub.hublib import fake_z2jh_chart
+
+    folder = tmp_path_factory.mktemp("z2jh-repository")
+    helm = _helm_path("BHSVC_TEST_HELM4", fallback_on_path=True)
+    repository = HelmRepository(folder / "served", helm) if helm else None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder / "cache"))
+        patch.setenv(
+            "BHSVC_HUB_CHART_REPO", repository.url if repository else "http://127.0.0.1:9/"
+        )
+        if repository is not None:
+            for version in ("4.3.1", "4.4.0"):
+                repository.add(fake_z2jh_chart(folder / "charts" / version, version))
+        yield repository
+    if repository is not None:
+        repository.close()
 
 
 @pytest.fixture

@@ -318,6 +318,50 @@ def uninstall(
 
 
 @app.command()
+def adopt(
+    release: Annotated[
+        str,
+        typer.Option(
+            "--release",
+            help="The helm release of the 2i2c binderhub-service chart to take over.",
+            show_default=False,
+        ),
+    ],
+    namespace: Annotated[
+        str,
+        typer.Option("--namespace", "-n", help="The release's namespace.", show_default=False),
+    ],
+    context: Annotated[
+        Optional[str],  # noqa: UP045 - typer reads the annotation at runtime on 3.10
+        typer.Option(
+            "--context",
+            help="The kubeconfig context of the release (default: the current one); "
+            "written into bhsvc.yaml as kube.context.",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help="The bhsvc.yaml to write; the push password goes into a file under .bhsvc/ "
+            "next to it. Never written over: an existing file stops adopt (unless it holds "
+            "exactly what adopt would write).",
+            show_default=True,
+        ),
+    ] = DEFAULT_CONFIG,
+    output: OutputOpt = Output.text,
+    helm: HelmOpt = None,
+) -> None:
+    """Write the bhsvc.yaml that takes over a release of the 2i2c binderhub-service chart
+    in place (every object keeps its name); changes nothing on the cluster."""
+    from bhsvc.commands.adopt import run
+
+    run(config, release, namespace, context, helm, output.value)
+
+
+@app.command()
 def render(
     config: ConfigOpt = DEFAULT_CONFIG,
     output_dir: Annotated[

@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,11 @@ def _open_problem(path: Path, name: str, what: str, err: OSError) -> UnusableFil
     # A path through a regular file holds nothing either.
     missing = err.errno == errno.ENOTDIR
     return UnusableFile(f"{name}: cannot read the {what} ({err.strerror})", missing=missing)
+
+
+def cache_home(env: Mapping[str, str]) -> Path:
+    """bhsvc's folder in the user's cache: $XDG_CACHE_HOME/bhsvc, or ~/.cache/bhsvc."""
+    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bhsvc"
 
 
 def make_private_dir(folder: Path) -> None:

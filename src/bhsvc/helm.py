@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.files import cache_home
 
 MIN_VERSION = (3, 14, 0)
 PINNED_VERSION = "v4.1.4"
@@ -91,8 +92,7 @@ def download_sources(env: dict[str, str]) -> list[Source]:
 
 
 def cache_dir(env: dict[str, str]) -> Path:
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bhsvc" / "helm" / PINNED_VERSION
+    return cache_home(env) / "helm" / PINNED_VERSION
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
@@ -320,10 +320,21 @@ def values_args(values_files: Sequence[Path | str]) -> list[str]:
 
 
 def template_args(
-    release: str, chart: str, namespace: str, values_files: Sequence[Path | str]
+    release: str,
+    chart: str,
+    namespace: str,
+    values_files: Sequence[Path | str],
+    version: str | None = None,
 ) -> list[str]:
     """`helm template`; a values file "-" is read from standard input."""
-    return ["template", release, chart, "--namespace", namespace, *values_args(values_files)]
+    args = ["template", release, chart, "--namespace", namespace]
+    if version:
+        args += ["--version", version]
+    return [*args, *values_args(values_files)]
+
+
+# What makes `helm upgrade` roll back on failure: helm 4's flag, helm 3's.
+ROLLBACK_FLAGS = ("--rollback-on-failure", "--atomic")
 
 
 def upgrade_install_args(
@@ -334,7 +345,6 @@ def upgrade_install_args(
     values_files: Sequence[Path],
     timeout_seconds: int = 600,
     version: str | None = None,
-    repo: str | None = None,
     kube_context: str | None = None,
     install: bool = True,
 ) -> list[str]:
@@ -345,15 +355,13 @@ def upgrade_install_args(
     """
     args = ["upgrade", *(["--install"] if install else ["--reset-values"]), release, chart]
     args += ["--namespace", namespace]
-    if repo:
-        args += ["--repo", repo]
     if version:
         args += ["--version", version]
     if kube_context:
         args += ["--kube-context", kube_context]
     args += values_args(values_files)
     args += ["--wait", "--timeout", f"{timeout_seconds}s"]
-    args.append("--rollback-on-failure" if helm.major >= 4 else "--atomic")
+    args.append(ROLLBACK_FLAGS[0] if helm.major >= 4 else ROLLBACK_FLAGS[1])
     return args
 
 

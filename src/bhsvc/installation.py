@@ -6,21 +6,26 @@ commands and its Secrets' content. `bhsvc.lifecycle` runs it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from bhsvc import chart as chart_mod
 from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
+from bhsvc import hub_chart as hub_chart_mod
 from bhsvc import naming
 from bhsvc.components.checks import SMOKE_TIMEOUT, VersionsCheck
 from bhsvc.components.kube_objects import Namespaces, Secret, TokenCopy
 from bhsvc.components.releases import Changes, HubRelease, Release
+from bhsvc.components.takeover import TakenOverRelease
 from bhsvc.components.values_files import ValuesFiles
 from bhsvc.config import Config
+from bhsvc.hub_chart import HubChart
 from bhsvc.hub_files import HubUserValues
 from bhsvc.lifecycle import Component
 from bhsvc.names import REGISTRY_PASSWORD_ENV
@@ -47,11 +52,17 @@ class Inputs:
     timeout: int  # seconds each release may take
     # The registry's docker config.json; None when it cannot be read (a dry run).
     docker_config: str | None
+    # The hub's chart (with hub.enabled): checked and rendered by `prepare`.
+    hub_chart: HubChart | None = None
     # BinderHub's Service as found on the cluster (connect-hub), else the chart's naming.
     service: tuple[str, int] | None = None
     force: bool = False  # upgrade the releases even when nothing changed
     # This install's id, labelled on what bhsvc makes; None before the first deploy.
     install_id: str | None = None
+
+
+# What makes helm leave an object it would delete (the release no longer renders it).
+HELM_RESOURCE_POLICY = "helm.sh/resource-policy"
 
 
 def with_context(config: Config, context: str) -> Config:
@@ -71,23 +82,26 @@ def credentials_source(config: Config) -> str:
     return f"environment variable {REGISTRY_PASSWORD_ENV}"
 
 
+def hub_chart_of(inputs: Inputs) -> HubChart:
+    """The hub's chart `prepare` fetched and checked; where it would be when a dry run
+    could not fetch it (the plan still shows the command)."""
+    return inputs.hub_chart or hub_chart_mod.locate(inputs.config, os.environ)
+
+
 def hub_chart_args(inputs: Inputs, wired: bool = True) -> list[str]:
     """`helm upgrade --install` of z2jh: the user's files first, bhsvc's last so it wins.
+    The chart is a local one: the user's, or the copy `prepare` fetched and checked.
     Not `wired`: the upgrade that takes bhsvc's values out again (the user's files only,
     and never an install)."""
     config = inputs.config
-    local = config.hub.chart
     own = [values_dir(config) / HUB_VALUES_FILE] if wired else []
     return helm_mod.upgrade_install_args(
         inputs.helm,
         config.hub.release,
-        chart_mod.reference(config, local) if local else chart_mod.HUB_CHART_NAME,
+        hub_chart_of(inputs).path,
         config.hub_namespace,
         [*inputs.user.files, *own],
         timeout_seconds=inputs.timeout,
-        # A local chart is the version it is; a remote one is fetched at chart_version.
-        version=None if local and "://" not in local else config.hub.chart_version,
-        repo=None if local else chart_mod.HUB_CHART_REPO,
         kube_context=config.kube.context,
         install=wired,
     )
@@ -102,6 +116,8 @@ def binderhub_chart_args(inputs: Inputs) -> list[str]:
         config.kube.namespace,
         [values_dir(config) / BINDERHUB_VALUES_FILE],
         timeout_seconds=inputs.timeout,
+        # The version the offline render used (a remote chart only: see the config).
+        version=config.binderhub.chart_version,
         kube_context=config.kube.context,
     )
 
@@ -111,6 +127,38 @@ def registry_secret_data(docker_config: str) -> dict[str, bytes]:
     and `config.json` (the file name docker and BinderHub's build pods read)."""
     data = docker_config.encode()
     return {".dockerconfigjson": data, "config.json": data}
+
+
+def registry_secret_component(
+    config: Config, docker_config: str | None, install_id: str | None
+) -> Secret:
+    """The push Secret. With the 2i2c chart's names it is that chart's own Secret,
+    taken over: its type stays Opaque (a Secret's type cannot change), and helm must
+    leave it in place when the upgrade no longer renders it."""
+    purpose = f"docker config.json for {config.registry_server}, from {credentials_source(config)}"
+    taken_over: dict[str, Any] = {}
+    if naming.uses_2i2c_names(config):
+        purpose += "; the 2i2c chart's push Secret, which helm keeps (resource-policy keep)"
+        taken_over = {"type": "Opaque", "annotations": {HELM_RESOURCE_POLICY: "keep"}}
+    return Secret(
+        "registry credentials Secret",
+        naming.SecretRef(
+            config.kube.namespace, naming.registry_secret(config), ".dockerconfigjson"
+        ),
+        purpose,
+        registry_secret_data(docker_config) if docker_config else None,
+        owner_labels(config, install_id),
+        **taken_over,
+    )
+
+
+def owner_labels(config: Config, install_id: str | None) -> dict[str, str]:
+    """The labels of what bhsvc writes for the release (besides managed-by): the
+    release, and this installation's id once it has one."""
+    labels = {naming.INSTANCE_LABEL: config.binderhub.release}
+    if install_id is not None:
+        labels[naming.INSTALL_LABEL] = install_id
+    return labels
 
 
 def hub_chart_version(config: Config) -> str | None:
@@ -136,19 +184,11 @@ def components(inputs: Inputs) -> list[Component]:
     hub = config.hub
     ns = config.kube.namespace
     existing = inputs.user.merged(config)
-    owner = {naming.INSTANCE_LABEL: config.binderhub.release}
-    if inputs.install_id is not None:
-        owner[naming.INSTALL_LABEL] = inputs.install_id
+    owner = owner_labels(config, inputs.install_id)
     docker_config = inputs.docker_config
     folder = values_dir(config)
 
-    registry_secret = Secret(
-        "registry credentials Secret",
-        naming.SecretRef(ns, naming.registry_secret(config), ".dockerconfigjson"),
-        f"docker config.json for {config.registry_server}, from {credentials_source(config)}",
-        registry_secret_data(docker_config) if docker_config else None,
-        owner,
-    )
+    registry_secret = registry_secret_component(config, docker_config, inputs.install_id)
     parts: list[Component] = [
         Namespaces(
             tuple(dict.fromkeys([ns, config.hub_namespace if hub.enabled else ns])),
@@ -175,7 +215,7 @@ def components(inputs: Inputs) -> list[Component]:
     binderhub_reads: list[Changes] = [registry_secret]
     if hub.enabled:
         version = hub_chart_version(config)
-        title = f"chart {hub.chart}" if hub.chart else f"z2jh {hub.chart_version}"
+        title = hub_chart_of(inputs).describe()
         parts.append(
             HubRelease(
                 f"JupyterHub release {hub.release}",
@@ -203,24 +243,28 @@ def components(inputs: Inputs) -> list[Component]:
             token = TokenCopy(source, target, hub.service_name, owner)
             parts.append(token)
             binderhub_reads.append(token)
-    bundled = chart_mod.local_chart_metadata(inputs.chart) or {}
+    # The chart's name and version: a local chart's Chart.yaml, a remote one's chart_version.
+    meta = chart_mod.local_chart_metadata(inputs.chart) or {}
+    if config.binderhub.chart_version:
+        meta = {"version": config.binderhub.chart_version}
     smoke_timeout = min(float(inputs.timeout), SMOKE_TIMEOUT)
+    release_kind = TakenOverRelease if naming.uses_2i2c_names(config) else Release
     parts += [
-        Release(
+        release_kind(
             f"BinderHub release {config.binderhub.release}",
             config.binderhub.release,
             ns,
-            f"binderhub-service {bundled.get('version', '')}".strip(),
+            f"binderhub-service {meta.get('version', '')}".strip(),
             binderhub_chart_args(inputs),
             naming.release_selector(config),
             inputs.timeout,
-            chart_name=str(bundled.get("name", naming.CHART_NAME)),
-            chart_version=str(bundled["version"]) if "version" in bundled else None,
+            chart_name=str(meta.get("name", naming.CHART_NAME)),
+            chart_version=str(meta["version"]) if "version" in meta else None,
             expected_values=yaml.safe_load(written[BINDERHUB_VALUES_FILE]),
             depends_on=binderhub_reads,
             force=inputs.force,
             downgrade_hint="upgrade bhsvc (its bundled chart is older), or set binderhub.chart "
-            "to the chart the release runs",
+            "(and binderhub.chart_version) to the chart the release runs",
         ),
         VersionsCheck(
             f"GET {config.binderhub_base_url}versions",

@@ -79,12 +79,24 @@ def _2i2c_prefix(config: Config) -> str:
     return release if name in release else _dns_label(f"{release}-{name}")
 
 
+def uses_2i2c_names(config: Config) -> bool:
+    """Whether the chart names its objects as the 2i2c chart does (`naming: 2i2c`)."""
+    return config.binderhub.values.get("naming") == "2i2c"
+
+
+def _object_name(config: Config, suffix: str, name_2i2c: str) -> str:
+    """The chart's `object-name`: "<fullname>-<suffix>" (or the fullname alone), or
+    with `naming: 2i2c` the 2i2c chart's "<prefix>-<name_2i2c>" (or that name alone)."""
+    if uses_2i2c_names(config):
+        prefix = _2i2c_prefix(config)
+        return _suffixed(prefix, name_2i2c) if prefix else name_2i2c
+    prefix = _release_prefix(config)
+    return _suffixed(prefix, suffix) if suffix else prefix
+
+
 def binderhub_fullname(config: Config) -> str:
     """BinderHub's Deployment and Service, in the naming scheme `naming` chooses."""
-    if config.binderhub.values.get("naming") == "2i2c":
-        prefix = _2i2c_prefix(config)
-        return _suffixed(prefix, "binderhub") if prefix else "binderhub"
-    return _release_prefix(config)
+    return _object_name(config, "", "binderhub")
 
 
 def binderhub_service(config: Config) -> tuple[str, int]:
@@ -130,7 +142,12 @@ def token_copy_of(release: str) -> str:
 
 
 def registry_secret(config: Config) -> str:
-    """The docker config.json build pods push with (the chart's existingSecret)."""
+    """The docker config.json build pods push with (the chart's existingSecret).
+
+    With `naming: 2i2c`, the name of the 2i2c chart's own push Secret: a release
+    taken over from that chart keeps it (bhsvc writes it from then on)."""
+    if uses_2i2c_names(config):
+        return _object_name(config, "", "build-pods-docker-config")
     return registry_secret_of(config.binderhub.release)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,13 @@ def render(
     `values_files`.
     """
     files = values_files(config, source, hub_values_in)
-    args = helm.template_args(config.binderhub.release, chart, config.kube.namespace, ["-"])
+    args = helm.template_args(
+        config.binderhub.release,
+        chart,
+        config.kube.namespace,
+        ["-"],
+        version=config.binderhub.chart_version,
+    )
     try:
         manifests = helm.run(helm_bin, args, stdin=files[BINDERHUB_VALUES_FILE])
     except helm.HelmFailed as err:
@@ -81,22 +88,57 @@ def render(
     return RenderedFiles({**files, MANIFESTS_FILE: header(source) + manifests})
 
 
+def _refusal(helm_error: str) -> tuple[str, str] | None:
+    """What a failed `helm template` says about the values, if that is why it failed:
+    ("schema", what the schema refuses) or ("check", the chart's own message)."""
+    refused = helm_error.partition(SCHEMA_REFUSAL)
+    if refused[1]:
+        return "schema", (refused[2].partition("chart(s): ")[2] or refused[2]).strip()
+    failed = helm_error.partition(CHART_CHECK)[2]
+    if failed:
+        return "check", failed.partition("): ")[2].removesuffix(HELM_DEBUG_HINT).strip()
+    return None
+
+
 def chart_refusal(helm_error: str) -> UsageError | None:
     """The bad input behind a failed `helm template`, if that is what it was: values
     its schema refuses (binderhub.values: the values bhsvc writes always meet the
     bundled chart's schema), or a combination its checks refuse (the chart's own
     message, such as a build daemon memory limit that holds no build)."""
-    refused = helm_error.partition(SCHEMA_REFUSAL)
-    if refused[1]:
-        detail = refused[2].partition("chart(s): ")[2] or refused[2]
-        return UsageError(
-            f"binderhub.values: the chart's schema refuses the values ({detail.strip()})"
-        )
-    failed = helm_error.partition(CHART_CHECK)[2]
-    if failed:
-        message = failed.partition("): ")[2].removesuffix(HELM_DEBUG_HINT).strip()
-        return UsageError(f"the binderhub-service chart refuses these settings: {message}")
-    return None
+    found = _refusal(helm_error)
+    if found is None:
+        return None
+    kind, detail = found
+    if kind == "schema":
+        return UsageError(f"binderhub.values: the chart's schema refuses the values ({detail})")
+    return UsageError(f"the binderhub-service chart refuses these settings: {detail}")
+
+
+# Where the values the hub's chart reads come from, in the order helm takes them.
+HUB_VALUES_SOURCES = "the hub values (hub.values_files, --hub-values, hub.values, then bhsvc's)"
+
+
+def render_hub(
+    config: Config, helm_bin: helm.Helm, chart: str, user_files: Sequence[Path], ours: str
+) -> None:
+    """`helm template` of the hub's chart (offline) with all its values: the user's
+    files, then bhsvc's (`ours`, on standard input). Values the chart refuses are bad
+    input, worded as helm names the key."""
+    args = helm.template_args(config.hub.release, chart, config.hub_namespace, [*user_files, "-"])
+    try:
+        helm.run(helm_bin, args, stdin=ours)
+    except helm.HelmFailed as err:
+        found = _refusal(str(err))
+        if found is None:
+            raise
+        kind, detail = found
+        if kind == "schema":
+            # "jupyterhub: - at '/hub': ..." names the chart, then each refusal.
+            detail = re.sub(r"^[\w.-]+: - ", "", detail).replace(" - at ", "; at ")
+            raise UsageError(
+                f"{HUB_VALUES_SOURCES}: the z2jh chart's schema refuses them ({detail})"
+            ) from None
+        raise UsageError(f"the z2jh chart refuses {HUB_VALUES_SOURCES}: {detail}") from None
 
 
 def write(rendered: RenderedFiles, output_dir: Path, inputs: Iterable[Path]) -> list[Path]:

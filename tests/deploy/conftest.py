@@ -13,6 +13,7 @@ from deploylib import Project, cluster_env, key_json
 from clirun import RunCli
 from fakes.binderhub import FakeBinderHub
 from fakes.k8s_api import FakeKubernetes
+from oci_registry import Registry
 
 
 @pytest.fixture
@@ -57,3 +58,12 @@ def deploy_env(
 def run_cli(run_cli: RunCli, deploy_env: dict[str, str]) -> RunCli:
     """The shared in-process runner, with the fake cluster's environment set."""
     return run_cli
+
+
+@pytest.fixture
+def trusted_registry(oci_registry_tls: Registry, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """The HTTPS registry, its CA trusted by helm (Go reads SSL_CERT_FILE) as it would
+    trust a company CA."""
+    assert oci_registry_tls.ca_file is not None
+    monkeypatch.setenv("SSL_CERT_FILE", str(oci_registry_tls.ca_file))
+    return oci_registry_tls

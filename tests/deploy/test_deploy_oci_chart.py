@@ -2,9 +2,9 @@
 chart from a real registry (Debian's docker-registry on loopback, HTTPS with a CA
 trusted through SSL_CERT_FILE) and installs it into the fake cluster.
 
-bhsvc.yaml has no key for the chart's version yet, so helm takes the registry's
-newest stable version of the chart (a pre-release such as 1.0.0-rc.1 is never
-taken: helm would need --version or --devel)."""
+Without `binderhub.chart_version` helm takes the registry's newest stable version
+of the chart; with it, the offline render and the install both ask for that
+version (`--version`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from deploylib import RELEASE, Project
 
@@ -50,16 +49,12 @@ def test_deploy_installs_the_chart_from_an_oci_registry(
     cluster: FakeKubernetes,
     binderhub: FakeBinderHub,
     deploy_env: dict[str, str],
-    oci_registry_tls: Registry,
+    trusted_registry: Registry,
     helm4_path: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert oci_registry_tls.ca_file is not None
-    # helm (Go) trusts the registry's CA as it would a company CA.
-    monkeypatch.setenv("SSL_CERT_FILE", str(oci_registry_tls.ca_file))
     version = "9.9.9"  # not the bundled chart's
-    reference = push_chart(helm4_path, oci_registry_tls, tmp_path, version, dict(deploy_env))
+    reference = push_chart(helm4_path, trusted_registry, tmp_path, version, dict(deploy_env))
     project.write_config({"binderhub": {"release": RELEASE, "chart": reference}})
 
     result = run_cli("deploy", "--config", str(project.config), "--yes", "--timeout", "30",
@@ -69,7 +64,7 @@ def test_deploy_installs_the_chart_from_an_oci_registry(
     assert doc["ok"] is True
     assert doc["chart_version"] == version  # the registry's chart, not the bundled one
     assert cluster.get("Deployment", "binder", "binderhub-binderhub-service") is not None
-    log = oci_registry_tls.log()
+    log = trusted_registry.log()
     assert f"GET /v2/deploy-test/charts/binderhub-service/manifests/{version} " in log
 
 
@@ -90,3 +85,40 @@ def test_a_registry_without_tls_is_refused_with_helms_words(
     assert "Traceback" not in result.both
     assert "server gave HTTP response to HTTPS client" in result.err
     assert cluster.objects("Deployment", "binder") == []
+
+
+def test_chart_version_picks_the_version_for_the_render_and_the_install(
+    run_cli: Any,
+    project: Project,
+    binderhub: FakeBinderHub,  # answers the smoke check
+    deploy_env: dict[str, str],
+    trusted_registry: Registry,
+    helm4_path: Path,
+    tmp_path: Path,
+) -> None:
+    env = dict(deploy_env)
+    reference = push_chart(helm4_path, trusted_registry, tmp_path / "old", "9.8.1", env)
+    push_chart(helm4_path, trusted_registry, tmp_path / "new", "9.8.2", env)  # the newest
+    binderhub_settings = {"release": RELEASE, "chart": reference, "chart_version": "9.8.1"}
+    project.write_config({"binderhub": binderhub_settings})
+
+    plan = run_cli("deploy", "--config", str(project.config), "--dry-run", "--output", "json")
+    assert plan.code == 0, plan.both
+    [command] = [s["command"] for s in plan.json()["plan"] if s["action"] == "helm"]
+    assert command[command.index("--version") + 1] == "9.8.1"
+
+    args = ["deploy", "--config", str(project.config), "--yes", "--timeout", "30", "-o", "json"]
+    result = run_cli(*args)
+    assert result.code == 0, result.both
+    assert result.json()["chart_version"] == "9.8.1"  # not the newest
+    log = trusted_registry.log()
+    manifests = "GET /v2/deploy-test/charts/binderhub-service/manifests/"
+    # the dry run's render, the real run's render and its install: each asked for 9.8.1
+    assert log.count(manifests + "9.8.1 ") >= 3
+    assert manifests + "9.8.2 " not in log
+
+    # The version is known before helm runs, so a re-run with nothing changed is a no-op.
+    again = run_cli(*args)
+    assert again.code == 0, again.both
+    assert again.json()["skipped"] == [f"BinderHub release {RELEASE}"]
+    assert again.json()["revision"] == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from deploylib import Project
 
-from bhsvc import diagnose, helm, installation
+from bhsvc import diagnose, helm, hub_chart, installation
 from bhsvc.components.releases import install, parse_release
 from bhsvc.config import Config, load_config
 from bhsvc.hub_files import HubUserValues
@@ -46,6 +46,12 @@ def test_secret_change_compares_content_type_and_labels() -> None:
     )
     assert kube_client.secret_change(current, wanted, current["type"], {"new": "label"}) == "update"
     assert kube_client.secret_change(current, wanted, "Opaque", labels) == "recreate"
+    # annotations bhsvc sets (helm's keep policy) are compared; others are left alone
+    keep = {"helm.sh/resource-policy": "keep"}
+    kind = current["type"]
+    assert kube_client.secret_change(current, wanted, kind, labels, keep) == "update"
+    current["metadata"]["annotations"] = {**keep, "meta.helm.sh/release-name": "x"}
+    assert kube_client.secret_change(current, wanted, kind, labels, keep) == "unchanged"
 
 
 def test_registry_secret_holds_the_same_docker_config_twice() -> None:
@@ -100,9 +106,13 @@ def test_helm_error_keeps_helms_message_not_its_logs() -> None:
     assert helm.helm_error("") == "no output"
 
 
+CACHE = {"XDG_CACHE_HOME": "/cache"}
+
+
 def inputs(config: Config, helm_bin: helm.Helm, timeout: int) -> installation.Inputs:
+    hub = hub_chart.locate(config, CACHE) if config.hub.enabled else None
     return installation.Inputs(
-        config, "bhsvc.yaml", HubUserValues([], []), helm_bin, "/chart", timeout, None
+        config, "bhsvc.yaml", HubUserValues([], []), helm_bin, "/chart", timeout, None, hub
     )
 
 
@@ -112,8 +122,10 @@ def test_helm_commands_with_the_rollback_flag_of_each_major(project: Project) ->
     assert config.path(Path("x")) == project.root / "x"  # still relative to the file
     hub = installation.hub_chart_args(inputs(config, HELM4, 42))
     binderhub = installation.binderhub_chart_args(inputs(config, HELM4, 42))
-    assert hub[:4] == ["upgrade", "--install", "jupyterhub", "jupyterhub"]
-    assert "--repo" in hub and "https://hub.jupyter.org/helm-chart/" in hub
+    # z2jh's copy in bhsvc's cache, fetched and checked before anything changed
+    assert hub[:3] == ["upgrade", "--install", "jupyterhub"]
+    assert hub[3].startswith("/cache/bhsvc/charts/") and hub[3].endswith("/jupyterhub-4.3.1.tgz")
+    assert "--repo" not in hub and "--version" not in hub
     assert binderhub[:4] == ["upgrade", "--install", "binderhub", "/chart"]
     for args in (hub, binderhub):
         assert args[args.index("--kube-context") + 1] == "prod"

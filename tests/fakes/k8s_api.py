@@ -911,7 +911,13 @@ class FakeKubernetes:
 
     def _scale_down_old(self, dep: dict[str, Any], keep: str) -> None:
         ns = dep["metadata"]["namespace"]
-        for old in self._owned("ReplicaSet", ns, dep["metadata"]["uid"]):
+        resource = self._kind("ReplicaSet")
+        for listed in self._owned("ReplicaSet", ns, dep["metadata"]["uid"]):
+            # Read again: scaling one down may have changed another (as a controller
+            # would, working from its informer's current copy).
+            old = self._bucket(resource).get((ns, listed["metadata"]["name"]))
+            if old is None:
+                continue
             if old["metadata"]["name"] != keep and old["spec"]["replicas"] != 0:
                 scaled = copy.deepcopy(old)
                 scaled["spec"]["replicas"] = 0

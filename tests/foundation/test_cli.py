@@ -452,7 +452,9 @@ def test_deploy_dry_run_prints_the_ordered_plan(helm_env: dict[str, str], tmp_pa
         "deploy", "--dry-run", "-c", example, env={**helm_env, "KUBECONFIG": str(tmp_path / "none")}
     )
     assert text.returncode == 0, text.stderr
-    assert "helm upgrade --install jupyterhub jupyterhub" in text.stdout
+    # the z2jh chart as fetched and checked into bhsvc's cache
+    cached = os.path.join(os.environ["XDG_CACHE_HOME"], "bhsvc", "charts")
+    assert f"helm upgrade --install jupyterhub {cached}" in text.stdout
 
 
 @pytest.mark.parametrize("command", ["render", "deploy"])
@@ -468,22 +470,29 @@ def test_a_missing_local_hub_chart_is_bad_input(
     assert proc.stderr.strip() == f"error: hub.chart: {tmp_path / 'no-such-chart'} does not exist"
 
 
-def test_remote_chart_references_are_passed_to_helm_as_they_are(
+def test_a_remote_hub_chart_is_fetched_into_the_cache_before_anything_changes(
     tmp_path: Path, helm_env: dict[str, str]
 ) -> None:
+    """Fetched from a registry, it is tests/deploy/test_hub_chart.py's; here the registry
+    cannot be reached, and the dry run says where the real run would stop."""
     config = yaml.safe_load((ROOT / "examples" / "gar-with-hub.yaml").read_text())
-    config["hub"]["chart"] = "oci://registry.example.org/charts/jupyterhub"
+    config["hub"]["chart"] = "oci://registry.invalid/charts/jupyterhub"
     (tmp_path / "bhsvc.yaml").write_text(yaml.safe_dump(config))
     proc = bhsvc(
         "deploy", "--dry-run", "-c", str(tmp_path / "bhsvc.yaml"), "-o", "json",
         env={**helm_env, "KUBECONFIG": str(tmp_path / "none")},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    hub_step = next(s for s in json.loads(proc.stdout)["plan"] if "jupyterhub" in s["command"])
+    doc = json.loads(proc.stdout)
+    hub_step = next(s for s in doc["plan"] if "jupyterhub" in s["command"])
+    assert "z2jh 4.3.1 from oci://registry.invalid/charts/jupyterhub" in hub_step["description"]
     command = hub_step["command"]
-    assert "oci://registry.example.org/charts/jupyterhub" in command
-    assert command[command.index("--version") + 1] == "4.3.1"  # the fancy-profiles default
-    assert "--repo" not in command
+    assert command[4].endswith("/jupyterhub-4.3.1.tgz")  # the copy the real run installs
+    assert "--repo" not in command and "--version" not in command
+    assert any(
+        n.startswith("deploy would stop here (exit code 1): cannot fetch the z2jh chart "
+                     "oci://registry.invalid/charts/jupyterhub 4.3.1") for n in doc["notes"]
+    ), doc["notes"]  # fmt: skip
 
 
 def test_dry_run_says_when_the_push_credentials_are_not_there_yet(

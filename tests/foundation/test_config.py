@@ -434,6 +434,23 @@ def test_chart_version_accepts_semantic_versions(version: str) -> None:
     assert parse_config(base(hub={"chart_version": version}), "f").hub.chart_version == version
 
 
+@pytest.mark.parametrize("chart", [None, "charts/binderhub-service", "bh-0.2.0.tgz"])
+def test_binderhub_chart_version_needs_a_chart_in_a_registry(chart: str | None) -> None:
+    message = error_of(base(binderhub={"chart": chart, "chart_version": "0.2.0"}))
+    assert "  binderhub.chart_version: needs binderhub.chart to name a chart in a registry" in (
+        message
+    )
+
+
+def test_binderhub_chart_version_with_an_oci_chart() -> None:
+    chart = "oci://registry.example.org/charts/binderhub-service"
+    config = parse_config(base(binderhub={"chart": chart, "chart_version": "0.2.0-rc.1"}), "f")
+    assert config.binderhub.chart_version == "0.2.0-rc.1"
+    assert "binderhub.chart_version: '0.2' is not a valid chart version" in error_of(
+        base(binderhub={"chart": chart, "chart_version": "0.2"})
+    )
+
+
 def test_fancy_profiles_needs_api_only_mode() -> None:
     message = error_of(base(hub={"enabled": True}, binderhub={"api_only": False}))
     assert "  binderhub.api_only: must be true" in message

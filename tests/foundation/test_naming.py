@@ -81,3 +81,32 @@ def test_names_match_the_rendered_chart(example: Path, override: str, helm4_path
             "key": token.key,
         }
         assert env["JUPYTERHUB_API_URL"]["value"] == naming.hub_api_url(config, {})
+
+
+@pytest.mark.parametrize("override", [o for o in OVERRIDES if "2i2c" in o])
+def test_with_2i2c_names_bhsvc_writes_the_2i2c_charts_push_secret(
+    override: str, helm4_path: Path, tmp_path: Path
+) -> None:
+    """The Secret the chart makes itself from credentials, in that naming scheme, is the
+    one bhsvc writes (a release taken over from the 2i2c chart keeps it)."""
+    base = load_config(EXAMPLES[0])
+    values = {**base.binderhub.values, **OVERRIDES[override]}
+    config = base.model_copy(
+        update={"binderhub": base.binderhub.model_copy(update={"values": values})}
+    )
+    chart_values = {
+        **values,
+        "buildPodsRegistryCredentials": {
+            "server": "r.example.org",
+            "username": "u",
+            "password": "p",
+        },
+    }
+    (tmp_path / "values.yaml").write_text(yaml.safe_dump(chart_values))
+    args = helm.template_args(
+        "binderhub", str(bundled_chart()), "binder", [tmp_path / "values.yaml"]
+    )
+    text = helm.run(helm.probe(helm4_path), args)
+    secrets = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Secret"]
+    pushed = [s for s in secrets if "config.json" in (s.get("stringData") or s.get("data") or {})]
+    assert [s["metadata"]["name"] for s in pushed] == [naming.registry_secret(config)]

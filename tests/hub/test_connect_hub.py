@@ -246,8 +246,11 @@ def test_dry_run_without_a_cluster_shows_the_diff_against_nothing(
     hub_cmd, bh_cmd = [step["command"] for step in doc["plan"] if step["command"]]
     values = [hub_cmd[i + 1] for i, a in enumerate(hub_cmd) if a == "--values"]
     assert values == [str(mine), doc["files"]["jupyterhub"]]  # the user's first, ours last
-    assert hub_cmd[hub_cmd.index("--repo") + 1] == "https://hub.jupyter.org/helm-chart/"
-    assert hub_cmd[hub_cmd.index("--version") + 1] == "4.3.1"
+    # z2jh 4.3.1 from the repository, fetched and checked into the cache before the plan
+    assert hub_cmd[4].startswith(os.environ["XDG_CACHE_HOME"])
+    assert hub_cmd[4].endswith("/jupyterhub-4.3.1.tgz") and "--repo" not in hub_cmd
+    hub_step = next(step for step in doc["plan"] if step["command"] == hub_cmd)
+    assert f"z2jh 4.3.1 from {os.environ['BHSVC_HUB_CHART_REPO']}" in hub_step["description"]
     assert bh_cmd[:5] == ["helm", "upgrade", "--install", "binderhub", str(bundled_chart())]
     pull = doc["diff"]["jupyterhub"].split("pullSecrets:\n")[1].splitlines()[:2]
     assert pull[0].startswith("+    - <not shown ")  # the user's, from their file

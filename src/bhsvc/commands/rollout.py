@@ -4,6 +4,7 @@ the removal plan deploy --prune and uninstall print and carry out."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from typing import Any
 from rich.markup import escape
 
 from bhsvc import helm as helm_mod
+from bhsvc import hub_chart as hub_chart_mod
 from bhsvc import lifecycle, prompts, record, render, ui
 from bhsvc.chart import chart_for, check_hub_chart
 from bhsvc.components.checks import VersionsCheck
@@ -26,7 +28,14 @@ from bhsvc.installation import Inputs, release_of, with_context
 from bhsvc.kube import Kube, connect
 from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, Removal, State
 from bhsvc.registry.credentials import docker_config_json, load_credentials
-from bhsvc.workdir import ensure_install_id, read_install_id
+from bhsvc.workdir import (
+    HUB_APPLIED_FILE,
+    HUB_VALUES_FILE,
+    ensure_install_id,
+    read_install_id,
+    values_dir,
+    written_by_bhsvc,
+)
 
 
 def prepare(
@@ -53,7 +62,7 @@ def prepare(
         )
     user = hub_user_values(config, hub_values)
     source = str(config_path)
-    render.values_files(config, source, user.merged(config))  # refuses bad combinations
+    written = render.values_files(config, source, user.merged(config))  # refuses bad combinations
     notes: list[str] = []
     try:
         docker_config: str | None = docker_config_json(load_credentials(config))
@@ -73,14 +82,38 @@ def prepare(
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     # Settings BinderHub's chart refuses are bad input: rendered offline first.
     render.render(config, source, helm, chart, user.merged(config))
+    hub_chart = hub_chart_for(config, helm, dry_run, notes, command)
+    if config.hub.enabled and hub_chart is not None:
+        # The same for the hub's chart, with the user's values files and bhsvc's.
+        render.render_hub(config, helm, hub_chart.path, user.files, written[HUB_VALUES_FILE])
     # What bhsvc makes is labelled with this folder's install id, made by the first
     # real run (a dry run only reads it).
     install_id = read_install_id(config) if dry_run else ensure_install_id(config)
     inputs = Inputs(
-        config, source, user, helm, chart, timeout, docker_config, force=force,
+        config, source, user, helm, chart, timeout, docker_config, hub_chart, force=force,
         install_id=install_id,
     )  # fmt: skip
     return inputs, notes
+
+
+def hub_chart_for(
+    config: Config, helm: helm_mod.Helm, dry_run: bool, notes: list[str], command: str
+) -> hub_chart_mod.HubChart | None:
+    """The hub's chart, fetched and checked, when a run may install or upgrade the hub:
+    with a hub, or when bhsvc's values must leave a hub that was turned off. A dry run
+    goes on without it (None), noting where the real run would stop."""
+    hub_off = written_by_bhsvc(values_dir(config) / HUB_APPLIED_FILE)
+    if not (config.hub.enabled or hub_off):
+        return None
+    found = hub_chart_mod.locate(config, os.environ)
+    try:
+        hub_chart_mod.ensure(found, helm, ui.print_notice)
+    except OperationError as err:
+        if not dry_run:
+            raise
+        notes.append(f"{command} would stop here (exit code 1): {err}")
+        return None
+    return found
 
 
 def check_confirmable(

@@ -86,9 +86,11 @@ def prepare(
     check_hub_chart(config)
     chart = chart_for(config)
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
+    # The upgrade that takes bhsvc's values out of a hub uses the hub's chart.
+    hub_chart = rollout.hub_chart_for(config, helm, dry_run, [], "uninstall")
     return Inputs(
         config, str(config_path), user, helm, chart, timeout, docker_config=None,
-        install_id=read_install_id(config),
+        hub_chart=hub_chart, install_id=read_install_id(config),
     )  # fmt: skip
 
 

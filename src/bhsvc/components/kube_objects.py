@@ -154,6 +154,7 @@ class Secret:
     data: dict[str, bytes] | None
     labels: dict[str, str] = field(default_factory=dict)
     type: str = DOCKER_CONFIG_TYPE
+    annotations: dict[str, str] = field(default_factory=dict)
     changed: bool = field(default=False, init=False)
     _owned: OwnedSecret = field(default_factory=OwnedSecret, init=False, repr=False)
 
@@ -170,7 +171,8 @@ class Secret:
             state = State.MISSING if current is None else State.UNKNOWN
             exists = "exists" if current is not None else "will be created"
             return Observation(state, f"{exists}; its content is known once the credentials are")
-        change = secret_change(current, self.data, self.type, managed_labels(self.labels))
+        labels = managed_labels(self.labels)
+        change = secret_change(current, self.data, self.type, labels, self.annotations)
         if change == "create":
             return Observation(State.MISSING)
         if change == "unchanged":
@@ -180,7 +182,7 @@ class Secret:
     def apply(self, cluster: Cluster, step: StepResult) -> None:
         assert self.data is not None, "a real run reads the credentials first"
         step.status = cluster.kube.ensure_secret(
-            self.ref.namespace, self.ref.name, self.data, self.type, self.labels
+            self.ref.namespace, self.ref.name, self.data, self.type, self.labels, self.annotations
         )
         self.changed = step.status != "unchanged"
         step.detail = f"{self.ref.namespace}/{self.ref.name}"

@@ -81,10 +81,11 @@ class HubSettings(Strict):
     chart: PlainArgument | None = Field(
         default=None,
         description="The z2jh chart to install. Empty: chart jupyterhub from "
-        "https://hub.jupyter.org/helm-chart/ at chart_version. A local chart directory or "
-        "packaged .tgz (a mirror, an air-gapped cluster; relative to this file) is used as "
-        "it is; a remote reference such as oci://registry.example.org/charts/jupyterhub "
-        "at chart_version.",
+        "https://hub.jupyter.org/helm-chart/ (or the repository in BHSVC_HUB_CHART_REPO) "
+        "at chart_version. A local chart directory or packaged .tgz (a mirror, an "
+        "air-gapped cluster; relative to this file) is used as it is; a remote reference "
+        "such as oci://registry.example.org/charts/jupyterhub at chart_version. A remote "
+        "chart is fetched into bhsvc's cache and checked before the cluster is touched.",
     )
     chart_version: ChartVersion = Field(
         default="4.4.0",

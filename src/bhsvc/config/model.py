@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PrivateAttr, model_validator
 
-from bhsvc.config.hub import HubSettings
+from bhsvc.config.hub import ChartVersion, HubSettings
 from bhsvc.config.registry import (
     PROVIDER_IMAGE_HOSTS,
     PROVIDER_SERVERS,
@@ -63,6 +63,13 @@ class BinderHubSettings(Strict):
         "bundled with bhsvc: a chart directory or packaged .tgz (relative to this file), "
         "or a remote reference such as oci://registry.example.org/charts/binderhub-service.",
     )
+    chart_version: ChartVersion | None = Field(
+        default=None,
+        description="Version of a remote binderhub.chart (oci://...), passed to helm as "
+        "--version for the offline render and the install alike: a semantic version such "
+        "as 0.2.0. Empty: the registry's newest stable version. Refused without an oci:// "
+        "chart: a local chart directory or .tgz is the version it is.",
+    )
     base_url: BaseUrl = Field(
         default="/",
         description="URL path BinderHub serves under, starting and ending with '/'. "
@@ -88,6 +95,16 @@ class BinderHubSettings(Strict):
         "use_registry, dockerApi.type, buildPodsRegistryCredentials, and hubIntegration "
         "with a hub), which are refused.",
     )
+
+    @model_validator(mode="after")
+    def _chart_version_needs_a_registry(self) -> BinderHubSettings:
+        if self.chart_version is not None and not (self.chart or "").startswith("oci://"):
+            raise KeyProblem(
+                "chart_version",
+                "needs binderhub.chart to name a chart in a registry (oci://...): the bundled "
+                "chart, a chart directory or a .tgz is the version it is",
+            )
+        return self
 
 
 _ABSENT = object()

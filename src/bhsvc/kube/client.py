@@ -39,6 +39,7 @@ def secret_change(
     data: dict[str, bytes],
     secret_type: str,
     labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
 ) -> SecretChange:
     """What ensure_secret must do to turn `current` (the API's JSON form) into the wanted Secret."""
     if current is None:
@@ -46,10 +47,11 @@ def secret_change(
     if current.get("type", "Opaque") != secret_type:
         return "recreate"  # a Secret's type is immutable
     have = {k: base64.b64decode(v) for k, v in (current.get("data") or {}).items()}
-    have_labels = (current.get("metadata") or {}).get("labels") or {}
-    if have != data or any(have_labels.get(k) != v for k, v in labels.items()):
-        return "update"
-    return "unchanged"
+    meta = current.get("metadata") or {}
+    for wanted, present in ((labels, meta.get("labels")), (annotations, meta.get("annotations"))):
+        if any((present or {}).get(k) != v for k, v in (wanted or {}).items()):
+            return "update"
+    return "update" if have != data else "unchanged"
 
 
 def api_error_text(status: int, reason: str, body: str | bytes | None) -> str:
@@ -238,13 +240,15 @@ class Kube:
         data: dict[str, bytes],
         type: str = "Opaque",
         labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
     ) -> str:
-        """'created', 'unchanged' or 'updated': written only when content, type or labels differ."""
+        """'created', 'unchanged' or 'updated': written only when content, type, labels
+        or annotations differ (labels and annotations it does not set are kept)."""
         wanted_labels = managed_labels(labels)
         where = f"Secret {namespace}/{name}"
         for _attempt in range(3):
             current = self.read_secret(namespace, name)
-            change = secret_change(current, data, type, wanted_labels)
+            change = secret_change(current, data, type, wanted_labels, annotations)
             if change == "unchanged":
                 return "unchanged"
             if change == "recreate":
@@ -257,7 +261,9 @@ class Kube:
                     )
                 self.call(f"delete {where}", self.core.delete_namespaced_secret, name, namespace)
                 current = None
-            body = self._secret_body(namespace, name, data, type, wanted_labels, current)
+            body = self._secret_body(
+                namespace, name, data, type, wanted_labels, annotations or {}, current
+            )
             try:
                 if current is None:
                     self.call(
@@ -302,18 +308,20 @@ class Kube:
         data: dict[str, bytes],
         secret_type: str,
         labels: dict[str, str],
+        annotations: dict[str, str],
         current: dict[str, Any] | None,
     ) -> Any:
         from kubernetes import client
 
         meta = (current or {}).get("metadata") or {}
         merged_labels = {**(meta.get("labels") or {}), **labels}
+        merged_annotations = {**(meta.get("annotations") or {}), **annotations}
         return client.V1Secret(
             metadata=client.V1ObjectMeta(
                 name=name,
                 namespace=namespace,
                 labels=merged_labels,
-                annotations=meta.get("annotations"),
+                annotations=merged_annotations or None,
                 resource_version=meta.get("resourceVersion"),
             ),
             type=secret_type,
