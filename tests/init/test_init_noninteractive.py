@@ -592,7 +592,7 @@ def test_org_policy_forbidding_keys_is_one_line_exit_1(
     assert result.code == 1
     [error] = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert "constraints/iam.disableServiceAccountKeyCreation forbids service-account keys" in error
-    assert "Workload Identity Federation for GKE" in error
+    assert "set registry.gar.auth: workload-identity in bhsvc.yaml" in error
     assert "Traceback" not in result.err
     assert not (workdir / KEY_FILE).exists()
     assert not (workdir / f"{KEY_FILE}.pending").exists()
