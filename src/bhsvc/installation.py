@@ -17,7 +17,7 @@ from bhsvc import helm as helm_mod
 from bhsvc import hub as hub_mod
 from bhsvc import naming
 from bhsvc.components.checks import SMOKE_TIMEOUT, VersionsCheck
-from bhsvc.components.kube_objects import Namespaces, Secret, TokenCopy
+from bhsvc.components.kube_objects import Namespaces, NoRegistrySecrets, Secret, TokenCopy
 from bhsvc.components.releases import Changes, HubRelease, Release
 from bhsvc.components.values_files import ValuesFiles
 from bhsvc.config import Config
@@ -44,11 +44,15 @@ class Inputs:
     helm: helm_mod.Helm
     chart: str  # BinderHub's chart
     timeout: int  # seconds each release may take
-    # The registry's docker config.json; None when it cannot be read (a dry run).
+    # The registry's docker config.json; None when it cannot be read (a dry run), or
+    # with Workload Identity, where none exists.
     docker_config: str | None
     # BinderHub's Service as found on the cluster (connect-hub), else the chart's naming.
     service: tuple[str, int] | None = None
     force: bool = False  # upgrade the releases even when nothing changed
+    # What the hub's users pull with (a read-only key with Artifact Registry); None
+    # when it cannot be read (a dry run), or without a hub.
+    pull_docker_config: str | None = None
 
 
 def with_context(config: Config, context: str) -> Config:
@@ -58,11 +62,12 @@ def with_context(config: Config, context: str) -> Config:
     return config.model_copy(update={"kube": kube})
 
 
-def credentials_source(config: Config) -> str:
-    """Where the registry password comes from, described without revealing it."""
+def credentials_source(config: Config, pull: bool = False) -> str:
+    """Where the registry password (of the pull credentials, with `pull`) comes from,
+    described without revealing it."""
     reg = config.registry
     if reg.gar is not None:
-        return f"service-account key {config.key_file}"
+        return f"service-account key {config.pull_key_file if pull else config.key_file}"
     if reg.password_file is not None:
         return f"password file {config.path(reg.password_file)}"
     return f"environment variable {REGISTRY_PASSWORD_ENV}"
@@ -106,6 +111,22 @@ def registry_secret_data(docker_config: str) -> dict[str, bytes]:
     return {".dockerconfigjson": data, "config.json": data}
 
 
+def keyless_note(config: Config) -> str:
+    """Who pushes and who pulls when no registry Secret exists (Workload Identity)."""
+    who = f"{config.kube.namespace}/{naming.binderhub_service_account(config)}"
+    pull = " and the hub's nodes pull" if config.hub.enabled else ""
+    return (
+        f"BinderHub's ServiceAccount {who} pushes as {config.pusher_email} through "
+        f"Workload Identity{pull} as their own service account"
+    )
+
+
+def _key_secrets(config: Config) -> tuple[naming.SecretRef, ...]:
+    """The Secrets a deploy with keys (registry.gar.auth key) writes."""
+    push = naming.SecretRef(config.kube.namespace, naming.registry_secret(config), "")
+    return (push, naming.image_pull_secret(config)) if config.hub.enabled else (push,)
+
+
 def hub_chart_version(config: Config) -> str | None:
     """The z2jh version bhsvc installs: hub.chart_version, or a local chart's own."""
     if config.hub.chart and "://" not in config.hub.chart:
@@ -133,34 +154,40 @@ def components(inputs: Inputs) -> list[Component]:
     docker_config = inputs.docker_config
     folder = values_dir(config)
 
-    registry_secret = Secret(
-        "registry credentials Secret",
-        naming.SecretRef(ns, naming.registry_secret(config), ".dockerconfigjson"),
-        f"docker config.json for {config.registry_server}, from {credentials_source(config)}",
-        registry_secret_data(docker_config) if docker_config else None,
-        owner,
-    )
     parts: list[Component] = [
         Namespaces(tuple(dict.fromkeys([ns, config.hub_namespace if hub.enabled else ns]))),
-        registry_secret,
     ]
-    if hub.enabled:
+    # The BinderHub pod reads the registry Secret (and the hub token): when either
+    # changed, it must restart, so its release is upgraded even with the same values.
+    binderhub_reads: list[Changes] = []
+    if config.keyless:
+        parts.append(NoRegistrySecrets(_key_secrets(config), keyless_note(config)))
+    else:
+        registry_secret = Secret(
+            "registry credentials Secret",
+            naming.SecretRef(ns, naming.registry_secret(config), ".dockerconfigjson"),
+            f"docker config.json for {config.registry_server}, from {credentials_source(config)}",
+            registry_secret_data(docker_config) if docker_config else None,
+            owner,
+        )
+        parts.append(registry_secret)
+        binderhub_reads.append(registry_secret)
+    if hub.enabled and not config.keyless:
         pull = naming.image_pull_secret(config)
+        pull_config = inputs.pull_docker_config
         parts.append(
             Secret(
                 "image pull Secret for the hub's users",
                 pull,
-                "image pull credentials for the hub's user pods",
-                {pull.key: docker_config.encode()} if docker_config else None,
+                f"image pull credentials for the hub's user pods, from "
+                f"{credentials_source(config, pull=True)}",
+                {pull.key: pull_config.encode()} if pull_config else None,
                 owner,
             )
         )
     written = values_files(config, inputs.source, existing, inputs.service)
     inputs_read = input_files(config, Path(inputs.source), inputs.user.files)
     parts.append(ValuesFiles({folder / name: text for name, text in written.items()}, inputs_read))
-    # The BinderHub pod reads the registry Secret (and the hub token): when either
-    # changed, it must restart, so its release is upgraded even with the same values.
-    binderhub_reads: list[Changes] = [registry_secret]
     if hub.enabled:
         version = hub_chart_version(config)
         title = f"chart {hub.chart}" if hub.chart else f"z2jh {hub.chart_version}"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploylib import Project, key_json
+from deploylib import PULLER, Project, key_json
 
 from clirun import RunCli
 from fakes.binderhub import FakeBinderHub
@@ -22,6 +22,10 @@ def project(tmp_path: Path) -> Project:
     key = root / ".bhsvc" / "binderhub-pusher-key.json"
     key.write_text(key_json())
     key.chmod(0o600)
+    # The read-only key the hub's users pull with (auth key with a hub).
+    pull_key = root / ".bhsvc" / "binderhub-puller-key.json"
+    pull_key.write_text(key_json(email=PULLER))
+    pull_key.chmod(0o600)
     proj = Project(root, root / "bhsvc.yaml", key)
     proj.write_config()
     return proj

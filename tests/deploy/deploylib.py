@@ -20,7 +20,12 @@ REGISTRY_SECRET = f"{RELEASE}-registry-credentials"
 BINDERHUB_SELECTOR = "app.kubernetes.io/component=binderhub"
 
 
-def key_json(version: int = 1) -> str:
+PULLER = "binderhub-puller@my-project.iam.gserviceaccount.com"
+
+
+def key_json(
+    version: int = 1, email: str = "binderhub-pusher@my-project.iam.gserviceaccount.com"
+) -> str:
     return json.dumps(
         {
             "type": "service_account",
@@ -28,7 +33,7 @@ def key_json(version: int = 1) -> str:
             "private_key_id": f"key{version}",
             "private_key": f"-----BEGIN PRIVATE KEY-----\n{KEY_MARKER}-{version}\n"
             "-----END PRIVATE KEY-----\n",
-            "client_email": "binderhub-pusher@my-project.iam.gserviceaccount.com",
+            "client_email": email,
         }
     )
 

@@ -134,6 +134,10 @@ class FakeIam(FakeBase):
             account.disabled = disabled
             return email
 
+    def has_account(self, email: str) -> bool:
+        with self.lock:
+            return email in self.accounts
+
     def enable_workload_pool(self, project: str) -> None:
         """A GKE cluster of `project` enabled Workload Identity: its pool exists."""
         with self.lock:

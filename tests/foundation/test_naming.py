@@ -23,6 +23,7 @@ OVERRIDES = {
     "2i2c names": {"naming": "2i2c"},
     "2i2c names, prefixed": {"naming": "2i2c", "fullnameOverride": "mine"},
     "2i2c names from the release": {"naming": "2i2c", "fullnameOverride": None},
+    "ServiceAccount named": {"serviceAccount": {"name": "binder-builder"}},
 }
 
 
@@ -69,9 +70,19 @@ def test_names_match_the_rendered_chart(example: Path, override: str, helm4_path
         labels = daemon["spec"]["template"]["metadata"]["labels"]
         assert selected(naming.release_selector(config), labels)
 
+    # BinderHub runs as the ServiceAccount that Workload Identity binds to the pusher.
+    account = naming.binderhub_service_account(config)
+    assert pod["spec"]["serviceAccountName"] == account
+    service_account = one(manifests, "ServiceAccount", account)
+    annotations = service_account["metadata"].get("annotations") or {}
+    if config.keyless:
+        assert annotations["iam.gke.io/gcp-service-account"] == config.pusher_email
+    else:
+        assert "iam.gke.io/gcp-service-account" not in annotations
+
     # The Secrets bhsvc writes are the ones the pods read.
     text = yaml.safe_dump(manifests)
-    assert naming.registry_secret(config) in text
+    assert (naming.registry_secret(config) in text) != config.keyless
     if config.hub.enabled:
         [container] = [c for c in pod["spec"]["containers"] if c["name"] == "binderhub"]
         env = {e["name"]: e for e in container["env"]}

@@ -24,7 +24,11 @@ from bhsvc.hub_files import hub_user_values
 from bhsvc.installation import Inputs, release_of, with_context
 from bhsvc.kube import Kube, connect
 from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, State
-from bhsvc.registry.credentials import docker_config_json, load_credentials
+from bhsvc.registry.credentials import (
+    docker_config_json,
+    load_credentials,
+    load_pull_credentials,
+)
 
 
 def prepare(
@@ -53,12 +57,15 @@ def prepare(
     source = str(config_path)
     render.values_files(config, source, user.merged(config))  # refuses bad combinations
     notes: list[str] = []
+    docker_config = pull_config = None
     try:
-        docker_config: str | None = docker_config_json(load_credentials(config))
+        if not config.keyless:  # with Workload Identity no credentials exist here
+            docker_config = docker_config_json(load_credentials(config))
+        pull = load_pull_credentials(config) if config.hub.enabled else None
+        pull_config = docker_config_json(pull) if pull is not None else None
     except UsageError as err:
         if not dry_run:
             raise
-        docker_config = None
         why = f"{command} would stop here (exit code 2): {err}"
         if config.registry.gar is not None and not config.key_file.exists():
             why += " (run 'bhsvc init' first: it creates the pusher key)"
@@ -73,7 +80,17 @@ def prepare(
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     # Settings BinderHub's chart refuses are bad input: rendered offline first.
     render.render(config, source, helm, chart, user.merged(config))
-    inputs = Inputs(config, source, user, helm, chart, timeout, docker_config, force=force)
+    inputs = Inputs(
+        config,
+        source,
+        user,
+        helm,
+        chart,
+        timeout,
+        docker_config,
+        force=force,
+        pull_docker_config=pull_config,
+    )
     return inputs, notes
 
 

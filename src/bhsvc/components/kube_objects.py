@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from bhsvc.errors import OperationError
 from bhsvc.kube.client import managed_labels, secret_change
 from bhsvc.lifecycle import Cluster, Observation, PlanStep, State
-from bhsvc.naming import SecretRef
+from bhsvc.naming import MANAGED_BY, MANAGED_BY_LABEL, SecretRef
 from bhsvc.ui import StepResult
 
 DOCKER_CONFIG_TYPE = "kubernetes.io/dockerconfigjson"
@@ -88,6 +88,44 @@ class Secret:
         )
         self.changed = step.status != "unchanged"
         step.detail = f"{self.ref.namespace}/{self.ref.name}"
+
+
+@dataclass
+class NoRegistrySecrets:
+    """With Workload Identity bhsvc writes no registry Secret. Says so, and names the
+    Secrets of a deploy with keys that are no longer used (removing them, once builds
+    work, is left to the user or to uninstall's pruning)."""
+
+    left: tuple[SecretRef, ...]  # the Secrets a deploy with keys would have written
+    who: str  # who pushes and pulls instead
+    name: str = "registry credentials"
+
+    def describe(self) -> PlanStep:
+        return PlanStep(self.name, "secret", f"no registry Secret: {self.who}")
+
+    def _found(self, cluster: Cluster) -> list[str]:
+        found = []
+        for ref in self.left:
+            secret = cluster.kube.read_secret(ref.namespace, ref.name)
+            labels = ((secret or {}).get("metadata") or {}).get("labels") or {}
+            if labels.get(MANAGED_BY_LABEL) == MANAGED_BY:
+                found.append(f"{ref.namespace}/{ref.name}")
+        return found
+
+    def _left_note(self, found: list[str]) -> str:
+        return (
+            f"Secret {', '.join(found)} from registry.gar.auth key is no longer used: "
+            "delete it once builds work"
+        )
+
+    def observe(self, cluster: Cluster) -> Observation:
+        found = self._found(cluster)
+        return Observation(State.CONVERGED, self._left_note(found) if found else "")
+
+    def apply(self, cluster: Cluster, step: StepResult) -> None:
+        found = self._found(cluster)
+        step.status = "none"
+        step.detail = self._left_note(found) if found else "Workload Identity"
 
 
 @dataclass

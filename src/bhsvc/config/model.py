@@ -270,6 +270,12 @@ class Config(Strict):
         return self.path(Path(STATE_DIR) / f"{self.service_account_id}-key.json")
 
     @property
+    def pusher_email(self) -> str:
+        """The pusher service account of Artifact Registry."""
+        project = self.registry.gar.project if self.registry.gar is not None else ""
+        return f"{self.service_account_id}@{project}.iam.gserviceaccount.com"
+
+    @property
     def keyless(self) -> bool:
         """Artifact Registry through Workload Identity: no key, no registry Secret."""
         return self.registry.gar is not None and self.registry.gar.keyless
