@@ -63,6 +63,11 @@ def test_first_run_text_then_second_run_json(
         "image_prefix": "europe-west10-docker.pkg.dev/my-project/binder/binder-",
         "username": "_json_key",
         "key_file": str(KEY_FILE),
+        "auth": "key",
+        "pusher": EMAIL,
+        "pull_key_file": None,
+        "workload_identity": None,
+        "node_service_account": None,
     }
     assert document["next"] == "bhsvc deploy --config bhsvc.yaml"
     assert second.err == ""  # JSON mode: no progress lines

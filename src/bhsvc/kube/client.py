@@ -254,7 +254,11 @@ class Kube:
             data={k: base64.b64encode(v).decode() for k, v in data.items()},
         )
 
-    # ---- pods and services ------------------------------------------------------
+    # ---- nodes, pods and services ------------------------------------------------
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        found = self.call("list the cluster's nodes", self.core.list_node)
+        return [self.as_dict(n) for n in found.items]
 
     def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         found = self.call(
