@@ -385,6 +385,11 @@ class FakeKubernetes:
         )
         return result
 
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Delete an object as a client would."""
+        resource = self._kind(kind)
+        self.call(self._delete, resource, namespace if resource.namespaced else "", name, "test")
+
     def writes_of(self, kind: str, name: str | None = None) -> list[Write]:
         return [w for w in self.writes if w.kind == kind and name in (None, w.name)]
 
@@ -1290,12 +1295,14 @@ class FakeKubernetes:
         method = request.method
         if method == "GET" and (namespace, resource.plural) in self.forbidden_reads:
             verb = "get" if name else "list"
+            scope = (
+                f'in the namespace "{namespace}"' if resource.namespaced else "at the cluster scope"
+            )
             raise ApiError(
                 403,
                 "Forbidden",
                 f'{resource.plural} is forbidden: User "fake-user" cannot {verb} resource '
-                f'"{resource.plural}" in API group "{resource.group}" in the namespace '
-                f'"{namespace}"',
+                f'"{resource.plural}" in API group "{resource.group}" {scope}',
             )
         if name is None:
             if method == "GET":
