@@ -114,10 +114,10 @@ def registry_secret_data(docker_config: str) -> dict[str, bytes]:
 def keyless_note(config: Config) -> str:
     """Who pushes and who pulls when no registry Secret exists (Workload Identity)."""
     who = f"{config.kube.namespace}/{naming.binderhub_service_account(config)}"
-    pull = " and the hub's nodes pull" if config.hub.enabled else ""
+    pull = "; the hub's nodes pull as their own service account" if config.hub.enabled else ""
     return (
         f"BinderHub's ServiceAccount {who} pushes as {config.pusher_email} through "
-        f"Workload Identity{pull} as their own service account"
+        f"Workload Identity{pull}"
     )
 
 
