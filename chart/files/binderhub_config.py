@@ -6,13 +6,18 @@ the chart values that concern BinderHub:
 - ``config``: ``config.<Class>.<trait>`` becomes ``c.<Class>.<trait>``;
 - ``extraConfig``: Python snippets, run in the sorted order of their names
   after ``config`` is loaded; they see ``c`` and ``get_chart_config``;
-- ``custom``: free-form values for the snippets to read.
+- ``custom``: free-form values for the snippets to read;
+- ``gkeWorkloadIdentity.enabled``: keyless Artifact Registry; the registry
+  class in gke_workload_identity.py (next to this file) becomes
+  ``BinderHub.registry_class`` unless ``config`` sets one.
 
 The secrets every replica must share (build token, cookie) are files in
 ``$BINDERHUB_SECRETS_DIR``, read before the ``extraConfig`` snippets run.
 """
 
+import importlib.util
 import os
+import sys
 
 import yaml
 
@@ -75,6 +80,17 @@ def _use_shared_cookie_secret(secret):
     BinderHub.start = start_with_shared_cookie_secret
 
 
+def _load_registry_module():
+    """gke_workload_identity.py, the file beside this one, as a module."""
+    name = "binderhub_service_gke_workload_identity"
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gke_workload_identity.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 c = get_config()  # noqa: F821 (provided by traitlets when loading this file)
 
 for _class_name, _traits in sorted((get_chart_config("config") or {}).items()):
@@ -88,6 +104,10 @@ _build_token_secret = _read_shared_secret("build-token-secret")
 if _build_token_secret and "build_token_secret" not in c.BinderHub:
     print("binderhub-service: using the shared build token secret")
     c.BinderHub.build_token_secret = _build_token_secret  # hex, as BinderHub reads it
+
+if get_chart_config("gkeWorkloadIdentity.enabled") and "registry_class" not in c.BinderHub:
+    print("binderhub-service: pushing with Workload Identity (gke_workload_identity.py)")
+    c.BinderHub.registry_class = _load_registry_module().WorkloadIdentityRegistry
 
 _cookie_secret = _read_shared_secret("cookie-secret")
 if _cookie_secret:

@@ -257,7 +257,12 @@
         the traits the chart derives from its other values added where the
         user did not set them in config.<Class>.<trait>:
 
-        KubernetesBuildExecutor.push_secret     the push Secret's name
+        KubernetesBuildExecutor.push_secret     the push Secret's name (with
+                                                gkeWorkloadIdentity a name only:
+                                                BinderHub runs repo2docker with
+                                                --push when it is set, and builds
+                                                that get credentials from the
+                                                registry class mount no Secret)
         KubernetesBuildExecutor.docker_host     the per-release daemon socket
         KubernetesBuildExecutor.node_selector   dockerApi.nodeSelector (build
                                                 pods need a daemon on their node)
@@ -274,6 +279,9 @@
                                                 replicas
         BinderHub.auth_enabled, hub_url,
         hub_url_local                           hubIntegration
+
+        DockerRegistry.url                      https://<gkeWorkloadIdentity.registryHost>
+                                                (with gkeWorkloadIdentity)
 
         buildPods.targetRepoDir is appended to repo2docker_extra_args.
 */}}
@@ -317,6 +325,21 @@
         {{- if not (hasKey $bh "concurrent_build_limit") }}
             {{- $replicas := include "binderhub-service.replicas-or-one" $ | int }}
             {{- $_ := set $bh "concurrent_build_limit" (max 1 (div (int .) $replicas)) }}
+        {{- end }}
+    {{- end }}
+
+    {{- /*
+        Keyless Artifact Registry: the registry class (files/
+        gke_workload_identity.py) looks images up at the registry's URL. There
+        is no docker config.json to take the URL from.
+    */}}
+    {{- if .Values.gkeWorkloadIdentity.enabled }}
+        {{- if not (hasKey $config "DockerRegistry") }}
+            {{- $_ := set $config "DockerRegistry" dict }}
+        {{- end }}
+        {{- $registry := get $config "DockerRegistry" }}
+        {{- if not (hasKey $registry "url") }}
+            {{- $_ := set $registry "url" (printf "https://%s" .Values.gkeWorkloadIdentity.registryHost) }}
         {{- end }}
     {{- end }}
 
@@ -378,6 +401,10 @@ extraConfig:
   {{- .Values.extraConfig | default dict | toYaml | nindent 2 }}
 custom:
   {{- .Values.custom | default dict | toYaml | nindent 2 }}
+{{- if .Values.gkeWorkloadIdentity.enabled }}
+gkeWorkloadIdentity:
+  enabled: true
+{{- end }}
 {{- end }}
 
 
@@ -392,6 +419,9 @@ custom:
     {{- $files := dict "binderhub_config.py" (.Files.Get "files/binderhub_config.py") "chart-config.yaml" (include "binderhub-service.chart-config" .) }}
     {{- with .Values.extraCredentials.googleServiceAccountKey }}
         {{- $_ := set $files "gcp-sa-key.json" . }}
+    {{- end }}
+    {{- if .Values.gkeWorkloadIdentity.enabled }}
+        {{- $_ := set $files "gke_workload_identity.py" (.Files.Get "files/gke_workload_identity.py") }}
     {{- end }}
     {{- toJson $files }}
 {{- end }}
@@ -491,6 +521,8 @@ custom:
         {{- end }}
     {{- end }}
 
+    {{- include "binderhub-service.validate.workload-identity" . }}
+
     {{- $hub := .Values.hubIntegration }}
     {{- if $hub.enabled }}
         {{- if and $hub.apiUrl (not (hasSuffix "/" $hub.apiUrl)) }}
@@ -544,6 +576,44 @@ custom:
         {{- $sticky := or (get (.Values.config.KubernetesBuildExecutor | default dict) "sticky_builds") (get (.Values.config.BinderHub | default dict) "sticky_builds") }}
         {{- if $sticky }}
             {{- fail "\n\nconfig sets sticky_builds but dockerApi.type is host: BinderHub picks a node among the pods labelled component=image-builder,app=binder, which only the dind and podman daemons are, and fails every build when there is none. Remove sticky_builds from config." }}
+        {{- end }}
+    {{- end }}
+{{- end }}
+
+
+
+{{- /*
+    binderhub-service.validate.workload-identity:
+        With gkeWorkloadIdentity, BinderHub's ServiceAccount is the pusher and
+        no push credentials exist: none may be given, and the ServiceAccount
+        must be the chart's, which it annotates.
+*/}}
+{{- define "binderhub-service.validate.workload-identity" -}}
+    {{- $wi := .Values.gkeWorkloadIdentity }}
+    {{- if $wi.enabled }}
+        {{- range $key := list "googleServiceAccount" "registryHost" }}
+            {{- if not (get $wi $key) }}
+                {{- fail (printf "\n\ngkeWorkloadIdentity.%s is empty: keyless pushes need the pusher's Google service account (googleServiceAccount) and the registry's host, such as europe-west10-docker.pkg.dev (registryHost)." $key) }}
+            {{- end }}
+        {{- end }}
+        {{- $creds := .Values.buildPodsRegistryCredentials }}
+        {{- range $key := list "server" "username" "password" "existingSecret" }}
+            {{- if get $creds $key }}
+                {{- fail (printf "\n\ngkeWorkloadIdentity.enabled and buildPodsRegistryCredentials.%s are both set: with Workload Identity builds get short-lived push credentials from BinderHub; remove the static ones." $key) }}
+            {{- end }}
+        {{- end }}
+        {{- if .Values.buildPodsDockerConfig }}
+            {{- fail "\n\ngkeWorkloadIdentity.enabled and buildPodsDockerConfig are both set: with Workload Identity there is no push Secret to put a docker config in." }}
+        {{- end }}
+        {{- if .Values.extraCredentials.googleServiceAccountKey }}
+            {{- fail "\n\ngkeWorkloadIdentity.enabled and extraCredentials.googleServiceAccountKey are both set: with Workload Identity BinderHub needs no key; remove it." }}
+        {{- end }}
+        {{- if not .Values.serviceAccount.create }}
+            {{- fail "\n\ngkeWorkloadIdentity.enabled needs serviceAccount.create: the chart annotates the ServiceAccount it creates with the Google service account BinderHub acts as." }}
+        {{- end }}
+        {{- $annotation := index (.Values.serviceAccount.annotations | default dict) "iam.gke.io/gcp-service-account" }}
+        {{- if and $annotation (ne $annotation $wi.googleServiceAccount) }}
+            {{- fail (printf "\n\nserviceAccount.annotations sets iam.gke.io/gcp-service-account to %q, but gkeWorkloadIdentity.googleServiceAccount is %q: set it in gkeWorkloadIdentity only." $annotation $wi.googleServiceAccount) }}
         {{- end }}
     {{- end }}
 {{- end }}

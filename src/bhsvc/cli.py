@@ -133,7 +133,16 @@ def init(
         bool,
         typer.Option(
             "--rotate-key",
-            help="Artifact Registry: create a new pusher key, then delete the old one.",
+            help="Artifact Registry with keys: create new keys (the pusher's, and the pull "
+            "account's with a hub), then delete the old ones.",
+        ),
+    ] = False,
+    delete_old_keys: Annotated[
+        bool,
+        typer.Option(
+            "--delete-old-keys",
+            help="Artifact Registry with workload-identity: delete the keys left in the key "
+            "files by registry.gar.auth key, and the files (once builds work without them).",
         ),
     ] = False,
     output: OutputOpt = Output.text,
@@ -141,7 +150,7 @@ def init(
     """Create bhsvc.yaml by answering questions, and provision the image registry."""
     from bhsvc.commands.init import run
 
-    run(config, non_interactive, rotate_key, output.value)
+    run(config, non_interactive, rotate_key, output.value, delete_old_keys)
 
 
 @app.command()

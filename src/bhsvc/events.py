@@ -186,6 +186,7 @@ class Outcome:
     message: str = ""
     status_code: int | None = None
     verbatim: bool = False  # the message already says it all (timeouts, a broken stream)
+    phase: str | None = None  # of a failure: the phase the build was in when it failed
 
 
 TAIL_LINES = 20
@@ -253,11 +254,12 @@ class BuildTracker:
                 kept = _without_last_line(kept)
             if kept:
                 self.tail.append(kept)
+        before = self.phase
         if item.phase not in _LOG_ONLY:
             self._enter(item.phase, now)
         if item.phase == "pushing" and item.progress is not None:
             self.progress = item.progress
-        outcome = self._decide(item)
+        outcome = self._decide(item, before)
         if outcome is not None:
             self.outcome = outcome
             self.close(now)
@@ -270,12 +272,13 @@ class BuildTracker:
             self.spans[-1].end = now
         self.spans.append(PhaseSpan(phase, now))
 
-    def _decide(self, event: Event) -> Outcome | None:
+    def _decide(self, event: Event, before: str | None) -> Outcome | None:
         if event.phase == FAILED:
             return Outcome(
                 ok=False,
                 message=clean(last_line(event.message), MAX_MESSAGE) or "the build failed",
                 status_code=event.status_code,
+                phase=before,
             )
         if event.phase == "built":
             return Outcome(ok=False, image=event.image_name, message=LAUNCHING, verbatim=True)
@@ -377,15 +380,52 @@ def auth_advice(token_sent: bool, service_name: str | None) -> str:
     )
 
 
+# How registries and docker word a refused login or push.
+_AUTH_WORDS = ("unauthorized", "denied", "authentication", "forbidden", " 401", " 403")
+
+
+def is_push_auth_failure(outcome: Outcome) -> bool:
+    """A build that failed logging in to the registry or pushing to it, refused."""
+    text = outcome.message.lower()
+    pushing = outcome.phase == "pushing" or "push" in text or "login" in text
+    return (
+        not outcome.ok
+        and outcome.status_code is None
+        and pushing
+        and any(word in f" {text}" for word in _AUTH_WORDS)
+    )
+
+
+def keyless_push_refused(message: str) -> str:
+    """What a refused push means with Workload Identity, and what to do."""
+    return (
+        f"the registry refused the build's push ({message}): with registry.gar.auth "
+        "workload-identity each build pushes with an access token BinderHub got from the "
+        "GKE metadata server just before it started, which lives at most an hour (less when "
+        "the server hands out one it cached); a build whose push starts after that fails, "
+        "and starting it again gets a new token. If the build was shorter, run 'bhsvc init "
+        "--non-interactive' to restore the pusher's roles (roles/artifactregistry.writer on "
+        "the repository, roles/iam.workloadIdentityUser for BinderHub's ServiceAccount) and "
+        "check that BinderHub's pod runs on a node with the GKE metadata server"
+    )
+
+
 def explain_failure(
-    outcome: Outcome, token_sent: bool, service_name: str | None, hub_launches: bool = False
+    outcome: Outcome,
+    token_sent: bool,
+    service_name: str | None,
+    hub_launches: bool = False,
+    keyless: bool = False,
 ) -> str:
-    """One line saying what went wrong and what to do about it."""
+    """One line saying what went wrong and what to do about it. `keyless`: builds push
+    with Workload Identity's short-lived tokens."""
     code, message = outcome.status_code, outcome.message.strip()
     if outcome.verbatim:
         return message
     if is_build_only_refusal(outcome):
         return build_only_refused(hub_launches)
+    if keyless and is_push_auth_failure(outcome):
+        return keyless_push_refused(message)
     if code in (401, 403):
         return (
             f"BinderHub refused the build ({code} {message}): "

@@ -399,9 +399,13 @@ def z2jh_values(
         # z2jh's hub only admits the network-access label from its own namespace
         # unless told to accept it from others, where BinderHub runs.
         hub_values["networkPolicy"] = {"interNamespaceAccessLabels": "accept"}
-    # The nodes pull BinderHub's images with the registry credentials.
+    # The nodes pull BinderHub's images with read-only registry credentials; with
+    # Workload Identity they pull as their own service account, without a Secret.
     pull = _as_list(_get(existing, *PULL_SECRETS))
-    singleuser["image"] = {"pullSecrets": _union(pull, [naming.image_pull_secret(config).name])}
+    if not config.keyless:
+        pull = _union(pull, [naming.image_pull_secret(config).name])
+    if pull:
+        singleuser["image"] = {"pullSecrets": pull}
     values = {"hub": hub_values, "singleuser": singleuser}
     merged = deep_merge(values, hub.values)
     # hub.values go last, but the lists above were built from their lists (kept and

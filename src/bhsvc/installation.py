@@ -20,7 +20,7 @@ from bhsvc import hub as hub_mod
 from bhsvc import hub_chart as hub_chart_mod
 from bhsvc import naming
 from bhsvc.components.checks import SMOKE_TIMEOUT, VersionsCheck
-from bhsvc.components.kube_objects import Namespaces, Secret, TokenCopy
+from bhsvc.components.kube_objects import Namespaces, NoRegistrySecrets, Secret, TokenCopy
 from bhsvc.components.releases import Changes, HubRelease, Release
 from bhsvc.components.takeover import TakenOverRelease
 from bhsvc.components.values_files import ValuesFiles
@@ -50,13 +50,17 @@ class Inputs:
     helm: helm_mod.Helm
     chart: str  # BinderHub's chart
     timeout: int  # seconds each release may take
-    # The registry's docker config.json; None when it cannot be read (a dry run).
+    # The registry's docker config.json; None when it cannot be read (a dry run), or
+    # with Workload Identity, where none exists.
     docker_config: str | None
     # The hub's chart (with hub.enabled): checked and rendered by `prepare`.
     hub_chart: HubChart | None = None
     # BinderHub's Service as found on the cluster (connect-hub), else the chart's naming.
     service: tuple[str, int] | None = None
     force: bool = False  # upgrade the releases even when nothing changed
+    # What the hub's users pull with (a read-only key with Artifact Registry); None
+    # when it cannot be read (a dry run), or without a hub.
+    pull_docker_config: str | None = None
     # This install's id, labelled on what bhsvc makes; None before the first deploy.
     install_id: str | None = None
 
@@ -72,11 +76,12 @@ def with_context(config: Config, context: str) -> Config:
     return config.model_copy(update={"kube": kube})
 
 
-def credentials_source(config: Config) -> str:
-    """Where the registry password comes from, described without revealing it."""
+def credentials_source(config: Config, pull: bool = False) -> str:
+    """Where the registry password (of the pull credentials, with `pull`) comes from,
+    described without revealing it."""
     reg = config.registry
     if reg.gar is not None:
-        return f"service-account key {config.key_file}"
+        return f"service-account key {config.pull_key_file if pull else config.key_file}"
     if reg.password_file is not None:
         return f"password file {config.path(reg.password_file)}"
     return f"environment variable {REGISTRY_PASSWORD_ENV}"
@@ -161,6 +166,22 @@ def owner_labels(config: Config, install_id: str | None) -> dict[str, str]:
     return labels
 
 
+def keyless_note(config: Config) -> str:
+    """Who pushes and who pulls when no registry Secret exists (Workload Identity)."""
+    who = f"{config.kube.namespace}/{naming.binderhub_service_account(config)}"
+    pull = "; the hub's nodes pull as their own service account" if config.hub.enabled else ""
+    return (
+        f"BinderHub's ServiceAccount {who} pushes as {config.pusher_email} through "
+        f"Workload Identity{pull}"
+    )
+
+
+def _key_secrets(config: Config) -> tuple[naming.SecretRef, ...]:
+    """The Secrets a deploy with keys (registry.gar.auth key) writes."""
+    push = naming.SecretRef(config.kube.namespace, naming.registry_secret(config), "")
+    return (push, naming.image_pull_secret(config)) if config.hub.enabled else (push,)
+
+
 def hub_chart_version(config: Config) -> str | None:
     """The z2jh version bhsvc installs: hub.chart_version, or a local chart's own."""
     if config.hub.chart and "://" not in config.hub.chart:
@@ -188,31 +209,37 @@ def components(inputs: Inputs) -> list[Component]:
     docker_config = inputs.docker_config
     folder = values_dir(config)
 
-    registry_secret = registry_secret_component(config, docker_config, inputs.install_id)
     parts: list[Component] = [
         Namespaces(
             tuple(dict.fromkeys([ns, config.hub_namespace if hub.enabled else ns])),
             labels={k: v for k, v in owner.items() if k == naming.INSTALL_LABEL},
         ),
-        registry_secret,
     ]
-    if hub.enabled:
+    # The BinderHub pod reads the registry Secret (and the hub token): when either
+    # changed, it must restart, so its release is upgraded even with the same values.
+    binderhub_reads: list[Changes] = []
+    if config.keyless:
+        parts.append(NoRegistrySecrets(_key_secrets(config), keyless_note(config), owner))
+    else:
+        registry_secret = registry_secret_component(config, docker_config, inputs.install_id)
+        parts.append(registry_secret)
+        binderhub_reads.append(registry_secret)
+    if hub.enabled and not config.keyless:
         pull = naming.image_pull_secret(config)
+        pull_config = inputs.pull_docker_config
         parts.append(
             Secret(
                 "image pull Secret for the hub's users",
                 pull,
-                "image pull credentials for the hub's user pods",
-                {pull.key: docker_config.encode()} if docker_config else None,
+                f"image pull credentials for the hub's user pods, from "
+                f"{credentials_source(config, pull=True)}",
+                {pull.key: pull_config.encode()} if pull_config else None,
                 owner,
             )
         )
     written = values_files(config, inputs.source, existing, inputs.service)
     inputs_read = input_files(config, Path(inputs.source), inputs.user.files)
     parts.append(ValuesFiles({folder / name: text for name, text in written.items()}, inputs_read))
-    # The BinderHub pod reads the registry Secret (and the hub token): when either
-    # changed, it must restart, so its release is upgraded even with the same values.
-    binderhub_reads: list[Changes] = [registry_secret]
     if hub.enabled:
         version = hub_chart_version(config)
         title = hub_chart_of(inputs).describe()

@@ -105,6 +105,16 @@ def binderhub_service(config: Config) -> tuple[str, int]:
     return binderhub_fullname(config), int(port)
 
 
+def binderhub_service_account(config: Config) -> str:
+    """The Kubernetes ServiceAccount BinderHub's pod runs as: serviceAccount.name, else
+    the one the chart creates, named like the Deployment (without either, the
+    namespace's `default`). With Workload Identity it acts as the pusher."""
+    values = config.binderhub.values.get("serviceAccount") or {}
+    if values.get("name"):
+        return str(values["name"])
+    return binderhub_fullname(config) if values.get("create", True) else "default"
+
+
 def release_selector(config: Config) -> str:
     """Every pod of the BinderHub release (BinderHub and the build daemon)."""
     return f"{INSTANCE_LABEL}={config.binderhub.release}"

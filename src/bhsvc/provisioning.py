@@ -17,7 +17,9 @@ from bhsvc.errors import BhsvcError
 from bhsvc.registry.provision import RegistryReport, provision_registry
 
 
-def provision(config: Config, rotate_key: bool, quiet: bool) -> RegistryReport:
+def provision(
+    config: Config, rotate_key: bool, quiet: bool, delete_old_keys: bool = False
+) -> RegistryReport:
     """Provision with a spinner and a line per step (quiet: neither). A wait for
     another run on the same key file is shown either way."""
     status = (
@@ -27,10 +29,36 @@ def provision(config: Config, rotate_key: bool, quiet: bool) -> RegistryReport:
         status.start()
     try:
         on_step = (lambda result: None) if quiet else ui.print_step
-        return provision_registry(config, rotate_key, on_step, on_note=ui.print_notice)
+        return provision_registry(
+            config,
+            rotate_key,
+            on_step,
+            on_note=ui.print_notice,
+            delete_old_keys=delete_old_keys,
+        )
     finally:
         if status is not None:
             status.stop()
+
+
+def cluster_warnings(config: Config) -> list[str]:
+    """With Workload Identity: whether the cluster's nodes can use it (read-only; a
+    cluster that cannot be read is said, not an error)."""
+    if not config.keyless:
+        return []
+    from bhsvc.kube.workload_identity import read_cluster
+
+    assert config.registry.gar is not None
+    project = config.registry.gar.project
+    detection = read_cluster(config.kube.context)
+    if detection.problem is not None:
+        return [
+            f"could not read the cluster's nodes ({detection.problem}): bhsvc cannot tell "
+            "whether they run the GKE metadata server that Workload Identity needs"
+        ]
+    if detection.default_auth(project) == "key":
+        return [f"registry.gar.auth is workload-identity, but {detection.lines(project)[0]}"]
+    return detection.lines(project)[1:]
 
 
 def provider_name(config: Config) -> str:
@@ -83,10 +111,21 @@ def print_summary(
     out.print()
     out.print(f"registry server   {escape(report.server)}")
     out.print(f"image prefix      {escape(report.image_prefix)}")
-    if report.key_file is not None:
+    if report.workload_identity is not None:
+        out.print(
+            f"push credentials  none kept: BinderHub acts as {escape(report.pusher or '')} "
+            "through Workload Identity (a token per build, valid at most an hour)"
+        )
+        out.print(f"pull credentials  the nodes pull as {escape(report.node_account or '')}")
+    elif report.key_file is not None:
         out.print(
             f"push credentials  {report.username} + key file {escape(str(report.key_file))} (0600)"
         )
+        if report.pull_key_file is not None:
+            out.print(
+                f"pull credentials  {report.username} + key file "
+                f"{escape(str(report.pull_key_file))} (0600), read-only"
+            )
     else:
         source = config.registry.password_file or "$BHSVC_REGISTRY_PASSWORD"
         out.print(

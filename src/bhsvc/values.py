@@ -26,12 +26,28 @@ def binderhub_values(
     }
     values: dict[str, Any] = {
         "config": {"BinderHub": binderhub},
-        "buildPodsRegistryCredentials": {"existingSecret": naming.registry_secret(config)},
+        **registry_values(config),
         "dockerApi": {"type": config.binderhub.builder},
     }
     existing = hub_values_in if hub_values_in is not None else config.hub.values
     values = deep_merge(values, hub.binderhub_hub_values(config, existing))
     return deep_merge(values, config.binderhub.values)
+
+
+def registry_values(config: Config) -> dict[str, Any]:
+    """How BinderHub and its builds get push credentials: the registry Secret bhsvc
+    writes, or with Workload Identity BinderHub's ServiceAccount acting as the pusher
+    (the chart's registry class hands each build a short-lived token)."""
+    gar = config.registry.gar
+    if gar is None or not gar.keyless:
+        return {"buildPodsRegistryCredentials": {"existingSecret": naming.registry_secret(config)}}
+    return {
+        "gkeWorkloadIdentity": {
+            "enabled": True,
+            "googleServiceAccount": config.pusher_email,
+            "registryHost": gar.host,
+        }
+    }
 
 
 def jupyterhub_values(

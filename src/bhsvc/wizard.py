@@ -26,11 +26,13 @@ from bhsvc.config import Config, KeyProblem, server_host
 from bhsvc.config.fields import field_rule
 from bhsvc.config.loading import parse_config, validate
 from bhsvc.config.model import check_binderhub_with_hub, check_default_account
-from bhsvc.config.registry import check_account, check_images_go_to
+from bhsvc.config.registry import KEY, WORKLOAD_IDENTITY, check_account, check_images_go_to
 from bhsvc.config.wording import field_path, problem_lines, problems
 from bhsvc.config_file import read_config_document
 from bhsvc.errors import BhsvcError, ConfigError, OperationError, UsageError
+from bhsvc.kube.workload_identity import Detection, read_cluster
 from bhsvc.names import REGISTRY_PASSWORD_ENV
+from bhsvc.naming import binderhub_service_account
 from bhsvc.prompts import Prompter, TerminalPrompter, stdin_is_terminal
 from bhsvc.provisioning import print_summary, provision
 from bhsvc.registry.credentials import read_password_file
@@ -53,6 +55,11 @@ PROVIDER_TITLES = {
     "ghcr": "GitHub Container Registry",
     "quay": "Quay.io",
     "generic": "another registry",
+}
+AUTH_WAYS: tuple[str, ...] = (WORKLOAD_IDENTITY, KEY)
+AUTH_TITLES: dict[str, str] = {
+    WORKLOAD_IDENTITY: "no key: GKE Workload Identity, short-lived tokens",
+    KEY: "a service-account key, stored in the cluster",
 }
 HEADER = "# Written by 'bhsvc init'. Reference: the bhsvc.yaml page of the documentation.\n"
 DEFERRED_PASSWORD = f"${REGISTRY_PASSWORD_ENV} is not set here: set it before 'bhsvc deploy'"
@@ -92,6 +99,7 @@ class Wizard(Questions):
         self.reused = False  # its values are the defaults, so the keys not asked about are kept
         self.private: list[Path] = []  # secret files readable by others: 0600 on go-ahead
         self.password_deferred = False  # the password comes from an unset variable, at deploy
+        self.detections: dict[str | None, Detection] = {}  # by kube.context
 
     # -- the file already there --
 
@@ -216,6 +224,47 @@ class Wizard(Questions):
         self.ask("registry.gar.region", "Region", region, hint="e.g. europe-west10, us-central1")
         repository = get_path(self.data, "registry.gar.repository") or "binder"
         self.ask("registry.gar.repository", "Repository name", repository)
+        self._gar_auth()
+
+    def _detect(self, context: str | None) -> Detection:
+        """What the cluster's nodes say about Workload Identity (read once per context)."""
+        if context not in self.detections:
+            home = self.home or Path.home()
+            kubeconfig = self.env.get("KUBECONFIG") or str(home / ".kube" / "config")
+            self.p.say("  reading the cluster's nodes ...")
+            self.detections[context] = read_cluster(context, kubeconfig)
+        return self.detections[context]
+
+    def _gar_auth(self) -> None:
+        """Keyless (Workload Identity) where the cluster's nodes allow it, else a key."""
+        self.p.say("Push credentials:")
+        project = get_path(self.data, "registry.gar.project")
+        detection = self._detect(get_path(self.data, "kube.context"))
+        for line in detection.lines(project):
+            self.p.say(f"  [dim]{escape(line)}[/]")
+        previous = get_path(self.data, "registry.gar.auth")
+        # A file bhsvc wrote before this key existed pushes with a key: that stays the default.
+        had_gar = self.reused and get_path(self.existing or {}, "registry.gar") is not None
+        if previous is None and had_gar:
+            previous = KEY
+        auth = self.choose(
+            "registry.gar.auth",
+            "Push credentials",
+            AUTH_WAYS,
+            previous or detection.default_auth(project),
+            AUTH_TITLES,
+        )
+        if auth == KEY:
+            if had_gar and get_path(self.existing or {}, "registry.gar.auth") is None:
+                self.data = with_path(self.data, "registry.gar.auth", None)  # the default
+            self.data = with_path(self.data, "registry.gar.node_service_account", None)
+            return
+        self.ask(
+            "registry.gar.node_service_account",
+            "Service account of the cluster's nodes (they pull the images)",
+            get_path(self.data, "registry.gar.node_service_account"),
+            none_means="the project's Compute Engine default service account",
+        )
 
     def _other_registry(self, provider: str) -> None:
         if provider == "generic":
@@ -355,15 +404,7 @@ class Wizard(Questions):
             )
         lines += ["", "[bold]init will now[/]"]
         if gar is not None:
-            repo = f"projects/{gar.project}/locations/{gar.region}/repositories/{gar.repository}"
-            lines += [
-                f"  • create the Docker repository {escape(repo)} (if missing)",
-                f"  • create the service account {escape(config.service_account_id)}@"
-                f"{escape(gar.project)}.iam.gserviceaccount.com (if missing)",
-                "  • grant it roles/artifactregistry.writer on that repository only",
-                f"  • create a key for it in {escape(str(config.key_file))} (mode 0600), "
-                "unless a valid one is there",
-            ]
+            lines += [f"  • {escape(line)}" for line in gar_plan(config)]
         elif self.password_deferred:
             lines.append(f"  • check nothing now: {escape(DEFERRED_PASSWORD)}")
         else:
@@ -388,13 +429,13 @@ class Wizard(Questions):
             lines.append(f"      ... and {len(found) - SHOWN_CHANGES} more")
         return lines
 
-    def converse(self, rotate_key: bool) -> Config:
+    def converse(self, rotate_key: bool, delete_old_keys: bool = False) -> Config:
         """From the first question to a confirmed config (answers kept across a no)."""
         self.start()
         while True:
             self.ask_all()
             config = self.build()
-            check_inputs(config, rotate_key)
+            check_inputs(config, rotate_key, delete_old_keys=delete_old_keys)
             for line in self.summary(config):
                 self.p.say(line)
             self.p.say()
@@ -402,6 +443,40 @@ class Wizard(Questions):
                 return config
             if not self.confirm("Change some answers? (they are the defaults)", True):
                 raise Declined("init cancelled: nothing was created and no file was written")
+
+
+def gar_plan(config: Config) -> list[str]:
+    """What init does in Google Cloud for `config`, one line per change."""
+    gar = config.registry.gar
+    assert gar is not None
+    repo = f"projects/{gar.project}/locations/{gar.region}/repositories/{gar.repository}"
+    lines = [
+        f"create the Docker repository {repo} (if missing)",
+        f"create the service account {config.pusher_email} (if missing)",
+        "grant it roles/artifactregistry.writer on that repository only",
+    ]
+    if gar.keyless:
+        ksa = f"{config.kube.namespace}/{binderhub_service_account(config)}"
+        nodes = gar.node_service_account or "the project's Compute Engine default service account"
+        return [
+            *lines,
+            f"let BinderHub's Kubernetes ServiceAccount {ksa} act as it (Workload Identity: "
+            f"roles/iam.workloadIdentityUser for {gar.project}.svc.id.goog[{ksa}])",
+            f"grant the nodes' service account ({nodes}) roles/artifactregistry.reader on "
+            "that repository, so that they pull without a Secret",
+            "create no key",
+        ]
+    lines.append(
+        f"create a key for it in {config.key_file} (mode 0600), unless a valid one is there"
+    )
+    if config.needs_pull_key:
+        puller = f"{config.pull_service_account_id}@{gar.project}.iam.gserviceaccount.com"
+        lines += [
+            f"create the service account {puller} (if missing), grant it "
+            "roles/artifactregistry.reader on that repository, and create a key for it in "
+            f"{config.pull_key_file}: the hub's users pull with it, never with the pusher's",
+        ]
+    return lines
 
 
 def _in_registry(rule: Callable[[], None]) -> None:
@@ -438,6 +513,7 @@ def run_wizard(
     prompter: Prompter | None = None,
     env: Mapping[str, str] | None = None,
     home: Path | None = None,
+    delete_old_keys: bool = False,
 ) -> None:
 
     if prompter is None:
@@ -452,7 +528,7 @@ def run_wizard(
     iam_endpoint()
     wizard = Wizard(prompter, config_path, env, home)
     try:
-        config = wizard.converse(rotate_key)
+        config = wizard.converse(rotate_key, delete_old_keys)
     except KeyboardInterrupt:
         prompter.say()
         prompter.say("Cancelled: nothing was created and no file was written.")
@@ -476,7 +552,7 @@ def run_wizard(
                 warnings=[DEFERRED_PASSWORD],
             )
         else:
-            report = provision(config, rotate_key, quiet=False)
+            report = provision(config, rotate_key, quiet=False, delete_old_keys=delete_old_keys)
     except KeyboardInterrupt:
         prompter.say()
         prompter.say(

@@ -62,7 +62,7 @@ def input_files(config: Config, config_file: Path, user_files: Iterable[Path]) -
     values files, the key and password files."""
     found = [config_file, *user_files]
     if config.registry.gar is not None:
-        found.append(config.key_file)
+        found += [config.key_file, config.pull_key_file]
     if config.registry.password_file is not None:
         found.append(config.path(config.registry.password_file))
     return found

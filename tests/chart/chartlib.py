@@ -237,13 +237,13 @@ def load_config_file(
     directory: Path, rendered: Rendered, monkeypatch: Any, env: dict[str, str] | None = None
 ) -> Any:
     """The traitlets config that BinderHub gets from a render: the chart's
-    binderhub_config.py run, as traitlets runs a config file, next to the
-    rendered chart-config.yaml, with `env` in the environment."""
+    binderhub_config.py run, as traitlets runs a config file, next to the other
+    files of its volume (chart-config.yaml, ...), with `env` in the environment."""
     from traitlets.config import PyFileConfigLoader
 
     secret = rendered.find("Secret", "binderhub")[0]["stringData"]
-    (directory / "binderhub_config.py").write_text(secret["binderhub_config.py"])
-    (directory / "chart-config.yaml").write_text(secret["chart-config.yaml"])
+    for name, text in secret.items():  # the files of the config Secret's volume
+        (directory / name).write_text(text)
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("BINDERHUB_CHART_CONFIG", raising=False)

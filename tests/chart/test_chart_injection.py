@@ -209,6 +209,10 @@ SHAPED = {
     "/dockerApi/imageCleaner/intervalSeconds": {
         "dockerApi": {"imageCleaner": {"intervalSeconds": MARK}}
     },
+    "/gkeWorkloadIdentity/googleServiceAccount": {
+        "gkeWorkloadIdentity": {"googleServiceAccount": MARK + "@p.iam.gserviceaccount.com"}
+    },
+    "/gkeWorkloadIdentity/registryHost": {"gkeWorkloadIdentity": {"registryHost": MARK}},
 }
 # A quote ' belongs to URL paths and URLs (and is quoted when written), so
 # only the shapes without it refuse it.

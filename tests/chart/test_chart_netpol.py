@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
-PRIVATE = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.169.254/32"}
+# 169.254.169.252 (port 988): where GKE's metadata server listens, and where the
+# iptables dataplane has sent a pod's 169.254.169.254:80 by the time policy applies.
+PRIVATE = {
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.169.254/32",
+    "169.254.169.252/32",
+}
+GKE_METADATA = [("169.254.169.254", 80), ("169.254.169.252", 988)]
 
 # Port 53 of the cluster DNS pods only, not of every (private) address.
 DNS_PORTS = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
@@ -38,7 +49,42 @@ def assert_build_egress(policy):
     assert set(v6["ipBlock"]["except"]) == {"fc00::/7", "fe80::/10", "::ffff:0:0/96"}
 
 
-@pytest.mark.parametrize("scenario", ["defaults", "seed", "builder-podman"])
+def egress_allows(policy: dict, address: str, port: int) -> bool:
+    """Whether a NetworkPolicy lets its pods connect to address:port (by ipBlock rules;
+    a policy without Egress restricts no egress)."""
+    spec = policy["spec"]
+    if "Egress" not in spec["policyTypes"]:
+        return True
+    ip = ipaddress.ip_address(address)
+    for rule in spec.get("egress") or []:
+        ports = rule.get("ports")
+        if ports and not any(p.get("port") == port for p in ports):
+            continue
+        for peer in rule.get("to") or [{"ipBlock": {"cidr": "0.0.0.0/0"}}]:
+            block = peer.get("ipBlock")
+            if block is None or ip not in ipaddress.ip_network(block["cidr"]):
+                continue
+            if not any(ip in ipaddress.ip_network(c) for c in block.get("except", [])):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "gke-workload-identity"])
+def test_only_binderhub_reaches_the_metadata_server(helm, render, scenario):
+    """BinderHub gets its access tokens from GKE's metadata server; the pods that run
+    untrusted build steps may not ask it for any."""
+    found = policies(render(helm, scenario))
+    for address, port in GKE_METADATA:
+        assert egress_allows(found["binderhub"], address, port)
+        assert not egress_allows(found["build-pods"], address, port)
+        assert not egress_allows(found["docker-api"], address, port)
+    # and the public internet stays open to builds
+    assert egress_allows(found["build-pods"], "140.82.112.3", 443)
+
+
+@pytest.mark.parametrize(
+    "scenario", ["defaults", "seed", "builder-podman", "gke-workload-identity"]
+)
 def test_policies_by_default(helm, render, scenario):
     found = policies(render(helm, scenario))
     assert set(found) == {"binderhub", "build-pods", "docker-api", "test"}

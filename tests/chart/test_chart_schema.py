@@ -20,6 +20,11 @@ SCHEMA = yaml.safe_load((CHART / "values.schema.yaml").read_text())
 NOT_IN_EVERY_OPTION = {
     "buildPodsRegistryCredentials.existingSecret": "excludes inline credentials; "
     "its own scenario (existing-secret)",
+    **{
+        f"gkeWorkloadIdentity.{key}": "excludes every push credential; its own scenario "
+        "(gke-workload-identity)"
+        for key in ("enabled", "googleServiceAccount", "registryHost")
+    },
 }
 
 

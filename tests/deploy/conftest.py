@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploylib import Project, cluster_env, key_json
+from deploylib import Project, cluster_env, write_key_files
 
 from clirun import RunCli
 from fakes.binderhub import FakeBinderHub
@@ -19,10 +19,7 @@ from oci_registry import Registry
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     root = tmp_path / "proj"
-    (root / ".bhsvc").mkdir(parents=True)
-    key = root / ".bhsvc" / "binderhub-pusher-key.json"
-    key.write_text(key_json())
-    key.chmod(0o600)
+    key = write_key_files(root / ".bhsvc")
     proj = Project(root, root / "bhsvc.yaml", key)
     proj.write_config()
     return proj

@@ -25,7 +25,12 @@ REGISTRY_SECRET = f"{RELEASE}-registry-credentials"
 BINDERHUB_SELECTOR = "app.kubernetes.io/component=binderhub"
 
 
-def key_json(version: int = 1) -> str:
+PULLER = "binderhub-puller@my-project.iam.gserviceaccount.com"
+
+
+def key_json(
+    version: int = 1, email: str = "binderhub-pusher@my-project.iam.gserviceaccount.com"
+) -> str:
     return json.dumps(
         {
             "type": "service_account",
@@ -33,9 +38,20 @@ def key_json(version: int = 1) -> str:
             "private_key_id": f"key{version}",
             "private_key": f"-----BEGIN PRIVATE KEY-----\n{KEY_MARKER}-{version}\n"
             "-----END PRIVATE KEY-----\n",
-            "client_email": "binderhub-pusher@my-project.iam.gserviceaccount.com",
+            "client_email": email,
         }
     )
+
+
+def write_key_files(folder: Path) -> Path:
+    """The pusher's key file in `folder`, and the read-only key the hub's users pull
+    with (auth key with a hub), both 0600 as init writes them; the pusher's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, email in (("binderhub-pusher", None), ("binderhub-puller", PULLER)):
+        path = folder / f"{name}-key.json"
+        path.write_text(key_json() if email is None else key_json(email=email))
+        path.chmod(0o600)
+    return folder / "binderhub-pusher-key.json"
 
 
 @dataclass

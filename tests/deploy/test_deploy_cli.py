@@ -19,6 +19,7 @@ from deploylib import (
     BINDERHUB_SELECTOR,
     KEY_MARKER,
     NAMESPACE,
+    PULLER,
     REGISTRY_SECRET,
     RELEASE,
     Project,
@@ -386,6 +387,10 @@ def test_with_the_hub_it_goes_first_and_its_token_reaches_binderhub(
     assert copied["data"][key] == source["data"][key]
     pull = cluster.get("Secret", "jupyterhub", f"{RELEASE}-image-pull")
     assert pull is not None and pull["type"] == "kubernetes.io/dockerconfigjson"
+    # The hub's users pull with the read-only account's key, never the pusher's.
+    pull_auth = json.loads(base64.b64decode(pull["data"][".dockerconfigjson"]))["auths"]
+    pull_key = json.loads(pull_auth["https://europe-west10-docker.pkg.dev"]["password"])
+    assert pull_key["client_email"] == PULLER
     token = base64.b64decode(source["data"][key]).decode()
     assert token not in result.out + result.err
     for path in doc["values_files"]:

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploylib import KEY_MARKER, NAMESPACE, RELEASE, Project, cluster_env, key_json
+from deploylib import (
+    KEY_MARKER,
+    NAMESPACE,
+    RELEASE,
+    Project,
+    cluster_env,
+    write_key_files,
+)
 from healthlib import (
     ACCOUNT,
     AR_PUSH_DENIED,
@@ -74,10 +81,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, helm4_path: Path) -> Iterato
     from hub.hublib import fake_z2jh_chart
 
     root = tmp_path_factory.mktemp("doctor")
-    (root / "proj" / ".bhsvc").mkdir(parents=True)
-    key = root / "proj" / ".bhsvc" / "binderhub-pusher-key.json"
-    key.write_text(key_json())
-    key.chmod(0o600)
+    key = write_key_files(root / "proj" / ".bhsvc")
     project = Project(root / "proj", root / "proj" / "bhsvc.yaml", key)
     chart = fake_z2jh_chart(root / "charts", "4.3.1")
     project.write_config({"hub": {"enabled": True, "namespace": HUB_NS, "chart": str(chart)}})

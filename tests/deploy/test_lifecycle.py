@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploylib import key_json, serving
+from deploylib import PULLER, key_json, serving
 
 from fakes.k8s_api import FakeKubernetes
 
@@ -30,15 +30,21 @@ def project_for(example: Path, tmp_path: Path) -> Path:
     shutil.copy(example, config)
     data = yaml.safe_load(config.read_text())
     registry = data["registry"]
+    hub = data.get("hub", {}).get("enabled", False)
     if registry["provider"] == "gar":
-        key = root / ".bhsvc" / "binderhub-pusher-key.json"
-        key.write_text(key_json())
-        key.chmod(0o600)
+        # Keys with auth key: the pusher's, and with a hub the read-only pull key.
+        keys = {} if registry["gar"].get("auth") == "workload-identity" else {"pusher": key_json()}
+        if keys and hub:
+            keys["puller"] = key_json(email=PULLER)
+        for account, text in keys.items():
+            key = root / ".bhsvc" / f"binderhub-{account}-key.json"
+            key.write_text(text)
+            key.chmod(0o600)
     else:
         token = root / registry["password_file"]
         token.write_text("a-registry-token\n")
         token.chmod(0o600)
-    if data.get("hub", {}).get("enabled"):
+    if hub:
         data["hub"]["chart"] = str(fake_z2jh_chart(tmp_path / "charts", "4.3.1"))
         config.write_text(yaml.safe_dump(data))
     return config
@@ -70,10 +76,14 @@ def test_the_plan_is_what_the_run_does(
     for name, state in states.items():
         if name == "namespace" or "Secret" in name or name == "values files":
             assert state == "converged", (name, after.json()["plan"])
+    keyless = "workload-identity" in config.read_text()
     assert [name for name, state in planned if state == "missing"][:2] == [
         "namespace",
-        "registry credentials Secret",
+        "values files" if keyless else "registry credentials Secret",
     ]
+    if keyless:  # no Secret at all: said in the plan, and none written
+        assert ("registry credentials", "converged") in planned
+        assert not [w for w in cluster.writes if w.kind == "Secret" and "registry" in w.name]
 
 
 def removed(cluster: FakeKubernetes) -> set[tuple[str, str, str]]:

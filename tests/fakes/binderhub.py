@@ -23,8 +23,9 @@ What it reproduces, from BinderHub's handlers:
   as BinderHub does so EventSource clients do not reconnect.
 - Image names follow BinderHub's `<prefix><safe slug>:<resolved ref>` shape.
 
-Scenarios: success, failure, cached, stalled, slow (set `event_delay`), huge
-(set `log_lines`). UI mode is `api_only=False`; auth is `token=...`.
+Scenarios: success, failure (at the build, or with `fail_when_pushing` at the
+push), cached, stalled, slow (set `event_delay`), huge (set `log_lines`). UI mode
+is `api_only=False`; auth is `token=...`.
 
 Run it on its own (for benchmarks), from tests/: `python -m fakes.binderhub --scenario
 huge --log-lines 100000` prints the port, then serves until killed.
@@ -170,6 +171,7 @@ class FakeBinderHub(Served):
         "The command '/bin/sh -c ${KERNEL_PYTHON_PREFIX}/bin/pip install --no-cache-dir "
         '-r "binder/requirements.txt"\' returned a non-zero code: 1'
     )
+    fail_when_pushing: bool = False  # the failure scenario fails at the push, not the build
     hub_healthy: bool = False
     tls: Any = None  # a fakes.k8s_tls.Tls: serve https with its certificate
 
@@ -269,10 +271,14 @@ class FakeBinderHub(Served):
         step = "RUN pip install --no-cache-dir -r requirements.txt"
         for n in range(1, total + 1):
             yield {"message": f"Step {n}/{total} : {step} # {n}\n", "phase": "building"}
-        if self.scenario == "failure":
+        if self.scenario == "failure" and not self.fail_when_pushing:
             yield {"message": self.failure_message, "phase": "failed"}
             return
         yield {"message": f"Successfully tagged {image}\n", "phase": "building"}
+        if self.scenario == "failure":  # repo2docker logs in just before it pushes
+            yield {"message": f"Pushing image {image}\n", "phase": "pushing"}
+            yield {"message": self.failure_message, "phase": "failed"}
+            return
         layers = [f"{n:x}" * 12 for n in range(10, 14)]
         total = 52_400_000
         for step in range(4):

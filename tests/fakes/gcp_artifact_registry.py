@@ -19,7 +19,9 @@ Bodies are parsed and written with protobuf's JSON mapping and the real message
 types, so an unknown field is rejected as the service does, and enums come back
 as numbers when the client asks `$alt=json;enum-encoding=int`, as names
 otherwise. Errors use Google's JSON error shape with google.rpc details.
-IAM policies carry etags: a write with a stale etag is ABORTED (HTTP 409).
+IAM policies carry etags: a write with a stale etag is ABORTED (HTTP 409). With
+`account_exists` (the IAM fake's, when both run), a policy naming a service
+account that does not exist is INVALID_ARGUMENT, as the service answers.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -141,6 +143,8 @@ class FakeArtifactRegistry(FakeBase):
         self.images: dict[str, Any] = {}  # DockerImage name -> DockerImage protobuf
         self._concurrent_changes = 0
         self._policy_writes = 0
+        # Whether a service account (by email) exists; None: every member is taken.
+        self.account_exists: Callable[[str], bool] | None = None
 
     # ---- test helpers ----------------------------------------------------------
 
@@ -345,6 +349,14 @@ class FakeArtifactRegistry(FakeBase):
                     "There were concurrent policy changes. Please retry the whole "
                     "read-modify-write with exponential backoff.",
                 )
+            for binding in request.policy.bindings:
+                for member in binding.members:
+                    kind, _, email = member.partition(":")
+                    exists = self.account_exists
+                    if kind == "serviceAccount" and exists is not None and not exists(email):
+                        raise RpcError(
+                            "INVALID_ARGUMENT", f"Service account {email} does not exist."
+                        )
             stored = self._new_policy(resource)
             stored.version = request.policy.version or 1
             stored.bindings.extend(request.policy.bindings)

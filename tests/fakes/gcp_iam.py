@@ -4,16 +4,28 @@ The service is registered with grpc generic handlers under the real method
 paths, and every request and response is (de)serialized with the real message
 types from `google.cloud.iam_admin_v1.types`, so the client library's gRPC
 transport talks to it exactly as to iam.googleapis.com. Implemented:
-GetServiceAccount, CreateServiceAccount, DeleteServiceAccount (its keys go with
-it), ListServiceAccountKeys, CreateServiceAccountKey, DeleteServiceAccountKey. Other methods answer
+GetServiceAccount, CreateServiceAccount, DeleteServiceAccount (its keys and
+policy go with it), ListServiceAccounts (paged), ListServiceAccountKeys,
+CreateServiceAccountKey, DeleteServiceAccountKey, and a service account's own
+IAM policy, GetIamPolicy and SetIamPolicy (with `google.iam.v1` messages, as
+the service speaks them). Other methods answer
 UNIMPLEMENTED. Errors carry google.rpc.Status details (ErrorInfo,
 PreconditionFailure) in the `grpc-status-details-bin` trailer, as Google's
 services send them.
+
+Service-account policies behave as IAM's: a new account's policy is empty
+with the etag "ACAB"; every write gets a new etag, and a write carrying a stale
+one is ABORTED; a role that cannot be granted on a service account, a member
+account that does not exist, and a Workload Identity member
+`serviceAccount:<project>.svc.id.goog[<namespace>/<name>]` of a project whose
+pool does not exist yet (no cluster of it enabled Workload Identity:
+`enable_workload_pool`) are INVALID_ARGUMENT, with IAM's wording.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -26,6 +38,7 @@ from urllib.parse import quote
 
 import grpc
 from google.cloud.iam_admin_v1 import types
+from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.protobuf import any_pb2, empty_pb2, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -39,6 +52,26 @@ _KEY_NAME = re.compile(r"(projects/[^/]+/serviceAccounts/[^/]+)/keys/([^/]+)")
 MAX_USER_KEYS = 10
 USER_MANAGED = types.ListServiceAccountKeysRequest.KeyType.USER_MANAGED
 SYSTEM_MANAGED = types.ListServiceAccountKeysRequest.KeyType.SYSTEM_MANAGED
+_WORKLOAD_MEMBER = re.compile(r"serviceAccount:([a-z0-9.:-]+)\.svc\.id\.goog\[([^/\]]+)/([^\]]+)\]")
+# The etag IAM gives a policy nobody has written yet.
+EMPTY_POLICY_ETAG = base64.b64decode("ACAB")
+# Roles IAM lets one grant on a service account (a few of the predefined ones).
+SERVICE_ACCOUNT_ROLES = frozenset(
+    {
+        "roles/iam.workloadIdentityUser",
+        "roles/iam.serviceAccountUser",
+        "roles/iam.serviceAccountTokenCreator",
+        "roles/iam.serviceAccountOpenIdTokenCreator",
+        "roles/iam.serviceAccountAdmin",
+        "roles/iam.serviceAccountKeyAdmin",
+        "roles/iam.serviceAccountViewer",
+        "roles/owner",
+        "roles/editor",
+        "roles/viewer",
+    }
+)
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -55,6 +88,7 @@ class FakeIam(FakeBase):
             "DeleteServiceAccount",
             "CreateServiceAccountKey",
             "DeleteServiceAccountKey",
+            "SetIamPolicy",
         }
     )
 
@@ -62,6 +96,11 @@ class FakeIam(FakeBase):
         super().__init__()
         self.accounts: dict[str, types.ServiceAccount] = {}  # email -> account
         self.keys: dict[str, list[types.ServiceAccountKey]] = {}  # email -> keys
+        self.policies: dict[str, policy_pb2.Policy] = {}  # email -> the account's own policy
+        # Projects whose Workload Identity pool <project>.svc.id.goog exists.
+        self.workload_pools: set[str] = set()
+        self._concurrent_changes = 0
+        self._policy_writes = 0
         # Every private key handed out, so tests can check none of them leaks.
         self.issued_private_keys: list[str] = []
         # The organization policy constraint iam.disableServiceAccountKeyCreation.
@@ -113,6 +152,36 @@ class FakeIam(FakeBase):
                     return
             raise KeyError(key_id)
 
+    def add_compute_default(self, project: str, number: str, disabled: bool = False) -> str:
+        """The Compute Engine default service account Google makes in a project."""
+        with self.lock:
+            email = f"{number}-compute@developer.gserviceaccount.com"
+            account = self._register(project, email, "Compute Engine default service account", "")
+            account.disabled = disabled
+            return email
+
+    def has_account(self, email: str) -> bool:
+        with self.lock:
+            return email in self.accounts
+
+    def enable_workload_pool(self, project: str) -> None:
+        """A GKE cluster of `project` enabled Workload Identity: its pool exists."""
+        with self.lock:
+            self.workload_pools.add(project)
+
+    def members(self, email: str, role: str) -> list[str]:
+        """Who holds `role` on the service account `email`."""
+        with self.lock:
+            policy = self.policies.get(email)
+            if policy is None:
+                return []
+            return [m for b in policy.bindings if b.role == role for m in b.members]
+
+    def concurrent_policy_changes(self, times: int) -> None:
+        """The next `times` policy writes race with another writer, who wins."""
+        with self.lock:
+            self._concurrent_changes += times
+
     def add_user_keys(self, email: str, count: int) -> None:
         """Keys made elsewhere (no private part kept), e.g. to fill up the quota."""
         with self.lock:
@@ -125,6 +194,11 @@ class FakeIam(FakeBase):
         self, project: str, account_id: str, display: str, description: str
     ) -> types.ServiceAccount:
         email = f"{account_id}@{project}.iam.gserviceaccount.com"
+        return self._register(project, email, display, description)
+
+    def _register(
+        self, project: str, email: str, display: str, description: str
+    ) -> types.ServiceAccount:
         unique_id = str(100000000000000000000 + secrets.randbelow(10**20))
         account = types.ServiceAccount(
             name=f"projects/{project}/serviceAccounts/{email}",
@@ -138,6 +212,7 @@ class FakeIam(FakeBase):
         )
         self.accounts[email] = account
         self.keys[email] = []
+        self.policies[email] = policy_pb2.Policy(version=1, etag=EMPTY_POLICY_ETAG)
         self._new_key(account, SYSTEM_MANAGED)  # every account has a Google-managed key
         return account
 
@@ -219,7 +294,87 @@ class FakeIam(FakeBase):
             account = self._account(request.name)
             del self.accounts[account.email]
             del self.keys[account.email]  # its keys stop working with it
+            self.policies.pop(account.email, None)
             return empty_pb2.Empty()
+
+    def ListServiceAccounts(
+        self, request: types.ListServiceAccountsRequest
+    ) -> types.ListServiceAccountsResponse:
+        project = request.name.removeprefix("projects/")
+        if not request.name.startswith("projects/") or "/" in project or project == "-":
+            raise RpcError("INVALID_ARGUMENT", f"Invalid project name {request.name!r}.")
+        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+            raise RpcError("INVALID_ARGUMENT", "Invalid page size.")
+        size = request.page_size or DEFAULT_PAGE_SIZE
+        try:
+            start = int(base64.urlsafe_b64decode(request.page_token)) if request.page_token else 0
+        except ValueError:
+            raise RpcError("INVALID_ARGUMENT", "Invalid page token.") from None
+        with self.lock:
+            # In the order they were made: a test decides which page an account is on.
+            found = [a for a in self.accounts.values() if a.project_id == project]
+            page = found[start : start + size]
+            more = start + size < len(found)
+            token = base64.urlsafe_b64encode(str(start + size).encode()).decode() if more else ""
+            return types.ListServiceAccountsResponse(accounts=page, next_page_token=token)
+
+    def GetIamPolicy(self, request: iam_policy_pb2.GetIamPolicyRequest) -> policy_pb2.Policy:
+        with self.lock:
+            account = self._account(request.resource)
+            return policy_pb2.Policy.FromString(self.policies[account.email].SerializeToString())
+
+    def SetIamPolicy(self, request: iam_policy_pb2.SetIamPolicyRequest) -> policy_pb2.Policy:
+        with self.lock:
+            account = self._account(request.resource)
+            for binding in request.policy.bindings:
+                self._check_binding(binding)
+            current = self.policies[account.email]
+            if self._concurrent_changes:
+                # Another writer got there first: its change lands, ours is now stale.
+                self._concurrent_changes -= 1
+                current.bindings.add(
+                    role="roles/iam.serviceAccountUser",
+                    members=[f"user:someone-{self._policy_writes}@example.org"],
+                )
+                current.etag = self._next_etag(account.email)
+            if request.policy.etag and request.policy.etag != current.etag:
+                raise RpcError(
+                    "ABORTED",
+                    "There were concurrent policy changes. Please retry the whole "
+                    "read-modify-write with exponential backoff.",
+                )
+            stored = policy_pb2.Policy(version=request.policy.version or 1)
+            stored.bindings.extend(request.policy.bindings)
+            stored.etag = self._next_etag(account.email)
+            self.policies[account.email] = stored
+            return policy_pb2.Policy.FromString(stored.SerializeToString())
+
+    def _next_etag(self, email: str) -> bytes:
+        self._policy_writes += 1
+        return hashlib.sha256(f"{email}/{self._policy_writes}".encode()).digest()[:8]
+
+    def _check_binding(self, binding: policy_pb2.Binding) -> None:
+        if binding.role not in SERVICE_ACCOUNT_ROLES:
+            raise RpcError(
+                "INVALID_ARGUMENT", f"Role {binding.role} is not supported for this resource."
+            )
+        for member in binding.members:
+            kind, _, who = member.partition(":")
+            if kind != "serviceAccount":
+                continue
+            workload = _WORKLOAD_MEMBER.fullmatch(member)
+            if workload is not None:
+                if workload.group(1) not in self.workload_pools:
+                    raise RpcError(
+                        "INVALID_ARGUMENT",
+                        f"Identity Pool does not exist ({workload.group(1)}.svc.id.goog). "
+                        "Please check that you specified a valid resource name as returned "
+                        "in the `name` attribute in the configuration API.",
+                    )
+            elif ".svc.id.goog" in who:
+                raise RpcError("INVALID_ARGUMENT", f"Invalid service account ({who}).")
+            elif who not in self.accounts:
+                raise RpcError("INVALID_ARGUMENT", f"Service account {who} does not exist.")
 
     def ListServiceAccountKeys(
         self, request: types.ListServiceAccountKeysRequest
@@ -289,35 +444,54 @@ def _key_creation_not_allowed(account: types.ServiceAccount) -> RpcError:
     return RpcError("FAILED_PRECONDITION", message, details=[failure])
 
 
+def _serialize_pb2(message: Any) -> bytes:
+    return bytes(message.SerializeToString())
+
+
 _METHODS: dict[str, tuple[Any, Any, Callable[[Any], str]]] = {
-    # method: (request type, response serializer, resource of a request)
+    # method: (request deserializer, response serializer, resource of a request)
     "GetServiceAccount": (
-        types.GetServiceAccountRequest,
+        types.GetServiceAccountRequest.deserialize,
         types.ServiceAccount.serialize,
         lambda r: r.name,
     ),
+    "ListServiceAccounts": (
+        types.ListServiceAccountsRequest.deserialize,
+        types.ListServiceAccountsResponse.serialize,
+        lambda r: r.name,
+    ),
+    "GetIamPolicy": (
+        iam_policy_pb2.GetIamPolicyRequest.FromString,
+        _serialize_pb2,
+        lambda r: r.resource,
+    ),
+    "SetIamPolicy": (
+        iam_policy_pb2.SetIamPolicyRequest.FromString,
+        _serialize_pb2,
+        lambda r: r.resource,
+    ),
     "CreateServiceAccount": (
-        types.CreateServiceAccountRequest,
+        types.CreateServiceAccountRequest.deserialize,
         types.ServiceAccount.serialize,
         lambda r: f"{r.name}/serviceAccounts/{r.account_id}",
     ),
     "DeleteServiceAccount": (
-        types.DeleteServiceAccountRequest,
+        types.DeleteServiceAccountRequest.deserialize,
         empty_pb2.Empty.SerializeToString,
         lambda r: r.name,
     ),
     "ListServiceAccountKeys": (
-        types.ListServiceAccountKeysRequest,
+        types.ListServiceAccountKeysRequest.deserialize,
         types.ListServiceAccountKeysResponse.serialize,
         lambda r: r.name,
     ),
     "CreateServiceAccountKey": (
-        types.CreateServiceAccountKeyRequest,
+        types.CreateServiceAccountKeyRequest.deserialize,
         types.ServiceAccountKey.serialize,
         lambda r: r.name,
     ),
     "DeleteServiceAccountKey": (
-        types.DeleteServiceAccountKeyRequest,
+        types.DeleteServiceAccountKeyRequest.deserialize,
         empty_pb2.Empty.SerializeToString,
         lambda r: r.name,
     ),
@@ -342,7 +516,7 @@ def _abort(context: grpc.ServicerContext, error: RpcError) -> None:
 
 def _handler(fake: FakeIam) -> grpc.GenericRpcHandler:
     def wrap(method: str) -> grpc.RpcMethodHandler:
-        request_type, serializer, resource_of = _METHODS[method]
+        deserializer, serializer, resource_of = _METHODS[method]
         implementation = getattr(fake, method)
 
         def call(request: Any, context: grpc.ServicerContext) -> Any:
@@ -365,7 +539,7 @@ def _handler(fake: FakeIam) -> grpc.GenericRpcHandler:
             return response
 
         return grpc.unary_unary_rpc_method_handler(
-            call, request_deserializer=request_type.deserialize, response_serializer=serializer
+            call, request_deserializer=deserializer, response_serializer=serializer
         )
 
     return grpc.method_handlers_generic_handler(SERVICE, {name: wrap(name) for name in _METHODS})

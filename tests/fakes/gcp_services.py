@@ -39,6 +39,7 @@ class Gcp:
 @contextmanager
 def serve_gcp() -> Iterator[Gcp]:
     with gcp_artifact_registry.serve() as (ar, ar_url), gcp_iam.serve() as (iam, iam_address):
+        ar.account_exists = iam.has_account
         env = {
             "BHSVC_ARTIFACT_REGISTRY_ENDPOINT": ar_url,
             "BHSVC_IAM_ENDPOINT": iam_address,

@@ -1506,12 +1506,14 @@ class FakeKubernetes:
         method = request.method
         if method == "GET" and (namespace, resource.plural) in self.forbidden_reads:
             verb = "get" if name else "list"
+            scope = (
+                f'in the namespace "{namespace}"' if resource.namespaced else "at the cluster scope"
+            )
             raise ApiError(
                 403,
                 "Forbidden",
                 f'{resource.plural} is forbidden: User "fake-user" cannot {verb} resource '
-                f'"{resource.plural}" in API group "{resource.group}" in the namespace '
-                f'"{namespace}"',
+                f'"{resource.plural}" in API group "{resource.group}" {scope}',
             )
         if name is None:
             if method == "GET":

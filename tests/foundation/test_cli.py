@@ -379,16 +379,20 @@ def test_connect_hub_checks_binderhubs_values_before_the_cluster(
     config = yaml.safe_load((ROOT / "examples" / "gar-with-hub.yaml").read_text())
     config["binderhub"] = {"values": {"replicas": "two"}}
     (tmp_path / "bhsvc.yaml").write_text(yaml.safe_dump(config))
-    key = tmp_path / ".bhsvc" / "binderhub-pusher-key.json"
-    key.parent.mkdir()
-    key.write_text(json.dumps({"type": "service_account", "private_key": "x"}))
+    (tmp_path / ".bhsvc").mkdir()
+    for account in ("pusher", "puller"):
+        key = tmp_path / ".bhsvc" / f"binderhub-{account}-key.json"
+        key.write_text(json.dumps({"type": "service_account", "private_key": "x"}))
     for extra in (["--dry-run"], ["--yes"]):
         proc = bhsvc("connect-hub", "-c", str(tmp_path / "bhsvc.yaml"), *extra,
                      env={**helm_env, "KUBECONFIG": str(tmp_path / "kubeconfig")})  # fmt: skip
         assert proc.returncode == 2, proc.stderr
         assert "binderhub.values: the chart's schema refuses the values" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [".bhsvc", "bhsvc.yaml"]
-    assert [p.name for p in key.parent.iterdir()] == [key.name], "no values written"
+    assert sorted(p.name for p in key.parent.iterdir()) == [
+        "binderhub-puller-key.json",
+        "binderhub-pusher-key.json",
+    ], "no values written"
 
 
 def test_a_combination_the_chart_refuses_is_bad_input(

@@ -23,6 +23,7 @@ OVERRIDES = {
     "2i2c names": {"naming": "2i2c"},
     "2i2c names, prefixed": {"naming": "2i2c", "fullnameOverride": "mine"},
     "2i2c names from the release": {"naming": "2i2c", "fullnameOverride": None},
+    "ServiceAccount named": {"serviceAccount": {"name": "binder-builder"}},
 }
 
 
@@ -40,6 +41,23 @@ def one(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]
 def selected(selector: str, labels: dict[str, str]) -> bool:
     wanted = dict(part.split("=", 1) for part in selector.split(","))
     return all(labels.get(key) == value for key, value in wanted.items())
+
+
+def secrets_read(node: Any) -> set[str]:
+    """The names of the Secrets the manifests mount or read a key of."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if isinstance(node.get("secretName"), str):
+            found.add(node["secretName"])
+        ref = node.get("secretKeyRef") or node.get("secretRef")
+        if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+            found.add(ref["name"])
+        for value in node.values():
+            found |= secrets_read(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= secrets_read(value)
+    return found
 
 
 @pytest.mark.parametrize("override", OVERRIDES, ids=list(OVERRIDES))
@@ -69,9 +87,18 @@ def test_names_match_the_rendered_chart(example: Path, override: str, helm4_path
         labels = daemon["spec"]["template"]["metadata"]["labels"]
         assert selected(naming.release_selector(config), labels)
 
+    # BinderHub runs as the ServiceAccount that Workload Identity binds to the pusher.
+    account = naming.binderhub_service_account(config)
+    assert pod["spec"]["serviceAccountName"] == account
+    service_account = one(manifests, "ServiceAccount", account)
+    annotations = service_account["metadata"].get("annotations") or {}
+    if config.keyless:
+        assert annotations["iam.gke.io/gcp-service-account"] == config.pusher_email
+    else:
+        assert "iam.gke.io/gcp-service-account" not in annotations
+
     # The Secrets bhsvc writes are the ones the pods read.
-    text = yaml.safe_dump(manifests)
-    assert naming.registry_secret(config) in text
+    assert (naming.registry_secret(config) in secrets_read(manifests)) != config.keyless
     if config.hub.enabled:
         [container] = [c for c in pod["spec"]["containers"] if c["name"] == "binderhub"]
         env = {e["name"]: e for e in container["env"]}

@@ -46,10 +46,11 @@ def bhsvc(
 
 def write_config(directory: Path, hub: dict[str, Any] | None = None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    key = directory / ".bhsvc" / "binderhub-pusher-key.json"
-    key.parent.mkdir(parents=True, exist_ok=True)
-    key.write_text(KEY)
-    key.chmod(0o600)
+    (directory / ".bhsvc").mkdir(parents=True, exist_ok=True)
+    for account in ("pusher", "puller"):  # with a hub, its users pull with their own key
+        key = directory / ".bhsvc" / f"binderhub-{account}-key.json"
+        key.write_text(KEY)
+        key.chmod(0o600)
     data = {
         "version": 1,
         "kube": {"namespace": "binder"},

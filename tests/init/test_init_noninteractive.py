@@ -63,6 +63,11 @@ def test_first_run_text_then_second_run_json(
         "image_prefix": "europe-west10-docker.pkg.dev/my-project/binder/binder-",
         "username": "_json_key",
         "key_file": str(KEY_FILE),
+        "auth": "key",
+        "pusher": EMAIL,
+        "pull_key_file": None,
+        "workload_identity": None,
+        "node_service_account": None,
     }
     assert document["next"] == "bhsvc deploy --config bhsvc.yaml"
     assert second.err == ""  # JSON mode: no progress lines
@@ -592,7 +597,7 @@ def test_org_policy_forbidding_keys_is_one_line_exit_1(
     assert result.code == 1
     [error] = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert "constraints/iam.disableServiceAccountKeyCreation forbids service-account keys" in error
-    assert "Workload Identity Federation for GKE" in error
+    assert "set registry.gar.auth: workload-identity in bhsvc.yaml" in error
     assert "Traceback" not in result.err
     assert not (workdir / KEY_FILE).exists()
     assert not (workdir / f"{KEY_FILE}.pending").exists()

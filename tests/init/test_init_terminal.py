@@ -118,6 +118,7 @@ def test_full_run_in_a_terminal(gcp: Gcp, workdir: Path, tmux: Tmux) -> None:
     assert screen.count("Region (e.g. europe-west10, us-central1) [europe-west10]: ") == 2
     tmux.run("send-keys", "-t", "init", "Enter")  # the default this time
     tmux.answer("Repository name [binder]: ")
+    tmux.answer("Push credentials (number or name) [key]: ")
     tmux.answer("the z2jh chart? [y/N]: ", "n")
     tmux.answer("Go ahead? [Y/n]: ")
     screen = tmux.wait_for("EXIT=", timeout=60)
@@ -179,6 +180,7 @@ def test_running_again_in_a_terminal_updates_its_own_file(
     for prompt in ("Helm release name", "Registry (number or", "Google Cloud project", "Region"):
         tmux.answer(prompt)
     tmux.answer("Repository name [binder]: ")
+    tmux.answer("Push credentials (number or name) [key]: ")
     tmux.answer("the z2jh chart? [y/N]: ")
     tmux.answer("Go ahead? [Y/n]: ")
     screen = tmux.wait_for("EXIT=", timeout=60)

@@ -61,8 +61,9 @@ def stopped(answers: list[Answer], env: dict[str, str], workdir: Path) -> tuple[
 
 
 # Enter on every question: context, namespace, release, registry, project, region,
-# repository; no hub; go ahead.
-ALL_DEFAULTS: list[Answer] = ["", "", "", "", "", "", "", "", ""]
+# repository, push credentials (key: the test kubeconfig reaches no cluster); no hub;
+# go ahead.
+ALL_DEFAULTS: list[Answer] = ["", "", "", "", "", "", "", "", "", ""]
 
 
 def test_happy_path_with_defaults_from_the_environment(
@@ -76,6 +77,11 @@ def test_happy_path_with_defaults_from_the_environment(
     assert "  2) kind-dev" in text
     assert "Google Cloud project [my-project]: " in text
     assert "Region (e.g. europe-west10, us-central1) [europe-west10]: " in text
+    # No cluster answers: key is the default, and the wizard says why.
+    assert "could not tell from the cluster (" in text
+    assert "): key is the default" in text
+    assert "  1) workload-identity no key: GKE Workload Identity" in text
+    assert "Push credentials (number or name) [key]: " in text
     # The summary comes before anything is created.
     summary_at = text.index("Summary")
     repo = "projects/my-project/locations/europe-west10/repositories/binder"
@@ -97,7 +103,12 @@ def test_happy_path_with_defaults_from_the_environment(
     assert written.startswith("# Written by 'bhsvc init'")
     assert yaml.safe_load(written)["registry"] == {
         "provider": "gar",
-        "gar": {"project": "my-project", "region": "europe-west10", "repository": "binder"},
+        "gar": {
+            "project": "my-project",
+            "region": "europe-west10",
+            "repository": "binder",
+            "auth": "key",
+        },
     }
     # Provisioned, and the key stayed in its file.
     assert gcp.iam.user_key_ids(EMAIL)
@@ -130,6 +141,7 @@ def test_bad_answers_are_explained_and_asked_again(
         "the moon",
         "us-central1",
         "",  # repository
+        "",  # push credentials: key
         "maybe",  # hub?
         "n",
         "",  # go ahead
@@ -198,6 +210,7 @@ def test_every_answer_is_checked_by_its_keys_rule(
         "us",
         "Images!",
         "images",
+        "",  # push credentials
         "",
         "",
     ]
@@ -232,7 +245,7 @@ def test_a_release_name_too_long_for_the_account_id_is_refused(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
     answers: list[Answer] = [
-        "", "", "a-very-long-binderhub-release-name", "bh", "", "", "", "", "", "",
+        "", "", "a-very-long-binderhub-release-name", "bh", "", "", "", "", "", "", "",
     ]  # fmt: skip
 
     prompter = run(answers, env, workdir)
@@ -244,7 +257,7 @@ def test_a_release_name_too_long_for_the_account_id_is_refused(
     assert "bh-pusher@my-project.iam.gserviceaccount.com" in gcp.iam.accounts
 
 
-@pytest.mark.parametrize("at", [0, 1, 4, 8])
+@pytest.mark.parametrize("at", [0, 1, 4, 7, 9])
 def test_ctrl_c_at_any_prompt_leaves_nothing(
     gcp: Gcp, workdir: Path, env: dict[str, str], at: int
 ) -> None:
@@ -256,7 +269,7 @@ def test_ctrl_c_at_any_prompt_leaves_nothing(
     assert gcp.requests() == 0
 
 
-@pytest.mark.parametrize("at", [1, 8])
+@pytest.mark.parametrize("at", [1, 9])
 def test_end_of_input_stops_with_exit_code_1(
     gcp: Gcp, workdir: Path, env: dict[str, str], at: int
 ) -> None:
@@ -285,8 +298,8 @@ def test_saying_no_to_the_summary_and_to_changing_stops_with_exit_code_1(
 def test_saying_no_to_the_summary_keeps_the_answers_as_defaults(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
-    first = ["2", "science", "", "", "my-project", "europe-west10", "", ""]
-    again = ["", "", "", "", "", "", "", ""]  # Enter everywhere: the first answers
+    first = ["2", "science", "", "", "my-project", "europe-west10", "", "", ""]
+    again = ["", "", "", "", "", "", "", "", ""]  # Enter everywhere: the first answers
 
     prompter = run([*first, "n", "", *again, ""], env, workdir)
 
@@ -338,7 +351,7 @@ def test_its_own_file_is_updated_and_the_summary_shows_what_changes(
 ) -> None:
     write_own_config(workdir, EXISTING)
     (workdir / CONFIG).chmod(0o600)  # made private: it stays private
-    answers: list[Answer] = ["", "", "physics", "", "", "", "europe-west10", "", "", ""]
+    answers: list[Answer] = ["", "", "physics", "", "", "", "europe-west10", "", "", "", ""]
 
     prompter = run(answers, env, workdir)
 
@@ -546,7 +559,7 @@ def test_a_kept_key_that_no_longer_fits_is_asked_about(
     registry = {**EXISTING["registry"], "image_prefix": old_prefix}
     write_own_config(workdir, {**EXISTING, "registry": registry})
     # Use its values; another project; the kept prefix is asked about: '-' removes it.
-    answers: list[Answer] = ["", "", "", "", "", "new-project", "", "", "", "-", ""]
+    answers: list[Answer] = ["", "", "", "", "", "new-project", "", "", "", "", "-", ""]
 
     prompter = run(answers, env, workdir)
 
@@ -570,7 +583,7 @@ def test_malformed_kubeconfig_and_gcloud_files_only_mean_no_default(
     (gcloud / "configurations").mkdir(parents=True)
     (gcloud / "configurations" / "config_default").write_text("[core]\nproject = my%project\n")
     env = {"KUBECONFIG": str(workdir / "kubeconfig")}
-    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", ""]
+    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", "", ""]
 
     prompter = run(answers, env, workdir)
 
@@ -586,7 +599,7 @@ def test_malformed_kubeconfig_and_gcloud_files_only_mean_no_default(
 @pytest.mark.timeout(30)
 def test_a_named_pipe_for_a_kubeconfig_only_means_no_default(gcp: Gcp, workdir: Path) -> None:
     os.mkfifo(workdir / "kubeconfig")
-    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", ""]
+    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", "", ""]
 
     prompter = run(answers, {"KUBECONFIG": str(workdir / "kubeconfig")}, workdir)
 
@@ -837,7 +850,7 @@ def test_a_generic_prefix_without_a_separator_is_warned_about(
 
 
 def test_connecting_a_hub(gcp: Gcp, workdir: Path, env: dict[str, str]) -> None:
-    answers: list[Answer] = ["", "binder", "", "", "", "", "", "y", "", "jhub", ""]
+    answers: list[Answer] = ["", "binder", "", "", "", "", "", "", "y", "", "jhub", ""]
 
     run(answers, env, workdir)
 
@@ -854,7 +867,7 @@ def test_a_hub_the_kept_settings_refuse_is_left_off(
     binderhub = {"release": "bh", "api_only": False}  # fancy-profiles needs API-only mode
     write_own_config(workdir, {**EXISTING, "binderhub": binderhub})
 
-    prompter = run(["", "", "", "", "", "", "", "", "y", ""], env, workdir)
+    prompter = run(["", "", "", "", "", "", "", "", "", "y", ""], env, workdir)
 
     assert "✗ binderhub.api_only: must be true when JupyterHub launches images" in prompter.text
     assert not load_config(workdir / CONFIG).hub.enabled

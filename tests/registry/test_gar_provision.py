@@ -519,8 +519,9 @@ def test_key_creation_forbidden_by_org_policy(gcp: Gcp, config: Config, run_gar:
     assert str(caught.value) == (
         f"could not create a key for the service account ({account}): the organization "
         "policy constraint constraints/iam.disableServiceAccountKeyCreation forbids "
-        "service-account keys; use keyless Workload Identity Federation for GKE instead "
-        "(https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity) or ask for "
+        "service-account keys. On GKE with Workload Identity Federation, push without a key: "
+        "set registry.gar.auth: workload-identity in bhsvc.yaml and run bhsvc init again "
+        "(https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity); or ask for "
         "an exception for this project (https://cloud.google.com/resource-manager/docs/"
         "organization-policy/restricting-service-accounts#disable_service_account_key_creation)"
     )

@@ -405,6 +405,30 @@ def gar_config(tmp: Path) -> Path:
     return path
 
 
+def test_a_refused_push_with_workload_identity_is_explained(
+    run_cli: Run, binderhub: Hub, tmp_path: Path
+) -> None:
+    """With registry.gar.auth workload-identity, a push refused after a long build is the
+    short-lived token's limit: verify says so (no registry lookup: the build failed)."""
+    config = gar_config(tmp_path)
+    config.write_text(config.read_text() + "    auth: workload-identity\n")
+    fake = binderhub(
+        "failure",
+        failure_message="unauthorized: authentication failed\n",
+        fail_when_pushing=True,
+    )
+
+    result = run_cli("verify", "--url", fake.url, "--config", str(config), "-o", "json")
+
+    assert result.code == 1
+    error = document(result)["error"]
+    assert error.startswith(
+        "the registry refused the build's push (unauthorized: authentication failed)"
+    )
+    assert "an access token BinderHub got from the GKE metadata server" in error
+    assert "lives at most an hour" in error
+
+
 def test_image_found_in_artifact_registry(
     run_cli: Run, binderhub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

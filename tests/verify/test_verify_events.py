@@ -14,6 +14,7 @@ from bhsvc.events import (
     Outcome,
     explain_failure,
     is_build_only_refusal,
+    is_push_auth_failure,
     layer_progress,
 )
 
@@ -196,7 +197,7 @@ def test_ready_without_image_is_not_success() -> None:
 
 def test_failures() -> None:
     outcome = feed(BuildTracker(0.0), [{"phase": "building", "message": "x"}, {"phase": "failed"}])
-    assert outcome == Outcome(ok=False, message="the build failed")
+    assert outcome == Outcome(ok=False, message="the build failed", phase="building")
     outcome = feed(
         BuildTracker(0.0),
         [{"phase": "failed", "status_code": 403, "message": "Forbidden\n"}],
@@ -319,3 +320,56 @@ def test_a_build_only_refusal_names_the_setting_to_change() -> None:
         "(hub.launch binderhub needs it off: BinderHub then starts "
         "servers for the hub, and verify cannot check it)"
     )
+
+
+# ---- a refused push with Workload Identity's short-lived tokens ---------------------
+
+PUSH_REFUSED = "unauthorized: authentication failed"
+
+
+def test_the_phase_a_build_failed_in_is_kept() -> None:
+    tracker = BuildTracker(0.0)
+    outcome = feed(
+        tracker,
+        [
+            {"phase": "building", "message": "Step 1/1\n"},
+            {"phase": "pushing", "message": "Pushing image\n", "progress": {"a": "Preparing"}},
+            {"phase": "failed", "message": f"{PUSH_REFUSED}\n"},
+        ],
+    )
+    assert outcome is not None and outcome.phase == "pushing"
+    assert is_push_auth_failure(outcome)
+
+
+def test_a_refused_push_with_workload_identity_names_the_token_limit() -> None:
+    refused = Outcome(ok=False, message=PUSH_REFUSED, phase="pushing")
+
+    text = explain_failure(refused, False, None, keyless=True)
+
+    assert text.startswith(f"the registry refused the build's push ({PUSH_REFUSED})")
+    assert "lives at most an hour" in text
+    assert "starting it again gets a new token" in text
+    assert "roles/iam.workloadIdentityUser" in text
+    # With a key the token limit does not apply: the plain failure.
+    assert explain_failure(refused, False, None) == f"the build failed: {PUSH_REFUSED}"
+
+
+def test_a_refused_login_before_the_push_counts_too() -> None:
+    """repo2docker logs in just before it pushes, with the credentials BinderHub gave."""
+    login = (
+        'Error response from daemon: Get "https://europe-west10-docker.pkg.dev/v2/": denied: '
+        "Unauthenticated request. Unauthenticated requests do not have permission "
+        '"artifactregistry.repositories.uploadArtifacts" on resource'
+    )
+    refused = Outcome(ok=False, message=f"login failed: {login}", phase="building")
+    assert "lives at most an hour" in explain_failure(refused, False, None, keyless=True)
+
+
+def test_other_failures_are_not_blamed_on_the_token() -> None:
+    for outcome in (
+        Outcome(ok=False, message="returned a non-zero code: 1", phase="building"),
+        Outcome(ok=False, message="no space left on device", phase="pushing"),
+        Outcome(ok=False, message="Forbidden", status_code=403),  # BinderHub's refusal
+    ):
+        assert not is_push_auth_failure(outcome)
+        assert "at most an hour" not in explain_failure(outcome, False, None, keyless=True)

@@ -27,7 +27,7 @@ from bhsvc.hub_files import hub_user_values
 from bhsvc.installation import Inputs, release_of, with_context
 from bhsvc.kube import Kube, connect
 from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, Removal, State
-from bhsvc.registry.credentials import docker_config_json, load_credentials
+from bhsvc.registry.credentials import secret_docker_configs
 from bhsvc.workdir import (
     HUB_APPLIED_FILE,
     HUB_VALUES_FILE,
@@ -64,12 +64,12 @@ def prepare(
     source = str(config_path)
     written = render.values_files(config, source, user.merged(config))  # refuses bad combinations
     notes: list[str] = []
+    docker_config = pull_config = None
     try:
-        docker_config: str | None = docker_config_json(load_credentials(config))
+        docker_config, pull_config = secret_docker_configs(config)
     except UsageError as err:
         if not dry_run:
             raise
-        docker_config = None
         why = f"{command} would stop here (exit code 2): {err}"
         if config.registry.gar is not None and not config.key_file.exists():
             why += " (run 'bhsvc init' first: it creates the pusher key)"
@@ -91,7 +91,7 @@ def prepare(
     install_id = read_install_id(config) if dry_run else ensure_install_id(config)
     inputs = Inputs(
         config, source, user, helm, chart, timeout, docker_config, hub_chart, force=force,
-        install_id=install_id,
+        pull_docker_config=pull_config, install_id=install_id,
     )  # fmt: skip
     return inputs, notes
 

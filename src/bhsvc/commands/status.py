@@ -22,7 +22,7 @@ from bhsvc.health import screen, summary
 from bhsvc.health.facts import Facts
 from bhsvc.hub_files import hub_user_values
 from bhsvc.installation import Inputs
-from bhsvc.registry.credentials import docker_config_json, load_credentials
+from bhsvc.registry.credentials import secret_docker_configs
 from bhsvc.registry.gcp_clients import resolve_endpoints
 from bhsvc.workdir import read_install_id
 
@@ -45,15 +45,15 @@ def prepare(config_path: Path, helm_path: str | None) -> tuple[Inputs, list[str]
     chart = chart_for(config)
     resolve_endpoints()  # a bad endpoint override is bad input
     notes = []
+    docker_config = pull_config = None
     try:
-        docker_config: str | None = docker_config_json(load_credentials(config))
+        docker_config, pull_config = secret_docker_configs(config)
     except UsageError as err:
-        docker_config = None
         notes.append(f"the registry credentials ({err}): the Secrets' content is not compared")
     helm = helm_mod.find_helm(helm_path, notify=ui.print_notice)
     inputs = Inputs(
         config, source, user, helm, chart, UNUSED_TIMEOUT, docker_config,
-        install_id=read_install_id(config),
+        pull_docker_config=pull_config, install_id=read_install_id(config),
     )  # fmt: skip
     return inputs, notes
 

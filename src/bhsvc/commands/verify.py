@@ -267,6 +267,7 @@ def _verify(
                 hub_launches=config is not None
                 and config.hub.enabled
                 and config.hub.launch_way == "binderhub",
+                keyless=config is not None and config.keyless,
             )
             if forward is not None and config is not None and outcome.status_code is None:
                 result.diagnostics = _diagnose(forward.kube, config.kube.namespace)

@@ -195,6 +195,65 @@ class Secret:
 
 
 @dataclass
+class NoRegistrySecrets:
+    """With Workload Identity bhsvc writes no registry Secret. Says so, and names the
+    Secrets of a deploy with keys that are no longer used: deleting them is left to
+    the user once builds work, or to uninstall."""
+
+    left: tuple[SecretRef, ...]  # the Secrets a deploy with keys would have written
+    who: str  # who pushes and pulls instead
+    labels: dict[str, str] = field(default_factory=dict)
+    name: str = "registry credentials"
+    _owned: list[tuple[SecretRef, OwnedSecret]] = field(default_factory=list, init=False)
+
+    def describe(self) -> PlanStep:
+        return PlanStep(self.name, "secret", f"no registry Secret: {self.who}")
+
+    def _found(self, cluster: Cluster) -> list[str]:
+        found = []
+        for ref in self.left:
+            secret = cluster.kube.read_secret(ref.namespace, ref.name)
+            if secret is not None and made_by_bhsvc(secret, self.labels):
+                found.append(f"{ref.namespace}/{ref.name}")
+        return found
+
+    def _left_note(self, found: list[str]) -> str:
+        return (
+            f"Secret {', '.join(found)} from registry.gar.auth key is no longer used: "
+            "delete it once builds work"
+        )
+
+    def observe(self, cluster: Cluster) -> Observation:
+        found = self._found(cluster)
+        return Observation(State.CONVERGED, self._left_note(found) if found else "")
+
+    def apply(self, cluster: Cluster, step: StepResult) -> None:
+        found = self._found(cluster)
+        step.status = "none"
+        step.detail = self._left_note(found) if found else "Workload Identity"
+
+    def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
+        self._owned = []
+        objects: list[str] = []
+        takes: list[ObjectRef] = []
+        for ref in self.left:
+            owned = OwnedSecret()
+            found = owned.plan(cluster, self.name, ref, self.labels)
+            if found.objects:
+                self._owned.append((ref, owned))
+                objects += found.objects
+                takes += found.takes
+        if not objects:
+            return Removal(self.name, "secret", detail="no registry Secret left from keys")
+        return Removal(self.name, "secret", tuple(objects), takes=tuple(takes))
+
+    def remove(self, cluster: Cluster, step: StepResult) -> None:
+        for ref, owned in self._owned:
+            owned.remove(cluster, step, ref)
+        step.detail = ", ".join(f"{ref.namespace}/{ref.name}" for ref, _ in self._owned)
+
+
+@dataclass
 class TokenCopy:
     """The hub's API token for BinderHub's service, copied into BinderHub's namespace
     (a pod can only read Secrets of its own namespace). z2jh makes the token when

@@ -117,6 +117,7 @@ _KEYS_FOR_CHART_VALUES: dict[tuple[str, ...], str] = {
     ("config", "BinderHub", "use_registry"): "registry (BinderHub always pushes)",
     ("dockerApi", "type"): "binderhub.builder",
     ("buildPodsRegistryCredentials",): "registry (bhsvc creates the Secret)",
+    ("gkeWorkloadIdentity",): "registry.gar.auth",
 }
 
 
@@ -155,18 +156,23 @@ def check_binderhub_with_hub(binderhub: BinderHubSettings, hub: HubSettings) -> 
         )
 
 
-def check_default_account(release: str) -> None:
-    """The service account id derived from the release, <release>-pusher, must fit."""
-    derived = default_account(release)
+def check_default_account(release: str, key: str = "service_account") -> None:
+    """A service account id derived from the release, <release>-pusher (or -puller for
+    `pull_service_account`), must fit."""
+    derived = default_account(release, PULLER if key == "pull_service_account" else PUSHER)
     if len(derived) > 30:
         raise KeyProblem(
-            "registry.gar.service_account",
+            f"registry.gar.{key}",
             f"the default '{derived}' is longer than 30 characters; set a shorter one",
         )
 
 
-def default_account(release: str) -> str:
-    return f"{release}-pusher"
+PUSHER = "pusher"
+PULLER = "puller"
+
+
+def default_account(release: str, role: str = PUSHER) -> str:
+    return f"{release}-{role}"
 
 
 class Config(Strict):
@@ -190,8 +196,22 @@ class Config(Strict):
     @model_validator(mode="after")
     def _sections_fit(self) -> Config:
         check_binderhub_with_hub(self.binderhub, self.hub)
-        if self.registry.gar is not None and self.registry.gar.service_account is None:
+        gar = self.registry.gar
+        if gar is not None and gar.service_account is None:
             check_default_account(self.binderhub.release)
+        if gar is not None and self.needs_pull_key:
+            if gar.pull_service_account is None:
+                check_default_account(self.binderhub.release, "pull_service_account")
+            if self.pull_service_account_id == self.service_account_id:
+                raise KeyProblem(
+                    "registry.gar.pull_service_account",
+                    "must differ from the pusher service account: the hub's users must "
+                    "never hold push credentials",
+                )
+            if self.pull_key_file == self.key_file:
+                raise KeyProblem(
+                    "registry.gar.pull_key_file", "must differ from registry.gar.key_file"
+                )
         if self.registry.image_prefix is None:
             # The same rule as an explicit image_prefix, told about the key it came from.
             source = "registry.gar" if self.registry.gar is not None else "registry.username"
@@ -265,6 +285,37 @@ class Config(Strict):
         if gar is not None and gar.key_file is not None:
             return self.path(gar.key_file)
         return self.path(Path(STATE_DIR) / f"{self.service_account_id}-key.json")
+
+    @property
+    def pusher_email(self) -> str:
+        """The pusher service account of Artifact Registry."""
+        project = self.registry.gar.project if self.registry.gar is not None else ""
+        return f"{self.service_account_id}@{project}.iam.gserviceaccount.com"
+
+    @property
+    def keyless(self) -> bool:
+        """Artifact Registry through Workload Identity: no key, no registry Secret."""
+        return self.registry.gar is not None and self.registry.gar.keyless
+
+    @property
+    def needs_pull_key(self) -> bool:
+        """Artifact Registry with keys and a hub: the hub's users pull with a key of
+        their own, which may read the repository and nothing else."""
+        return self.registry.gar is not None and not self.keyless and self.hub.enabled
+
+    @property
+    def pull_service_account_id(self) -> str:
+        gar = self.registry.gar
+        if gar is not None and gar.pull_service_account:
+            return gar.pull_service_account
+        return default_account(self.binderhub.release, PULLER)
+
+    @property
+    def pull_key_file(self) -> Path:
+        gar = self.registry.gar
+        if gar is not None and gar.pull_key_file is not None:
+            return self.path(gar.pull_key_file)
+        return self.path(Path(STATE_DIR) / f"{self.pull_service_account_id}-key.json")
 
 
 # ---- loading ------------------------------------------------------------

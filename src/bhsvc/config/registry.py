@@ -72,6 +72,19 @@ check_image_prefix = checker(
     200,
 )
 ImagePrefix = Annotated[str, AfterValidator(check_image_prefix)]
+ServiceAccountEmail = Annotated[
+    str,
+    matcher(
+        r"[a-z0-9]([-a-z0-9]*[a-z0-9])?@[a-z0-9]([-a-z0-9.]*[a-z0-9])?\.gserviceaccount\.com",
+        "service account email",
+        "such as 123456789012-compute@developer.gserviceaccount.com or "
+        "nodes@my-project.iam.gserviceaccount.com",
+        100,
+    ),
+]
+GarAuth = Literal["key", "workload-identity"]
+KEY: GarAuth = "key"
+WORKLOAD_IDENTITY: GarAuth = "workload-identity"
 
 
 class GarSettings(Strict):
@@ -93,15 +106,62 @@ class GarSettings(Strict):
         description="Id of the service account that pushes images (6-30 characters). "
         "Empty: <binderhub.release>-pusher.",
     )
+    auth: GarAuth = Field(
+        default=KEY,
+        description="How builds get push credentials. key: a JSON key of the pusher service "
+        "account, kept in key_file and stored in the cluster as a Secret. "
+        "workload-identity: no key at all; on GKE with Workload Identity Federation, "
+        "BinderHub's Kubernetes ServiceAccount acts as the pusher and hands each build an "
+        "access token from the GKE metadata server (it lives at most an hour), and the "
+        "cluster's nodes pull images as their own service account (node_service_account).",
+    )
     key_file: FilePath | None = Field(
         default=None,
         description="Where bhsvc init writes the pusher's JSON key (mode 0600) and bhsvc "
-        "deploy reads it. Empty: .bhsvc/<service account>-key.json next to the config file.",
+        "deploy reads it (auth key). Empty: .bhsvc/<service account>-key.json next to the "
+        "config file. With auth workload-identity no key is written; a key left here from "
+        "auth key is deleted by bhsvc init --delete-old-keys.",
     )
+    pull_service_account: ServiceAccountId | None = Field(
+        default=None,
+        description="Id of the service account whose key the hub's users pull images with "
+        "(auth key with hub.enabled: it holds roles/artifactregistry.reader on the "
+        "repository only, so the hub never holds push credentials). Empty: "
+        "<binderhub.release>-puller.",
+    )
+    pull_key_file: FilePath | None = Field(
+        default=None,
+        description="Where bhsvc init writes the pull service account's JSON key (mode 0600) "
+        "and bhsvc deploy reads it (auth key with hub.enabled). Empty: "
+        ".bhsvc/<pull service account>-key.json next to the config file.",
+    )
+    node_service_account: ServiceAccountEmail | None = Field(
+        default=None,
+        description="Email of the service account the cluster's nodes run as: with auth "
+        "workload-identity they pull the built images as this account, which bhsvc init "
+        "grants roles/artifactregistry.reader on the repository. Empty: the project's "
+        "Compute Engine default service account, <project number>-compute@"
+        "developer.gserviceaccount.com (GKE's default for node pools). Only used with auth "
+        "workload-identity.",
+    )
+
+    @model_validator(mode="after")
+    def _auth_fields(self) -> GarSettings:
+        if self.node_service_account is not None and self.auth != WORKLOAD_IDENTITY:
+            raise KeyProblem(
+                "node_service_account",
+                "only used with auth workload-identity (with auth key, the hub's users "
+                "pull with the pull service account's key)",
+            )
+        return self
 
     @property
     def host(self) -> str:
         return f"{self.region}-docker.pkg.dev"
+
+    @property
+    def keyless(self) -> bool:
+        return self.auth == WORKLOAD_IDENTITY
 
 
 Provider = Literal["gar", "dockerhub", "ghcr", "quay", "generic"]
@@ -299,8 +359,8 @@ class RegistrySettings(Strict):
             if getattr(self, key) is not None:
                 raise KeyProblem(
                     key,
-                    "not used with provider 'gar': it pushes as _json_key with the "
-                    "service account's key",
+                    "not used with provider 'gar': it pushes as the pusher service "
+                    "account (registry.gar.auth)",
                 )
         repository = f"{self.gar.host}/{self.gar.project}/{self.gar.repository}/"
         if self.image_prefix is not None and not self.image_prefix.startswith(repository):

@@ -179,7 +179,14 @@ def push_denied(facts: Facts) -> list[Finding]:
         line = first_match(log, PUSH_DENIED)
         if line is None:
             continue
-        if facts.config.registry.gar is not None:
+        if facts.config.keyless:
+            fix = (
+                f"{bhsvc(facts, 'init', '--non-interactive')} (lets BinderHub's ServiceAccount "
+                "act as the pusher and grants it roles/artifactregistry.writer), then "
+                f"{bhsvc(facts, 'deploy')}; a Workload Identity token lives an hour: a push "
+                "after a longer build is refused, start the build again"
+            )
+        elif facts.config.registry.gar is not None:
             fix = (
                 f"{bhsvc(facts, 'init', '--non-interactive')} (grants the pusher "
                 "roles/artifactregistry.writer on the repository; add --rotate-key when the "
@@ -516,20 +523,24 @@ def binderhub_to_hub(facts: Facts) -> list[Finding]:
 
 
 def pull_denied(facts: Facts) -> list[Finding]:
-    """User servers pull the images BinderHub built with the hub's image pull Secret."""
+    """User servers pull the images BinderHub built with the hub's image pull Secret
+    (with Workload Identity: as the nodes' service account, without a Secret)."""
     hub = facts.hub
     if hub is None or facts.hub_release is None or not facts.hub_release.installed:
         return []
     pull = naming.image_pull_secret(facts.config)
     prefix_host = _registry(image_host(facts.image_prefix))
+    keyless = facts.config.keyless
     wrong = []
-    if hub.pull_secret_read and hub.pull_secret is None:
+    if keyless:
+        pass  # no Secret to look at: only refused pulls tell
+    elif hub.pull_secret_read and hub.pull_secret is None:
         wrong.append(f"Secret {pull.namespace}/{pull.name} does not exist")
     elif hub.pull_secret is not None and prefix_host not in map(_registry, hub.pull_secret.hosts):
         wrong.append(f"Secret {pull.namespace}/{pull.name} has no credentials for {prefix_host}")
     listed = value_at(facts.hub_values, ("singleuser", "image", "pullSecrets"), []) or []
     names = [str(s.get("name") if isinstance(s, Mapping) else s) for s in listed]
-    if pull.name not in names:
+    if pull.name not in names and not keyless:
         wrong.append(f"singleuser.image.pullSecrets does not list {pull.name}")
     refused = []
     for pod in hub.user_pods or []:
@@ -543,14 +554,24 @@ def pull_denied(facts: Facts) -> list[Finding]:
     if not wrong and not refused:
         return []
     what = "; ".join(wrong) if wrong else "the pull Secret's credentials are refused"
+    fix = (
+        f"{bhsvc(facts, 'connect-hub')} (writes the pull Secret and lists it), then "
+        "restart the servers that failed"
+    )
+    if keyless:
+        what = "the nodes' service account may not read the repository"
+        fix = (
+            f"{bhsvc(facts, 'init', '--non-interactive')} (grants the nodes' service account "
+            "roles/artifactregistry.reader; set registry.gar.node_service_account when the "
+            "nodes run as another account), then restart the servers that failed"
+        )
     evidence = f" ({refused[0]})" if refused else ""
     return [
         Finding(
             "pull-denied",
             ERROR,
             f"user servers cannot pull the images BinderHub built: {what}{evidence}",
-            f"{bhsvc(facts, 'connect-hub')} (writes the pull Secret and lists it), then "
-            "restart the servers that failed",
+            fix,
         )
     ]
 

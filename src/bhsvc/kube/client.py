@@ -328,7 +328,7 @@ class Kube:
             data={k: base64.b64encode(v).decode() for k, v in data.items()},
         )
 
-    # ---- pods and services ------------------------------------------------------
+    # ---- nodes, pods and services ------------------------------------------------
 
     def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         found = self.call(
@@ -382,7 +382,7 @@ class Kube:
         return None if found is None else self.as_dict(found)
 
     def list_nodes(self) -> list[dict[str, Any]]:
-        return self._items("list nodes", self.core.list_node)
+        return self._items("list the cluster's nodes", self.core.list_node)
 
     def list_secret_metadata(self, label_selector: str) -> list[dict[str, Any]]:
         """The metadata of matching Secrets in all namespaces; their data is dropped."""

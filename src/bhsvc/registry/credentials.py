@@ -66,6 +66,11 @@ def read_key_file(path: Path) -> str:
 def load_credentials(config: Config) -> Credentials:
     """The push credentials the config points at (key file, password file or env var)."""
     reg = config.registry
+    if config.keyless:
+        raise UsageError(
+            "registry.gar.auth is workload-identity: BinderHub gets short-lived push "
+            "credentials in the cluster, and none exist outside it"
+        )
     if reg.gar is not None:
         return Credentials(config.registry_server, GAR_USERNAME, read_key_file(config.key_file))
     if reg.password_file is not None:
@@ -78,6 +83,37 @@ def load_credentials(config: Config) -> Credentials:
             "give the registry password or token one of these ways"
         )
     return Credentials(config.registry_server, reg.username or "", password)
+
+
+def load_pull_credentials(config: Config) -> Credentials | None:
+    """What the hub's users pull images with: with Artifact Registry the pull account's
+    key (it may read the repository and nothing else), or None with Workload Identity
+    (the nodes pull as their own service account); other registries have one set of
+    credentials, the push credentials."""
+    if config.keyless:
+        return None
+    if config.registry.gar is not None:
+        return read_pull_key(config)
+    return load_credentials(config)
+
+
+def secret_docker_configs(config: Config) -> tuple[str | None, str | None]:
+    """The docker config.json of the registry Secret and of the hub's image pull
+    Secret; None where bhsvc writes no such Secret (Workload Identity; no hub)."""
+    push = None if config.keyless else docker_config_json(load_credentials(config))
+    pull = load_pull_credentials(config) if config.hub.enabled else None
+    return push, docker_config_json(pull) if pull is not None else None
+
+
+def read_pull_key(config: Config) -> Credentials:
+    """The Artifact Registry pull account's key, as registry credentials."""
+    path = config.pull_key_file
+    if not path.exists():
+        raise UsageError(
+            f"registry.gar.pull_key_file: {shown_path(path)} does not exist: run "
+            "'bhsvc init' (it creates the pull account's key when hub.enabled is true)"
+        )
+    return Credentials(config.registry_server, GAR_USERNAME, read_key_file(path))
 
 
 def docker_config_json(credentials: Credentials) -> str:

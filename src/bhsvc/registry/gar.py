@@ -3,35 +3,42 @@
 Each step reads the current state (its `observe_*` companion is that read on
 its own), changes nothing when it already matches and otherwise makes the
 smallest change, so a re-run after any failure converges. The steps run one
-after another, in the order their inputs need: repository, service account,
-writer binding, key. google.api_core's Retry retries the calls, all within one
-deadline for the whole run.
+after another, in the order their inputs need: repository, pusher service
+account, writer role; then with `auth: key` the pusher key (and, with a hub,
+a pull account, its reader role and key), or with `auth: workload-identity`
+the Workload Identity binding for BinderHub's Kubernetes ServiceAccount, the
+nodes' service account and its reader role. google.api_core's Retry retries
+the calls, all within one deadline for the whole run (gar_calls.py); the keys
+are kept by gar_keys.py.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from bhsvc import files
+from bhsvc import naming
 from bhsvc.config import Config
+from bhsvc.config.model import PULLER, PUSHER
 from bhsvc.errors import BhsvcError, OperationError, UsageError
-from bhsvc.registry import keyfile, keys
-from bhsvc.registry.gcp_errors import (
-    Action,
-    deadline_passed,
-    is_refused_unprocessed,
-    is_transient,
-    printable,
-    still_failing,
-    surely_not_done,
-    translate,
+from bhsvc.registry.gar_calls import (
+    CHANGED,
+    CREATED,
+    PRESENT,
+    SKIPPED,
+    GcpCalls,
+    Handled,
+    Outcome,
+    RetryPolicy,
 )
-from bhsvc.registry.policy import add_member, remove_member
+from bhsvc.registry.gar_keys import KeyHolder, KeyKeeper
+from bhsvc.registry.gcp_errors import Action, printable
+from bhsvc.registry.policy import add_member
 from bhsvc.ui import StepResult
 
 if TYPE_CHECKING:
@@ -41,40 +48,46 @@ if TYPE_CHECKING:
 
     from bhsvc.registry.gcp_clients import GcpClients
 
-T = TypeVar("T")
-Handled = tuple[type[BaseException], ...]
+__all__ = [
+    "CHANGED",
+    "CREATED",
+    "PRESENT",
+    "SKIPPED",
+    "GarProvisioner",
+    "GarTarget",
+    "ProvisionError",
+    "ProvisionReport",
+    "RetryPolicy",
+]
 
 WRITER_ROLE = "roles/artifactregistry.writer"
+READER_ROLE = "roles/artifactregistry.reader"
+WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
 # How bhsvc marks what it creates: the repository by a label; a service account,
 # which has no labels, by the end of its description.
 MANAGED_LABEL = ("managed-by", "bhsvc")
 ACCOUNT_MARK = "(bhsvc)"
-
-CREATED = "created"
-PRESENT = "already present"
-CHANGED = "changed"
-SKIPPED = "skipped"
+FOUND = "found"
 
 REPOSITORY_STEP = "Artifact Registry repository"
 ACCOUNT_STEP = "pusher service account"
 BINDING_STEP = "writer role on the repository"
 KEY_STEP = "pusher key"
+WORKLOAD_IDENTITY_STEP = "Workload Identity for BinderHub"
+NODE_ACCOUNT_STEP = "node service account"
+NODE_READER_STEP = "reader role for the nodes"
+PULL_ACCOUNT_STEP = "pull service account"
+PULL_BINDING_STEP = "reader role for the pull account"
+PULL_KEY_STEP = "pull key"
 
 _AR_ADMIN = "roles/artifactregistry.admin"
 _AR_READER = "roles/artifactregistry.reader"
 _SA_ADMIN = "roles/iam.serviceAccountAdmin"
-_KEY_ADMIN = "roles/iam.serviceAccountKeyAdmin"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """The timing of a run's calls (google.api_core's Retry does the retrying)."""
-
-    deadline: float = 120.0  # seconds for the whole run, across all calls and attempts
-    initial: float = 0.5  # the first pause's upper bound (with jitter), then times multiplier
-    maximum: float = 8.0
-    multiplier: float = 2.0
-    call_timeout: float = 30.0  # per attempt, cut to what is left of the deadline
+_SA_VIEWER = "roles/iam.serviceAccountViewer"
+# GKE's node pools run as the project's Compute Engine default service account
+# unless told otherwise: <project number>-compute@developer.gserviceaccount.com.
+_COMPUTE_DEFAULT = re.compile(r"[0-9]+-compute@developer\.gserviceaccount\.com")
+DELETE_OLD_KEYS = "bhsvc init --non-interactive --delete-old-keys"
 
 
 @dataclass(frozen=True)
@@ -84,16 +97,35 @@ class GarTarget:
     project: str
     region: str
     repository: str
-    account_id: str
-    key_file: Path
+    pusher: KeyHolder
+    puller: KeyHolder
+    with_puller: bool = False  # auth key with a hub: the hub's users pull with their own key
+    keyless: bool = False  # auth workload-identity
+    # The Kubernetes ServiceAccount that acts as the pusher (Workload Identity).
+    workload_member: str = ""
+    node_account: str | None = None  # registry.gar.node_service_account
 
     @classmethod
     def from_config(cls, config: Config) -> GarTarget:
         gar = config.registry.gar
         if gar is None:
             raise UsageError("registry.gar: this config does not use Google Artifact Registry")
+        ksa = naming.binderhub_service_account(config)
         return cls(
-            gar.project, gar.region, gar.repository, config.service_account_id, config.key_file
+            gar.project,
+            gar.region,
+            gar.repository,
+            KeyHolder(config.service_account_id, gar.project, config.key_file),
+            KeyHolder(
+                config.pull_service_account_id,
+                gar.project,
+                config.pull_key_file,
+                "registry.gar.pull_key_file",
+            ),
+            with_puller=config.needs_pull_key,
+            keyless=gar.keyless,
+            workload_member=f"serviceAccount:{gar.project}.svc.id.goog[{config.kube.namespace}/{ksa}]",
+            node_account=gar.node_service_account,
         )
 
     @property
@@ -106,31 +138,35 @@ class GarTarget:
 
     @property
     def email(self) -> str:
-        return f"{self.account_id}@{self.project}.iam.gserviceaccount.com"
-
-    @property
-    def account_name(self) -> str:
-        return f"projects/{self.project}/serviceAccounts/{self.email}"
+        return self.pusher.email
 
     @property
     def image_path(self) -> str:
         return f"{self.region}-docker.pkg.dev/{self.project}/{self.repository}"
+
+    def key_holders(self) -> list[KeyHolder]:
+        """The accounts whose key files this config involves: the ones it needs (auth
+        key), or the ones left from auth key (workload-identity)."""
+        return [self.pusher, *([self.puller] if self.with_puller or self.keyless else [])]
 
 
 @dataclass
 class ProvisionReport:
     steps: list[StepResult]
     warnings: list[str]
-    key_file: Path
+    key_file: Path | None  # the pusher's key file (auth key)
+    pull_key_file: Path | None = None  # the pull account's key file (auth key with a hub)
+    node_account: str | None = None  # who pulls on the nodes (workload-identity)
 
 
-@dataclass
-class Outcome:
-    """What a step did, and the value the steps after it need."""
+@dataclass(frozen=True)
+class _PolicyOf:
+    """A resource whose IAM policy a grant edits, and the actions that read and write it."""
 
-    status: str
-    detail: str
-    value: Any = None
+    resource: str
+    client: Any  # ArtifactRegistryClient or IAMClient: the same get/set_iam_policy calls
+    read: Action
+    write: Action
 
 
 class _StillRunning(OperationError):
@@ -140,93 +176,22 @@ class _StillRunning(OperationError):
         super().__init__("the operation is still running")
 
 
-def _fate(delete_command: str | None) -> str:
-    """How a key no file holds was dealt with (see GarProvisioner._discard)."""
-    return "deleted by bhsvc" if delete_command is None else f"delete it with {delete_command}"
-
-
 @dataclass
 class GarProvisioner:
     clients: GcpClients
     target: GarTarget
     rotate_key: bool = False
+    delete_old_keys: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     on_step: Callable[[StepResult], None] | None = None
     on_note: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
-        self._ends = time.monotonic() + self.policy.deadline
+        self.calls = GcpCalls(self.clients, self.policy, self.on_note)
         self._steps: list[StepResult] = []
-        self._warnings: list[str] = []
         self._failure: Exception | None = None
-        # Set when this run created the service account: IAM may not know it yet.
-        self._account_is_new = False
-
-    # ---- calls, within the run's deadline ------------------------------------
-
-    def _remaining(self) -> float:
-        return self._ends - time.monotonic()
-
-    def _until_deadline(
-        self,
-        action: Action,
-        fn: Callable[[], T],
-        retry_on: Callable[[Exception], bool],
-        handled: Handled = (),
-    ) -> T:
-        """`fn()`, again while `retry_on` says an error is worth another try and the
-        run's deadline allows; errors in `handled` reach the caller untranslated."""
-        from google.api_core.exceptions import RetryError
-        from google.api_core.retry import Retry
-
-        remaining = self._remaining()
-        if remaining <= 0:
-            raise deadline_passed(action, self.policy.deadline)
-        p = self.policy
-        retry = Retry(
-            predicate=retry_on,
-            initial=p.initial,
-            maximum=p.maximum,
-            multiplier=p.multiplier,
-            timeout=remaining,
-        )
-        start = time.monotonic()
-        try:
-            return retry(fn)()
-        except handled:
-            raise
-        except RetryError as err:
-            raise still_failing(action, time.monotonic() - start, err) from err.cause
-        except BhsvcError:
-            raise
-        except Exception as err:
-            raise translate(err, action) from err
-
-    def _call(
-        self,
-        action: Action,
-        rpc: Callable[[float], T],
-        handled: Handled = (),
-        idempotent: bool = True,
-    ) -> T:
-        """One API call, `rpc(timeout)`, retried on transient errors; a call that must
-        not happen twice only when the service turned it away unprocessed."""
-        # The Retry wraps each attempt, so each one's timeout is cut to what is left.
-        return self._until_deadline(
-            action,
-            lambda: rpc(max(0.5, min(self.policy.call_timeout, self._remaining()))),
-            is_transient if idempotent else is_refused_unprocessed,
-            handled,
-        )
 
     # ---- running the steps ------------------------------------------------------
-
-    def _warn(self, message: str) -> None:
-        self._warnings.append(message)
-
-    def _note(self, message: str) -> None:
-        if self.on_note is not None:
-            self.on_note(message)
 
     def _step(self, name: str, fn: Callable[[], Outcome], needs: Sequence[object] = ()) -> Any:
         """Run one step and report it. Its value, or None when it failed or was skipped:
@@ -257,16 +222,72 @@ class GarProvisioner:
     def run(self) -> ProvisionReport:
         """Ensure everything, in order; raises the first failure after the steps that
         could still run have run."""
+        target = self.target
         image_path = self._step(REPOSITORY_STEP, self.ensure_repository)
-        email = self._step(ACCOUNT_STEP, self.ensure_service_account)
-        self._step(
-            BINDING_STEP, lambda: self.ensure_writer_binding(email), needs=(image_path, email)
+        email = self._step(
+            ACCOUNT_STEP,
+            lambda: self.ensure_service_account(target.pusher, PUSHER),
         )
-        self._step(KEY_STEP, lambda: self.ensure_key(email), needs=(email,))
-        report = ProvisionReport(list(self._steps), list(self._warnings), self.target.key_file)
+        self._step(
+            BINDING_STEP,
+            lambda: self.ensure_repository_role(WRITER_ROLE, email),
+            needs=(image_path, email),
+        )
+        report = ProvisionReport([], [], None)
+        if target.keyless:
+            self._step(
+                WORKLOAD_IDENTITY_STEP, lambda: self.ensure_workload_identity(email), needs=(email,)
+            )
+            node = self._step(NODE_ACCOUNT_STEP, self.ensure_node_account)
+            self._step(
+                NODE_READER_STEP,
+                lambda: self.ensure_repository_role(READER_ROLE, node),
+                needs=(image_path, node),
+            )
+            report.node_account = node
+            self._retire_keys()
+        else:
+            self._step(
+                KEY_STEP,
+                lambda: KeyKeeper(self.calls, target.pusher).ensure(email, self.rotate_key),
+                needs=(email,),
+            )
+            report.key_file = target.pusher.key_file
+            if target.with_puller:
+                self._puller(image_path)
+                report.pull_key_file = target.puller.key_file
+        report.steps, report.warnings = list(self._steps), list(self.calls.warnings)
         if self._failure is not None:
             raise ProvisionError(report, self._failure)
         return report
+
+    def _puller(self, image_path: str | None) -> None:
+        """The account the hub's users pull with: reader on the repository, and its key."""
+        puller = self.target.puller
+        email = self._step(PULL_ACCOUNT_STEP, lambda: self.ensure_service_account(puller, PULLER))
+        self._step(
+            PULL_BINDING_STEP,
+            lambda: self.ensure_repository_role(READER_ROLE, email),
+            needs=(image_path, email),
+        )
+        self._step(
+            PULL_KEY_STEP,
+            lambda: KeyKeeper(self.calls, puller).ensure(email, self.rotate_key),
+            needs=(email,),
+        )
+
+    def _retire_keys(self) -> None:
+        """With Workload Identity, keys left from auth key are not needed: said, or
+        deleted with --delete-old-keys. The pull account's is looked at only when its
+        key file is there."""
+        target = self.target
+        for holder, name in ((target.pusher, KEY_STEP), (target.puller, PULL_KEY_STEP)):
+            if holder is target.puller and not holder.key_file.exists():
+                continue
+            keeper = KeyKeeper(self.calls, holder)
+            self._step(
+                name, functools.partial(keeper.retire, self.delete_old_keys, DELETE_OLD_KEYS)
+            )
 
     # ---- repository --------------------------------------------------------------
 
@@ -274,7 +295,7 @@ class GarProvisioner:
         client = self.clients.artifact_registry
         name = self.target.repository_name
         read = Action("read the repository", name, "artifactregistry.repositories.get", _AR_READER)
-        return self._call(
+        return self.calls.call(
             read,
             lambda timeout: client.get_repository(name=name, retry=None, timeout=timeout),
             handled,
@@ -328,7 +349,7 @@ class GarProvisioner:
             labels=dict([MANAGED_LABEL]),
         )
         try:
-            operation = self._call(
+            operation = self.calls.call(
                 create,
                 lambda timeout: client.create_repository(
                     parent=target.location_name,
@@ -364,71 +385,69 @@ class GarProvisioner:
         request = operations_pb2.GetOperationRequest(name=operation_name)
 
         def done() -> operations_pb2.Operation:
-            op = self._call(
+            op = self.calls.call(
                 poll, lambda timeout: client.get_operation(request, retry=None, timeout=timeout)
             )
             if not op.done:
                 raise _StillRunning
             return op
 
-        op = self._until_deadline(poll, done, lambda err: isinstance(err, _StillRunning))
+        op = self.calls.until_deadline(poll, done, lambda err: isinstance(err, _StillRunning))
         if op.HasField("error"):
             raise OperationError(
                 f"could not {action.what} ({action.resource}): {printable(op.error.message)} "
                 f"(code {op.error.code})"
             )
 
-    # ---- service account -----------------------------------------------------------
+    # ---- service accounts ----------------------------------------------------------
 
-    def _get_account(self, handled: Handled = ()) -> iam_types.ServiceAccount:
+    def _get_account(self, name: str, handled: Handled = ()) -> iam_types.ServiceAccount:
         client = self.clients.iam
-        name = self.target.account_name
-        read = Action(
-            "read the service account",
-            name,
-            "iam.serviceAccounts.get",
-            "roles/iam.serviceAccountViewer",
-        )
-        return self._call(
+        read = Action("read the service account", name, "iam.serviceAccounts.get", _SA_VIEWER)
+        return self.calls.call(
             read,
             lambda timeout: client.get_service_account(name=name, retry=None, timeout=timeout),
             handled,
         )
 
-    def observe_service_account(self) -> iam_types.ServiceAccount | None:
-        """The pusher service account, None when there is none."""
+    def observe_service_account(
+        self, holder: KeyHolder | None = None
+    ) -> iam_types.ServiceAccount | None:
+        """The service account (the pusher by default), None when there is none."""
         from google.api_core import exceptions as gexc
 
+        name = (holder or self.target.pusher).account_name
         try:
-            return self._get_account(handled=(gexc.NotFound,))
+            return self._get_account(name, handled=(gexc.NotFound,))
         except gexc.NotFound:
             return None
 
-    def ensure_service_account(self) -> Outcome:
+    def ensure_service_account(self, holder: KeyHolder, role: str = PUSHER) -> Outcome:
         from google.api_core import exceptions as gexc
         from google.cloud.iam_admin_v1 import types
 
         target = self.target
-        account = self.observe_service_account()
+        account = self.observe_service_account(holder)
         status = PRESENT
         if account is None:
             client = self.clients.iam
             create = Action(
                 "create the service account",
-                f"projects/{target.project}",
+                f"projects/{holder.project}",
                 "iam.serviceAccounts.create",
                 _SA_ADMIN,
             )
+            what = "Pushes BinderHub images to" if role == PUSHER else "Pulls BinderHub images from"
             request = types.CreateServiceAccountRequest(
-                name=f"projects/{target.project}",
-                account_id=target.account_id,
+                name=f"projects/{holder.project}",
+                account_id=holder.account_id,
                 service_account=types.ServiceAccount(
-                    display_name="BinderHub image pusher",
-                    description=f"Pushes BinderHub images to {target.image_path} {ACCOUNT_MARK}",
+                    display_name=f"BinderHub image {role}",
+                    description=f"{what} {target.image_path} {ACCOUNT_MARK}",
                 ),
             )
             try:
-                account = self._call(
+                account = self.calls.call(
                     create,
                     lambda timeout: client.create_service_account(
                         request=request, retry=None, timeout=timeout
@@ -436,331 +455,189 @@ class GarProvisioner:
                     handled=(gexc.AlreadyExists,),
                 )
                 status = CREATED
-                self._account_is_new = True
+                self.calls.new_accounts.add(account.email)
             except gexc.AlreadyExists:
-                account = self._get_account()
+                account = self._get_account(holder.account_name)
         if account.disabled:
-            self._warn(
-                f"service account {account.email} is disabled: pushes will fail until enabled"
+            verb = "pushes" if role == PUSHER else "pulls"
+            self.calls.warn(
+                f"service account {account.email} is disabled: {verb} will fail until enabled"
             )
         return Outcome(status, account.email, account.email)
 
-    # ---- writer role on the repository ------------------------------------------------
+    # ---- roles: read-modify-write of an IAM policy ------------------------------------
 
-    def _read_policy(self) -> Policy:
+    def _repository_policy(self) -> _PolicyOf:
+        name = self.target.repository_name
+        return _PolicyOf(
+            name,
+            self.clients.artifact_registry,
+            Action(
+                "read the repository's IAM policy",
+                name,
+                "artifactregistry.repositories.getIamPolicy",
+                _AR_ADMIN,
+            ),
+            Action(
+                "grant a role on the repository",
+                name,
+                "artifactregistry.repositories.setIamPolicy",
+                _AR_ADMIN,
+            ),
+        )
+
+    def _account_policy(self, email: str) -> _PolicyOf:
+        name = (
+            self.target.pusher.account_name
+            if email == self.target.email
+            else f"projects/-/serviceAccounts/{email}"
+        )
+        return _PolicyOf(
+            name,
+            self.clients.iam,
+            Action(
+                "read the service account's IAM policy",
+                name,
+                "iam.serviceAccounts.getIamPolicy",
+                _SA_ADMIN,
+            ),
+            Action(
+                "grant a role on the service account",
+                name,
+                "iam.serviceAccounts.setIamPolicy",
+                _SA_ADMIN,
+            ),
+        )
+
+    def _read_policy(self, where: _PolicyOf) -> Policy:
         from google.iam.v1 import iam_policy_pb2, options_pb2
 
-        client = self.clients.artifact_registry
-        read = Action(
-            "read the repository's IAM policy",
-            self.target.repository_name,
-            "artifactregistry.repositories.getIamPolicy",
-            _AR_ADMIN,
-        )
         request = iam_policy_pb2.GetIamPolicyRequest(
-            resource=self.target.repository_name,
+            resource=where.resource,
             options=options_pb2.GetPolicyOptions(requested_policy_version=3),
         )
-        return self._call(
-            read,
-            lambda timeout: client.get_iam_policy(request=request, retry=None, timeout=timeout),
+        return self.calls.call(
+            where.read,
+            lambda timeout: where.client.get_iam_policy(
+                request=request, retry=None, timeout=timeout
+            ),
         )
 
-    def observe_writer_binding(self, email: str) -> bool:
-        """Whether `email` holds the writer role on the repository, unconditionally."""
-        return not add_member(self._read_policy(), WRITER_ROLE, f"serviceAccount:{email}")
+    def _holds(self, where: _PolicyOf, role: str, member: str) -> bool:
+        return not add_member(self._read_policy(where), role, member)
 
-    def ensure_writer_binding(self, email: str) -> Outcome:
-        """Grant the writer role on the repository (not the project), by read-modify-write."""
+    def _grant(self, where: _PolicyOf, role: str, member: str, new: bool) -> Outcome:
+        """Grant `role` to `member` on a policy by read-modify-write; `new`: the member or
+        the resource was created by this run, and other services may not know it yet."""
         from google.api_core import exceptions as gexc
         from google.iam.v1 import iam_policy_pb2
 
-        target = self.target
-        client = self.clients.artifact_registry
-        detail = f"{WRITER_ROLE} for {email}"
-        write = Action(
-            "grant the writer role on the repository",
-            target.repository_name,
-            "artifactregistry.repositories.setIamPolicy",
-            _AR_ADMIN,
-        )
+        detail = f"{role} for {member.removeprefix('serviceAccount:')}"
 
         def read_modify_write() -> Outcome:
-            policy = self._read_policy()
-            if not add_member(policy, WRITER_ROLE, f"serviceAccount:{email}"):
+            policy = self._read_policy(where)
+            if not add_member(policy, role, member):
                 return Outcome(PRESENT, detail)
             # The policy carries the etag it was read with: a concurrent change
             # makes the write fail with ABORTED (409) instead of losing that change.
-            request = iam_policy_pb2.SetIamPolicyRequest(
-                resource=target.repository_name, policy=policy
-            )
-            self._call(
-                write,
-                lambda timeout: client.set_iam_policy(request=request, retry=None, timeout=timeout),
-                handled=(gexc.Conflict, gexc.BadRequest),
+            request = iam_policy_pb2.SetIamPolicyRequest(resource=where.resource, policy=policy)
+            self.calls.call(
+                where.write,
+                lambda timeout: where.client.set_iam_policy(
+                    request=request, retry=None, timeout=timeout
+                ),
+                handled=(gexc.Conflict, gexc.BadRequest, gexc.NotFound),
             )
             return Outcome(CHANGED, detail)
 
         def worth_again(err: Exception) -> bool:
-            # ABORTED: the policy changed since it was read. "does not exist": a service
-            # account created seconds ago may not be visible to other services yet.
+            # ABORTED: the policy changed since it was read. A service account created
+            # seconds ago may not be visible to other services yet: "does not exist"
+            # (as a member) or NOT_FOUND (as the resource).
+            if isinstance(err, gexc.Conflict):
+                return True
             if isinstance(err, gexc.BadRequest):
-                return "does not exist" in str(err.message)
-            return isinstance(err, gexc.Conflict)
-
-        return self._until_deadline(write, read_modify_write, worth_again)
-
-    # ---- key ---------------------------------------------------------------------------
-
-    def _account_name(self, email: str) -> str:
-        # `projects/-` lets IAM find the project of an account other than the target's.
-        if email == self.target.email:
-            return self.target.account_name
-        return f"projects/-/serviceAccounts/{email}"
-
-    def list_keys(self, email: str, handled: Handled = ()) -> list[keys.ListedKey]:
-        """The user-managed keys of `email`."""
-        from google.api_core import exceptions as gexc
-        from google.cloud.iam_admin_v1 import types
-
-        client = self.clients.iam
-        name = self._account_name(email)
-        action = Action(
-            "list the service account's keys", name, "iam.serviceAccountKeys.list", _KEY_ADMIN
-        )
-        request = types.ListServiceAccountKeysRequest(
-            name=name, key_types=[types.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]
-        )
-
-        def list_once() -> types.ListServiceAccountKeysResponse:
-            return self._call(
-                action,
-                lambda timeout: client.list_service_account_keys(
-                    request=request, retry=None, timeout=timeout
-                ),
-                handled=(gexc.NotFound,),
-            )
-
-        def unknown_yet(err: Exception) -> bool:
-            # IAM is eventually consistent: an account created seconds ago may be
-            # unknown to this call for a while.
-            new = self._account_is_new and email == self.target.email
+                message = str(err.message)
+                return new and "does not exist" in message and "Identity Pool" not in message
             return new and isinstance(err, gexc.NotFound)
 
-        listing = self._until_deadline(action, list_once, unknown_yet, handled)
-        return [
-            keys.ListedKey(keys.key_id_from_name(key.name), key.valid_after_time)
-            for key in listing.keys
-        ]
+        return self.calls.until_deadline(where.write, read_modify_write, worth_again)
 
-    def observe_key(self, email: str) -> tuple[keys.KeyFileInfo | None, list[keys.ListedKey]]:
-        """The key file's key (None without a key file) and the account's user-managed keys."""
-        return keys.read_key_file_info(self.target.key_file, email), self.list_keys(email)
+    def observe_writer_binding(self, email: str) -> bool:
+        """Whether `email` holds the writer role on the repository, unconditionally."""
+        return self._holds(self._repository_policy(), WRITER_ROLE, f"serviceAccount:{email}")
 
-    def delete_key(self, email: str, key_id: str) -> None:
-        """Delete a key of `email`; one already gone is fine (the goal is reached)."""
-        client = self.clients.iam
-        name = f"{self._account_name(email)}/keys/{key_id}"
-        delete = Action(
-            "delete a key of the service account",
-            name,
-            "iam.serviceAccountKeys.delete",
-            _KEY_ADMIN,
-        )
-        self._delete(
-            delete,
-            lambda timeout: client.delete_service_account_key(
-                name=name, retry=None, timeout=timeout
-            ),
+    def ensure_repository_role(self, role: str, email: str) -> Outcome:
+        """Grant `role` on the repository (not the project) to the service account `email`."""
+        new = email in self.calls.new_accounts
+        return self._grant(self._repository_policy(), role, f"serviceAccount:{email}", new)
+
+    # ---- Workload Identity ------------------------------------------------------------
+
+    def observe_workload_identity(self, email: str) -> bool:
+        """Whether BinderHub's Kubernetes ServiceAccount may act as `email`."""
+        return self._holds(
+            self._account_policy(email), WORKLOAD_IDENTITY_ROLE, self.target.workload_member
         )
 
-    def _delete(self, action: Action, rpc: Callable[[float], T]) -> T | None:
-        """A delete call (retried as any); None when the thing is gone already: the goal
-        is reached (also when a lost answer hid that an earlier attempt deleted it)."""
-        from google.api_core import exceptions as gexc
+    def ensure_workload_identity(self, email: str) -> Outcome:
+        """Let BinderHub's Kubernetes ServiceAccount act as the pusher: the role
+        roles/iam.workloadIdentityUser on the pusher's own IAM policy."""
+        new = email in self.calls.new_accounts
+        member = self.target.workload_member
+        return self._grant(self._account_policy(email), WORKLOAD_IDENTITY_ROLE, member, new)
 
-        try:
-            return self._call(action, rpc, handled=(gexc.NotFound,))
-        except gexc.NotFound:
-            return None
-
-    def _discard(self, email: str, key_id: str) -> str | None:
-        """Delete a key no file holds: None when it is gone, else the command that deletes it."""
-        try:
-            self.delete_key(email, key_id)
-        except OperationError:
-            return keys.delete_command(key_id, email)
-        return None
-
-    def _keep_private(self, path: Path) -> None:
-        """A reused key file readable by others (copied, unpacked) is made 0600 again."""
-        warning = files.make_private(path)
-        if warning:
-            self._warn(warning)
-
-    def _settle_pending(
-        self, email: str, existing: keys.KeyFileInfo | None, listed: list[keys.ListedKey]
-    ) -> list[keys.ListedKey]:
-        """Finish what an interrupted run recorded: the keys it made that no key file holds
-        (and the key its rotation replaced) are deleted, or named with the command that
-        deletes them. Returns the keys of `email` still listed."""
-        from google.api_core import exceptions as gexc
-
-        path = self.target.key_file
-        pending = keyfile.read_pending(path)
-        if pending is None:
-            return listed
-        account = pending.account
-        held = existing.key_id if existing is not None else None
-        theirs = listed
-        if account != email:  # the config named another account then: no file holds its keys
-            held = None
-            try:
-                theirs = self.list_keys(account, handled=(gexc.NotFound,))
-            except gexc.NotFound:  # the account is gone, and its keys with it
-                theirs = []
-        deleted = set()
-        for key_id in keys.left_behind(pending, theirs, held):
-            command = self._discard(account, key_id)
-            if command is None:
-                deleted.add(key_id)
-            why = (
-                f"was replaced in {path} by an init stopped before deleting it"
-                if key_id == pending.replaces
-                else f"was made by an init stopped before writing it to {path}"
-            )
-            self._warn(f"key {key_id} of {account} {why}: {_fate(command)}")
-        keyfile.remove_pending(path)
-        return [key for key in listed if key.key_id not in deleted]
-
-    def ensure_key(self, email: str) -> Outcome:
-        path = self.target.key_file
-        try:  # before the key exists: a folder that cannot be made leaves no key behind
-            files.make_private_dir(path.parent)
-        except OSError as err:
-            raise OperationError(f"{path}: cannot create its folder ({err.strerror})") from None
-        # One run at a time per key file. The key file is read under the lock: the run
-        # that held it may have just written a key.
-        with keyfile.locked(path, max(0.0, self._remaining()), self._note):
-            existing, listed = self.observe_key(email)
-            listed = self._settle_pending(email, existing, listed)
-            plan = keys.plan_key(existing, [key.key_id for key in listed], email, self.rotate_key)
-            for warning in plan.warnings:
-                self._warn(warning)
-            if plan.action is keys.KeyAction.REUSE and existing is not None:
-                self._keep_private(path)
-                return Outcome(PRESENT, f"key {existing.key_id[:12]} in {path}")
-            now = datetime.now(timezone.utc)
-            pending = keys.PendingKey(
-                account=email,
-                started=now,
-                until=now + timedelta(seconds=max(0.0, self._remaining())),
-                keys_before=tuple(key.key_id for key in listed),
-                replaces=plan.old_key_id,
-            )
-            new_id = self._create_key(pending, existing)
-            if plan.old_key_id is None:
-                keyfile.remove_pending(path)
-                return Outcome(CREATED, f"key {new_id[:12]} written to {path}")
-            self._finish_rotation(email, new_id, plan.old_key_id)
-            return Outcome(
-                CHANGED,
-                f"key {new_id[:12]} written to {path}; old key {plan.old_key_id[:12]} deleted",
-            )
-
-    def _create_key(self, pending: keys.PendingKey, existing: keys.KeyFileInfo | None) -> str:
-        """Record the intent, create a key and write it to the key file; its id.
-
-        A key this makes that the file does not end up holding is deleted, or named
-        with the command that deletes it.
-        """
+    def observe_node_account(self) -> iam_types.ServiceAccount | None:
+        """The project's Compute Engine default service account, None when it has none."""
         from google.cloud.iam_admin_v1 import types
 
-        target = self.target
-        email, path = pending.account, target.key_file
         client = self.clients.iam
-        keyfile.write_pending(path, pending)
-        create = Action(
-            "create a key for the service account",
-            target.account_name,
-            "iam.serviceAccountKeys.create",
-            _KEY_ADMIN,
-        )
-        request = types.CreateServiceAccountKeyRequest(
-            name=target.account_name,
-            private_key_type=types.ServiceAccountPrivateKeyType.TYPE_GOOGLE_CREDENTIALS_FILE,
-        )
-        try:
-            created = self._call(
-                create,
-                lambda timeout: client.create_service_account_key(
-                    request=request, retry=None, timeout=timeout
-                ),
-                # A create whose answer was lost may have made a key: never a second one.
-                idempotent=False,
-            )
-        except OperationError as err:
-            made = self._made_anyway(pending, existing, err.__cause__)
-            raise OperationError(f"{err}{made}") from None
-        new_id = keys.key_id_from_name(created.name)
-        try:
-            text = keys.key_file_text(created.private_key_data, new_id)
-            del created  # hold the key material no longer than needed
-            files.write_atomic(path, text, files.SECRET_MODE, durable=True)
-        except (OperationError, OSError) as err:
-            problem = (
-                f"{path}: cannot write the new key ({err.strerror})"
-                if isinstance(err, OSError)
-                else str(err)
-            )
-            command = self._discard(email, new_id)
-            keyfile.remove_pending(path)
-            raise OperationError(
-                f"{problem}; key {new_id} was made all the same, {_fate(command)}; run init again"
-            ) from None
-        del text
-        return new_id
-
-    def _made_anyway(
-        self,
-        pending: keys.PendingKey,
-        existing: keys.KeyFileInfo | None,
-        cause: BaseException | None,
-    ) -> str:
-        """After a failed create: the keys it made all the same, deleted or named (to add
-        to the error). The record stays when that cannot be settled now."""
-        path = self.target.key_file
-        if surely_not_done(cause):
-            keyfile.remove_pending(path)
-            return ""
-        try:
-            listed = self.list_keys(pending.account)
-        except OperationError:
-            return "; the next init checks whether a key was made all the same"
-        made = keys.left_behind(pending, listed, existing.key_id if existing else None)
-        if not made:
-            return ""  # none listed yet: the record stays, and the next run looks again
-        keyfile.remove_pending(path)
-        return "".join(
-            f"; Google made key {key_id} all the same, "
-            f"{_fate(self._discard(pending.account, key_id))}"
-            for key_id in made
+        project = f"projects/{self.target.project}"
+        action = Action(
+            "list the project's service accounts", project, "iam.serviceAccounts.list", _SA_VIEWER
         )
 
-    def _finish_rotation(self, email: str, new_id: str, old_id: str) -> None:
-        """Delete the key the new one replaces; the record goes once that is done or said."""
-        path = self.target.key_file
-        try:
-            self.delete_key(email, old_id)
-        except OperationError as err:
-            # The new key is in the key file: a rerun with --rotate-key would rotate
-            # away from it and leave this old key behind, so say how to finish.
-            keyfile.remove_pending(path)
+        def page(token: str, timeout: float) -> Any:
+            # One page per call (the pager would fetch the next ones outside the deadline).
+            request = types.ListServiceAccountsRequest(
+                name=project, page_size=100, page_token=token
+            )
+            return client.list_service_accounts(request=request, retry=None, timeout=timeout)
+
+        token = ""
+        while True:
+            found = self.calls.call(action, functools.partial(page, token))
+            account: iam_types.ServiceAccount
+            for account in found.accounts:
+                if _COMPUTE_DEFAULT.fullmatch(account.email):
+                    return account
+            token = found.next_page_token
+            if not token:
+                return None
+
+    def ensure_node_account(self) -> Outcome:
+        """Who pulls the images on the nodes: the account the config names, or the
+        project's Compute Engine default service account (GKE's default)."""
+        named = self.target.node_account
+        if named is not None:
+            return Outcome(PRESENT, f"{named}, from registry.gar.node_service_account", named)
+        account = self.observe_node_account()
+        if account is None:
             raise OperationError(
-                f"{err}; the new key {new_id[:12]} is in {path}, the old key {old_id} still "
-                f"works: delete it with {keys.delete_command(old_id, email)}"
-            ) from None
-        keyfile.remove_pending(path)
+                f"project {self.target.project} has no Compute Engine default service account "
+                "(<project number>-compute@developer.gserviceaccount.com): set "
+                "registry.gar.node_service_account to the service account of the cluster's "
+                "nodes (gcloud container node-pools describe POOL --cluster CLUSTER "
+                "--format 'value(config.serviceAccount)')"
+            )
+        if account.disabled:
+            self.calls.warn(
+                f"service account {account.email} is disabled: nodes that run as it cannot "
+                "pull images"
+            )
+        return Outcome(
+            FOUND, f"{account.email}, the Compute Engine default service account", account.email
+        )
 
 
 def repository_made_by_bhsvc(repo: Repository) -> bool:
@@ -769,88 +646,6 @@ def repository_made_by_bhsvc(repo: Repository) -> bool:
 
 def account_made_by_bhsvc(account: iam_types.ServiceAccount) -> bool:
     return str(account.description).endswith(ACCOUNT_MARK)
-
-
-@dataclass
-class GarRemover(GarProvisioner):
-    """The removing counterparts of the provisioning steps: each removes what bhsvc
-    made and treats what is gone already as done, so a re-run converges."""
-
-    def observe_images(self, limit: int = 3) -> list[str]:
-        """Up to `limit` image (package) names in the repository."""
-        from google.cloud.artifactregistry_v1 import ListPackagesRequest
-
-        client = self.clients.artifact_registry
-        parent = self.target.repository_name
-        action = Action(
-            "list the repository's images", parent, "artifactregistry.packages.list", _AR_READER
-        )
-        request = ListPackagesRequest(parent=parent, page_size=limit)
-        found = self._call(
-            action,
-            lambda timeout: client.list_packages(request=request, retry=None, timeout=timeout),
-        )
-        # One page: its first `limit` names are enough to say it is not empty.
-        names = [str(package.name).rpartition("/")[2] for package in found.packages]
-        return names[:limit]
-
-    def delete_repository(self) -> None:
-        """Delete the repository and every image in it (a long-running operation)."""
-        client = self.clients.artifact_registry
-        name = self.target.repository_name
-        delete = Action(
-            "delete the repository", name, "artifactregistry.repositories.delete", _AR_ADMIN
-        )
-        operation = self._delete(
-            delete,
-            lambda timeout: client.delete_repository(name=name, retry=None, timeout=timeout),
-        )
-        if operation is not None:
-            self._wait_for(operation.operation.name, delete)
-
-    def remove_writer_binding(self, email: str) -> bool:
-        """Take the writer role on the repository from `email` (read-modify-write, as
-        granting); False when it does not hold it."""
-        from google.api_core import exceptions as gexc
-        from google.iam.v1 import iam_policy_pb2
-
-        client = self.clients.artifact_registry
-        target = self.target
-        write = Action(
-            "take the writer role on the repository back",
-            target.repository_name,
-            "artifactregistry.repositories.setIamPolicy",
-            _AR_ADMIN,
-        )
-
-        def read_modify_write() -> bool:
-            policy = self._read_policy()
-            if not remove_member(policy, WRITER_ROLE, f"serviceAccount:{email}"):
-                return False
-            request = iam_policy_pb2.SetIamPolicyRequest(
-                resource=target.repository_name, policy=policy
-            )
-            self._call(
-                write,
-                lambda timeout: client.set_iam_policy(request=request, retry=None, timeout=timeout),
-                handled=(gexc.Conflict,),
-            )
-            return True
-
-        # ABORTED: the policy changed since it was read; read it again.
-        return self._until_deadline(
-            write, read_modify_write, lambda err: isinstance(err, gexc.Conflict)
-        )
-
-    def delete_service_account(self) -> None:
-        """Delete the pusher account (and with it every key it has); gone is fine."""
-        client = self.clients.iam
-        name = self.target.account_name
-        delete = Action("delete the service account", name, "iam.serviceAccounts.delete", _SA_ADMIN)
-        self._delete(
-            delete,
-            lambda timeout: client.delete_service_account(name=name, retry=None, timeout=timeout),
-        )
 
 
 class ProvisionError(OperationError):

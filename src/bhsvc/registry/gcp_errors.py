@@ -3,6 +3,7 @@ and sorting them: worth another try, or a refusal that changed nothing."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ KEY_CONSTRAINT_DOCS = (
     "https://cloud.google.com/resource-manager/docs/organization-policy/"
     "restricting-service-accounts#disable_service_account_key_creation"
 )
+_MISSING_POOL = re.compile(r"Identity Pool does not exist \(([a-z0-9.:-]+\.svc\.id\.goog)\)")
 # Both the legacy boolean constraint and its managed successor end in this name.
 _KEY_CREATION_CONSTRAINT = "disableServiceAccountKeyCreation"
 
@@ -109,6 +111,21 @@ def violated_key_constraint(err: BaseException) -> str | None:
     return None
 
 
+def missing_workload_pool(err: BaseException) -> str | None:
+    """The Workload Identity pool (`<project>.svc.id.goog`) IAM says does not exist.
+
+    A policy binding for `serviceAccount:<project>.svc.id.goog[ns/ksa]` before any
+    cluster of the project enabled Workload Identity is refused with INVALID_ARGUMENT
+    "Identity Pool does not exist (<project>.svc.id.goog). ..."
+    """
+    from google.api_core import exceptions as gexc
+
+    if not isinstance(err, gexc.BadRequest):
+        return None
+    found = _MISSING_POOL.search(str(err.message))
+    return printable(found.group(1)) if found else None
+
+
 def still_failing(action: Action, seconds: float, err: RetryError) -> OperationError:
     """The message when the run's deadline ends the retries of `action`."""
     return OperationError(
@@ -134,9 +151,20 @@ def translate(err: BaseException, action: Action) -> BhsvcError:
     if constraint is not None:
         return OperationError(
             f"could not {action.what} ({action.resource}): the organization policy constraint "
-            f"{constraint} forbids service-account keys; use keyless Workload Identity "
-            f"Federation for GKE instead ({WORKLOAD_IDENTITY_DOCS}) or ask for an exception "
-            f"for this project ({KEY_CONSTRAINT_DOCS})"
+            f"{constraint} forbids service-account keys. On GKE with Workload Identity "
+            "Federation, push without a key: set registry.gar.auth: workload-identity in "
+            f"bhsvc.yaml and run bhsvc init again ({WORKLOAD_IDENTITY_DOCS}); or ask for an "
+            f"exception for this project ({KEY_CONSTRAINT_DOCS})"
+        )
+    pool = missing_workload_pool(err)
+    if pool is not None:
+        project = pool.removesuffix(".svc.id.goog")
+        return OperationError(
+            f"could not {action.what} ({action.resource}): the Workload Identity pool {pool} "
+            f"does not exist, so no GKE cluster of project {project} has Workload Identity "
+            "Federation enabled: enable it (gcloud container clusters update CLUSTER "
+            f"--location LOCATION --workload-pool={pool}, and GKE_METADATA on its node "
+            "pools), or set registry.gar.auth: key"
         )
     if isinstance(err, gexc.Forbidden):
         meta = _metadata(err)

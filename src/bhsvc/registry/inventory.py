@@ -132,7 +132,7 @@ def _read_account(client: Any, target: GarTarget, facts: GarFacts) -> None:
     from google.api_core import exceptions as gexc
     from google.cloud.iam_admin_v1 import types
 
-    name = target.account_name
+    name = target.pusher.account_name
 
     def get() -> Any:
         try:

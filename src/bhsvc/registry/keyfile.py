@@ -23,9 +23,7 @@ from pathlib import Path
 
 from bhsvc import files
 from bhsvc.errors import OperationError, UsageError
-from bhsvc.registry.keys import PendingKey
-
-_FIELD = "registry.gar.key_file"
+from bhsvc.registry.keys import KEY_FIELD, PendingKey
 
 
 def lock_path(key_file: Path) -> Path:
@@ -36,19 +34,19 @@ def pending_path(key_file: Path) -> Path:
     return key_file.with_name(key_file.name + ".pending")
 
 
-def check_companions(key_file: Path) -> None:
+def check_companions(key_file: Path, field: str = KEY_FIELD) -> None:
     """Refuse a lock or record path that is not a regular file, or a record bhsvc did
-    not write (bad input: neither is ever replaced)."""
+    not write (bad input: neither is ever replaced); `field` names the key file."""
     for path in (lock_path(key_file), pending_path(key_file)):
         try:
             mode = path.lstat().st_mode
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as err:
-            raise UsageError(f"{_FIELD}: cannot check {path} ({err.strerror})") from None
+            raise UsageError(f"{field}: cannot check {path} ({err.strerror})") from None
         if not stat.S_ISREG(mode):
-            raise UsageError(f"{_FIELD}: {path} is not a regular file; move it away")
-    read_pending(key_file)
+            raise UsageError(f"{field}: {path} is not a regular file; move it away")
+    read_pending(key_file, field)
 
 
 @contextlib.contextmanager
@@ -89,7 +87,7 @@ def locked(key_file: Path, wait: float, on_wait: Callable[[str], None]) -> Itera
         os.close(fd)  # releases the lock
 
 
-def read_pending(key_file: Path) -> PendingKey | None:
+def read_pending(key_file: Path, field: str = KEY_FIELD) -> PendingKey | None:
     path = pending_path(key_file)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -104,7 +102,7 @@ def read_pending(key_file: Path) -> PendingKey | None:
         return None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         raise UsageError(
-            f"{_FIELD}: {path} is not a record bhsvc wrote; move it away and run init again"
+            f"{field}: {path} is not a record bhsvc wrote; move it away and run init again"
         ) from None
 
 

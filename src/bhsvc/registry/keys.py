@@ -29,7 +29,7 @@ CLOCK_MARGIN = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class KeyFileInfo:
-    """The key file of the pusher account (read_key_file_info checks the account)."""
+    """The key file of an account (read_key_file_info checks the account)."""
 
     key_id: str
 
@@ -100,19 +100,22 @@ def key_id_from_name(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-def read_key_file_info(path: Path, email: str) -> KeyFileInfo | None:
+KEY_FIELD = "registry.gar.key_file"
+
+
+def read_key_file_info(path: Path, email: str, field: str = KEY_FIELD) -> KeyFileInfo | None:
     """The key id and account of the key file, None when there is none yet (first run).
 
     A file that is not a key of `email` is refused, never replaced: it may be
-    another account's only copy of its key, or any file key_file points at.
+    another account's only copy of its key, or any file `field` points at.
     """
-    keep = "bhsvc does not overwrite it: point registry.gar.key_file elsewhere or move it"
+    keep = f"bhsvc does not overwrite it: point {field} elsewhere or move it"
     try:
         text = read_user_file(path, "key file", SECRET_LIMIT)
     except UnusableFile as err:
         if err.missing:
             return None
-        raise UsageError(f"registry.gar.key_file: {err}; {keep}") from None
+        raise UsageError(f"{field}: {err}; {keep}") from None
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError):
@@ -122,11 +125,10 @@ def read_key_file_info(path: Path, email: str) -> KeyFileInfo | None:
         or not isinstance(data.get("private_key_id"), str)
         or not isinstance(data.get("client_email"), str)
     ):
-        raise UsageError(f"registry.gar.key_file: {path} is not a service-account key; {keep}")
+        raise UsageError(f"{field}: {path} is not a service-account key; {keep}")
     if data["client_email"] != email:
         raise UsageError(
-            f"registry.gar.key_file: {path} holds a key of {data['client_email']}, "
-            f"not {email}; {keep}"
+            f"{field}: {path} holds a key of {data['client_email']}, not {email}; {keep}"
         )
     return KeyFileInfo(data["private_key_id"])
 
@@ -137,7 +139,7 @@ def plan_key(
     email: str,
     rotate: bool,
 ) -> KeyPlan:
-    """What to do about the pusher key, given the key file and the account's user-managed keys."""
+    """What to do about an account's key, given its key file and user-managed keys."""
     warnings: list[str] = []
     usable = existing is not None and existing.key_id in listed_key_ids
     if existing is not None and not usable:

@@ -1,12 +1,15 @@
 """Removing the Artifact Registry side `init` provisioned (`uninstall --registry`).
 
 The parts, in the order init makes them (the removal loop takes them the other
-way round): the repository, the pusher service account, its writer role on the
-repository, its key and the key file. Each goes only when bhsvc made it: the
-repository by its label, the account by its description's mark. Of an account
-bhsvc did not make, only the keys bhsvc made go (the one in the key file, and
-those an interrupted init left behind). A repository that holds images is
-deleted only with --delete-images: they go with it.
+way round): the repository, then for the pusher and the pull account each the
+service account, its role on the repository, its key and the key file. Each
+goes only when bhsvc made it: the repository by its label, an account by its
+description's mark. Of an account bhsvc did not make, only the keys bhsvc made
+go (the one in the key file, and those an interrupted init left behind). A
+repository that holds images is deleted only with --delete-images: they go with
+it. The pusher's Workload Identity binding is on the pusher's own policy, so it
+goes with the account; the reader role init granted the nodes' service account
+(not bhsvc's) goes with a repository bhsvc made and stays on any other.
 """
 
 from __future__ import annotations
@@ -17,23 +20,121 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bhsvc.errors import UsageError
 from bhsvc.lifecycle import Cluster, Removable, Removal
 from bhsvc.registry import keyfile, keys
 from bhsvc.registry.gar import (
-    GarRemover,
+    READER_ROLE,
+    WRITER_ROLE,
+    GarProvisioner,
     GarTarget,
     RetryPolicy,
     account_made_by_bhsvc,
     repository_made_by_bhsvc,
 )
-from bhsvc.registry.gcp_clients import GcpClients
+from bhsvc.registry.gar_keys import KeyHolder, KeyKeeper
+from bhsvc.registry.gcp_errors import Action
+from bhsvc.registry.policy import remove_member
 from bhsvc.ui import StepResult, print_notice
 from bhsvc.workdir import remove_file
 
+if TYPE_CHECKING:
+    from bhsvc.registry.gcp_clients import GcpClients
+
 # Deleting a repository with many images takes a while.
 REMOVAL_POLICY = RetryPolicy(deadline=600.0)
+
+
+_AR_ADMIN = "roles/artifactregistry.admin"
+_AR_READER = "roles/artifactregistry.reader"
+_SA_ADMIN = "roles/iam.serviceAccountAdmin"
+
+
+@dataclass
+class GarRemover(GarProvisioner):
+    """The removing counterparts of the provisioning steps: each removes what bhsvc
+    made and treats what is gone already as done, so a re-run converges."""
+
+    def observe_images(self, limit: int = 3) -> list[str]:
+        """Up to `limit` image (package) names in the repository."""
+        from google.cloud.artifactregistry_v1 import ListPackagesRequest
+
+        client = self.clients.artifact_registry
+        parent = self.target.repository_name
+        action = Action(
+            "list the repository's images", parent, "artifactregistry.packages.list", _AR_READER
+        )
+        request = ListPackagesRequest(parent=parent, page_size=limit)
+        found = self.calls.call(
+            action,
+            lambda timeout: client.list_packages(request=request, retry=None, timeout=timeout),
+        )
+        # One page: its first `limit` names are enough to say it is not empty.
+        names = [str(package.name).rpartition("/")[2] for package in found.packages]
+        return names[:limit]
+
+    def delete_repository(self) -> None:
+        """Delete the repository and every image in it (a long-running operation)."""
+        client = self.clients.artifact_registry
+        name = self.target.repository_name
+        delete = Action(
+            "delete the repository", name, "artifactregistry.repositories.delete", _AR_ADMIN
+        )
+        operation = self.calls.delete(
+            delete,
+            lambda timeout: client.delete_repository(name=name, retry=None, timeout=timeout),
+        )
+        if operation is not None:
+            self._wait_for(operation.operation.name, delete)
+
+    def observe_repository_role(self, role: str, email: str) -> bool:
+        """Whether `email` holds `role` on the repository, unconditionally."""
+        return self._holds(self._repository_policy(), role, f"serviceAccount:{email}")
+
+    def revoke_repository_role(self, role: str, email: str) -> bool:
+        """Take `role` on the repository from `email` (read-modify-write, as granting);
+        False when it does not hold it."""
+        from google.api_core import exceptions as gexc
+        from google.iam.v1 import iam_policy_pb2
+
+        where = self._repository_policy()
+        write = Action(
+            "take a role on the repository back",
+            where.resource,
+            "artifactregistry.repositories.setIamPolicy",
+            _AR_ADMIN,
+        )
+
+        def read_modify_write() -> bool:
+            policy = self._read_policy(where)
+            if not remove_member(policy, role, f"serviceAccount:{email}"):
+                return False
+            request = iam_policy_pb2.SetIamPolicyRequest(resource=where.resource, policy=policy)
+            self.calls.call(
+                write,
+                lambda timeout: where.client.set_iam_policy(
+                    request=request, retry=None, timeout=timeout
+                ),
+                handled=(gexc.Conflict,),
+            )
+            return True
+
+        # ABORTED: the policy changed since it was read; read it again.
+        return self.calls.until_deadline(
+            write, read_modify_write, lambda err: isinstance(err, gexc.Conflict)
+        )
+
+    def delete_service_account(self, holder: KeyHolder) -> None:
+        """Delete an account (and with it every key it has); gone is fine."""
+        client = self.clients.iam
+        name = holder.account_name
+        delete = Action("delete the service account", name, "iam.serviceAccounts.delete", _SA_ADMIN)
+        self.calls.delete(
+            delete,
+            lambda timeout: client.delete_service_account(name=name, retry=None, timeout=timeout),
+        )
 
 
 @dataclass
@@ -86,11 +187,12 @@ class RepositoryPart:
 @dataclass
 class AccountPart:
     side: GarSide
+    holder: KeyHolder
     name: str = "pusher service account"
 
     def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
-        email = self.side.target.email
-        account = self.side.remover().observe_service_account()
+        email = self.holder.email
+        account = self.side.remover().observe_service_account(self.holder)
         if account is None:
             return Removal(self.name, "registry", detail=f"service account {email} does not exist")
         if not account_made_by_bhsvc(account):
@@ -102,58 +204,68 @@ class AccountPart:
         return Removal(self.name, "registry", (f"service account {email}",))
 
     def remove(self, cluster: Cluster, step: StepResult) -> None:
-        self.side.remover().delete_service_account()
+        self.side.remover().delete_service_account(self.holder)
         step.status = "deleted"
-        step.detail = self.side.target.email
+        step.detail = self.holder.email
 
 
 @dataclass
 class BindingPart:
-    """The account's writer role on a repository that stays: it would outlive the
-    account bhsvc deletes (as a binding of a deleted account)."""
+    """A role init granted on a repository that stays: that of an account bhsvc
+    deletes (it would outlive it as a binding of a deleted account), or the nodes'
+    reader role."""
 
     side: GarSide
+    role: str
+    email: str | None  # None: the project's Compute Engine default service account
+    holder: KeyHolder | None  # the account bhsvc may delete; None: one it never deletes
     name: str = "writer role on the repository"
+    _email: str = field(default="", init=False, repr=False)
 
     def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
-        target = self.side.target
         gar = self.side.remover()
-        account = gar.observe_service_account()
+        self._email = self.email or ""
         repo = gar.observe_repository()
-        if account is None or not account_made_by_bhsvc(account):
-            return Removal(self.name, "registry")  # the account stays, and its role
         if repo is None or repository_made_by_bhsvc(repo):
             return Removal(self.name, "registry")  # goes with the repository
-        if not gar.observe_writer_binding(target.email):
+        if self.holder is not None:
+            account = gar.observe_service_account(self.holder)
+            if account is None or not account_made_by_bhsvc(account):
+                return Removal(self.name, "registry")  # the account stays, and its role
+        if not self._email:
+            default = gar.observe_node_account()
+            self._email = default.email if default is not None else ""
+        if not self._email or not gar.observe_repository_role(self.role, self._email):
             return Removal(self.name, "registry")
+        where = self.side.target.repository_name
+        role = self.role.rpartition(".")[2]  # writer, reader
         return Removal(
-            self.name,
-            "registry",
-            (f"writer role of {target.email} on repository {target.repository_name}",),
+            self.name, "registry", (f"{role} role of {self._email} on repository {where}",)
         )
 
     def remove(self, cluster: Cluster, step: StepResult) -> None:
-        taken = self.side.remover().remove_writer_binding(self.side.target.email)
+        taken = self.side.remover().revoke_repository_role(self.role, self._email)
         step.status = "removed" if taken else "absent"
-        step.detail = self.side.target.email
+        step.detail = self._email
 
 
 @dataclass
 class KeyPart:
-    """The pusher's keys bhsvc made and the key file with the two files beside it."""
+    """An account's keys bhsvc made and its key file with the two files beside it."""
 
     side: GarSide
+    holder: KeyHolder
     name: str = "pusher key"
     _keys: list[str] = field(default_factory=list, init=False, repr=False)
     _files: list[Path] = field(default_factory=list, init=False, repr=False)
 
     def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
-        target = self.side.target
-        path = target.key_file
+        holder = self.holder
+        path = holder.key_file
         gar = self.side.remover()
         notes = []
         try:
-            held = keys.read_key_file_info(path, target.email)
+            held = keys.read_key_file_info(path, holder.email, holder.field)
         except UsageError as err:  # another account's key, or not a key: not bhsvc's
             held = None
             notes.append(f"{err}: left alone")
@@ -162,27 +274,27 @@ class KeyPart:
         except UsageError as err:
             pending = None
             notes.append(str(err))
-        account = gar.observe_service_account()
+        account = gar.observe_service_account(holder)
         self._keys = []
         if account is not None:
-            listed = gar.list_keys(target.email)
+            listed = KeyKeeper(gar.calls, holder).list_keys(holder.email)
             if account_made_by_bhsvc(account):
                 self._keys = [key.key_id for key in listed]
             else:
                 ids = {key.key_id for key in listed}
                 mine = [held.key_id] if held is not None and held.key_id in ids else []
-                if pending is not None and pending.account == target.email:
+                if pending is not None and pending.account == holder.email:
                     mine += keys.left_behind(pending, listed, held.key_id if held else None)
                 self._keys = list(dict.fromkeys(mine))
         self._files = [p for p in self._local_files(held, pending) if _regular(p)]
-        objects = [f"key {key_id} of {target.email}" for key_id in self._keys]
+        objects = [f"key {key_id} of {holder.email}" for key_id in self._keys]
         objects += [f"file {p}" for p in self._files]
         return Removal(self.name, "registry", tuple(objects), "; ".join(notes))
 
     def _local_files(
         self, held: keys.KeyFileInfo | None, pending: keys.PendingKey | None
     ) -> list[Path]:
-        path = self.side.target.key_file
+        path = self.holder.key_file
         found = [path] if held is not None else []
         if pending is not None:
             found.append(keyfile.pending_path(path))
@@ -192,16 +304,16 @@ class KeyPart:
         return found
 
     def remove(self, cluster: Cluster, step: StepResult) -> None:
-        target = self.side.target
-        gar = self.side.remover()
-        lock = keyfile.lock_path(target.key_file)
-        folder = target.key_file.parent.is_dir()
+        holder = self.holder
+        keeper = KeyKeeper(self.side.remover().calls, holder)
+        lock = keyfile.lock_path(holder.key_file)
+        folder = holder.key_file.parent.is_dir()
         existed = _regular(lock)
         # No init may make a key while they go; the lock file itself goes last.
-        held = keyfile.locked(target.key_file, 60.0, print_notice)
+        held = keyfile.locked(holder.key_file, 60.0, print_notice)
         with held if folder else contextlib.nullcontext():
             for key_id in self._keys:
-                gar.delete_key(target.email, key_id)
+                keeper.delete_key(holder.email, key_id)
             for path in self._files:
                 if path != lock:
                     remove_file(path)
@@ -221,4 +333,20 @@ def _regular(path: Path) -> bool:
 def registry_parts(clients: GcpClients, target: GarTarget, delete_images: bool) -> list[Removable]:
     """The parts in the order init makes them."""
     side = GarSide(clients, target, delete_images)
-    return [RepositoryPart(side), AccountPart(side), BindingPart(side), KeyPart(side)]
+    pusher, puller = target.pusher, target.puller
+    parts: list[Removable] = [
+        RepositoryPart(side),
+        AccountPart(side, pusher),
+        BindingPart(side, WRITER_ROLE, pusher.email, pusher),
+        KeyPart(side, pusher),
+    ]
+    if target.with_puller or puller.key_file.exists():
+        parts += [
+            AccountPart(side, puller, "pull service account"),
+            BindingPart(side, READER_ROLE, puller.email, puller, "reader role of the pull account"),
+            KeyPart(side, puller, "pull key"),
+        ]
+    if target.keyless:
+        nodes = target.node_account
+        parts.append(BindingPart(side, READER_ROLE, nodes, None, "reader role for the nodes"))
+    return parts
