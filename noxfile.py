@@ -125,7 +125,8 @@ def tests(session: nox.Session) -> None:
         "BHSVC_CHECKOV": str(provide_checkov(session)),
         "BHSVC_TEST_CHP": str(provide_chp(session)),
     }
-    session.run("pytest", *session.posargs, env=env)
+    # One worker per core (`-n 0` in the arguments runs them in this process).
+    session.run("pytest", "-n", "auto", *session.posargs, env=env)
 
 
 @nox.session
