@@ -38,13 +38,12 @@ from bhsvc.registry.gar_calls import (
 )
 from bhsvc.registry.gar_keys import KeyHolder, KeyKeeper
 from bhsvc.registry.gcp_errors import Action, printable
-from bhsvc.registry.policy import add_member
+from bhsvc.registry.iam_policies import Policies, PolicyOf, account_policy, repository_policy
 from bhsvc.ui import StepResult
 
 if TYPE_CHECKING:
     from google.cloud.artifactregistry_v1 import Repository
     from google.cloud.iam_admin_v1 import types as iam_types
-    from google.iam.v1.policy_pb2 import Policy
 
     from bhsvc.registry.gcp_clients import GcpClients
 
@@ -159,16 +158,6 @@ class ProvisionReport:
     node_account: str | None = None  # who pulls on the nodes (workload-identity)
 
 
-@dataclass(frozen=True)
-class _PolicyOf:
-    """A resource whose IAM policy a grant edits, and the actions that read and write it."""
-
-    resource: str
-    client: Any  # ArtifactRegistryClient or IAMClient: the same get/set_iam_policy calls
-    read: Action
-    write: Action
-
-
 class _StillRunning(OperationError):
     """A long-running operation that is not done yet."""
 
@@ -188,6 +177,7 @@ class GarProvisioner:
 
     def __post_init__(self) -> None:
         self.calls = GcpCalls(self.clients, self.policy, self.on_note)
+        self.policies = Policies(self.calls)
         self._steps: list[StepResult] = []
         self._failure: Exception | None = None
 
@@ -465,118 +455,33 @@ class GarProvisioner:
             )
         return Outcome(status, account.email, account.email)
 
-    # ---- roles: read-modify-write of an IAM policy ------------------------------------
+    # ---- roles (iam_policies.py) -------------------------------------------------------
 
-    def _repository_policy(self) -> _PolicyOf:
-        name = self.target.repository_name
-        return _PolicyOf(
-            name,
-            self.clients.artifact_registry,
-            Action(
-                "read the repository's IAM policy",
-                name,
-                "artifactregistry.repositories.getIamPolicy",
-                _AR_ADMIN,
-            ),
-            Action(
-                "grant a role on the repository",
-                name,
-                "artifactregistry.repositories.setIamPolicy",
-                _AR_ADMIN,
-            ),
-        )
+    def repository_policy(self) -> PolicyOf:
+        return repository_policy(self.clients, self.target.repository_name)
 
-    def _account_policy(self, email: str) -> _PolicyOf:
-        name = (
-            self.target.pusher.account_name
-            if email == self.target.email
-            else f"projects/-/serviceAccounts/{email}"
-        )
-        return _PolicyOf(
-            name,
-            self.clients.iam,
-            Action(
-                "read the service account's IAM policy",
-                name,
-                "iam.serviceAccounts.getIamPolicy",
-                _SA_ADMIN,
-            ),
-            Action(
-                "grant a role on the service account",
-                name,
-                "iam.serviceAccounts.setIamPolicy",
-                _SA_ADMIN,
-            ),
-        )
-
-    def _read_policy(self, where: _PolicyOf) -> Policy:
-        from google.iam.v1 import iam_policy_pb2, options_pb2
-
-        request = iam_policy_pb2.GetIamPolicyRequest(
-            resource=where.resource,
-            options=options_pb2.GetPolicyOptions(requested_policy_version=3),
-        )
-        return self.calls.call(
-            where.read,
-            lambda timeout: where.client.get_iam_policy(
-                request=request, retry=None, timeout=timeout
-            ),
-        )
-
-    def _holds(self, where: _PolicyOf, role: str, member: str) -> bool:
-        return not add_member(self._read_policy(where), role, member)
-
-    def _grant(self, where: _PolicyOf, role: str, member: str, new: bool) -> Outcome:
-        """Grant `role` to `member` on a policy by read-modify-write; `new`: the member or
-        the resource was created by this run, and other services may not know it yet."""
-        from google.api_core import exceptions as gexc
-        from google.iam.v1 import iam_policy_pb2
-
-        detail = f"{role} for {member.removeprefix('serviceAccount:')}"
-
-        def read_modify_write() -> Outcome:
-            policy = self._read_policy(where)
-            if not add_member(policy, role, member):
-                return Outcome(PRESENT, detail)
-            # The policy carries the etag it was read with: a concurrent change
-            # makes the write fail with ABORTED (409) instead of losing that change.
-            request = iam_policy_pb2.SetIamPolicyRequest(resource=where.resource, policy=policy)
-            self.calls.call(
-                where.write,
-                lambda timeout: where.client.set_iam_policy(
-                    request=request, retry=None, timeout=timeout
-                ),
-                handled=(gexc.Conflict, gexc.BadRequest, gexc.NotFound),
-            )
-            return Outcome(CHANGED, detail)
-
-        def worth_again(err: Exception) -> bool:
-            # ABORTED: the policy changed since it was read. A service account created
-            # seconds ago may not be visible to other services yet: "does not exist"
-            # (as a member) or NOT_FOUND (as the resource).
-            if isinstance(err, gexc.Conflict):
-                return True
-            if isinstance(err, gexc.BadRequest):
-                message = str(err.message)
-                return new and "does not exist" in message and "Identity Pool" not in message
-            return new and isinstance(err, gexc.NotFound)
-
-        return self.calls.until_deadline(where.write, read_modify_write, worth_again)
-
-    def observe_writer_binding(self, email: str) -> bool:
-        """Whether `email` holds the writer role on the repository, unconditionally."""
-        return self._holds(self._repository_policy(), WRITER_ROLE, f"serviceAccount:{email}")
+    def observe_repository_role(self, role: str, email: str) -> bool:
+        """Whether `email` holds `role` on the repository, unconditionally."""
+        return self.policies.holds(self.repository_policy(), role, f"serviceAccount:{email}")
 
     def ensure_repository_role(self, role: str, email: str) -> Outcome:
         """Grant `role` on the repository (not the project) to the service account `email`."""
         new = email in self.calls.new_accounts
-        return self._grant(self._repository_policy(), role, f"serviceAccount:{email}", new)
+        return self.policies.grant(self.repository_policy(), role, f"serviceAccount:{email}", new)
+
+    def _account_policy(self, email: str) -> PolicyOf:
+        # `projects/-` lets IAM find the project of an account other than the pusher.
+        pusher = self.target.pusher
+        name = (
+            pusher.account_name if email == pusher.email else f"projects/-/serviceAccounts/{email}"
+        )
+        return account_policy(self.clients, name)
 
     # ---- Workload Identity ------------------------------------------------------------
 
     def observe_workload_identity(self, email: str) -> bool:
         """Whether BinderHub's Kubernetes ServiceAccount may act as `email`."""
-        return self._holds(
+        return self.policies.holds(
             self._account_policy(email), WORKLOAD_IDENTITY_ROLE, self.target.workload_member
         )
 
@@ -585,7 +490,7 @@ class GarProvisioner:
         roles/iam.workloadIdentityUser on the pusher's own IAM policy."""
         new = email in self.calls.new_accounts
         member = self.target.workload_member
-        return self._grant(self._account_policy(email), WORKLOAD_IDENTITY_ROLE, member, new)
+        return self.policies.grant(self._account_policy(email), WORKLOAD_IDENTITY_ROLE, member, new)
 
     def observe_node_account(self) -> iam_types.ServiceAccount | None:
         """The project's Compute Engine default service account, None when it has none."""

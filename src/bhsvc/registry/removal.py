@@ -36,7 +36,6 @@ from bhsvc.registry.gar import (
 )
 from bhsvc.registry.gar_keys import KeyHolder, KeyKeeper
 from bhsvc.registry.gcp_errors import Action
-from bhsvc.registry.policy import remove_member
 from bhsvc.ui import StepResult, print_notice
 from bhsvc.workdir import remove_file
 
@@ -89,42 +88,9 @@ class GarRemover(GarProvisioner):
         if operation is not None:
             self._wait_for(operation.operation.name, delete)
 
-    def observe_repository_role(self, role: str, email: str) -> bool:
-        """Whether `email` holds `role` on the repository, unconditionally."""
-        return self._holds(self._repository_policy(), role, f"serviceAccount:{email}")
-
     def revoke_repository_role(self, role: str, email: str) -> bool:
-        """Take `role` on the repository from `email` (read-modify-write, as granting);
-        False when it does not hold it."""
-        from google.api_core import exceptions as gexc
-        from google.iam.v1 import iam_policy_pb2
-
-        where = self._repository_policy()
-        write = Action(
-            "take a role on the repository back",
-            where.resource,
-            "artifactregistry.repositories.setIamPolicy",
-            _AR_ADMIN,
-        )
-
-        def read_modify_write() -> bool:
-            policy = self._read_policy(where)
-            if not remove_member(policy, role, f"serviceAccount:{email}"):
-                return False
-            request = iam_policy_pb2.SetIamPolicyRequest(resource=where.resource, policy=policy)
-            self.calls.call(
-                write,
-                lambda timeout: where.client.set_iam_policy(
-                    request=request, retry=None, timeout=timeout
-                ),
-                handled=(gexc.Conflict,),
-            )
-            return True
-
-        # ABORTED: the policy changed since it was read; read it again.
-        return self.calls.until_deadline(
-            write, read_modify_write, lambda err: isinstance(err, gexc.Conflict)
-        )
+        """Take `role` on the repository from `email`; False when it does not hold it."""
+        return self.policies.revoke(self.repository_policy(), role, f"serviceAccount:{email}")
 
     def delete_service_account(self, holder: KeyHolder) -> None:
         """Delete an account (and with it every key it has); gone is fine."""
