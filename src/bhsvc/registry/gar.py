@@ -8,8 +8,8 @@ account, writer role; then with `auth: key` the pusher key (and, with a hub,
 a pull account, its reader role and key), or with `auth: workload-identity`
 the Workload Identity binding for BinderHub's Kubernetes ServiceAccount, the
 nodes' service account and its reader role. google.api_core's Retry retries
-the calls, all within one deadline for the whole run (gar_calls.py); the keys
-are kept by gar_keys.py.
+the calls, all within one deadline for the whole run (gar_calls.py); roles are
+granted by iam_policies.py and the keys kept by gar_keys.py.
 """
 
 from __future__ import annotations
