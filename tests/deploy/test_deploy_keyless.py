@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from deploylib import NAMESPACE, REGISTRY_SECRET, Project
+from healthlib import provision
 
 from fakes.binderhub import FakeBinderHub
 from fakes.gcp_services import Gcp
@@ -157,3 +158,29 @@ def _z2jh(tmp_path: Path) -> Path:
     from hub.hublib import fake_z2jh_chart
 
     return fake_z2jh_chart(tmp_path / "charts", "4.3.1")
+
+
+def test_status_and_uninstall_after_a_switch(
+    run_cli: Any, project: Project, cluster: FakeKubernetes, binderhub: FakeBinderHub, gcp: Gcp
+) -> None:
+    provision(gcp)
+    assert deploy(run_cli, project).code == 0  # with the key
+    keyless(project)
+    assert deploy(run_cli, project).code == 0
+
+    screen = run_cli("status", "--config", str(project.config))
+    doc = run_cli("status", "--config", str(project.config), "-o", "json")
+
+    assert screen.code == 0, screen.both
+    assert f"pusher {PUSHER}: enabled; no key: BinderHub pushes through Workload Identity" in (
+        screen.out
+    )
+    pusher = doc.json()["registry"]["pusher"]
+    assert pusher["auth"] == "workload-identity"
+    assert pusher["key_id"] is None, "the Secret left from the key is not the key in use"
+    # The Secret the key deploy wrote goes with the installation.
+    removed = run_cli("uninstall", "--config", str(project.config), "--yes", "-o", "json")
+    assert removed.code == 0, removed.both
+    [step] = [s for s in removed.json()["plan"] if s["name"] == "registry credentials"]
+    assert step["remove"] == [f"Secret {NAMESPACE}/{REGISTRY_SECRET}"]
+    assert cluster.get("Secret", NAMESPACE, REGISTRY_SECRET) is None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from deploylib import (
     KEY_MARKER,
     NAMESPACE,
@@ -459,6 +460,34 @@ def test_user_servers_refused_the_built_image(run: Any, world_now: World) -> Non
     assert found["fix"] == (
         f"{fix(world_now, 'connect-hub')} (writes the pull Secret and lists it), then restart "
         "the servers that failed"
+    )
+
+
+def test_user_servers_refused_the_built_image_with_workload_identity(
+    run: Any, world_now: World
+) -> None:
+    """With Workload Identity the nodes pull without a Secret: a refused pull points at
+    the nodes' reader role, never at a pull Secret."""
+    config = world_now.project.config
+    before = config.read_text()
+    keyless = yaml.safe_load(before)
+    keyless["registry"]["gar"]["auth"] = "workload-identity"
+    config.write_text(yaml.safe_dump(keyless))
+    try:
+        cluster = world_now.cluster
+        cluster.delete("Secret", HUB_NS, f"{RELEASE}-image-pull")
+        image = f"{PREFIX}binder-2dexamples-2drequirements-55ab5c:{'b' * 40}"
+        cluster.start_pod(user_pod(HUB_NS, "ada", image, []), "ImagePullUnauthorized")
+        pulls = [f for f in findings(run, world_now) if f["check"] == "pull-denied"]
+    finally:
+        config.write_text(before)
+    assert [f["finding"] for f in pulls] == [
+        "user servers cannot pull the images BinderHub built: the nodes' service account may "
+        "not read the repository (pod jupyter-ada: the registry answered 403 Forbidden)"
+    ]
+    assert pulls[0]["fix"].startswith(
+        f"{fix(world_now, 'init')} --non-interactive (grants the nodes' service account "
+        "roles/artifactregistry.reader"
     )
 
 

@@ -144,6 +144,8 @@ def _registry(reg: Mapping[str, Any]) -> list[str]:
 
 
 def _key(pusher: Mapping[str, Any]) -> str:
+    if pusher["auth"] == "workload-identity":
+        return "no key: BinderHub pushes through Workload Identity"
     key_id = pusher["key_id"]
     if key_id is None:
         return "key in use not known"

@@ -159,7 +159,10 @@ class KeyInUse:
 
 
 def key_in_use(facts: Facts) -> KeyInUse | None:
-    """None when it cannot be told: no Artifact Registry, or the keys were not read."""
+    """None when it cannot be told: no Artifact Registry, or the keys were not read;
+    or when no key is in use (Workload Identity, whatever a Secret left from keys holds)."""
+    if facts.config.keyless:
+        return None
     if facts.gar is None or facts.gar.keys is None or facts.registry_secret is None:
         return None
     ids = facts.registry_secret.key_ids
@@ -414,8 +417,10 @@ def _registry_document(facts: Facts) -> dict[str, Any]:
         "complete": images.complete if images else None,
     }
     key = key_in_use(facts)
+    keyless = config.keyless
     doc["pusher"] = {
         "account": gar.account,
+        "auth": "workload-identity" if keyless else "key",
         "present": gar.account_present,
         "disabled": gar.account_disabled,
         "key_id": key.key_id if key else None,
