@@ -113,7 +113,7 @@ def test_a_healthy_install_in_one_screen_and_one_document(
         "complete": True,
     }
     assert registry["pusher"] == {
-        "account": ACCOUNT, "present": True, "disabled": False, "key_id": "key1",
+        "account": ACCOUNT, "auth": "key", "present": True, "disabled": False, "key_id": "key1",
         "key_present": True, "key_disabled": False, "key_age_days": 12,
     }  # fmt: skip
     assert data["hub"] == {"enabled": False, "service": None, "route": None}
