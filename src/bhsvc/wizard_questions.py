@@ -23,6 +23,7 @@ from bhsvc.prompts import Prompter, confirm, read_answer
 from bhsvc.text import clip, printable, shown
 
 _NAME = "[A-Za-z_][A-Za-z0-9_]*"
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
 _VARIABLE = re.compile(rf"\$(?:(?P<name>{_NAME})|\{{(?P<braced>{_NAME})\}})")
 
 
@@ -66,6 +67,12 @@ def expand_path(text: str, env: Mapping[str, str], home: Path) -> str:
     if text == "~" or text.startswith("~/"):
         text = str(home) + text[1:]
     return _VARIABLE.sub(value, text)
+
+
+def whole_number(text: str) -> int | str:
+    """A number answer as the file would hold it; anything else stays text, for the
+    key's rule to refuse in the file's words."""
+    return int(text) if _WHOLE_NUMBER.fullmatch(text) else text
 
 
 def _leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -151,6 +158,30 @@ class Questions:
         `none_means`: the key may stay unset, which means this (the documented
         default): Enter without a default, or '-' with one, chooses it.
         """
+        answer: str | None = self._ask(path, label, default, hint, none_means, check, expand)
+        return answer
+
+    def ask_number(
+        self, path: str, label: str, default: int | None, none_means: str
+    ) -> int | None:
+        """`ask` for a key that holds a whole number."""
+        shown_default = None if default is None else str(default)
+        answer: int | None = self._ask(
+            path, label, shown_default, none_means=none_means, convert=whole_number
+        )
+        return answer
+
+    def _ask(
+        self,
+        path: str,
+        label: str,
+        default: str | None,
+        hint: str | None = None,
+        none_means: str | None = None,
+        check: Callable[[str], None] | None = None,
+        expand: bool = False,
+        convert: Callable[[str], Any] | None = None,
+    ) -> Any:
         if none_means is not None:
             hint = f"{'-' if default else 'empty'}: {none_means}"
         while True:
@@ -162,7 +193,7 @@ class Questions:
                     continue
                 self.data = with_path(self.data, path, None)
                 return None
-            kept = self._checked(path, value, check, expand)
+            kept = self._checked(path, value, check, expand, convert)
             if isinstance(kept, list):
                 self._refuse(kept)
                 continue
@@ -175,11 +206,14 @@ class Questions:
         value: str,
         check: Callable[[str], None] | None = None,
         expand: bool = False,
-    ) -> list[str] | str:
-        """The answer as it is kept, or the lines saying what is wrong with it."""
+        convert: Callable[[str], Any] | None = None,
+    ) -> Any:
+        """The answer as it is kept, or the lines (a list) saying what is wrong with it."""
         try:
             if expand:
                 value = expand_path(value, self.env, self.home or Path.home())
+            if convert is not None:
+                value = convert(value)
             field_rule(path).validate_python(value)
             if check is not None:
                 check(value)

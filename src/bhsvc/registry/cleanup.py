@@ -172,7 +172,7 @@ class PolicyView:
         if self.keep_count is not None:
             text = f"keep {self.keep_count} recent"
         else:
-            state = {"UNTAGGED": "untagged", "TAGGED": "tagged"}.get(self.tag_state or "", "all")
+            state = {"UNTAGGED": "untagged", "TAGGED": "tagged"}.get(self.tag_state or "", "any")
             text = f"{self.action.lower()} {state}"
             if self.older_than_days is not None:
                 days = self.older_than_days
@@ -181,7 +181,8 @@ class PolicyView:
 
 
 def views(policies: Mapping[str, CleanupPolicy]) -> list[PolicyView]:
-    """The policies of a repository (or wanted), keep policies first, then by id."""
+    """The policies of a repository (or wanted): keep policies first, then the youngest
+    a delete policy takes."""
     from google.cloud.artifactregistry_v1 import CleanupPolicy, CleanupPolicyCondition
 
     found = []
@@ -212,7 +213,7 @@ def views(policies: Mapping[str, CleanupPolicy]) -> list[PolicyView]:
                 ),
             )
         )
-    return sorted(found, key=lambda view: (view.action != "KEEP", view.id))
+    return sorted(found, key=lambda v: (v.action != "KEEP", v.older_than_days or 0, v.id))
 
 
 def describe(found: list[PolicyView], dry_run: bool) -> str:
@@ -224,3 +225,8 @@ def describe(found: list[PolicyView], dry_run: bool) -> str:
     if others:
         text += f"; {len(others)} of the repository's own ({', '.join(others)})"
     return text + (" (dry run)" if dry_run else "")
+
+
+def in_words(cleanup: GarCleanup) -> str:
+    """What a cleanup section asks for, as the step that sets it will say it."""
+    return describe(views(wanted_policies(cleanup)), cleanup.dry_run)
