@@ -161,9 +161,7 @@ class Questions:
         answer: str | None = self._ask(path, label, default, hint, none_means, check, expand)
         return answer
 
-    def ask_number(
-        self, path: str, label: str, default: int | None, none_means: str
-    ) -> int | None:
+    def ask_number(self, path: str, label: str, default: int | None, none_means: str) -> int | None:
         """`ask` for a key that holds a whole number."""
         shown_default = None if default is None else str(default)
         answer: int | None = self._ask(
@@ -253,7 +251,7 @@ class Questions:
                     problem += suggestion(answer, list(options))
                 self.p.say(f"[red]✗[/] {escape(problem)}: answer 1 to {last}, or a name")
                 continue
-            kept = self._checked(path, answer)
+            kept: list[str] | str = self._checked(path, answer)
             if isinstance(kept, list):  # e.g. a context name bhsvc cannot pass on to helm
                 self._refuse(kept)
                 continue

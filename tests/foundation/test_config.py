@@ -815,29 +815,36 @@ def _cleanup(**section: Any) -> dict[str, Any]:
     return base(registry__gar__cleanup=section)
 
 
+DAYS = "must be 1 to 3650 days, got"
+WHOLE = "expected a whole number, got"
+NOTHING = "deletes nothing: set untagged_after_days or older_than_days"
+VERSIONS = "must be 1 to 10000 versions, got"
+
+
 @pytest.mark.parametrize(
-    ("section", "expected"),
+    ("section", "key", "expected"),
     [
-        ({"older_than_days": 0}, "registry.gar.cleanup.older_than_days: must be 1 to 3650 days, got 0"),
-        ({"untagged_after_days": -3}, "registry.gar.cleanup.untagged_after_days: must be 1 to 3650 days, got -3"),
-        ({"older_than_days": 3651}, "registry.gar.cleanup.older_than_days: must be 1 to 3650 days, got 3651"),
-        ({"older_than_days": 10**40}, "registry.gar.cleanup.older_than_days: must be 1 to 3650 days, got 1000000000000000000…"),
-        ({"older_than_days": 7, "keep_recent": 0}, "registry.gar.cleanup.keep_recent: must be 1 to 10000 versions, got 0"),
-        ({"older_than_days": 7, "keep_recent": 10_001}, "registry.gar.cleanup.keep_recent: must be 1 to 10000 versions, got 10001"),
-        ({"older_than_days": "7"}, "registry.gar.cleanup.older_than_days: expected a whole number, got text"),
-        ({"older_than_days": 7.5}, "registry.gar.cleanup.older_than_days: expected a whole number, got a number"),
-        ({"older_than_days": True}, "registry.gar.cleanup.older_than_days: expected a whole number, got true/false"),
-        ({"older_than_days": 7, "keep_recent": [3]}, "registry.gar.cleanup.keep_recent: expected a whole number, got a list"),
-        ({"older_than_days": 7, "dry_run": "perhaps"}, "registry.gar.cleanup.dry_run: expected true or false, got text"),
-        ({"older_than_days": 7, "keep_recnt": 3}, "registry.gar.cleanup.keep_recnt: unknown key; did you mean keep_recent?"),
-        ({"keep_recent": 5}, "registry.gar.cleanup: deletes nothing: set untagged_after_days or older_than_days"),
-        ({}, "registry.gar.cleanup: deletes nothing"),
-        ({"dry_run": True}, "registry.gar.cleanup: deletes nothing"),
+        ({"older_than_days": 0}, "older_than_days", f"{DAYS} 0"),
+        ({"untagged_after_days": -3}, "untagged_after_days", f"{DAYS} -3"),
+        ({"older_than_days": 3651}, "older_than_days", f"{DAYS} 3651"),
+        ({"older_than_days": 10**40}, "older_than_days", f"{DAYS} 1000000000000000000…"),
+        ({"older_than_days": 7, "keep_recent": 0}, "keep_recent", f"{VERSIONS} 0"),
+        ({"older_than_days": 7, "keep_recent": 10_001}, "keep_recent", f"{VERSIONS} 10001"),
+        ({"older_than_days": "7"}, "older_than_days", f"{WHOLE} text"),
+        ({"older_than_days": 7.5}, "older_than_days", f"{WHOLE} a number"),
+        ({"older_than_days": True}, "older_than_days", f"{WHOLE} true/false"),
+        ({"older_than_days": 7, "keep_recent": [3]}, "keep_recent", f"{WHOLE} a list"),
+        ({"older_than_days": 7, "dry_run": "maybe"}, "dry_run", "expected true or false, got text"),
+        ({"older_than_days": 7, "keep_recnt": 3}, "keep_recnt", "unknown key; did you mean keep_"),
+        ({"keep_recent": 5}, "", NOTHING),
+        ({}, "", NOTHING),
+        ({"dry_run": True}, "", NOTHING),
     ],
 )  # fmt: skip
-def test_bad_cleanup_values_are_named(section: dict[str, Any], expected: str) -> None:
+def test_bad_cleanup_values_are_named(section: dict[str, Any], key: str, expected: str) -> None:
     message = error_of(_cleanup(**section))
-    assert f"\n  {expected}" in message
+    path = ".".join(filter(None, ("registry.gar.cleanup", key)))
+    assert f"\n  {path}: {expected}" in message
     assert len(message.splitlines()) == 2  # the heading and one line
     for leak in ("Input should", "<class", "GarCleanup"):
         assert leak not in message

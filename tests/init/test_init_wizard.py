@@ -886,9 +886,8 @@ def test_cleanup_answers_are_checked_one_by_one_then_together(
     assert "Always keep this many recent versions of each image (-: none) [5]: -" in text
     assert "Dry run first (Artifact Registry only logs what it would delete)? [y/N]: " in text
     assert "  cleanup      delete any after 45 days\n" in text
-    assert "  • set cleanup policies on it: delete any after 45 days; other policies on it stay" in (
-        text
-    )
+    plan = "  • set cleanup policies on it: delete any after 45 days; other policies on it stay"
+    assert plan in text
     written = yaml.safe_load((workdir / CONFIG).read_text())["registry"]["gar"]["cleanup"]
     assert written == {"older_than_days": 45, "dry_run": False}
     policies = gcp.artifact_registry.repositories[REPO].cleanup_policies

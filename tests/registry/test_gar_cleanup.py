@@ -160,18 +160,21 @@ def test_policies_read_in_words() -> None:
 
     found = cleanup.views(policies)
 
+    # Keep policies first, then the delete policies from the youngest versions they take.
     assert [view.as_dict() for view in found] == [
         {"id": "bhsvc-keep-recent", "bhsvc": True, "action": "KEEP", "tag_state": None,
-         "older_than_days": None, "keep_count": 4},
-        {"id": "bhsvc-delete-old", "bhsvc": True, "action": "DELETE", "tag_state": "ANY",
-         "older_than_days": 1, "keep_count": None},
+         "older_than_days": None, "keep_count": 4, "more_conditions": False},
         {"id": "nightly\\x1b[2J", "bhsvc": False, "action": "DELETE", "tag_state": "TAGGED",
-         "older_than_days": 0.5, "keep_count": None},
+         "older_than_days": 0.5, "keep_count": None, "more_conditions": True},
+        {"id": "bhsvc-delete-old", "bhsvc": True, "action": "DELETE", "tag_state": "ANY",
+         "older_than_days": 1, "keep_count": None, "more_conditions": False},
     ]  # fmt: skip
-    assert found[2].phrase() == "delete tagged after 0.5 days (with more conditions)"
+    assert found[1].phrase() == "delete tagged after 0.5 days (with more conditions)"
     assert cleanup.describe(found, dry_run=False) == (
-        "keep 4 recent, delete all after 1 day; 1 of the repository's own (nightly\\x1b[2J)"
+        "keep 4 recent, delete any after 1 day; 1 of the repository's own (nightly\\x1b[2J)"
     )
+    # As status reads them back from its JSON document.
+    assert [cleanup.PolicyView(**view.as_dict()) for view in found] == found
     assert cleanup.describe([], dry_run=True) == "none of bhsvc's (dry run)"
 
 
@@ -228,7 +231,7 @@ def test_a_change_updates_the_policies_and_keeps_the_users_own(
 
     assert step(report) == (
         "changed",
-        "keep 2 recent, delete all after 60 days; 1 of the repository's own (keep-releases)",
+        "keep 2 recent, delete any after 60 days; 1 of the repository's own (keep-releases)",
     )
     policies = stored(gcp)["policies"]
     assert set(policies) == {"keep-releases", "bhsvc-keep-recent", "bhsvc-delete-old"}
@@ -308,9 +311,7 @@ def test_too_many_policies_fail_the_step_before_any_update(
     assert gcp.iam.accounts
 
 
-def test_a_refused_update_names_the_permission(
-    gcp: Gcp, tmp_path: Path, run_gar: RunGar
-) -> None:
+def test_a_refused_update_names_the_permission(gcp: Gcp, tmp_path: Path, run_gar: RunGar) -> None:
     gcp.artifact_registry.add_repository(REPO, labels={"managed-by": "bhsvc"})
     gcp.artifact_registry.deny("UpdateRepository", "artifactregistry.repositories.update", REPO)
 
@@ -359,10 +360,18 @@ def test_the_fake_changes_only_the_masked_fields(gcp: Gcp) -> None:
     assert answer.status_code == 200, answer.text
     assert answer.json()["cleanupPolicyDryRun"] is True
     repo = gcp.artifact_registry.repositories[REPO]
-    assert (repo.description, dict(repo.labels), len(repo.cleanup_policies)) == ("", {"team": "a"}, 0)
+    assert (repo.description, dict(repo.labels)) == ("", {"team": "a"})
+    assert len(repo.cleanup_policies) == 0
     # No mask: the fields the body sets (AIP-134).
     assert _patch(gcp, None, {"description": "d"}).status_code == 200
     assert gcp.artifact_registry.repositories[REPO].description == "d"
+
+
+def _policies(**policies: Any) -> dict[str, Any]:
+    return {"cleanupPolicies": policies}
+
+
+DELETE_ANY = {"action": "DELETE", "condition": {"tagState": "ANY"}}
 
 
 @pytest.mark.parametrize(
@@ -373,22 +382,20 @@ def test_the_fake_changes_only_the_masked_fields(gcp: Gcp) -> None:
         ("cleanupPolicies.x", {}, "Invalid update mask path"),
         (
             "cleanupPolicies",
-            {"cleanupPolicies": {f"p{n}": {"action": "DELETE", "condition": {}} for n in range(11)}},
+            _policies(**{f"p{n}": DELETE_ANY for n in range(11)}),
             "at most 10 cleanup policies",
         ),
         (
             "cleanupPolicies",
-            {"cleanupPolicies": {"p": {"action": "DELETE", "mostRecentVersions": {"keepCount": 1}}}},
+            _policies(p={"action": "DELETE", "mostRecentVersions": {"keepCount": 1}}),
             "may only be used to keep",
         ),
-        ("cleanupPolicies", {"cleanupPolicies": {"p": {"condition": {}}}}, "action is required"),
-        ("cleanupPolicies", {"cleanupPolicies": {"p": {"action": "KEEP"}}}, "condition is required"),
-        ("cleanupPolicies", {"cleanupPolicies": {"x" * 128: {"action": "KEEP", "condition": {}}}},
-         "1-127 characters"),
-        ("cleanupPolicies", {"cleanupPolicies": {"p": {"action": "DELETE", "age": 3}}},
-         "Invalid JSON payload"),
+        ("cleanupPolicies", _policies(p={"condition": {}}), "action is required"),
+        ("cleanupPolicies", _policies(p={"action": "KEEP"}), "condition is required"),
+        ("cleanupPolicies", _policies(**{"x" * 128: DELETE_ANY}), "1-127 characters"),
+        ("cleanupPolicies", _policies(p={"action": "DELETE", "age": 3}), "Invalid JSON payload"),
     ],
-)  # fmt: skip
+)
 def test_the_fake_refuses_what_the_service_refuses(
     gcp: Gcp, mask: str, body: dict[str, Any], message: str
 ) -> None:

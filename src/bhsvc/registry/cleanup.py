@@ -156,7 +156,7 @@ class PolicyView:
     tag_state: str | None  # TAGGED, UNTAGGED, ANY
     older_than_days: float | None
     keep_count: int | None
-    narrowed: bool  # by name or tag prefixes, or newer_than: more than this shows
+    more_conditions: bool  # prefixes of names or tags, or newer_than: not shown here
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -166,6 +166,7 @@ class PolicyView:
             "tag_state": self.tag_state,
             "older_than_days": self.older_than_days,
             "keep_count": self.keep_count,
+            "more_conditions": self.more_conditions,
         }
 
     def phrase(self) -> str:
@@ -177,7 +178,7 @@ class PolicyView:
             if self.older_than_days is not None:
                 days = self.older_than_days
                 text += f" after {days:g} day{'' if days == 1 else 's'}"
-        return text + (" (with more conditions)" if self.narrowed else "")
+        return text + (" (with more conditions)" if self.more_conditions else "")
 
 
 def views(policies: Mapping[str, CleanupPolicy]) -> list[PolicyView]:
@@ -204,7 +205,7 @@ def views(policies: Mapping[str, CleanupPolicy]) -> list[PolicyView]:
                 tag_state=tag_state,
                 older_than_days=older,
                 keep_count=recent.keep_count if recent.HasField("keep_count") else None,
-                narrowed=bool(
+                more_conditions=bool(
                     condition.tag_prefixes
                     or condition.version_name_prefixes
                     or condition.package_name_prefixes

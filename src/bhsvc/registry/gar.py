@@ -381,11 +381,11 @@ class GarProvisioner:
         if self.target.cleanup is not None or any(map(cleanup.is_bhsvc, found)):
             self._step(CLEANUP_STEP, self.ensure_cleanup_policies, needs=(image_path,))
 
-    def ensure_cleanup_policies(self) -> Outcome:
-        """bhsvc's policies as the config says, the repository's own kept: one update of
-        the fields that differ, none when nothing does."""
+    def ensure_cleanup_policies(self, off: bool = False) -> Outcome:
+        """bhsvc's policies as the config says (`off`: none), the repository's own kept:
+        one update of the fields that differ, none when nothing does."""
         repo = self._repository or self._get_repository()  # a new one: read it
-        change = cleanup.plan(repo, self.target.cleanup)
+        change = cleanup.plan(repo, None if off else self.target.cleanup)
         detail = change.detail
         if not repository_made_by_bhsvc(repo):
             detail += " (on a repository not created by bhsvc)"
