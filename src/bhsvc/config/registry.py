@@ -132,9 +132,10 @@ class GarCleanup(Strict):
     dry_run: bool = Field(
         default=False,
         description="Artifact Registry's dry-run mode (the repository's "
-        "cleanup_policy_dry_run): the policies are evaluated and what they would delete is "
-        "logged to Cloud Audit Logs, but nothing is deleted. It applies to every policy of "
-        "the repository, bhsvc's and others alike.",
+        "cleanup_policy_dry_run): the policies are evaluated and the versions they would "
+        "delete are logged, but nothing is deleted. It applies to every policy of the "
+        "repository, bhsvc's and others alike; without a cleanup section bhsvc leaves it "
+        "as it is.",
     )
 
     @model_validator(mode="after")
@@ -212,7 +213,8 @@ class GarSettings(Strict):
     cleanup: GarCleanup | None = Field(
         default=None,
         description="Cleanup policies that delete old images from the repository. Empty: "
-        "bhsvc sets none and leaves the repository's own policies alone.",
+        "bhsvc sets none (and removes the bhsvc- ones an earlier run set); the repository's "
+        "other policies are never touched.",
     )
 
     @model_validator(mode="after")
