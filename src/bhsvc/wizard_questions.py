@@ -151,35 +151,15 @@ class Questions:
         none_means: str | None = None,
         check: Callable[[str], None] | None = None,
         expand: bool = False,
-    ) -> str | None:
-        """Ask for the key at `path` until the model's rule for it accepts the answer,
-        and `check` (rules joining it to earlier answers); then keep it.
+        convert: Callable[[str], Any] | None = None,
+    ) -> Any:
+        """Ask for the key at `path` until the model's rule for it accepts the answer
+        (text, or what `convert` makes of it), and `check` (rules joining it to earlier
+        answers); then keep it, and return it.
 
         `none_means`: the key may stay unset, which means this (the documented
         default): Enter without a default, or '-' with one, chooses it.
         """
-        answer: str | None = self._ask(path, label, default, hint, none_means, check, expand)
-        return answer
-
-    def ask_number(self, path: str, label: str, default: int | None, none_means: str) -> int | None:
-        """`ask` for a key that holds a whole number."""
-        shown_default = None if default is None else str(default)
-        answer: int | None = self._ask(
-            path, label, shown_default, none_means=none_means, convert=whole_number
-        )
-        return answer
-
-    def _ask(
-        self,
-        path: str,
-        label: str,
-        default: str | None,
-        hint: str | None = None,
-        none_means: str | None = None,
-        check: Callable[[str], None] | None = None,
-        expand: bool = False,
-        convert: Callable[[str], Any] | None = None,
-    ) -> Any:
         if none_means is not None:
             hint = f"{'-' if default else 'empty'}: {none_means}"
         while True:
@@ -197,6 +177,14 @@ class Questions:
                 continue
             self.data = with_path(self.data, path, kept)
             return kept
+
+    def ask_number(self, path: str, label: str, default: int | None, none_means: str) -> int | None:
+        """`ask` for a key that holds a whole number."""
+        shown_default = None if default is None else str(default)
+        answer: int | None = self.ask(
+            path, label, shown_default, none_means=none_means, convert=whole_number
+        )
+        return answer
 
     def _checked(
         self,

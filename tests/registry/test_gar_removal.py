@@ -159,7 +159,7 @@ def test_bhsvcs_cleanup_policies_leave_a_repository_that_stays(
     assert gcp.mutating() == []
     [policies] = [r for r in planned if r.name == CLEANUP_STEP]
     assert policies.objects == (
-        f"cleanup policies bhsvc-keep-recent, bhsvc-delete-old of repository {REPO}",
+        f"cleanup policies bhsvc-delete-old, bhsvc-keep-recent of repository {REPO}",
     )
     remove(found, planned)
     assert list(gcp.artifact_registry.repositories[REPO].cleanup_policies) == ["untagged"]

@@ -198,7 +198,7 @@ class CleanupPart:
         repo = self.side.remover().observe_repository()
         if repo is None or repository_made_by_bhsvc(repo):
             return Removal(self.name, "registry")  # they go with the repository
-        ids = [printable(key) for key in repo.cleanup_policies if cleanup.is_bhsvc(key)]
+        ids = sorted(printable(key) for key in repo.cleanup_policies if cleanup.is_bhsvc(key))
         if not ids:
             return Removal(self.name, "registry")
         where = self.side.target.repository_name
