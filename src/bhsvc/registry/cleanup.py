@@ -11,6 +11,7 @@ while the config has a cleanup section.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -80,9 +81,13 @@ def _same(a: CleanupPolicy, b: CleanupPolicy) -> bool:
     """Equal but for `id`, which the map's key says already."""
     from google.cloud.artifactregistry_v1 import CleanupPolicy
 
-    first, second = CleanupPolicy.pb(a).__deepcopy__(), CleanupPolicy.pb(b).__deepcopy__()
-    first.id = second.id = ""
-    return bool(first == second)
+    def bare(policy: CleanupPolicy) -> Any:
+        found = CleanupPolicy.pb(CleanupPolicy())
+        found.CopyFrom(CleanupPolicy.pb(policy))
+        found.ClearField("id")
+        return found
+
+    return bool(bare(a) == bare(b))
 
 
 @dataclass(frozen=True)
@@ -159,15 +164,7 @@ class PolicyView:
     more_conditions: bool  # prefixes of names or tags, or newer_than: not shown here
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "bhsvc": self.bhsvc,
-            "action": self.action,
-            "tag_state": self.tag_state,
-            "older_than_days": self.older_than_days,
-            "keep_count": self.keep_count,
-            "more_conditions": self.more_conditions,
-        }
+        return dataclasses.asdict(self)
 
     def phrase(self) -> str:
         if self.keep_count is not None:

@@ -8,9 +8,9 @@ account, writer role; then with `auth: key` the pusher key (and, with a hub,
 a pull account, its reader role and key), or with `auth: workload-identity`
 the Workload Identity binding for BinderHub's Kubernetes ServiceAccount, the
 nodes' service account and its reader role. With `registry.gar.cleanup` the
-repository gets cleanup policies (cleanup.py decides them). google.api_core's Retry retries
-the calls, all within one deadline for the whole run (gar_calls.py); the keys
-are kept by gar_keys.py.
+repository gets cleanup policies right after it (cleanup.py decides them).
+google.api_core's Retry retries the calls, all within one deadline for the
+whole run (gar_calls.py); the keys are kept by gar_keys.py.
 """
 
 from __future__ import annotations
@@ -384,7 +384,9 @@ class GarProvisioner:
     def ensure_cleanup_policies(self, off: bool = False) -> Outcome:
         """bhsvc's policies as the config says (`off`: none), the repository's own kept:
         one update of the fields that differ, none when nothing does."""
-        repo = self._repository or self._get_repository()  # a new one: read it
+        repo = self._repository
+        if repo is None:  # created by this run, or not read yet (uninstall)
+            repo = self._get_repository()
         change = cleanup.plan(repo, None if off else self.target.cleanup)
         detail = change.detail
         if not repository_made_by_bhsvc(repo):
