@@ -35,6 +35,7 @@ from bhsvc.names import REGISTRY_PASSWORD_ENV
 from bhsvc.naming import binderhub_service_account
 from bhsvc.prompts import Prompter, TerminalPrompter, stdin_is_terminal
 from bhsvc.provisioning import print_summary, provision
+from bhsvc.registry import cleanup
 from bhsvc.registry.credentials import read_password_file
 from bhsvc.registry.endpoints import artifact_registry_endpoint, iam_endpoint
 from bhsvc.registry.provision import RegistryReport, check_inputs
@@ -63,6 +64,18 @@ AUTH_TITLES: dict[str, str] = {
 }
 HEADER = "# Written by 'bhsvc init'. Reference: the bhsvc.yaml page of the documentation.\n"
 DEFERRED_PASSWORD = f"${REGISTRY_PASSWORD_ENV} is not set here: set it before 'bhsvc deploy'"
+CLEANUP = "registry.gar.cleanup"
+CLEANUP_NOTE = (
+    "Artifact Registry applies cleanup policies about once a day; a deleted image cannot be "
+    "brought back (BinderHub builds it again when someone launches it)."
+)
+# key, question, default for a new section, what leaving it empty means
+CLEANUP_QUESTIONS: tuple[tuple[str, str, int | None, str], ...] = (
+    ("untagged_after_days", "Delete untagged versions older than (days)", 7, "keep them"),
+    ("older_than_days", "Delete any version older than (days)", 90, "no age limit"),
+    ("keep_recent", "Always keep this many recent versions of each image", None, "none"),
+)
+CLEANUP_DRY_RUN = "Dry run first (Artifact Registry only logs what it would delete)?"
 # How many changed keys of an existing file the summary lists.
 SHOWN_CHANGES = 15
 
@@ -225,6 +238,7 @@ class Wizard(Questions):
         repository = get_path(self.data, "registry.gar.repository") or "binder"
         self.ask("registry.gar.repository", "Repository name", repository)
         self._gar_auth()
+        self._gar_cleanup()
 
     def _detect(self, context: str | None) -> Detection:
         """What the cluster's nodes say about Workload Identity (read once per context)."""
@@ -265,6 +279,29 @@ class Wizard(Questions):
             get_path(self.data, "registry.gar.node_service_account"),
             none_means="the project's Compute Engine default service account",
         )
+
+    def _gar_cleanup(self) -> None:
+        """Cleanup policies: off unless asked for. Each number is checked by its key's
+        rule, then the section by its own (it must delete something)."""
+        previous = get_path(self.data, CLEANUP)
+        question = "Delete old images from the repository (Artifact Registry cleanup policies)?"
+        if not self.confirm(question, previous is not None):
+            self.data = with_path(self.data, CLEANUP, None)
+            return
+        self.p.say(f"  [dim]{escape(CLEANUP_NOTE)}[/]")
+        while True:
+            for key, label, default, none_means in CLEANUP_QUESTIONS:
+                kept = get_path(self.data, f"{CLEANUP}.{key}") if previous else default
+                self.ask_number(f"{CLEANUP}.{key}", label, kept, none_means)
+            dry_run = get_path(self.data, f"{CLEANUP}.dry_run") if previous else True
+            dry_run = self.confirm(CLEANUP_DRY_RUN, bool(dry_run))
+            self.data = with_path(self.data, f"{CLEANUP}.dry_run", dry_run)
+            try:
+                field_rule(CLEANUP).validate_python(get_path(self.data, CLEANUP))
+                return
+            except ValidationError as err:
+                self._refuse(problem_lines(err, tuple(CLEANUP.split("."))))
+                previous = get_path(self.data, CLEANUP)
 
     def _other_registry(self, provider: str) -> None:
         if provider == "generic":
@@ -396,6 +433,8 @@ class Wizard(Questions):
                 f"password from {escape(str(source))}"
             )
         lines.append(f"  images       {escape(config.image_prefix)}<name>")
+        if gar is not None and gar.cleanup is not None:
+            lines.append(f"  cleanup      {escape(cleanup.in_words(gar.cleanup))}")
         if config.hub.enabled:
             lines.append(
                 f"  JupyterHub   release {escape(config.hub.release)} in namespace "
@@ -455,6 +494,12 @@ def gar_plan(config: Config) -> list[str]:
         f"create the service account {config.pusher_email} (if missing)",
         "grant it roles/artifactregistry.writer on that repository only",
     ]
+    if gar.cleanup is not None:
+        lines.insert(
+            1,
+            f"set cleanup policies on it: {cleanup.in_words(gar.cleanup)}; other policies "
+            "on it stay",
+        )
     if gar.keyless:
         ksa = f"{config.kube.namespace}/{binderhub_service_account(config)}"
         nodes = gar.node_service_account or "the project's Compute Engine default service account"

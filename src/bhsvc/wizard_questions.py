@@ -23,6 +23,7 @@ from bhsvc.prompts import Prompter, confirm, read_answer
 from bhsvc.text import clip, printable, shown
 
 _NAME = "[A-Za-z_][A-Za-z0-9_]*"
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,12}")
 _VARIABLE = re.compile(rf"\$(?:(?P<name>{_NAME})|\{{(?P<braced>{_NAME})\}})")
 
 
@@ -66,6 +67,12 @@ def expand_path(text: str, env: Mapping[str, str], home: Path) -> str:
     if text == "~" or text.startswith("~/"):
         text = str(home) + text[1:]
     return _VARIABLE.sub(value, text)
+
+
+def whole_number(text: str) -> int | str:
+    """A number answer as the file would hold it; anything else stays text, for the
+    key's rule to refuse in the file's words."""
+    return int(text) if _WHOLE_NUMBER.fullmatch(text) else text
 
 
 def _leaves(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -144,9 +151,11 @@ class Questions:
         none_means: str | None = None,
         check: Callable[[str], None] | None = None,
         expand: bool = False,
-    ) -> str | None:
-        """Ask for the key at `path` until the model's rule for it accepts the answer,
-        and `check` (rules joining it to earlier answers); then keep it.
+        convert: Callable[[str], Any] | None = None,
+    ) -> Any:
+        """Ask for the key at `path` until the model's rule for it accepts the answer
+        (text, or what `convert` makes of it), and `check` (rules joining it to earlier
+        answers); then keep it, and return it.
 
         `none_means`: the key may stay unset, which means this (the documented
         default): Enter without a default, or '-' with one, chooses it.
@@ -162,12 +171,20 @@ class Questions:
                     continue
                 self.data = with_path(self.data, path, None)
                 return None
-            kept = self._checked(path, value, check, expand)
+            kept = self._checked(path, value, check, expand, convert)
             if isinstance(kept, list):
                 self._refuse(kept)
                 continue
             self.data = with_path(self.data, path, kept)
             return kept
+
+    def ask_number(self, path: str, label: str, default: int | None, none_means: str) -> int | None:
+        """`ask` for a key that holds a whole number."""
+        shown_default = None if default is None else str(default)
+        answer: int | None = self.ask(
+            path, label, shown_default, none_means=none_means, convert=whole_number
+        )
+        return answer
 
     def _checked(
         self,
@@ -175,11 +192,14 @@ class Questions:
         value: str,
         check: Callable[[str], None] | None = None,
         expand: bool = False,
-    ) -> list[str] | str:
-        """The answer as it is kept, or the lines saying what is wrong with it."""
+        convert: Callable[[str], Any] | None = None,
+    ) -> Any:
+        """The answer as it is kept, or the lines (a list) saying what is wrong with it."""
         try:
             if expand:
                 value = expand_path(value, self.env, self.home or Path.home())
+            if convert is not None:
+                value = convert(value)
             field_rule(path).validate_python(value)
             if check is not None:
                 check(value)
@@ -219,7 +239,7 @@ class Questions:
                     problem += suggestion(answer, list(options))
                 self.p.say(f"[red]✗[/] {escape(problem)}: answer 1 to {last}, or a name")
                 continue
-            kept = self._checked(path, answer)
+            kept: list[str] | str = self._checked(path, answer)
             if isinstance(kept, list):  # e.g. a context name bhsvc cannot pass on to helm
                 self._refuse(kept)
                 continue

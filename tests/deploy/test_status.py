@@ -16,7 +16,8 @@ from deploylib import (
     RELEASE,
     Project,
 )
-from healthlib import ACCOUNT, PREFIX, build_log, build_pod, provision
+from google.cloud.artifactregistry_v1 import CleanupPolicy, CleanupPolicyCondition
+from healthlib import ACCOUNT, PREFIX, REPOSITORY, build_log, build_pod, provision
 
 from fakes.binderhub import FakeBinderHub
 from fakes.gcp_services import Gcp
@@ -59,6 +60,7 @@ def test_a_healthy_install_in_one_screen_and_one_document(
         f"1/1 pods ready (1 wanted); /versions: BinderHub {binderhub.version}",
         "builder dind; daemon ready per node: fake-node-1 1/1; 0 running; 0 failed in the last 24",
         "europe-west10-docker.pkg.dev/my-project/binder: present, 3 images, 1.8 GiB",
+        "cleanup policies: none",
         f"pusher {ACCOUNT}: enabled; key key1, 12 days old, enabled",
         "not configured (hub.enabled: false)",
         "Orphans     none",
@@ -111,6 +113,7 @@ def test_a_healthy_install_in_one_screen_and_one_document(
         "images": 3,
         "size_bytes": 1_950_000_000,
         "complete": True,
+        "cleanup": {"dry_run": False, "policies": []},
     }
     assert registry["pusher"] == {
         "account": ACCOUNT, "auth": "key", "present": True, "disabled": False, "key_id": "key1",
@@ -119,6 +122,62 @@ def test_a_healthy_install_in_one_screen_and_one_document(
     assert data["hub"] == {"enabled": False, "service": None, "route": None}
     assert data["orphans"] == []
     assert KEY_MARKER not in screen.both + doc.both
+
+
+def test_cleanup_policies_as_init_set_them_and_when_they_drift(
+    run_cli: Any, project: Project, cluster: FakeKubernetes, binderhub: FakeBinderHub, gcp: Gcp
+) -> None:
+    provision(gcp)
+    keep_releases = CleanupPolicy(
+        action=CleanupPolicy.Action.KEEP,
+        condition=CleanupPolicyCondition(
+            tag_state=CleanupPolicyCondition.TagState.TAGGED, tag_prefixes=["v"]
+        ),
+    )
+    gcp.artifact_registry.repositories[REPOSITORY].cleanup_policies["keep-releases"].CopyFrom(
+        CleanupPolicy.pb(keep_releases)
+    )
+    gar = {"project": "my-project", "region": "europe-west10"}
+    cleanup = {"keep_recent": 5, "older_than_days": 30, "dry_run": True}
+    project.write_config({"registry": {"gar": {**gar, "cleanup": cleanup}}})
+    init = run_cli("init", "--non-interactive", "--config", str(project.config))
+    assert init.code == 0, init.both
+    deploy(run_cli, project)
+    gcp.reset_log()
+
+    screen = status(run_cli, project)
+
+    assert screen.code == 0, screen.both
+    assert (
+        "cleanup policies: keep 5 recent, delete any after 30 days; 1 of the repository's own "
+        "(keep-releases) (dry run)" in screen.out
+    )
+    data = status(run_cli, project, "-o", "json").json()
+    assert data["problems"] == []
+    assert data["registry"]["repository"]["cleanup"] == {
+        "dry_run": True,
+        "policies": [
+            {"id": "bhsvc-keep-recent", "bhsvc": True, "action": "KEEP", "tag_state": None,
+             "older_than_days": None, "keep_count": 5, "more_conditions": False},
+            {"id": "keep-releases", "bhsvc": False, "action": "KEEP", "tag_state": "TAGGED",
+             "older_than_days": None, "keep_count": None, "more_conditions": True},
+            {"id": "bhsvc-delete-old", "bhsvc": True, "action": "DELETE", "tag_state": "ANY",
+             "older_than_days": 30, "keep_count": None, "more_conditions": False},
+        ],
+    }  # fmt: skip
+    # The config asks for more than the repository has: a warning, the fix named.
+    project.write_config({"registry": {"gar": {**gar, "cleanup": {**cleanup, "dry_run": False}}}})
+    drifted = status(run_cli, project, "-o", "json").json()
+    assert drifted["exit_code"] == 0
+    assert drifted["problems"] == [
+        {
+            "severity": "warning",
+            "subject": "registry",
+            "message": "the repository's cleanup policies are not as registry.gar.cleanup says: "
+            "bhsvc init --non-interactive sets them",
+        }
+    ]
+    assert gcp.mutating() == []  # status only reads
 
 
 def test_drift_missing_objects_and_an_old_key(

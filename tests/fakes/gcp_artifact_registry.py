@@ -3,6 +3,10 @@
 It answers what `google.cloud.artifactregistry_v1`'s REST transport sends:
 
 - `GET  /v1/projects/P/locations/L/repositories/R`
+- `PATCH /v1/projects/P/locations/L/repositories/R?updateMask=a,b` (body: Repository):
+  the fields the mask names change, nothing else (no mask: the fields the body
+  sets, as AIP-134 asks); a path that is no field, or one that cannot change,
+  is INVALID_ARGUMENT
 - `POST /v1/projects/P/locations/L/repositories?repositoryId=R` (body: Repository)
   -> a long-running Operation, done after `operation_seconds`
 - `DELETE /v1/projects/P/locations/L/repositories/R` -> a long-running Operation;
@@ -19,6 +23,9 @@ Bodies are parsed and written with protobuf's JSON mapping and the real message
 types, so an unknown field is rejected as the service does, and enums come back
 as numbers when the client asks `$alt=json;enum-encoding=int`, as names
 otherwise. Errors use Google's JSON error shape with google.rpc details.
+Cleanup policies are refused as the service refuses them: more than 10 on a
+repository, an id of 128 characters or more, no action, no condition, or a
+most-recent-versions condition on a delete policy.
 IAM policies carry etags: a write with a stale etag is ABORTED (HTTP 409). With
 `account_exists` (the IAM fake's, when both run), a policy naming a service
 account that does not exist is INVALID_ARGUMENT, as the service answers.
@@ -41,6 +48,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from google.cloud.artifactregistry_v1 import (
+    CleanupPolicy,
     DockerImage,
     ListDockerImagesResponse,
     ListPackagesResponse,
@@ -51,7 +59,7 @@ from google.cloud.artifactregistry_v1 import (
 )
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.longrunning import operations_pb2
-from google.protobuf import any_pb2, empty_pb2, json_format, timestamp_pb2
+from google.protobuf import any_pb2, empty_pb2, field_mask_pb2, json_format, timestamp_pb2
 
 from fakes.gcp_common import FakeBase, Recorded, RpcError
 
@@ -61,6 +69,11 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         "GET",
         re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME}/repositories/{_NAME})"),
         "GetRepository",
+    ),
+    (
+        "PATCH",
+        re.compile(rf"/v1/(projects/{_NAME}/locations/{_NAME}/repositories/{_NAME})"),
+        "UpdateRepository",
     ),
     (
         "POST",
@@ -107,6 +120,23 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 MAX_PAGE_SIZE = 1000
 _REPOSITORY_ID = re.compile(r"[a-z]([a-z0-9-]*[a-z0-9])?")
+MAX_CLEANUP_POLICIES = 10
+# The fields of a Repository an update may change; the others are set at creation
+# (format, mode, kms_key_name) or by the service (name, times, size).
+_UPDATABLE = frozenset(
+    {
+        "description",
+        "labels",
+        "cleanup_policies",
+        "cleanup_policy_dry_run",
+        "docker_config",
+        "maven_config",
+        "virtual_repository_config",
+        "remote_repository_config",
+        "vulnerability_scanning_config",
+        "disallow_unspecified_mode",
+    }
+)
 
 
 @dataclass
@@ -123,6 +153,29 @@ def _now() -> timestamp_pb2.Timestamp:
     return stamp
 
 
+def _check_cleanup_policies(repo: Any) -> None:
+    """Refuse the cleanup policies the service refuses."""
+    policies = repo.cleanup_policies
+    if len(policies) > MAX_CLEANUP_POLICIES:
+        raise RpcError(
+            "INVALID_ARGUMENT",
+            f"A repository can have at most {MAX_CLEANUP_POLICIES} cleanup policies.",
+        )
+    for key, policy in policies.items():
+        if not key or len(key) >= 128:
+            raise RpcError("INVALID_ARGUMENT", "Cleanup policy id must be 1-127 characters.")
+        if policy.action == CleanupPolicy.Action.ACTION_UNSPECIFIED:
+            raise RpcError("INVALID_ARGUMENT", f"Cleanup policy {key}: action is required.")
+        kind = policy.WhichOneof("condition_type")
+        if kind is None:
+            raise RpcError("INVALID_ARGUMENT", f"Cleanup policy {key}: condition is required.")
+        if kind == "most_recent_versions" and policy.action != CleanupPolicy.Action.KEEP:
+            raise RpcError(
+                "INVALID_ARGUMENT",
+                f"Cleanup policy {key}: most recent versions may only be used to keep.",
+            )
+
+
 def _pack(message: Any) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
@@ -131,7 +184,9 @@ def _pack(message: Any) -> any_pb2.Any:
 
 class FakeArtifactRegistry(FakeBase):
     domain = "artifactregistry.googleapis.com"
-    mutating_methods = frozenset({"CreateRepository", "DeleteRepository", "SetIamPolicy"})
+    mutating_methods = frozenset(
+        {"CreateRepository", "UpdateRepository", "DeleteRepository", "SetIamPolicy"}
+    )
 
     def __init__(self, operation_seconds: float = 0.0) -> None:
         super().__init__()
@@ -149,7 +204,12 @@ class FakeArtifactRegistry(FakeBase):
     # ---- test helpers ----------------------------------------------------------
 
     def add_repository(
-        self, name: str, format_name: str = "DOCKER", labels: dict[str, str] | None = None
+        self,
+        name: str,
+        format_name: str = "DOCKER",
+        labels: dict[str, str] | None = None,
+        cleanup_policies: dict[str, CleanupPolicy] | None = None,
+        dry_run: bool = False,
     ) -> None:
         """A repository that exists before the test (e.g. made by hand in the console)."""
         repo = Repository.pb(Repository())
@@ -157,6 +217,9 @@ class FakeArtifactRegistry(FakeBase):
         repo.format_ = Repository.Format[format_name].value
         repo.mode = Repository.Mode.STANDARD_REPOSITORY.value
         repo.labels.update(labels or {})
+        for key, policy in (cleanup_policies or {}).items():
+            repo.cleanup_policies[key].CopyFrom(CleanupPolicy.pb(policy))
+        repo.cleanup_policy_dry_run = dry_run
         repo.create_time.CopyFrom(_now())
         repo.update_time.CopyFrom(_now())
         with self.lock:
@@ -265,6 +328,7 @@ class FakeArtifactRegistry(FakeBase):
             raise RpcError("INVALID_ARGUMENT", f"Invalid JSON payload received. {err}") from None
         if repo.format_ == 0:
             raise RpcError("INVALID_ARGUMENT", "Repository format must be specified.")
+        _check_cleanup_policies(repo)
         name = f"{parent}/repositories/{repository_id}"
         repo.name = name
         repo.create_time.CopyFrom(_now())
@@ -274,6 +338,40 @@ class FakeArtifactRegistry(FakeBase):
             if name in self.repositories or name in self._pending_names():
                 raise RpcError("ALREADY_EXISTS", "the repository already exists")
             return self._start_operation(parent, repo, deletes=False)
+
+    def update_repository(self, name: str, query: dict[str, str], body: bytes) -> Any:
+        change = Repository.pb(Repository())
+        mask = field_mask_pb2.FieldMask()
+        try:
+            json_format.Parse(body or b"{}", change)
+            # The REST mapping sends the mask as camelCase paths joined by commas.
+            mask.FromJsonString(query.get("updateMask", ""))
+        except (json_format.ParseError, ValueError) as err:
+            raise RpcError("INVALID_ARGUMENT", f"Invalid JSON payload received. {err}") from None
+        if change.name and change.name != name:
+            raise RpcError("INVALID_ARGUMENT", "The repository name does not match the URL.")
+        fields = Repository.pb(Repository()).DESCRIPTOR.fields_by_name
+        paths = list(mask.paths) or [f.name for f, _ in change.ListFields() if f.name != "name"]
+        for path in paths:
+            if path not in fields:
+                raise RpcError("INVALID_ARGUMENT", f"Invalid update mask path: {path!r}.")
+            if path not in _UPDATABLE:
+                raise RpcError("INVALID_ARGUMENT", f"Field {path!r} cannot be updated.")
+        with self.lock:
+            self._complete_due_operations()
+            current = self.repositories.get(name)
+            if current is None:
+                raise RpcError("NOT_FOUND", "Requested entity was not found.")
+            updated = Repository.pb(Repository())
+            updated.CopyFrom(current)
+            # Only the masked fields change; a message, list or map is replaced whole.
+            field_mask_pb2.FieldMask(paths=paths).MergeMessage(
+                change, updated, replace_message_field=True, replace_repeated_field=True
+            )
+            _check_cleanup_policies(updated)
+            updated.update_time.CopyFrom(_now())
+            self.repositories[name] = updated
+            return type(updated).FromString(updated.SerializeToString())
 
     def delete_repository(self, name: str, query: dict[str, str], body: bytes) -> Any:
         with self.lock:
@@ -438,6 +536,7 @@ def _error_body(error: RpcError) -> bytes:
 def _handler_class(fake: FakeArtifactRegistry) -> type[BaseHTTPRequestHandler]:
     handlers = {
         "GetRepository": fake.get_repository,
+        "UpdateRepository": fake.update_repository,
         "CreateRepository": fake.create_repository,
         "DeleteRepository": fake.delete_repository,
         "ListPackages": fake.list_packages,
@@ -488,7 +587,7 @@ def _handler_class(fake: FakeArtifactRegistry) -> type[BaseHTTPRequestHandler]:
             fake.finish(record)
             self._send(200, _render(message, int_enums))
 
-        do_GET = do_POST = do_DELETE = _handle
+        do_GET = do_POST = do_DELETE = do_PATCH = _handle
 
     return Handler
 

@@ -806,3 +806,60 @@ def test_a_few_aliases_are_fine(tmp_path: Path) -> None:
     path = tmp_path / "bhsvc.yaml"
     path.write_text(MINIMAL + "binderhub:\n  values:\n" + billion_laughs(3) + "\n")
     assert len(load_config(path).binderhub.values["l2"]) == 10
+
+
+# ---- registry.gar.cleanup ------------------------------------------------------------
+
+
+def _cleanup(**section: Any) -> dict[str, Any]:
+    return base(registry__gar__cleanup=section)
+
+
+DAYS = "must be 1 to 3650 days, got"
+WHOLE = "expected a whole number, got"
+NOTHING = "deletes nothing: set untagged_after_days or older_than_days"
+VERSIONS = "must be 1 to 10000 versions, got"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "expected"),
+    [
+        ({"older_than_days": 0}, "older_than_days", f"{DAYS} 0"),
+        ({"untagged_after_days": -3}, "untagged_after_days", f"{DAYS} -3"),
+        ({"older_than_days": 3651}, "older_than_days", f"{DAYS} 3651"),
+        ({"older_than_days": 10**40}, "older_than_days", f"{DAYS} 1000000000000000000…"),
+        ({"older_than_days": 7, "keep_recent": 0}, "keep_recent", f"{VERSIONS} 0"),
+        ({"older_than_days": 7, "keep_recent": 10_001}, "keep_recent", f"{VERSIONS} 10001"),
+        ({"older_than_days": "7"}, "older_than_days", f"{WHOLE} text"),
+        ({"older_than_days": 7.5}, "older_than_days", f"{WHOLE} a number"),
+        ({"older_than_days": True}, "older_than_days", f"{WHOLE} true/false"),
+        ({"older_than_days": 7, "keep_recent": [3]}, "keep_recent", f"{WHOLE} a list"),
+        ({"older_than_days": 7, "dry_run": "maybe"}, "dry_run", "expected true or false, got text"),
+        ({"older_than_days": 7, "keep_recnt": 3}, "keep_recnt", "unknown key; did you mean keep_"),
+        ({"keep_recent": 5}, "", NOTHING),
+        ({}, "", NOTHING),
+        ({"dry_run": True}, "", NOTHING),
+    ],
+)  # fmt: skip
+def test_bad_cleanup_values_are_named(section: dict[str, Any], key: str, expected: str) -> None:
+    message = error_of(_cleanup(**section))
+    path = ".".join(filter(None, ("registry.gar.cleanup", key)))
+    assert f"\n  {path}: {expected}" in message
+    assert len(message.splitlines()) == 2  # the heading and one line
+    for leak in ("Input should", "<class", "GarCleanup"):
+        assert leak not in message
+
+
+def test_cleanup_is_off_unless_set() -> None:
+    for data in (base(), base(registry__gar__cleanup=None)):
+        gar = parse_config(data, "bhsvc.yaml").registry.gar
+        assert gar is not None and gar.cleanup is None
+
+
+def test_a_cleanup_section_with_every_key() -> None:
+    data = _cleanup(keep_recent=10, untagged_after_days=1, older_than_days=3650, dry_run=True)
+    gar = parse_config(data, "bhsvc.yaml").registry.gar
+    assert gar is not None and gar.cleanup is not None
+    assert gar.cleanup.model_dump() == {
+        "keep_recent": 10, "untagged_after_days": 1, "older_than_days": 3650, "dry_run": True,
+    }  # fmt: skip

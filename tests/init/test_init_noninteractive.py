@@ -150,6 +150,11 @@ def test_permission_denied_in_json_mode(gcp: Gcp, workdir: Path, run_cli: RunCli
         ({**GAR_CONFIG, "extra": 1}, "extra: unknown key"),
         ("kube: [unclosed\n", "not valid YAML"),
         ({**GAR_CONFIG, "registry": {"provider": "gar"}}, "needs a 'gar' section"),
+        (
+            "version: 1\nkube: {namespace: binder}\nregistry:\n  gar:\n    project: my-project\n"
+            "    region: europe-west10\n    cleanup: {older_than_days: 0}\n",
+            "registry.gar.cleanup.older_than_days: must be 1 to 3650 days, got 0",
+        ),
     ],
 )
 def test_bad_config_exits_2_before_any_api_call(

@@ -119,6 +119,11 @@ def test_full_run_in_a_terminal(gcp: Gcp, workdir: Path, tmux: Tmux) -> None:
     tmux.run("send-keys", "-t", "init", "Enter")  # the default this time
     tmux.answer("Repository name [binder]: ")
     tmux.answer("Push credentials (number or name) [key]: ")
+    tmux.answer("(Artifact Registry cleanup policies)? [y/N]: ", "y")
+    tmux.answer("Delete untagged versions older than (days) (-: keep them) [7]: ")
+    tmux.answer("Delete any version older than (days) (-: no age limit) [90]: ", "30")
+    tmux.answer("recent versions of each image (empty: none): ", "3")
+    tmux.answer("Dry run first (Artifact Registry only logs what it would delete)? [Y/n]: ")
     tmux.answer("the z2jh chart? [y/N]: ", "n")
     tmux.answer("Go ahead? [Y/n]: ")
     screen = tmux.wait_for("EXIT=", timeout=60)
@@ -126,6 +131,8 @@ def test_full_run_in_a_terminal(gcp: Gcp, workdir: Path, tmux: Tmux) -> None:
     assert "EXIT=0" in screen, screen
     for line in (
         "✓ Artifact Registry repository: created",
+        "✓ cleanup policies: created (keep 3 recent, delete untagged after 7 days, delete "
+        "any after 30 days (dry run))",
         "✓ writer role on the repository: changed",
         "✓ pusher key: created",
         "Wrote bhsvc.yaml. To provision again without questions:",
@@ -136,7 +143,12 @@ def test_full_run_in_a_terminal(gcp: Gcp, workdir: Path, tmux: Tmux) -> None:
     assert "Traceback" not in screen
     for fragment in secret_fragments(gcp.iam.issued_private_keys):
         assert fragment not in screen
-    assert load_config(workdir / "bhsvc.yaml").kube.context == GKE
+    config = load_config(workdir / "bhsvc.yaml")
+    assert config.kube.context == GKE
+    assert config.registry.gar is not None and config.registry.gar.cleanup is not None
+    assert config.registry.gar.cleanup.model_dump() == {
+        "keep_recent": 3, "untagged_after_days": 7, "older_than_days": 30, "dry_run": True,
+    }  # fmt: skip
     assert (workdir / KEY_FILE).exists()
     if os.environ.get("BHSVC_UPDATE_SCREENS"):
         lines = screen.split("EXIT=")[0].rstrip().splitlines()
@@ -181,6 +193,7 @@ def test_running_again_in_a_terminal_updates_its_own_file(
         tmux.answer(prompt)
     tmux.answer("Repository name [binder]: ")
     tmux.answer("Push credentials (number or name) [key]: ")
+    tmux.answer("(Artifact Registry cleanup policies)? [y/N]: ")
     tmux.answer("the z2jh chart? [y/N]: ")
     tmux.answer("Go ahead? [Y/n]: ")
     screen = tmux.wait_for("EXIT=", timeout=60)

@@ -61,9 +61,9 @@ def stopped(answers: list[Answer], env: dict[str, str], workdir: Path) -> tuple[
 
 
 # Enter on every question: context, namespace, release, registry, project, region,
-# repository, push credentials (key: the test kubeconfig reaches no cluster); no hub;
-# go ahead.
-ALL_DEFAULTS: list[Answer] = ["", "", "", "", "", "", "", "", "", ""]
+# repository, push credentials (key: the test kubeconfig reaches no cluster); no
+# cleanup; no hub; go ahead.
+ALL_DEFAULTS: list[Answer] = ["", "", "", "", "", "", "", "", "", "", ""]
 
 
 def test_happy_path_with_defaults_from_the_environment(
@@ -142,6 +142,7 @@ def test_bad_answers_are_explained_and_asked_again(
         "us-central1",
         "",  # repository
         "",  # push credentials: key
+        "",  # cleanup: no
         "maybe",  # hub?
         "n",
         "",  # go ahead
@@ -211,6 +212,7 @@ def test_every_answer_is_checked_by_its_keys_rule(
         "Images!",
         "images",
         "",  # push credentials
+        "",  # cleanup
         "",
         "",
     ]
@@ -245,7 +247,7 @@ def test_a_release_name_too_long_for_the_account_id_is_refused(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
     answers: list[Answer] = [
-        "", "", "a-very-long-binderhub-release-name", "bh", "", "", "", "", "", "", "",
+        "", "", "a-very-long-binderhub-release-name", "bh", "", "", "", "", "", "", "", "",
     ]  # fmt: skip
 
     prompter = run(answers, env, workdir)
@@ -298,8 +300,8 @@ def test_saying_no_to_the_summary_and_to_changing_stops_with_exit_code_1(
 def test_saying_no_to_the_summary_keeps_the_answers_as_defaults(
     gcp: Gcp, workdir: Path, env: dict[str, str]
 ) -> None:
-    first = ["2", "science", "", "", "my-project", "europe-west10", "", "", ""]
-    again = ["", "", "", "", "", "", "", "", ""]  # Enter everywhere: the first answers
+    first = ["2", "science", "", "", "my-project", "europe-west10", "", "", "", ""]
+    again = ["", "", "", "", "", "", "", "", "", ""]  # Enter everywhere: the first answers
 
     prompter = run([*first, "n", "", *again, ""], env, workdir)
 
@@ -351,7 +353,7 @@ def test_its_own_file_is_updated_and_the_summary_shows_what_changes(
 ) -> None:
     write_own_config(workdir, EXISTING)
     (workdir / CONFIG).chmod(0o600)  # made private: it stays private
-    answers: list[Answer] = ["", "", "physics", "", "", "", "europe-west10", "", "", "", ""]
+    answers: list[Answer] = ["", "", "physics", "", "", "", "europe-west10", "", "", "", "", ""]
 
     prompter = run(answers, env, workdir)
 
@@ -559,7 +561,7 @@ def test_a_kept_key_that_no_longer_fits_is_asked_about(
     registry = {**EXISTING["registry"], "image_prefix": old_prefix}
     write_own_config(workdir, {**EXISTING, "registry": registry})
     # Use its values; another project; the kept prefix is asked about: '-' removes it.
-    answers: list[Answer] = ["", "", "", "", "", "new-project", "", "", "", "", "-", ""]
+    answers: list[Answer] = ["", "", "", "", "", "new-project", "", "", "", "", "", "-", ""]
 
     prompter = run(answers, env, workdir)
 
@@ -583,7 +585,7 @@ def test_malformed_kubeconfig_and_gcloud_files_only_mean_no_default(
     (gcloud / "configurations").mkdir(parents=True)
     (gcloud / "configurations" / "config_default").write_text("[core]\nproject = my%project\n")
     env = {"KUBECONFIG": str(workdir / "kubeconfig")}
-    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", "", ""]
+    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", "", "", ""]
 
     prompter = run(answers, env, workdir)
 
@@ -599,7 +601,7 @@ def test_malformed_kubeconfig_and_gcloud_files_only_mean_no_default(
 @pytest.mark.timeout(30)
 def test_a_named_pipe_for_a_kubeconfig_only_means_no_default(gcp: Gcp, workdir: Path) -> None:
     os.mkfifo(workdir / "kubeconfig")
-    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", "", ""]
+    answers: list[Answer] = ["", "", "", "", "my-project", "europe-west10", "", "", "", "", ""]
 
     prompter = run(answers, {"KUBECONFIG": str(workdir / "kubeconfig")}, workdir)
 
@@ -846,11 +848,86 @@ def test_a_generic_prefix_without_a_separator_is_warned_about(
     assert load_config(workdir / CONFIG).image_prefix == prefix
 
 
+# ---- cleanup policies ------------------------------------------------------------------------
+
+REPO = "projects/my-project/locations/europe-west10/repositories/binder"
+CLEANUP = "Delete old images from the repository (Artifact Registry cleanup policies)? [y/N]: "
+
+
+def test_cleanup_answers_are_checked_one_by_one_then_together(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    answers: list[Answer] = [
+        *ALL_DEFAULTS[:8],  # up to push credentials
+        "y",
+        "0",  # untagged after: out of range
+        "ten",  # not a number
+        "-",  # none: untagged versions are kept
+        "-",  # no age limit either
+        "5",  # keep 5
+        "n",  # no dry run
+        "",  # asked again, untagged: none now (Enter takes the refused round's empty answer)
+        "36500",  # any version older than: too many days
+        "45",
+        "-",  # keep: none
+        "",  # dry run: the last answer, no
+        "",  # no hub
+        "",  # go ahead
+    ]
+
+    prompter = run(answers, env, workdir)
+
+    text = prompter.text
+    section = "registry.gar.cleanup"
+    assert f"✗ {section}.untagged_after_days: must be 1 to 3650 days, got 0" in text
+    assert f"✗ {section}.untagged_after_days: expected a whole number, got text" in text
+    assert f"✗ {section}: deletes nothing: set untagged_after_days or older_than_days" in text
+    assert f"✗ {section}.older_than_days: must be 1 to 3650 days, got 36500" in text
+    assert "Always keep this many recent versions of each image (-: none) [5]: -" in text
+    assert "Dry run first (Artifact Registry only logs what it would delete)? [y/N]: " in text
+    assert "  cleanup      delete any after 45 days\n" in text
+    plan = "  • set cleanup policies on it: delete any after 45 days; other policies on it stay"
+    assert plan in text
+    written = yaml.safe_load((workdir / CONFIG).read_text())["registry"]["gar"]["cleanup"]
+    assert written == {"older_than_days": 45, "dry_run": False}
+    policies = gcp.artifact_registry.repositories[REPO].cleanup_policies
+    assert list(policies) == ["bhsvc-delete-old"]
+    assert policies["bhsvc-delete-old"].condition.older_than.seconds == 45 * 86_400
+
+
+def test_cleanup_is_off_by_default_and_a_no_turns_it_off(
+    gcp: Gcp, workdir: Path, env: dict[str, str]
+) -> None:
+    cleanup = {"keep_recent": 4, "untagged_after_days": 2, "dry_run": True}
+    gar = {**EXISTING["registry"]["gar"], "cleanup": cleanup}
+    write_own_config(workdir, {**EXISTING, "registry": {**EXISTING["registry"], "gar": gar}})
+    repo = "projects/lab-project/locations/us-east1/repositories/images"
+
+    # Use its values, Enter everywhere: the file's answers are the defaults.
+    first = run(["", *ALL_DEFAULTS[:8], "", "", "", "", "", "", ""], env, workdir)
+
+    assert CLEANUP.replace("[y/N]", "[Y/n]") in first.text
+    assert "Delete untagged versions older than (days) (-: keep them) [2]: " in first.text
+    assert "Delete any version older than (days) (empty: no age limit): " in first.text
+    assert "  • keep bhsvc.yaml: nothing in it changes" in first.text
+    assert set(gcp.artifact_registry.repositories[repo].cleanup_policies) == {
+        "bhsvc-keep-recent",
+        "bhsvc-delete-untagged",
+    }
+
+    # Again, saying no: the section goes, and so do bhsvc's policies.
+    second = run(["", *ALL_DEFAULTS[:8], "n", "", ""], env, workdir)
+
+    assert "      registry.gar.cleanup.keep_recent: removed (was 4)" in second.text
+    assert "cleanup" not in yaml.safe_load((workdir / CONFIG).read_text())["registry"]["gar"]
+    assert dict(gcp.artifact_registry.repositories[repo].cleanup_policies) == {}
+
+
 # ---- the hub, failures, no terminal ------------------------------------------------------------
 
 
 def test_connecting_a_hub(gcp: Gcp, workdir: Path, env: dict[str, str]) -> None:
-    answers: list[Answer] = ["", "binder", "", "", "", "", "", "", "y", "", "jhub", ""]
+    answers: list[Answer] = ["", "binder", "", "", "", "", "", "", "", "y", "", "jhub", ""]
 
     run(answers, env, workdir)
 
@@ -867,7 +944,7 @@ def test_a_hub_the_kept_settings_refuse_is_left_off(
     binderhub = {"release": "bh", "api_only": False}  # fancy-profiles needs API-only mode
     write_own_config(workdir, {**EXISTING, "binderhub": binderhub})
 
-    prompter = run(["", "", "", "", "", "", "", "", "", "y", ""], env, workdir)
+    prompter = run(["", "", "", "", "", "", "", "", "", "", "y", ""], env, workdir)
 
     assert "✗ binderhub.api_only: must be true when JupyterHub launches images" in prompter.text
     assert not load_config(workdir / CONFIG).hub.enabled

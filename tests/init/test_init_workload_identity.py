@@ -84,8 +84,8 @@ def wizard(
 
 
 # context, namespace, release, registry, project, region, repository, push credentials,
-# (workload-identity: the nodes' service account,) hub, go ahead: Enter everywhere.
-KEYLESS_DEFAULTS = [""] * 11
+# (workload-identity: the nodes' service account,) cleanup, hub, go ahead: Enter everywhere.
+KEYLESS_DEFAULTS = [""] * 12
 
 
 def test_wizard_on_a_workload_identity_cluster(
@@ -129,7 +129,7 @@ def test_wizard_on_a_workload_identity_cluster(
 def test_wizard_names_the_nodes_account(gke: Gcp, cluster: FakeKubernetes, workdir: Path) -> None:
     add_nodes(cluster, labelled=1)
     nodes = gke.iam.add_account("my-project", "gke-nodes")
-    answers = [*[""] * 8, "not an email", nodes, "", ""]
+    answers = [*[""] * 8, "not an email", nodes, "", "", ""]
 
     prompter = wizard(answers, cluster, workdir)
 
@@ -147,7 +147,7 @@ def test_wizard_on_a_cluster_without_the_metadata_server(
 ) -> None:
     add_nodes(cluster, labelled=0, plain=2)
 
-    prompter = wizard([""] * 10, cluster, workdir)
+    prompter = wizard([""] * 11, cluster, workdir)
 
     assert (
         "no node of the cluster runs the GKE metadata server (label "
@@ -178,7 +178,7 @@ def test_wizard_when_the_nodes_run_in_another_project(
 ) -> None:
     add_nodes(cluster, labelled=2, project="cluster-project")
 
-    prompter = wizard([""] * 10, cluster, workdir)
+    prompter = wizard([""] * 11, cluster, workdir)
 
     assert (
         "but in project cluster-project, not my-project: bhsvc binds BinderHub in "
@@ -193,7 +193,7 @@ def test_wizard_when_nodes_cannot_be_listed(
     add_nodes(cluster, labelled=2)
     cluster.forbidden_reads.add(("", "nodes"))
 
-    prompter = wizard([""] * 10, cluster, workdir)
+    prompter = wizard([""] * 11, cluster, workdir)
 
     assert (
         "could not tell from the cluster (list the cluster's nodes: forbidden: nodes is "
@@ -213,7 +213,7 @@ def test_wizard_keeps_key_for_a_file_written_before(
     old["registry"] = {"provider": "gar", "gar": gar}
     write_own_config(workdir, old)
 
-    prompter = wizard(["", *[""] * 10], cluster, workdir)
+    prompter = wizard(["", *[""] * 11], cluster, workdir)
 
     assert "workload-identity is the default" in prompter.text  # what the cluster allows
     assert "Push credentials (number or name) [key]: " in prompter.text  # what the file says

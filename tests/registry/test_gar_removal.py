@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from gar_testing import QUICK, RunGar
+from gar_testing import QUICK, RunGar, gar_config
+from google.cloud.artifactregistry_v1 import CleanupPolicy, CleanupPolicyCondition
 
 from bhsvc import lifecycle
 from bhsvc.config import Config
 from bhsvc.errors import UsageError
 from bhsvc.lifecycle import Cluster, Removal
 from bhsvc.registry import keyfile, keys
-from bhsvc.registry.gar import WRITER_ROLE, GarTarget
+from bhsvc.registry.gar import CLEANUP_STEP, WRITER_ROLE, GarTarget
 from bhsvc.registry.gcp_clients import GcpClients, make_clients
 from bhsvc.registry.removal import registry_parts
 from bhsvc.ui import Steps
@@ -139,6 +141,42 @@ def test_what_bhsvc_did_not_make_stays(
     assert REPO in gcp.artifact_registry.repositories
     assert gcp.artifact_registry.members(REPO, WRITER_ROLE) == [MEMBER]
     assert not config.key_file.exists()
+
+
+def test_bhsvcs_cleanup_policies_leave_a_repository_that_stays(
+    gcp: Gcp, tmp_path: Path, run_gar: RunGar, clients: GcpClients
+) -> None:
+    mine = CleanupPolicy(
+        action=CleanupPolicy.Action.DELETE,
+        condition=CleanupPolicyCondition(tag_state=CleanupPolicyCondition.TagState.UNTAGGED),
+    )
+    gcp.artifact_registry.add_repository(REPO, cleanup_policies={"untagged": mine})
+    config = gar_config(tmp_path, cleanup={"keep_recent": 2, "older_than_days": 14})
+    run_gar(config)
+    found = parts(clients, config)
+    gcp.reset_log()
+    planned = plan(found)
+    assert gcp.mutating() == []
+    [policies] = [r for r in planned if r.name == CLEANUP_STEP]
+    assert policies.objects == (
+        f"cleanup policies bhsvc-delete-old, bhsvc-keep-recent of repository {REPO}",
+    )
+    remove(found, planned)
+    assert list(gcp.artifact_registry.repositories[REPO].cleanup_policies) == ["untagged"]
+    assert REPO in gcp.artifact_registry.repositories
+    # Gone: a second plan has nothing to remove there.
+    again = next(r for r in plan(parts(clients, config)) if r.name == CLEANUP_STEP)
+    assert again.objects == ()
+
+
+def test_cleanup_policies_go_with_a_repository_bhsvc_made(
+    gcp: Gcp, tmp_path: Path, run_gar: RunGar, clients: GcpClients
+) -> None:
+    config = gar_config(tmp_path, cleanup={"untagged_after_days": 1})
+    run_gar(config)
+    planned = plan(parts(clients, config))
+    assert next(r for r in planned if r.name == CLEANUP_STEP).objects == ()
+    assert next(r for r in planned if r.name == "Artifact Registry repository").objects
 
 
 def test_the_role_of_a_deleted_account_leaves_a_repository_that_stays(

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictInt, model_validator
 
 from bhsvc.config.rules import (
     URL_PATH_CHARS,
@@ -24,7 +24,7 @@ from bhsvc.config.rules import (
     matcher,
 )
 from bhsvc.names import REGISTRY_PASSWORD_ENV
-from bhsvc.text import shown
+from bhsvc.text import clip, shown
 
 ProjectId = Annotated[
     str,
@@ -82,6 +82,72 @@ ServiceAccountEmail = Annotated[
         100,
     ),
 ]
+# bhsvc's own bounds: beyond ten years, or ten thousand versions of one image, a
+# rule would never delete anything a BinderHub builds.
+MAX_CLEANUP_DAYS = 3650
+MAX_KEEP_RECENT = 10_000
+
+
+def _from_one_to(most: int, unit: str) -> AfterValidator:
+    def check(value: int) -> int:
+        if not 1 <= value <= most:
+            raise ValueError(f"must be 1 to {most} {unit}, got {clip(str(value), 20)}")
+        return value
+
+    return AfterValidator(check)
+
+
+# Whole numbers only: YAML text ("7"), true/false and fractions are refused.
+CleanupDays = Annotated[StrictInt, _from_one_to(MAX_CLEANUP_DAYS, "days")]
+KeepCount = Annotated[StrictInt, _from_one_to(MAX_KEEP_RECENT, "versions")]
+
+
+class GarCleanup(Strict):
+    """Artifact Registry cleanup policies that delete old images from the repository.
+    bhsvc init sets them on the repository as policies whose ids start with bhsvc-
+    and leaves the repository's other policies alone; without this section it sets
+    none (and removes the bhsvc- ones an earlier run set). Artifact Registry applies
+    them about once a day, and a deleted image cannot be brought back: BinderHub
+    builds it again on the next launch."""
+
+    keep_recent: KeepCount | None = Field(
+        default=None,
+        description="Keep the N most recent versions of each image, whatever the delete "
+        "rules say (a keep policy: it deletes nothing on its own, so it needs "
+        "untagged_after_days or older_than_days). An image with N versions or fewer is "
+        f"never deleted. 1 to {MAX_KEEP_RECENT}; empty: no version is spared.",
+    )
+    untagged_after_days: CleanupDays | None = Field(
+        default=None,
+        description="Delete versions without a tag once they are older than this many "
+        "days (a version loses its tag when a build pushes the same tag again). "
+        f"1 to {MAX_CLEANUP_DAYS}; empty: untagged versions are not deleted for being "
+        "untagged.",
+    )
+    older_than_days: CleanupDays | None = Field(
+        default=None,
+        description="Delete every version, tagged or not, once it is older than this many "
+        f"days (since it was pushed). 1 to {MAX_CLEANUP_DAYS}; empty: no age limit.",
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="Artifact Registry's dry-run mode (the repository's "
+        "cleanup_policy_dry_run): the policies are evaluated and the versions they would "
+        "delete are logged, but nothing is deleted. It applies to every policy of the "
+        "repository, bhsvc's and others alike; without a cleanup section bhsvc leaves it "
+        "as it is.",
+    )
+
+    @model_validator(mode="after")
+    def _deletes_something(self) -> GarCleanup:
+        if self.untagged_after_days is None and self.older_than_days is None:
+            raise ValueError(
+                "deletes nothing: set untagged_after_days or older_than_days (keep_recent "
+                "only spares versions from those), or remove the section"
+            )
+        return self
+
+
 GarAuth = Literal["key", "workload-identity"]
 KEY: GarAuth = "key"
 WORKLOAD_IDENTITY: GarAuth = "workload-identity"
@@ -143,6 +209,12 @@ class GarSettings(Strict):
         "Compute Engine default service account, <project number>-compute@"
         "developer.gserviceaccount.com (GKE's default for node pools). Only used with auth "
         "workload-identity.",
+    )
+    cleanup: GarCleanup | None = Field(
+        default=None,
+        description="Cleanup policies that delete old images from the repository. Empty: "
+        "bhsvc sets none (and removes the bhsvc- ones an earlier run set); the repository's "
+        "other policies are never touched.",
     )
 
     @model_validator(mode="after")

@@ -36,6 +36,7 @@ _EXPECTED = {
     "path_type": "a path",
     "bool_type": "true or false",
     "bool_parsing": "true or false",
+    "int_type": "a whole number",
 }
 
 

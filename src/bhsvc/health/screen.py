@@ -9,6 +9,7 @@ from typing import Any
 from rich.markup import escape
 
 from bhsvc.health.summary import size_text
+from bhsvc.registry import cleanup
 
 _MARKS = {
     "converged": "[green]✓[/]",
@@ -132,6 +133,8 @@ def _registry(reg: Mapping[str, Any]) -> list[str]:
         more = "" if repo["complete"] else " or more"
         state = f"present, {repo['images']}{more} images, {size_text(repo['size_bytes'])}"
     lines = [_row("Registry", f"{escape(repo['name'])}: {state}"), _more("", prefix)]
+    if repo["cleanup"] is not None:
+        lines.append(_more("", f"cleanup policies: {escape(_cleanup(repo['cleanup']))}"))
     account = escape(pusher["account"])
     if pusher["present"] is None:
         lines.append(_more("", f"pusher {account}: not read"))
@@ -141,6 +144,13 @@ def _registry(reg: Mapping[str, Any]) -> list[str]:
         enabled = "[red]disabled[/]" if pusher["disabled"] else "enabled"
         lines.append(_more("", f"pusher {account}: {enabled}; {_key(pusher)}"))
     return lines
+
+
+def _cleanup(found: Mapping[str, Any]) -> str:
+    if not found["policies"]:
+        return "none"
+    views = [cleanup.PolicyView(**policy) for policy in found["policies"]]
+    return cleanup.describe(views, found["dry_run"])
 
 
 def _key(pusher: Mapping[str, Any]) -> str:

@@ -21,6 +21,7 @@ from bhsvc.health.facts import (
     value_at,
 )
 from bhsvc.health.logs import PUSH_DENIED, first_match, shown
+from bhsvc.registry import cleanup
 from bhsvc.registry.inventory import PusherKey
 
 ERROR = "error"
@@ -316,7 +317,28 @@ def _registry_problems(facts: Facts) -> list[Problem]:
     trouble = pusher_trouble(facts)
     if trouble is not None:
         found.append(Problem(trouble.severity, "registry", trouble.message))
+    if not _cleanup_as_configured(facts):
+        found.append(
+            Problem(
+                WARNING,
+                "registry",
+                "the repository's cleanup policies are not as registry.gar.cleanup says: "
+                "bhsvc init --non-interactive sets them",
+            )
+        )
     return found
+
+
+def _cleanup_as_configured(facts: Facts) -> bool:
+    """bhsvc's cleanup policies on the repository are the ones the config asks for
+    (true when they could not be read)."""
+    gar, wanted = facts.gar, facts.config.registry.gar
+    if gar is None or wanted is None or gar.cleanup_policies is None:
+        return True
+    mine = [view for view in gar.cleanup_policies if view.bhsvc]
+    if mine != cleanup.views(cleanup.wanted_policies(wanted.cleanup)):
+        return False
+    return wanted.cleanup is None or wanted.cleanup.dry_run == gar.cleanup_dry_run
 
 
 def _hub_problems(facts: Facts) -> list[Problem]:
@@ -415,6 +437,12 @@ def _registry_document(facts: Facts) -> dict[str, Any]:
         "images": images.count if images else None,
         "size_bytes": images.size_bytes if images else None,
         "complete": images.complete if images else None,
+        "cleanup": None
+        if gar.cleanup_policies is None
+        else {
+            "dry_run": gar.cleanup_dry_run,
+            "policies": [view.as_dict() for view in gar.cleanup_policies],
+        },
     }
     key = key_in_use(facts)
     keyless = config.keyless

@@ -7,9 +7,11 @@ after another, in the order their inputs need: repository, pusher service
 account, writer role; then with `auth: key` the pusher key (and, with a hub,
 a pull account, its reader role and key), or with `auth: workload-identity`
 the Workload Identity binding for BinderHub's Kubernetes ServiceAccount, the
-nodes' service account and its reader role. google.api_core's Retry retries
-the calls, all within one deadline for the whole run (gar_calls.py); roles are
-granted by iam_policies.py and the keys kept by gar_keys.py.
+nodes' service account and its reader role. With `registry.gar.cleanup` the
+repository gets cleanup policies right after it (cleanup.py decides them).
+google.api_core's Retry retries the calls, all within one deadline for the
+whole run (gar_calls.py); roles are granted by iam_policies.py and the keys
+kept by gar_keys.py.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bhsvc import naming
 from bhsvc.config import Config
 from bhsvc.config.model import PULLER, PUSHER
 from bhsvc.errors import BhsvcError, OperationError, UsageError
+from bhsvc.registry import cleanup
 from bhsvc.registry.gar_calls import (
     CHANGED,
     CREATED,
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from google.cloud.artifactregistry_v1 import Repository
     from google.cloud.iam_admin_v1 import types as iam_types
 
+    from bhsvc.config.registry import GarCleanup
     from bhsvc.registry.gcp_clients import GcpClients
 
 __all__ = [
@@ -69,6 +73,7 @@ ACCOUNT_MARK = "(bhsvc)"
 FOUND = "found"
 
 REPOSITORY_STEP = "Artifact Registry repository"
+CLEANUP_STEP = "cleanup policies"
 ACCOUNT_STEP = "pusher service account"
 BINDING_STEP = "writer role on the repository"
 KEY_STEP = "pusher key"
@@ -103,6 +108,7 @@ class GarTarget:
     # The Kubernetes ServiceAccount that acts as the pusher (Workload Identity).
     workload_member: str = ""
     node_account: str | None = None  # registry.gar.node_service_account
+    cleanup: GarCleanup | None = None  # registry.gar.cleanup
 
     @classmethod
     def from_config(cls, config: Config) -> GarTarget:
@@ -125,6 +131,7 @@ class GarTarget:
             keyless=gar.keyless,
             workload_member=f"serviceAccount:{gar.project}.svc.id.goog[{config.kube.namespace}/{ksa}]",
             node_account=gar.node_service_account,
+            cleanup=gar.cleanup,
         )
 
     @property
@@ -180,6 +187,7 @@ class GarProvisioner:
         self.policies = Policies(self.calls)
         self._steps: list[StepResult] = []
         self._failure: Exception | None = None
+        self._repository: Repository | None = None  # as ensure_repository found it
 
     # ---- running the steps ------------------------------------------------------
 
@@ -214,6 +222,7 @@ class GarProvisioner:
         could still run have run."""
         target = self.target
         image_path = self._step(REPOSITORY_STEP, self.ensure_repository)
+        self._cleanup(image_path)
         email = self._step(
             ACCOUNT_STEP,
             lambda: self.ensure_service_account(target.pusher, PUSHER),
@@ -322,7 +331,7 @@ class GarProvisioner:
         from google.cloud.artifactregistry_v1 import Repository
 
         target = self.target
-        repo = self.observe_repository()
+        repo = self._repository = self.observe_repository()
         if repo is not None:
             return Outcome(PRESENT, self._check_repository(repo), target.image_path)
         client = self.clients.artifact_registry
@@ -356,6 +365,39 @@ class GarProvisioner:
             return Outcome(PRESENT, self._check_repository(repo), target.image_path)
         self._wait_for(operation.operation.name, create)
         return Outcome(CREATED, target.image_path, target.image_path)
+
+    def _cleanup(self, image_path: str | None) -> None:
+        """A step with a cleanup section, or to take away the policies an earlier one set."""
+        found = self._repository.cleanup_policies if self._repository is not None else {}
+        if self.target.cleanup is not None or any(map(cleanup.is_bhsvc, found)):
+            self._step(CLEANUP_STEP, self.ensure_cleanup_policies, needs=(image_path,))
+
+    def ensure_cleanup_policies(self, off: bool = False) -> Outcome:
+        """bhsvc's policies as the config says (`off`: none), the repository's own kept:
+        one update of the fields that differ, none when nothing does."""
+        repo = self._repository
+        if repo is None:  # created by this run, or not read yet (uninstall)
+            repo = self._get_repository()
+        change = cleanup.plan(repo, None if off else self.target.cleanup)
+        detail = change.detail
+        if not repository_made_by_bhsvc(repo):
+            detail += " (on a repository not created by bhsvc)"
+        if change.mask:
+            client, name = self.clients.artifact_registry, self.target.repository_name
+            update = Action(
+                "set the repository's cleanup policies",
+                name,
+                "artifactregistry.repositories.update",
+                _AR_ADMIN,
+            )
+            request = change.request(name)
+            self.calls.call(
+                update,
+                lambda timeout: client.update_repository(
+                    request=request, retry=None, timeout=timeout
+                ),
+            )
+        return Outcome(change.status, detail)
 
     def _wait_for(self, operation_name: str, action: Action) -> None:
         """Poll a long-running operation until it is done, within the run's deadline.

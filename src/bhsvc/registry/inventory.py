@@ -1,5 +1,5 @@
-"""What `status` and `doctor` read from Artifact Registry and IAM: the repository and
-its images (count and size), the pusher account and its keys.
+"""What `status` and `doctor` read from Artifact Registry and IAM: the repository, its
+cleanup policies and its images (count and size), the pusher account and its keys.
 
 Read-only: each call is made once, with a timeout. A call that fails becomes a
 line in `unread` saying what could not be read and why, never an exception, so
@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from bhsvc.config import Config
 from bhsvc.errors import BhsvcError
-from bhsvc.registry import keys
+from bhsvc.registry import cleanup, keys
 from bhsvc.registry.gar import GarTarget
 from bhsvc.registry.gcp_errors import Action, translate
 
@@ -53,6 +53,8 @@ class GarFacts:
     host_path: str  # <region>-docker.pkg.dev/<project>/<repository>
     account: str  # the pusher account's email
     repository_present: bool | None = None
+    cleanup_policies: list[cleanup.PolicyView] | None = None
+    cleanup_dry_run: bool | None = None
     images: Images | None = None
     account_present: bool | None = None
     account_disabled: bool | None = None
@@ -97,20 +99,23 @@ def _read_repository(client: Any, target: GarTarget, facts: GarFacts) -> None:
 
     name = target.repository_name
 
-    def get() -> bool:
+    def get() -> Any:
         try:
-            client.get_repository(name=name, retry=None, timeout=CALL_TIMEOUT)
+            return client.get_repository(name=name, retry=None, timeout=CALL_TIMEOUT)
         except gexc.NotFound:
             return False
-        return True
 
     read = Action("read the repository", name, "artifactregistry.repositories.get", _AR_READER)
-    facts.repository_present = _attempt(facts, read, get)
-    if facts.repository_present:
-        listing = Action(
-            "list the repository's images", name, "artifactregistry.dockerimages.list", _AR_READER
-        )
-        facts.images = _attempt(facts, listing, lambda: _count_images(client, name))
+    repo = _attempt(facts, read, get)
+    facts.repository_present = None if repo is None else repo is not False
+    if repo is None or repo is False:
+        return
+    facts.cleanup_policies = cleanup.views(repo.cleanup_policies)
+    facts.cleanup_dry_run = bool(repo.cleanup_policy_dry_run)
+    listing = Action(
+        "list the repository's images", name, "artifactregistry.dockerimages.list", _AR_READER
+    )
+    facts.images = _attempt(facts, listing, lambda: _count_images(client, name))
 
 
 def _count_images(client: Any, repository: str) -> Images:

@@ -9,7 +9,9 @@ go (the one in the key file, and those an interrupted init left behind). A
 repository that holds images is deleted only with --delete-images: they go with
 it. The pusher's Workload Identity binding is on the pusher's own policy, so it
 goes with the account; the reader role init granted the nodes' service account
-(not bhsvc's) goes with a repository bhsvc made and stays on any other.
+(not bhsvc's) goes with a repository bhsvc made and stays on any other. So do
+bhsvc's cleanup policies: on a repository that stays, they go and the
+repository's other policies stay.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import TYPE_CHECKING
 
 from bhsvc.errors import UsageError
 from bhsvc.lifecycle import Cluster, Removable, Removal
-from bhsvc.registry import keyfile, keys
+from bhsvc.registry import cleanup, keyfile, keys
 from bhsvc.registry.gar import (
+    CLEANUP_STEP,
     READER_ROLE,
     WRITER_ROLE,
     GarProvisioner,
@@ -35,7 +38,7 @@ from bhsvc.registry.gar import (
     repository_made_by_bhsvc,
 )
 from bhsvc.registry.gar_keys import KeyHolder, KeyKeeper
-from bhsvc.registry.gcp_errors import Action
+from bhsvc.registry.gcp_errors import Action, printable
 from bhsvc.ui import StepResult, print_notice
 from bhsvc.workdir import remove_file
 
@@ -148,6 +151,30 @@ class RepositoryPart:
         self.side.remover().delete_repository()
         step.status = "deleted"
         step.detail = self.side.target.image_path
+
+
+@dataclass
+class CleanupPart:
+    """bhsvc's cleanup policies on a repository that stays."""
+
+    side: GarSide
+    name: str = CLEANUP_STEP
+
+    def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
+        repo = self.side.remover().observe_repository()
+        if repo is None or repository_made_by_bhsvc(repo):
+            return Removal(self.name, "registry")  # they go with the repository
+        ids = sorted(printable(key) for key in repo.cleanup_policies if cleanup.is_bhsvc(key))
+        if not ids:
+            return Removal(self.name, "registry")
+        where = self.side.target.repository_name
+        return Removal(
+            self.name, "registry", (f"cleanup policies {', '.join(ids)} of repository {where}",)
+        )
+
+    def remove(self, cluster: Cluster, step: StepResult) -> None:
+        outcome = self.side.remover().ensure_cleanup_policies(off=True)
+        step.status, step.detail = outcome.status, outcome.detail
 
 
 @dataclass
@@ -302,6 +329,7 @@ def registry_parts(clients: GcpClients, target: GarTarget, delete_images: bool) 
     pusher, puller = target.pusher, target.puller
     parts: list[Removable] = [
         RepositoryPart(side),
+        CleanupPart(side),
         AccountPart(side, pusher),
         BindingPart(side, WRITER_ROLE, pusher.email, pusher),
         KeyPart(side, pusher),
