@@ -13,7 +13,7 @@ import pytest
 
 from bhsvc.config import parse_config
 from bhsvc.health import netpol
-from bhsvc.health.checks import hub_image, replicas, run_checks
+from bhsvc.health.checks import replicas, run_checks
 from bhsvc.health.facts import (
     Facts,
     HubFacts,
@@ -23,6 +23,7 @@ from bhsvc.health.facts import (
     read_docker_config,
 )
 from bhsvc.health.gather import differing_keys
+from bhsvc.health.hub_checks import hub_image
 from bhsvc.health.logs import PUSH_DENIED, first_match, manifest_failures, pull_refusal
 from bhsvc.health.summary import problems
 from bhsvc.orphans import Orphan, Owner, find_orphans
