@@ -10,14 +10,13 @@ the Workload Identity binding for BinderHub's Kubernetes ServiceAccount, the
 nodes' service account and its reader role. With `registry.gar.cleanup` the
 repository gets cleanup policies right after it (cleanup.py decides them).
 google.api_core's Retry retries the calls, all within one deadline for the
-whole run (gar_calls.py); roles are granted by iam_policies.py and the keys
-kept by gar_keys.py.
+whole run (gar_calls.py); roles are granted by iam_policies.py, the keys kept
+by gar_keys.py and the nodes' account found by gar_nodes.py.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from bhsvc.registry.gar_calls import (
     RetryPolicy,
 )
 from bhsvc.registry.gar_keys import KeyHolder, KeyKeeper
+from bhsvc.registry.gar_nodes import NodeAccount
 from bhsvc.registry.gcp_errors import Action, printable
 from bhsvc.registry.iam_policies import Policies, PolicyOf, account_policy, repository_policy
 from bhsvc.ui import StepResult
@@ -70,7 +70,6 @@ WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
 # which has no labels, by the end of its description.
 MANAGED_LABEL = ("managed-by", "bhsvc")
 ACCOUNT_MARK = "(bhsvc)"
-FOUND = "found"
 
 REPOSITORY_STEP = "Artifact Registry repository"
 CLEANUP_STEP = "cleanup policies"
@@ -90,7 +89,6 @@ _SA_ADMIN = "roles/iam.serviceAccountAdmin"
 _SA_VIEWER = "roles/iam.serviceAccountViewer"
 # GKE's node pools run as the project's Compute Engine default service account
 # unless told otherwise: <project number>-compute@developer.gserviceaccount.com.
-_COMPUTE_DEFAULT = re.compile(r"[0-9]+-compute@developer\.gserviceaccount\.com")
 DELETE_OLD_KEYS = "bhsvc init --non-interactive --delete-old-keys"
 
 
@@ -237,7 +235,7 @@ class GarProvisioner:
             self._step(
                 WORKLOAD_IDENTITY_STEP, lambda: self.ensure_workload_identity(email), needs=(email,)
             )
-            node = self._step(NODE_ACCOUNT_STEP, self.ensure_node_account)
+            node = self._step(NODE_ACCOUNT_STEP, NodeAccount(self.calls, target).ensure)
             self._step(
                 NODE_READER_STEP,
                 lambda: self.ensure_repository_role(READER_ROLE, node),
@@ -533,58 +531,6 @@ class GarProvisioner:
         new = email in self.calls.new_accounts
         member = self.target.workload_member
         return self.policies.grant(self._account_policy(email), WORKLOAD_IDENTITY_ROLE, member, new)
-
-    def observe_node_account(self) -> iam_types.ServiceAccount | None:
-        """The project's Compute Engine default service account, None when it has none."""
-        from google.cloud.iam_admin_v1 import types
-
-        client = self.clients.iam
-        project = f"projects/{self.target.project}"
-        action = Action(
-            "list the project's service accounts", project, "iam.serviceAccounts.list", _SA_VIEWER
-        )
-
-        def page(token: str, timeout: float) -> Any:
-            # One page per call (the pager would fetch the next ones outside the deadline).
-            request = types.ListServiceAccountsRequest(
-                name=project, page_size=100, page_token=token
-            )
-            return client.list_service_accounts(request=request, retry=None, timeout=timeout)
-
-        token = ""
-        while True:
-            found = self.calls.call(action, functools.partial(page, token))
-            account: iam_types.ServiceAccount
-            for account in found.accounts:
-                if _COMPUTE_DEFAULT.fullmatch(account.email):
-                    return account
-            token = found.next_page_token
-            if not token:
-                return None
-
-    def ensure_node_account(self) -> Outcome:
-        """Who pulls the images on the nodes: the account the config names, or the
-        project's Compute Engine default service account (GKE's default)."""
-        named = self.target.node_account
-        if named is not None:
-            return Outcome(PRESENT, f"{named}, from registry.gar.node_service_account", named)
-        account = self.observe_node_account()
-        if account is None:
-            raise OperationError(
-                f"project {self.target.project} has no Compute Engine default service account "
-                "(<project number>-compute@developer.gserviceaccount.com): set "
-                "registry.gar.node_service_account to the service account of the cluster's "
-                "nodes (gcloud container node-pools describe POOL --cluster CLUSTER "
-                "--format 'value(config.serviceAccount)')"
-            )
-        if account.disabled:
-            self.calls.warn(
-                f"service account {account.email} is disabled: nodes that run as it cannot "
-                "pull images"
-            )
-        return Outcome(
-            FOUND, f"{account.email}, the Compute Engine default service account", account.email
-        )
 
 
 def repository_made_by_bhsvc(repo: Repository) -> bool:

@@ -38,6 +38,7 @@ from bhsvc.registry.gar import (
     repository_made_by_bhsvc,
 )
 from bhsvc.registry.gar_keys import KeyHolder, KeyKeeper
+from bhsvc.registry.gar_nodes import NodeAccount
 from bhsvc.registry.gcp_errors import Action, printable
 from bhsvc.ui import StepResult, print_notice
 from bhsvc.workdir import remove_file
@@ -226,7 +227,7 @@ class BindingPart:
             if account is None or not account_made_by_bhsvc(account):
                 return Removal(self.name, "registry")  # the account stays, and its role
         if not self._email:
-            default = gar.observe_node_account()
+            default = NodeAccount(gar.calls, gar.target).observe()
             self._email = default.email if default is not None else ""
         if not self._email or not gar.observe_repository_role(self.role, self._email):
             return Removal(self.name, "registry")
