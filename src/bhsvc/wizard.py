@@ -1,4 +1,5 @@
-"""`bhsvc init` without `--non-interactive`: a few questions, then provisioning, then the file.
+"""`bhsvc init` without `--non-interactive`: the questions and the summary (the run,
+from the terminal to the file written, is wizard_run.py).
 
 Each answer is checked by the rule the model applies to its key (and by the
 rules joining it to earlier answers, the same functions the model calls), so a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import shlex
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,14 @@ from bhsvc.config.model import check_binderhub_with_hub, check_default_account
 from bhsvc.config.registry import KEY, WORKLOAD_IDENTITY, check_account, check_images_go_to
 from bhsvc.config.wording import field_path, problem_lines, problems
 from bhsvc.config_file import read_config_document
-from bhsvc.errors import BhsvcError, ConfigError, OperationError, UsageError
+from bhsvc.errors import ConfigError
 from bhsvc.kube.workload_identity import Detection, read_cluster
 from bhsvc.names import REGISTRY_PASSWORD_ENV
 from bhsvc.naming import binderhub_service_account
-from bhsvc.prompts import Prompter, TerminalPrompter, stdin_is_terminal
-from bhsvc.provisioning import print_summary, provision
+from bhsvc.prompts import Prompter
 from bhsvc.registry import cleanup
 from bhsvc.registry.credentials import read_password_file
-from bhsvc.registry.endpoints import artifact_registry_endpoint, iam_endpoint
-from bhsvc.registry.provision import RegistryReport, check_inputs
+from bhsvc.registry.provision import check_inputs
 from bhsvc.text import printable
 from bhsvc.wizard_defaults import gcp_project, gcp_region, kube_contexts
 from bhsvc.wizard_questions import (
@@ -540,9 +539,6 @@ def _is_key(path: str) -> bool:
     return True
 
 
-# ---- entry point ---------------------------------------------------------------------------
-
-
 def _init_command(config_path: Path) -> list[str]:
     return ["bhsvc", "init", "--non-interactive", "--config", str(config_path)]
 
@@ -550,106 +546,3 @@ def _init_command(config_path: Path) -> list[str]:
 def equivalent_command(config_path: Path) -> str:
     """The command to run again, escaped for a message if the path needs it."""
     return printable(shlex.join(_init_command(config_path)), length=4096)
-
-
-def run_wizard(
-    config_path: Path,
-    rotate_key: bool,
-    prompter: Prompter | None = None,
-    env: Mapping[str, str] | None = None,
-    home: Path | None = None,
-    delete_old_keys: bool = False,
-) -> None:
-
-    if prompter is None:
-        if not stdin_is_terminal():
-            raise UsageError(
-                "bhsvc init asks questions and needs a terminal; without one, write bhsvc.yaml "
-                "(see examples/) and run 'bhsvc init --non-interactive --config bhsvc.yaml'"
-            )
-        prompter = TerminalPrompter()
-    # Bad endpoint overrides are bad input: say so before asking anything.
-    artifact_registry_endpoint()
-    iam_endpoint()
-    wizard = Wizard(prompter, config_path, env, home)
-    try:
-        config = wizard.converse(rotate_key, delete_old_keys)
-    except KeyboardInterrupt:
-        prompter.say()
-        prompter.say("Cancelled: nothing was created and no file was written.")
-        raise SystemExit(130) from None
-    except EOFError:
-        prompter.say()
-        raise OperationError(
-            "init stopped at the end of input: nothing was created and no file was written"
-        ) from None
-    except Declined as declined:
-        raise OperationError(str(declined)) from None
-    text = render_config(wizard.data)
-    warnings = _make_private(wizard.private)
-    try:
-        if wizard.password_deferred:  # nothing to create or check before deploy
-            report = RegistryReport(
-                provider=config.registry.provider,
-                server=config.registry_server,
-                image_prefix=config.image_prefix,
-                username=config.registry.username or "",
-                warnings=[DEFERRED_PASSWORD],
-            )
-        else:
-            report = provision(config, rotate_key, quiet=False, delete_old_keys=delete_old_keys)
-    except KeyboardInterrupt:
-        prompter.say()
-        prompter.say(
-            f"Interrupted: {config_path} was not written. Run 'bhsvc init' again: "
-            "what exists already is kept and reused."
-        )
-        raise SystemExit(130) from None
-    except BhsvcError:
-        # The answers are valid: keep them, so a re-run needs no questions.
-        _write(wizard, config_path, text)
-        prompter.say(
-            f"Wrote {escape(files.shown_path(config_path))}. Fix the problem below, then run:"
-        )
-        prompter.say(f"  {escape(equivalent_command(config_path))}")
-        raise
-    report.warnings[:0] = warnings
-    written = _write(wizard, config_path, text)
-
-    def wrote() -> None:
-        prompter.say()
-        what = "Wrote" if written else "Kept"
-        prompter.say(
-            f"{what} {escape(files.shown_path(config_path))}. To provision again without questions:"
-        )
-        prompter.say(f"  {escape(equivalent_command(config_path))}")
-
-    print_summary(config_path, config, report, before_next=wrote)
-
-
-def _make_private(paths: Sequence[Path]) -> list[str]:
-    warnings = []
-    for path in paths:
-        try:
-            warning = files.make_private(path)
-        except OSError as err:
-            warning = f"{files.shown_path(path)}: could not be made 0600 ({err.strerror})"
-        if warning:
-            warnings.append(warning)
-    return warnings
-
-
-def _write(wizard: Wizard, config_path: Path, text: str) -> bool:
-    """Write the config file, unless it holds `text` already."""
-    if wizard.existing_text == text:
-        return False
-    files.write_atomic(config_path, text, _config_mode(config_path), durable=True)
-    return True
-
-
-def _config_mode(path: Path) -> int:
-    """A replaced bhsvc.yaml keeps its mode: one made private stays private."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return 0o644

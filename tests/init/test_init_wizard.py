@@ -23,7 +23,7 @@ from init_testing import (
 import special_files
 from bhsvc.config import load_config
 from bhsvc.errors import ConfigError, OperationError, UsageError
-from bhsvc.wizard import run_wizard
+from bhsvc.wizard_run import run_wizard
 from clirun import RunCli
 from fakes.gcp_services import Gcp
 

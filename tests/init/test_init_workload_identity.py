@@ -14,7 +14,7 @@ import yaml
 from init_testing import EMAIL, KEY_FILE, ScriptedPrompter, write_config, write_own_config
 
 from bhsvc.config import load_config
-from bhsvc.wizard import run_wizard
+from bhsvc.wizard_run import run_wizard
 from clirun import RunCli
 from fakes.gcp_services import Gcp
 from fakes.k8s_api import NODE_NAME, FakeKubernetes

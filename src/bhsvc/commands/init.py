@@ -15,7 +15,7 @@ from bhsvc.provisioning import (
     provision,
 )
 from bhsvc.registry.provision import check_inputs
-from bhsvc.wizard import run_wizard
+from bhsvc.wizard_run import run_wizard
 
 
 def run(
