@@ -13,11 +13,11 @@ from gar_testing import QUICK, RunGar, gar_config
 from google.cloud.artifactregistry_v1 import CleanupPolicy, CleanupPolicyCondition
 
 from bhsvc import lifecycle
-from bhsvc.config import Config
+from bhsvc.config import Config, parse_config
 from bhsvc.errors import UsageError
 from bhsvc.lifecycle import Cluster, Removal
 from bhsvc.registry import keyfile, keys
-from bhsvc.registry.gar import CLEANUP_STEP, WRITER_ROLE, GarTarget
+from bhsvc.registry.gar import CLEANUP_STEP, READER_ROLE, WRITER_ROLE, GarTarget
 from bhsvc.registry.gcp_clients import GcpClients, make_clients
 from bhsvc.registry.removal import registry_parts
 from bhsvc.ui import Steps
@@ -25,6 +25,7 @@ from fakes.gcp_services import Gcp
 
 REPO = "projects/my-project/locations/europe-west10/repositories/binder"
 EMAIL = "binderhub-pusher@my-project.iam.gserviceaccount.com"
+PULLER = "binderhub-puller@my-project.iam.gserviceaccount.com"
 MEMBER = f"serviceAccount:{EMAIL}"
 # The registry's parts never touch the cluster.
 NO_CLUSTER = cast(Cluster, None)
@@ -231,3 +232,53 @@ def test_a_key_an_interrupted_init_left_goes_too(
     assert gcp.iam.user_key_ids(EMAIL) == []
     assert not keyfile.pending_path(config.key_file).exists()
     assert EMAIL in gcp.iam.accounts, "not bhsvc's account"
+
+
+def test_a_switch_to_workload_identity_leaves_nothing_of_bhsvcs_behind(
+    gcp: Gcp, tmp_path: Path, run_gar: RunGar, clients: GcpClients
+) -> None:
+    """Keys with a hub, then Workload Identity with the old keys deleted: the pull
+    account stays until uninstall, which also takes the roles bhsvc granted on a
+    repository made by hand (the nodes' account itself is not bhsvc's)."""
+    gcp.artifact_registry.add_repository(REPO)
+    gcp.iam.enable_workload_pool("my-project")
+    nodes = gcp.iam.add_compute_default("my-project", "123456789012")
+    run_gar(hub_config(tmp_path, "key"))
+    keyless = hub_config(tmp_path, "workload-identity")
+    run_gar(keyless, delete_old_keys=True)
+    assert gcp.iam.has_account(PULLER) and not keyless.pull_key_file.exists()
+
+    found = parts(clients, keyless)
+    planned = plan(found)
+    lines = {r.name: r.objects for r in planned if r.objects}
+    pusher_lock, puller_lock = (
+        keyfile.lock_path(p) for p in (keyless.key_file, keyless.pull_key_file)
+    )
+    assert lines == {
+        "pull key": (f"file {puller_lock}",),  # the lock files init leaves in place
+        "pusher key": (f"file {pusher_lock}",),
+        "reader role for the nodes": (f"reader role of {nodes} on repository {REPO}",),
+        "reader role of the pull account": (f"reader role of {PULLER} on repository {REPO}",),
+        "pull service account": (f"service account {PULLER}",),
+        "writer role on the repository": (f"writer role of {EMAIL} on repository {REPO}",),
+        "pusher service account": (f"service account {EMAIL}",),
+    }
+    remove(found, planned)
+    assert not gcp.iam.has_account(PULLER) and not gcp.iam.has_account(EMAIL)
+    assert gcp.iam.has_account(nodes)
+    assert gcp.artifact_registry.members(REPO, READER_ROLE) == []
+    assert gcp.artifact_registry.members(REPO, WRITER_ROLE) == []
+    again = plan(parts(clients, keyless))
+    assert [r.objects for r in again if r.objects] == [], "a second run finds nothing"
+
+
+def hub_config(base: Path, auth: str) -> Config:
+    data = {
+        "kube": {"namespace": "binder"},
+        "registry": {
+            "provider": "gar",
+            "gar": {"project": "my-project", "region": "europe-west10", "auth": auth},
+        },
+        "hub": {"enabled": True},
+    }
+    return parse_config(data, "test", base)

@@ -335,7 +335,8 @@ def registry_parts(clients: GcpClients, target: GarTarget, delete_images: bool) 
         BindingPart(side, WRITER_ROLE, pusher.email, pusher),
         KeyPart(side, pusher),
     ]
-    if target.with_puller or puller.key_file.exists():
+    # With Workload Identity: the pull account a switch from keys may have left.
+    if target.with_puller or target.keyless or puller.key_file.exists():
         parts += [
             AccountPart(side, puller, "pull service account"),
             BindingPart(side, READER_ROLE, puller.email, puller, "reader role of the pull account"),
