@@ -22,11 +22,11 @@ from bhsvc.registry.gar import (
     BINDING_STEP,
     KEY_STEP,
     REPOSITORY_STEP,
-    WRITER_ROLE,
     ProvisionError,
     ProvisionReport,
     RetryPolicy,
 )
+from bhsvc.registry.roles import WRITER_ROLE
 from fakes.gcp_common import RpcError
 from fakes.gcp_services import Gcp
 

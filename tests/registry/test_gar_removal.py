@@ -17,9 +17,10 @@ from bhsvc.config import Config, parse_config
 from bhsvc.errors import UsageError
 from bhsvc.lifecycle import Cluster, Removal
 from bhsvc.registry import keyfile, keys
-from bhsvc.registry.gar import CLEANUP_STEP, READER_ROLE, WRITER_ROLE, GarTarget
+from bhsvc.registry.gar import CLEANUP_STEP, GarTarget
 from bhsvc.registry.gcp_clients import GcpClients, make_clients
 from bhsvc.registry.removal import registry_parts
+from bhsvc.registry.roles import READER_ROLE, WRITER_ROLE
 from bhsvc.ui import Steps
 from fakes.gcp_services import Gcp
 

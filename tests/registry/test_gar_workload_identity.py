@@ -20,14 +20,12 @@ from bhsvc.registry.gar import (
     PULL_ACCOUNT_STEP,
     PULL_BINDING_STEP,
     PULL_KEY_STEP,
-    READER_ROLE,
     REPOSITORY_STEP,
-    WORKLOAD_IDENTITY_ROLE,
     WORKLOAD_IDENTITY_STEP,
-    WRITER_ROLE,
     ProvisionError,
     ProvisionReport,
 )
+from bhsvc.registry.roles import READER_ROLE, WORKLOAD_IDENTITY_ROLE, WRITER_ROLE
 from fakes.gcp_services import Gcp
 
 REPO = "projects/my-project/locations/europe-west10/repositories/binder"

@@ -42,6 +42,15 @@ from bhsvc.registry.gar_keys import KeyHolder, KeyKeeper
 from bhsvc.registry.gar_nodes import NodeAccount
 from bhsvc.registry.gcp_errors import Action, printable
 from bhsvc.registry.iam_policies import Policies, PolicyOf, account_policy, repository_policy
+from bhsvc.registry.roles import (
+    AR_ADMIN,
+    AR_READER,
+    READER_ROLE,
+    SA_ADMIN,
+    SA_VIEWER,
+    WORKLOAD_IDENTITY_ROLE,
+    WRITER_ROLE,
+)
 from bhsvc.ui import StepResult
 
 if TYPE_CHECKING:
@@ -63,9 +72,6 @@ __all__ = [
     "RetryPolicy",
 ]
 
-WRITER_ROLE = "roles/artifactregistry.writer"
-READER_ROLE = "roles/artifactregistry.reader"
-WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
 # How bhsvc marks what it creates: the repository by a label; a service account,
 # which has no labels, by the end of its description.
 MANAGED_LABEL = ("managed-by", "bhsvc")
@@ -83,10 +89,6 @@ PULL_ACCOUNT_STEP = "pull service account"
 PULL_BINDING_STEP = "reader role for the pull account"
 PULL_KEY_STEP = "pull key"
 
-_AR_ADMIN = "roles/artifactregistry.admin"
-_AR_READER = "roles/artifactregistry.reader"
-_SA_ADMIN = "roles/iam.serviceAccountAdmin"
-_SA_VIEWER = "roles/iam.serviceAccountViewer"
 # GKE's node pools run as the project's Compute Engine default service account
 # unless told otherwise: <project number>-compute@developer.gserviceaccount.com.
 DELETE_OLD_KEYS = "bhsvc init --non-interactive --delete-old-keys"
@@ -291,7 +293,7 @@ class GarProvisioner:
     def _get_repository(self, handled: Handled = ()) -> Repository:
         client = self.clients.artifact_registry
         name = self.target.repository_name
-        read = Action("read the repository", name, "artifactregistry.repositories.get", _AR_READER)
+        read = Action("read the repository", name, "artifactregistry.repositories.get", AR_READER)
         return self.calls.call(
             read,
             lambda timeout: client.get_repository(name=name, retry=None, timeout=timeout),
@@ -337,7 +339,7 @@ class GarProvisioner:
             "create the repository",
             target.location_name,
             "artifactregistry.repositories.create",
-            _AR_ADMIN,
+            AR_ADMIN,
         )
         wanted = Repository(
             format_=Repository.Format.DOCKER,
@@ -386,7 +388,7 @@ class GarProvisioner:
                 "set the repository's cleanup policies",
                 name,
                 "artifactregistry.repositories.update",
-                _AR_ADMIN,
+                AR_ADMIN,
             )
             request = change.request(name)
             self.calls.call(
@@ -410,7 +412,7 @@ class GarProvisioner:
             f"{action.what} (waiting for its operation)",
             operation_name,
             "artifactregistry.repositories.get",
-            _AR_READER,
+            AR_READER,
         )
         request = operations_pb2.GetOperationRequest(name=operation_name)
 
@@ -433,7 +435,7 @@ class GarProvisioner:
 
     def _get_account(self, name: str, handled: Handled = ()) -> iam_types.ServiceAccount:
         client = self.clients.iam
-        read = Action("read the service account", name, "iam.serviceAccounts.get", _SA_VIEWER)
+        read = Action("read the service account", name, "iam.serviceAccounts.get", SA_VIEWER)
         return self.calls.call(
             read,
             lambda timeout: client.get_service_account(name=name, retry=None, timeout=timeout),
@@ -465,7 +467,7 @@ class GarProvisioner:
                 "create the service account",
                 f"projects/{holder.project}",
                 "iam.serviceAccounts.create",
-                _SA_ADMIN,
+                SA_ADMIN,
             )
             what = "Pushes BinderHub images to" if role == PUSHER else "Pulls BinderHub images from"
             request = types.CreateServiceAccountRequest(

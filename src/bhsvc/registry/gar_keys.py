@@ -19,8 +19,7 @@ from bhsvc.errors import OperationError
 from bhsvc.registry import keyfile, keys
 from bhsvc.registry.gar_calls import CHANGED, CREATED, PRESENT, GcpCalls, Handled, Outcome
 from bhsvc.registry.gcp_errors import Action, surely_not_done
-
-KEY_ADMIN = "roles/iam.serviceAccountKeyAdmin"
+from bhsvc.registry.roles import KEY_ADMIN
 
 NO_KEY = "none"
 UNUSED = "unused"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from bhsvc.errors import OperationError
 from bhsvc.registry.gar_calls import PRESENT, GcpCalls, Outcome
 from bhsvc.registry.gcp_errors import Action
+from bhsvc.registry.roles import SA_VIEWER
 
 if TYPE_CHECKING:
     from google.cloud.iam_admin_v1 import types as iam_types
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from bhsvc.registry.gar import GarTarget
 
 FOUND = "found"
-_SA_VIEWER = "roles/iam.serviceAccountViewer"
 _COMPUTE_DEFAULT = re.compile(r"[0-9]+-compute@developer\.gserviceaccount\.com")
 
 
@@ -38,7 +38,7 @@ class NodeAccount:
         client = self.calls.clients.iam
         project = f"projects/{self.target.project}"
         action = Action(
-            "list the project's service accounts", project, "iam.serviceAccounts.list", _SA_VIEWER
+            "list the project's service accounts", project, "iam.serviceAccounts.list", SA_VIEWER
         )
 
         def page(token: str, timeout: float) -> Any:

@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING, Any
 from bhsvc.registry.gar_calls import CHANGED, PRESENT, GcpCalls, Outcome
 from bhsvc.registry.gcp_errors import Action
 from bhsvc.registry.policy import add_member, remove_member
+from bhsvc.registry.roles import AR_ADMIN, SA_ADMIN
 
 if TYPE_CHECKING:
     from google.iam.v1.policy_pb2 import Policy
 
     from bhsvc.registry.gcp_clients import GcpClients
-
-_AR_ADMIN = "roles/artifactregistry.admin"
-_SA_ADMIN = "roles/iam.serviceAccountAdmin"
 
 
 @dataclass(frozen=True)
@@ -57,13 +55,13 @@ def repository_policy(clients: GcpClients, repository_name: str) -> PolicyOf:
         "the repository",
         clients.artifact_registry,
         "artifactregistry.repositories",
-        _AR_ADMIN,
+        AR_ADMIN,
     )
 
 
 def account_policy(clients: GcpClients, account_name: str) -> PolicyOf:
     return PolicyOf(
-        account_name, "the service account", clients.iam, "iam.serviceAccounts", _SA_ADMIN
+        account_name, "the service account", clients.iam, "iam.serviceAccounts", SA_ADMIN
     )
 
 

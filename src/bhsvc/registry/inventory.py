@@ -18,6 +18,7 @@ from bhsvc.errors import BhsvcError
 from bhsvc.registry import cleanup, keys
 from bhsvc.registry.gar import GarTarget
 from bhsvc.registry.gcp_errors import Action, translate
+from bhsvc.registry.roles import AR_READER, KEY_ADMIN, SA_VIEWER
 
 T = TypeVar("T")
 
@@ -25,10 +26,6 @@ CALL_TIMEOUT = 10.0  # seconds for each call
 # Images are listed a page of PAGE_SIZE at a time, at most MAX_PAGES pages.
 PAGE_SIZE = 1000
 MAX_PAGES = 5
-
-_AR_READER = "roles/artifactregistry.reader"
-_IAM_VIEWER = "roles/iam.serviceAccountViewer"
-_KEY_ADMIN = "roles/iam.serviceAccountKeyAdmin"
 
 
 @dataclass(frozen=True)
@@ -105,7 +102,7 @@ def _read_repository(client: Any, target: GarTarget, facts: GarFacts) -> None:
         except gexc.NotFound:
             return False
 
-    read = Action("read the repository", name, "artifactregistry.repositories.get", _AR_READER)
+    read = Action("read the repository", name, "artifactregistry.repositories.get", AR_READER)
     repo = _attempt(facts, read, get)
     facts.repository_present = None if repo is None else repo is not False
     if repo is None or repo is False:
@@ -113,7 +110,7 @@ def _read_repository(client: Any, target: GarTarget, facts: GarFacts) -> None:
     facts.cleanup_policies = cleanup.views(repo.cleanup_policies)
     facts.cleanup_dry_run = bool(repo.cleanup_policy_dry_run)
     listing = Action(
-        "list the repository's images", name, "artifactregistry.dockerimages.list", _AR_READER
+        "list the repository's images", name, "artifactregistry.dockerimages.list", AR_READER
     )
     facts.images = _attempt(facts, listing, lambda: _count_images(client, name))
 
@@ -145,7 +142,7 @@ def _read_account(client: Any, target: GarTarget, facts: GarFacts) -> None:
         except gexc.NotFound:
             return False
 
-    read = Action("read the pusher account", name, "iam.serviceAccounts.get", _IAM_VIEWER)
+    read = Action("read the pusher account", name, "iam.serviceAccounts.get", SA_VIEWER)
     account = _attempt(facts, read, get)
     if account is None:
         return
@@ -156,7 +153,7 @@ def _read_account(client: Any, target: GarTarget, facts: GarFacts) -> None:
     request = types.ListServiceAccountKeysRequest(
         name=name, key_types=[types.ListServiceAccountKeysRequest.KeyType.USER_MANAGED]
     )
-    listing = Action("list the pusher's keys", name, "iam.serviceAccountKeys.list", _KEY_ADMIN)
+    listing = Action("list the pusher's keys", name, "iam.serviceAccountKeys.list", KEY_ADMIN)
     listed = _attempt(
         facts,
         listing,

@@ -29,8 +29,6 @@ from bhsvc.lifecycle import Cluster, Removable, Removal
 from bhsvc.registry import cleanup, keyfile, keys
 from bhsvc.registry.gar import (
     CLEANUP_STEP,
-    READER_ROLE,
-    WRITER_ROLE,
     GarProvisioner,
     GarTarget,
     RetryPolicy,
@@ -40,6 +38,7 @@ from bhsvc.registry.gar import (
 from bhsvc.registry.gar_keys import KeyHolder, KeyKeeper
 from bhsvc.registry.gar_nodes import NodeAccount
 from bhsvc.registry.gcp_errors import Action, printable
+from bhsvc.registry.roles import AR_ADMIN, AR_READER, READER_ROLE, SA_ADMIN, WRITER_ROLE
 from bhsvc.ui import StepResult, print_notice
 from bhsvc.workdir import remove_file
 
@@ -48,11 +47,6 @@ if TYPE_CHECKING:
 
 # Deleting a repository with many images takes a while.
 REMOVAL_POLICY = RetryPolicy(deadline=600.0)
-
-
-_AR_ADMIN = "roles/artifactregistry.admin"
-_AR_READER = "roles/artifactregistry.reader"
-_SA_ADMIN = "roles/iam.serviceAccountAdmin"
 
 
 @dataclass
@@ -67,7 +61,7 @@ class GarRemover(GarProvisioner):
         client = self.clients.artifact_registry
         parent = self.target.repository_name
         action = Action(
-            "list the repository's images", parent, "artifactregistry.packages.list", _AR_READER
+            "list the repository's images", parent, "artifactregistry.packages.list", AR_READER
         )
         request = ListPackagesRequest(parent=parent, page_size=limit)
         found = self.calls.call(
@@ -83,7 +77,7 @@ class GarRemover(GarProvisioner):
         client = self.clients.artifact_registry
         name = self.target.repository_name
         delete = Action(
-            "delete the repository", name, "artifactregistry.repositories.delete", _AR_ADMIN
+            "delete the repository", name, "artifactregistry.repositories.delete", AR_ADMIN
         )
         operation = self.calls.delete(
             delete,
@@ -100,7 +94,7 @@ class GarRemover(GarProvisioner):
         """Delete an account (and with it every key it has); gone is fine."""
         client = self.clients.iam
         name = holder.account_name
-        delete = Action("delete the service account", name, "iam.serviceAccounts.delete", _SA_ADMIN)
+        delete = Action("delete the service account", name, "iam.serviceAccounts.delete", SA_ADMIN)
         self.calls.delete(
             delete,
             lambda timeout: client.delete_service_account(name=name, retry=None, timeout=timeout),
