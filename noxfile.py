@@ -159,7 +159,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def release(session: nox.Session) -> None:
     """tools/release.py with the pinned helm: `-- build` (the default), `-- index ...`,
-    `-- push oci://...`, `-- bump VERSION`, `-- check`."""
+    `-- push oci://...`, `-- bump VERSION`, `-- digests` (skopeo), `-- check`."""
     session.install(*RELEASE_TOOLS)
     helm4 = provide_helm(session, "4")
     args = session.posargs or ["build"]

@@ -5,16 +5,21 @@ The version lives in one place, `version` in chart/Chart.yaml (SemVer). hatch
 reads it for the Python package (pyproject.toml), and the wheel bundles that
 same chart. `appVersion` stays BinderHub's version. Steps:
 
-    python tools/release.py check [--expect VERSION]
+    python tools/release.py check [--expect VERSION] [--pinned]
     python tools/release.py bump VERSION
+    python tools/release.py digests [--from HOST[:PORT]] [--plain-http]
     python tools/release.py build [--dist DIR] [--no-isolation]
     python tools/release.py index --site DIR --url URL [--dist DIR]
     python tools/release.py push oci://HOST/PATH [--plain-http] [--ca-file FILE]
 
 `check`: the versions agree, CHANGELOG.md has a section for this one and the
-docs show it (`CHART_VERSION=...`).
+docs show it (`CHART_VERSION=...`), and values.yaml records digests only of
+images the chart lists; with `--pinned`, a digest of each of them.
 `bump`: sets the version everywhere and turns CHANGELOG.md's Unreleased
 section into it.
+`digests`: looks up the digest of each image Chart.yaml lists (skopeo
+inspect, from its registry or from a mirror that keeps digests) and records
+them in values.yaml's `imageDigests`, which pins the chart's pods to them.
 `build`: the wheel and sdist (python -m build) into DIR/python, the chart
 (helm package) into DIR/chart, SHA-256 sums into DIR/SHA256SUMS.
 `index`: adds the packaged chart to the helm repository in the static site DIR
@@ -47,12 +52,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import image_digests
+
 ROOT = Path(__file__).resolve().parent.parent
 CHART_NAME = "binderhub-service"
 USERNAME_ENV = "BHSVC_RELEASE_REGISTRY_USERNAME"
 PASSWORD_ENV = "BHSVC_RELEASE_REGISTRY_PASSWORD"
 BUILD_TIMEOUT = 600.0
 HELM_TIMEOUT = 300.0
+SKOPEO_TIMEOUT = 120.0
 
 # Release versions: X.Y.Z, or X.Y.Z-alpha.N / -beta.N / -rc.N (SemVer for helm,
 # the same version to PEP 440 for pip: 1.2.0-rc.1 is 1.2.0rc1).
@@ -140,6 +148,10 @@ class Sources:
     def changelog(self) -> Path:
         return self.root / "CHANGELOG.md"
 
+    @property
+    def values_yaml(self) -> Path:
+        return self.root / "chart" / "values.yaml"
+
     def docs(self) -> list[Path]:
         """Pages that show the version to install."""
         pages = [*sorted((self.root / "docs").rglob("*.md")), self.root / "chart" / "README.md"]
@@ -157,7 +169,7 @@ def read_text(path: Path) -> str:
         raise BadInput(f"{path}: cannot read it ({err.strerror})") from None
 
 
-def check(sources: Sources, expect: str | None = None) -> str:
+def check(sources: Sources, expect: str | None = None, pinned: bool = False) -> str:
     """The release version, once every place agrees; else BadInput naming the file."""
     version = chart_version(read_text(sources.chart_yaml), str(sources.chart_yaml))
     release_parts(version)
@@ -176,7 +188,30 @@ def check(sources: Sources, expect: str | None = None) -> str:
         shown = {m["version"] for m in DOCS_VERSION.finditer(read_text(page))} - {version}
         if shown:
             raise BadInput(f"{page}: CHART_VERSION={min(shown)}, the version is {version}")
+    check_digests(sources, pinned)
     return version
+
+
+def check_digests(sources: Sources, pinned: bool) -> None:
+    """Recorded digests only of the images Chart.yaml lists; with `pinned`, of each."""
+    try:
+        images = image_digests.listed_images(read_text(sources.chart_yaml), str(sources.chart_yaml))
+        recorded = image_digests.recorded_digests(
+            read_text(sources.values_yaml), str(sources.values_yaml)
+        )
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    extra = image_digests.stale(images, recorded)
+    if extra:
+        raise BadInput(
+            f"{sources.values_yaml}: imageDigests has {extra[0]}, an image "
+            f"{sources.chart_yaml.name} does not list (run `digests`, or remove it)"
+        )
+    missing = image_digests.unrecorded(images, recorded)
+    if pinned and missing:
+        raise BadInput(
+            f"{sources.values_yaml}: imageDigests has no digest of {missing[0]} (run `digests`)"
+        )
 
 
 def bump(sources: Sources, new: str, today: datetime.date) -> str:
@@ -304,6 +339,13 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def find_skopeo() -> str:
+    skopeo = os.environ.get("SKOPEO") or shutil.which("skopeo")
+    if not skopeo:
+        raise BadInput("no skopeo: install it (package skopeo) or set SKOPEO")
+    return skopeo
+
+
 def only_file(folder: Path, pattern: str) -> Path:
     found = sorted(folder.glob(pattern))
     if len(found) != 1:
@@ -357,6 +399,44 @@ def build(
     for line in (dist / "SHA256SUMS").read_text().splitlines():
         print(f"  {dist / line.split('  ', 1)[1]}")
     return version
+
+
+def image_digest(skopeo: str, image: str, plain_http: bool) -> str:
+    """The digest a registry serves for an image (of its manifest, or of its
+    index for a multi-platform image: the one every platform's node can pull)."""
+    # --no-tags: the digest only, not the (Docker Hub: thousands of) tags beside it.
+    args = [skopeo, "inspect", "--no-tags", "--format", "{{.Digest}}"]
+    if plain_http:
+        args.append("--tls-verify=false")
+    proc = spawn([*args, f"docker://{image}"], SKOPEO_TIMEOUT)
+    if proc.returncode != 0:
+        raise failure(args, proc)
+    digest = proc.stdout.strip()
+    if image_digests.DIGEST.fullmatch(digest) is None:
+        raise StepFailed(f"skopeo inspect gave no sha256 digest for {image}")
+    return digest
+
+
+def digests(sources: Sources, skopeo: str, mirror: str | None, plain_http: bool) -> dict[str, str]:
+    """Record the digest of each image Chart.yaml lists in values.yaml (all or none)."""
+    values = read_text(sources.values_yaml)
+    try:
+        images = image_digests.listed_images(read_text(sources.chart_yaml), str(sources.chart_yaml))
+        where = {i: image_digests.in_mirror(i, mirror) if mirror else i for i in images}
+        # values.yaml can take them: known before the first lookup.
+        image_digests.with_digests(values, {}, str(sources.values_yaml))
+        found = {image: image_digest(skopeo, where[image], plain_http) for image in images}
+        updated = image_digests.with_digests(values, found, str(sources.values_yaml))
+    except ValueError as err:
+        raise BadInput(str(err)) from None
+    for image, digest in found.items():
+        print(f"{image}: {digest}")
+    if updated == values:
+        print(f"{sources.values_yaml}: the digests recorded already")
+    else:
+        sources.values_yaml.write_text(updated, encoding="utf-8")
+        print(f"{sources.values_yaml}: {len(found)} digests recorded")
+    return found
 
 
 def index_versions(index: Path) -> list[str]:
@@ -480,9 +560,13 @@ def parser() -> argparse.ArgumentParser:
     steps = top.add_subparsers(dest="step", required=True)
     p = steps.add_parser("check", help="the versions agree; CHANGELOG.md has this version")
     p.add_argument("--expect", help="the version a tag names (v prefix allowed)")
+    p.add_argument("--pinned", action="store_true", help="every image has a recorded digest")
     p = steps.add_parser("bump", help="set a new version, release CHANGELOG.md's Unreleased")
     p.add_argument("version")
     p.add_argument("--date", type=datetime.date.fromisoformat, help=argparse.SUPPRESS)
+    p = steps.add_parser("digests", help="record the digests of the chart's images")
+    p.add_argument("--from", dest="mirror", help="look them up in this mirror (HOST[:PORT])")
+    p.add_argument("--plain-http", action="store_true", help="registry without TLS")
     p = steps.add_parser("build", help="wheel, sdist and chart package into --dist")
     p.add_argument("--dist", type=Path, default=ROOT / "dist")
     p.add_argument("--expect", help="the version a tag names (v prefix allowed)")
@@ -504,10 +588,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sources = Sources(args.root.resolve())
     try:
         if args.step == "check":
-            print(check(sources, args.expect))
+            print(check(sources, args.expect, args.pinned))
         elif args.step == "bump":
             old = bump(sources, args.version, args.date or datetime.date.today())
             print(f"{old} -> {args.version}: edit CHANGELOG.md's [{args.version}] section")
+        elif args.step == "digests":
+            digests(sources, find_skopeo(), args.mirror, args.plain_http)
         elif args.step == "build":
             build(sources, args.dist, find_helm(args.helm), not args.no_isolation, args.expect)
         elif args.step == "index":

@@ -34,9 +34,11 @@
     binderhub-service.docker-api.image:
         The container engine's image: dockerApi.image, each of repository and
         tag falling back to dockerApi.defaultImages.<type>.
+        Pinned by a recorded digest (imageDigests).
 */}}
 {{- define "binderhub-service.docker-api.image" -}}
-    {{- printf "%s:%s" (include "binderhub-service.docker-api.repository" .) (include "binderhub-service.docker-api.tag" .) }}
+    {{- $image := printf "%s:%s" (include "binderhub-service.docker-api.repository" .) (include "binderhub-service.docker-api.tag" .) }}
+    {{- include "binderhub-service.pinned-image" (list . $image "") }}
 {{- end }}
 
 {{- define "binderhub-service.docker-api.repository" -}}
@@ -117,23 +119,40 @@
 
 
 {{- /*
+    binderhub-service.pinned-image:
+        An image with its digest, called with (list $ "repository:tag"
+        digest): repository:tag@digest with the digest given (a value such
+        as image.digest), else with the one imageDigests records for
+        exactly this image, else repository:tag alone. Recorded digests
+        are looked up by the whole reference, so an image or tag set in
+        the values is never held to the digest of another.
+*/}}
+{{- define "binderhub-service.pinned-image" -}}
+    {{- $root := index . 0 }}
+    {{- $image := index . 1 }}
+    {{- $digest := index . 2 | default (get ($root.Values.imageDigests | default dict) $image) }}
+    {{- list $image $digest | compact | join "@" }}
+{{- end }}
+
+
+{{- /*
     binderhub-service.binderhub.image:
-        The BinderHub image (also run by the helm test Job):
-        repository:tag, or repository:tag@digest with image.digest.
+        The BinderHub image (also run by the helm test Job), pinned by
+        image.digest or a recorded digest.
 */}}
 {{- define "binderhub-service.binderhub.image" -}}
-    {{- list (printf "%s:%s" .Values.image.repository .Values.image.tag) .Values.image.digest | compact | join "@" }}
+    {{- $image := printf "%s:%s" .Values.image.repository .Values.image.tag }}
+    {{- include "binderhub-service.pinned-image" (list . $image .Values.image.digest) }}
 {{- end }}
 
 
 {{- /*
     binderhub-service.image-cleaner.image:
-        The image cleaner's image.
+        The image cleaner's image, pinned by a recorded digest.
 */}}
 {{- define "binderhub-service.image-cleaner.image" -}}
-    {{- with .Values.dockerApi.imageCleaner.image }}
-        {{- printf "%s:%s" .repository .tag }}
-    {{- end }}
+    {{- $image := .Values.dockerApi.imageCleaner.image }}
+    {{- include "binderhub-service.pinned-image" (list . (printf "%s:%s" $image.repository $image.tag) "") }}
 {{- end }}
 
 

@@ -206,6 +206,33 @@ class Rendered:
         return found[0] if found else None
 
 
+def listed_images() -> list[str]:
+    """The images the chart lists in Chart.yaml (`artifacthub.io/images`)."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    return [i["image"] for i in yaml.safe_load(chart["annotations"]["artifacthub.io/images"])]
+
+
+def example_digest(image: str) -> str:
+    """A digest of the right form, one per image (no registry is asked)."""
+    return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+
+
+def pod_spec_of(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec of a Pod or of a workload's pod template."""
+    if doc["kind"] == "Pod":
+        spec: dict[str, Any] = doc["spec"]
+        return spec
+    template: dict[str, Any] | None = doc.get("spec", {}).get("template", {}).get("spec")
+    return template
+
+
+def pod_containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The init containers and containers of a Pod or of a workload's pods."""
+    spec = pod_spec_of(doc) or {}
+    containers: list[dict[str, Any]] = spec.get("initContainers", []) + spec.get("containers", [])
+    return containers
+
+
 class _KeyRecorder(yaml.SafeLoader):
     """A loader that records the keys written twice in one mapping."""
 

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from chartlib import CHART, NAMESPACE, SCENARIOS
+from chartlib import CHART, NAMESPACE, SCENARIOS, pod_containers, pod_spec_of
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-
-def pod_spec_of(doc: dict) -> dict | None:
-    """The pod spec of a Pod or of a workload's pod template."""
-    if doc["kind"] == "Pod":
-        return doc["spec"]
-    return doc.get("spec", {}).get("template", {}).get("spec")
-
-
-def pod_containers(doc: dict) -> list[dict]:
-    spec = pod_spec_of(doc) or {}
-    return spec.get("initContainers", []) + spec.get("containers", [])
 
 
 # CKV_K8S_40: a UID of 10000 or more, outside the users a node usually has

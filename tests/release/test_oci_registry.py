@@ -4,13 +4,7 @@ registry with htpasswd authentication, and a wrong password is refused."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
-import os
-import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -18,47 +12,12 @@ import yaml
 
 from bhsvc.config import load_config
 from bhsvc.registry.credentials import docker_config_json, load_credentials
+from oci_images import oci_layout, skopeo
 from oci_registry import Registry
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 # How skopeo's error ends when the registry refuses the auth file's credentials
 # (skopeo 1.9, distribution 2.8): the CLI's advice can match it.
 REFUSED = "unauthorized: authentication required"
-
-
-def _blob(layout: Path, data: bytes, media_type: str) -> dict[str, object]:
-    digest = hashlib.sha256(data).hexdigest()
-    (layout / "blobs" / "sha256" / digest).write_bytes(data)
-    return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
-
-
-def oci_layout(path: Path, tag: str) -> bytes:
-    """A one-layer image (one small file) as an OCI image layout; returns its manifest."""
-    (path / "blobs" / "sha256").mkdir(parents=True)
-    tar = io.BytesIO()
-    with tarfile.open(fileobj=tar, mode="w") as archive:
-        content = b"built by the bhsvc tests\n"
-        info = tarfile.TarInfo("hello.txt")
-        info.size, info.mtime = len(content), 0
-        archive.addfile(info, io.BytesIO(content))
-    layer = gzip.compress(tar.getvalue(), mtime=0)
-    config = json.dumps({
-        "architecture": "amd64",
-        "os": "linux",
-        "rootfs": {"type": "layers",
-                   "diff_ids": [f"sha256:{hashlib.sha256(tar.getvalue()).hexdigest()}"]},
-    }).encode()  # fmt: skip
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": _blob(path, config, "application/vnd.oci.image.config.v1+json"),
-        "layers": [_blob(path, layer, "application/vnd.oci.image.layer.v1.tar+gzip")],
-    }).encode()  # fmt: skip
-    descriptor = _blob(path, manifest, OCI_MANIFEST)
-    descriptor["annotations"] = {"org.opencontainers.image.ref.name": tag}
-    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [descriptor]}))
-    (path / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    return manifest
 
 
 def bhsvc_auth_file(registry: Registry, tmp_path: Path, server: str, password: str) -> Path:
@@ -80,20 +39,6 @@ def bhsvc_auth_file(registry: Registry, tmp_path: Path, server: str, password: s
     auth.write_text(docker_config_json(load_credentials(load_config(config))))
     auth.chmod(0o600)
     return auth
-
-
-def skopeo(skopeo_path: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)}
-    return subprocess.run(
-        [skopeo_path, "--policy", str(policy), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
 
 
 def certs_dir(registry: Registry, tmp_path: Path) -> Path:

@@ -101,7 +101,9 @@ def test_steps_run_what_a_developer_can_run() -> None:
     for script in re.findall(r"(?:\.ci|tools)/[\w.-]+", run):
         assert (ROOT / script).is_file() and os.access(ROOT / script, os.X_OK), script
     release_steps = set(re.findall(r"nox -s release -- (\w+)", run))
-    assert release_steps == {"build", "push", "index"}
+    assert release_steps == {"check", "build", "push", "index"}
+    # A tag whose chart lacks a digest of one of its images is not released.
+    assert 'release -- check --expect "$GITHUB_REF_NAME" --pinned' in run
 
 
 def test_the_test_workflow_runs_the_readme_command() -> None:
