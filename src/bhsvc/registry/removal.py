@@ -17,6 +17,7 @@ repository's other policies stay.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 from collections.abc import Sequence
@@ -43,6 +44,9 @@ from bhsvc.ui import StepResult, print_notice
 from bhsvc.workdir import remove_file
 
 if TYPE_CHECKING:
+    from google.cloud.artifactregistry_v1 import Repository
+    from google.cloud.iam_admin_v1 import types as iam_types
+
     from bhsvc.registry.gcp_clients import GcpClients
 
 # Deleting a repository with many images takes a while.
@@ -103,16 +107,33 @@ class GarRemover(GarProvisioner):
 
 @dataclass
 class GarSide:
-    """What the parts share: the clients and the names."""
+    """What the parts share: the clients, the names, and what the plan read.
+
+    The plan reads everything before anything goes, so the parts' plans share
+    one read of the repository and of each account."""
 
     clients: GcpClients
     target: GarTarget
     delete_images: bool = False
     policy: RetryPolicy = REMOVAL_POLICY
+    _accounts: dict[str, iam_types.ServiceAccount | None] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def remover(self) -> GarRemover:
         """A remover with a deadline of its own (the cluster's steps may take long)."""
         return GarRemover(self.clients, self.target, policy=self.policy, on_note=print_notice)
+
+    @functools.cached_property
+    def repository(self) -> Repository | None:
+        """The repository as the plan found it (None: there is none)."""
+        return self.remover().observe_repository()
+
+    def account(self, holder: KeyHolder) -> iam_types.ServiceAccount | None:
+        """An account as the plan found it (None: there is none)."""
+        if holder.email not in self._accounts:
+            self._accounts[holder.email] = self.remover().observe_service_account(holder)
+        return self._accounts[holder.email]
 
 
 @dataclass
@@ -122,8 +143,7 @@ class RepositoryPart:
 
     def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
         target = self.side.target
-        gar = self.side.remover()
-        repo = gar.observe_repository()
+        repo = self.side.repository
         where = f"repository {target.repository_name}"
         if repo is None:
             return Removal(self.name, "registry", detail=f"{where} does not exist")
@@ -131,7 +151,7 @@ class RepositoryPart:
             return Removal(
                 self.name, "registry", detail=f"{where} was not created by bhsvc: left alone"
             )
-        images = gar.observe_images()
+        images = self.side.remover().observe_images()
         blocker = None
         if images and not self.side.delete_images:
             blocker = UsageError(
@@ -156,7 +176,7 @@ class CleanupPart:
     name: str = CLEANUP_STEP
 
     def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
-        repo = self.side.remover().observe_repository()
+        repo = self.side.repository
         if repo is None or repository_made_by_bhsvc(repo):
             return Removal(self.name, "registry")  # they go with the repository
         ids = sorted(printable(key) for key in repo.cleanup_policies if cleanup.is_bhsvc(key))
@@ -180,7 +200,7 @@ class AccountPart:
 
     def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
         email = self.holder.email
-        account = self.side.remover().observe_service_account(self.holder)
+        account = self.side.account(self.holder)
         if account is None:
             return Removal(self.name, "registry", detail=f"service account {email} does not exist")
         if not account_made_by_bhsvc(account):
@@ -213,11 +233,11 @@ class BindingPart:
     def removal(self, cluster: Cluster, earlier: Sequence[Removal]) -> Removal:
         gar = self.side.remover()
         self._email = self.email or ""
-        repo = gar.observe_repository()
+        repo = self.side.repository
         if repo is None or repository_made_by_bhsvc(repo):
             return Removal(self.name, "registry")  # goes with the repository
         if self.holder is not None:
-            account = gar.observe_service_account(self.holder)
+            account = self.side.account(self.holder)
             if account is None or not account_made_by_bhsvc(account):
                 return Removal(self.name, "registry")  # the account stays, and its role
         if not self._email:
@@ -262,7 +282,7 @@ class KeyPart:
         except UsageError as err:
             pending = None
             notes.append(str(err))
-        account = gar.observe_service_account(holder)
+        account = self.side.account(holder)
         self._keys = []
         if account is not None:
             listed = KeyKeeper(gar.calls, holder).list_keys(holder.email)
