@@ -35,12 +35,14 @@ def _yaml(text: str, source: str) -> dict[str, Any]:
 
 def listed_images(chart_yaml: str, source: str) -> list[str]:
     """The images Chart.yaml's annotation lists, each `host/path:tag`."""
-    annotations = _yaml(chart_yaml, source).get("annotations") or {}
+    chart = _yaml(chart_yaml, source)
     try:
-        entries = yaml.safe_load(annotations.get(IMAGES_ANNOTATION) or "[]")
+        entries = yaml.safe_load((chart.get("annotations") or {}).get(IMAGES_ANNOTATION) or "[]")
         images = [str(entry["image"]) for entry in entries]
-    except (yaml.YAMLError, TypeError, KeyError):
+    except (yaml.YAMLError, AttributeError, TypeError, KeyError):
         raise ValueError(f"{source}: {IMAGES_ANNOTATION} is not a list of images") from None
+    if not images:
+        raise ValueError(f"{source}: no {IMAGES_ANNOTATION} annotation listing the chart's images")
     for image in images:
         if IMAGE.fullmatch(image) is None:
             raise ValueError(f"{source}: {IMAGES_ANNOTATION} lists {image!r}, not host/path:tag")

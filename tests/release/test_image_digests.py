@@ -150,3 +150,18 @@ def test_bad_input_is_refused_before_any_lookup(
     no_key = release("digests", helm=helm4_path, home=tmp_path, env=env, root=checkout)
     assert no_key.code == 2
     assert no_key.err.strip() == (f"release: {values}: expected one top-level `imageDigests:` key")
+
+
+def test_a_chart_that_lists_no_images_is_refused(
+    checkout: Path, helm4_path: Path, tmp_path: Path
+) -> None:
+    """`check --pinned` cannot pass by listing nothing."""
+    chart_yaml = checkout / "chart" / "Chart.yaml"
+    chart = yaml.safe_load(chart_yaml.read_text())
+    del chart["annotations"]
+    chart_yaml.write_text(yaml.safe_dump(chart))
+    done = release("check", "--pinned", helm=helm4_path, home=tmp_path, root=checkout)
+    assert done.code == 2
+    assert done.err.strip() == (
+        f"release: {chart_yaml}: no artifacthub.io/images annotation listing the chart's images"
+    )
