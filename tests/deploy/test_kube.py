@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import http.server
 import json
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +296,48 @@ def test_port_forward_reports_what_the_api_server_said(
     ):
         _get(port, "/versions")
     assert any("error forwarding port 9999" in e and "connection refused" in e for e in errors)
+
+
+def test_a_client_that_hangs_up_early_leaves_no_thread_dying(
+    kube: kube_mod.Kube, cluster: FakeKubernetes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pod answers more than the client reads before it hangs up (a build's
+    event stream cut short): closing the relay's end with unread data must not
+    reset the kubernetes library's proxy thread, whose death would print a
+    traceback on the user's terminal."""
+    died: list[str] = []
+    monkeypatch.setattr(
+        threading, "excepthook", lambda args: died.append(f"{args.thread}: {args.exc_value!r}")
+    )
+    server = socket.create_server(("127.0.0.1", 0))
+    answered = threading.Event()
+
+    def pod() -> None:
+        conn, _ = server.accept()
+        with conn, contextlib.suppress(OSError):  # the stream may end while it writes
+            conn.recv(100)
+            answered.set()
+            conn.sendall(b"x" * 4_000_000)
+            conn.recv(100)
+
+    threading.Thread(target=pod, daemon=True).start()
+    cluster.port_targets[7000] = server.getsockname()
+    with_namespace(cluster)
+    cluster.create(deployment("bh", {"app": "bh"}))
+    name = kube.find_pod(NAMESPACE, "app=bh")
+    before = set(threading.enumerate())
+    with kube_mod.port_forward(kube, NAMESPACE, name, 7000) as port:
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client.sendall(b"GET\n")
+        assert client.recv(10)
+        assert answered.wait(10)
+        time.sleep(0.5)  # the answer fills the buffers on its way
+        client.close()
+        time.sleep(0.5)  # the relay sees the hang-up and closes its end
+    for thread in set(threading.enumerate()) - before:
+        thread.join(5)
+    server.close()
+    assert died == []
 
 
 # ---- diagnosis ------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def _relay(
 ) -> None:
     from kubernetes.stream import portforward
 
-    forward = None
+    forward = remote = None
     try:
         try:
             forward = kube.call(
@@ -115,6 +115,8 @@ def _relay(
     finally:
         # Record the API server's complaint before closing: whoever sees the closed
         # connection may look for it at once.
+        if remote is not None:
+            _hang_up(remote)
         if forward is not None:
             error = forward.error(remote_port)
             if error and errors is not None:
@@ -122,3 +124,19 @@ def _relay(
         conn.close()
         if forward is not None:
             forward.close()
+
+
+def _hang_up(remote: socket.socket, timeout: float = 2.0) -> None:
+    """End the stream without resetting it: say we are done, then read what the pod
+    still sends until the kubernetes library closes its end. Closing a socket with
+    unread data resets its peer, and the library's proxy thread dies of that with
+    a traceback on the user's terminal."""
+    deadline = time.monotonic() + timeout
+    try:
+        remote.shutdown(socket.SHUT_WR)
+        while (left := deadline - time.monotonic()) > 0:
+            remote.settimeout(left)
+            if not remote.recv(65536):
+                return
+    except OSError:
+        pass  # the library's end is gone already, or the pod keeps talking
