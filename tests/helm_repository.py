@@ -7,6 +7,7 @@ points bhsvc at it (BHSVC_HUB_CHART_REPO), so no test reaches hub.jupyter.org.
 
 from __future__ import annotations
 
+import base64
 import http.server
 import subprocess
 import threading
@@ -18,12 +19,19 @@ import yaml
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    def __init__(self, *args: Any, log: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, log: list[str], login: str | None, **kwargs: Any) -> None:
         self._log = log
+        self._login = login
         super().__init__(*args, **kwargs)
 
     def do_GET(self) -> None:
         self._log.append(self.path)
+        if self._login is not None and self.headers.get("Authorization") != self._login:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="charts"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         super().do_GET()
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -32,14 +40,18 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 class HelmRepository:
     """`add(chart_dir)` packages and indexes a chart; `url` is the repository's URL;
-    `requests` the paths asked for, in order."""
+    `requests` the paths asked for, in order. With `login` (user, password) it
+    answers only requests with that HTTP basic authentication."""
 
-    def __init__(self, folder: Path, helm: Path) -> None:
+    def __init__(self, folder: Path, helm: Path, login: tuple[str, str] | None = None) -> None:
         self.folder = folder
         self.helm = helm
         folder.mkdir(parents=True, exist_ok=True)
         self.requests: list[str] = []
-        handler = partial(_Handler, log=self.requests, directory=str(folder))
+        basic = None
+        if login is not None:
+            basic = "Basic " + base64.b64encode(":".join(login).encode()).decode()
+        handler = partial(_Handler, log=self.requests, login=basic, directory=str(folder))
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -23,6 +23,8 @@ from typing import Any
 
 from bhsvc.errors import OperationError, UsageError
 from bhsvc.files import cache_home
+from bhsvc.kube.kubeconfig import check_kubeconfig_files
+from bhsvc.server_text import clean
 
 MIN_VERSION = (3, 14, 0)
 PINNED_VERSION = "v4.1.4"
@@ -32,6 +34,8 @@ DOWNLOAD_SHA_ENV = "BHSVC_HELM_DOWNLOAD_SHA256"
 DEFAULT_TIMEOUT = 60.0
 # How long helm gets to record a release as failed after Ctrl-C or a timeout.
 GRACE_SECONDS = 30.0
+# helm's error, as shown: room for a schema's list of refusals, not for megabytes.
+ERROR_LIMIT = 4000
 
 # SHA-256 of the official release archives of PINNED_VERSION, per platform.
 _OFFICIAL_SHA256 = {
@@ -218,6 +222,7 @@ def find_helm(
 ) -> Helm:
     """The helm `locate` names (downloaded first when missing), its version checked."""
     env = dict(os.environ) if env is None else env
+    check_kubeconfig_files(None, env)  # helm reads them, even for `helm version`
     path = locate(explicit, env)
     if path is None:
         path = download(download_sources(env), cache_dir(env) / "helm", notify=notify)
@@ -237,7 +242,8 @@ def helm_error(stderr: str) -> str:
     starts = [i for i, line in enumerate(lines) if line.startswith("Error:")]
     chosen = lines[starts[-1] :] if starts else lines[-3:]
     text = " ".join(line.strip() for line in chosen).removeprefix("Error: ")
-    return text or "no output"
+    # helm repeats what servers said (the API server, a registry): shown safely.
+    return clean(text, ERROR_LIMIT) or "no output"
 
 
 def _stop(process: subprocess.Popen[str], command: str, grace: float) -> None:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -68,10 +68,36 @@ class HubChart:
         """Whether bhsvc fetches it (into its cache), rather than the user giving it."""
         return self.version is not None
 
+    @property
+    def shown_source(self) -> str:
+        return without_password(self.source)
+
+    @property
+    def shown_repository(self) -> str:
+        return without_password(self.repository or "")
+
     def describe(self) -> str:
         if not self.fetched:
-            return f"chart {self.source}"
-        return f"z2jh {self.version} from {self.source}"
+            return f"chart {self.shown_source}"
+        return f"z2jh {self.version} from {self.shown_source}"
+
+
+def without_password(url: str) -> str:
+    """A URL as bhsvc shows it: a password in it (a mirror's login) becomes ***."""
+    url, login = split_login(url)
+    if login is None:
+        return url
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{login[0]}:***@{parts.netloc}").geturl()
+
+
+def split_login(url: str) -> tuple[str, tuple[str, str] | None]:
+    """A URL without its user and password, and them (None: it has no password)."""
+    parts = urlsplit(url) if "@" in url and "://" in url else None
+    if parts is None or parts.password is None:
+        return url, None
+    login = (unquote(parts.username or ""), unquote(parts.password))
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl(), login
 
 
 def repository_url(env: Mapping[str, str]) -> str:
@@ -81,8 +107,8 @@ def repository_url(env: Mapping[str, str]) -> str:
     parts = urlsplit(url) if problem is None else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(
-            f"{REPOSITORY_ENV}: {shown(url)} is not the http:// or https:// URL of a helm "
-            "chart repository"
+            f"{REPOSITORY_ENV}: {shown(without_password(url))} is not the http:// or https:// "
+            "URL of a helm chart repository"
         )
     return url if url.endswith("/") else url + "/"
 
@@ -143,7 +169,7 @@ def ensure(chart: HubChart, helm: helm_mod.Helm, notify: Callable[[str], None]) 
             f"{chart.path} does not match the SHA-256 recorded when it was fetched: "
             "fetching it again"
         )
-    notify(f"fetching the z2jh chart {chart.version} from {chart.source}")
+    notify(f"fetching the z2jh chart {chart.version} from {chart.shown_source}")
     folder = Path(chart.path).parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -170,18 +196,24 @@ def _pull(chart: HubChart, helm: helm_mod.Helm, work: Path) -> tuple[Path, str]:
             helm_mod.run(helm, args, FETCH_TIMEOUT)
         except helm_mod.HelmFailed as err:
             raise OperationError(
-                f"cannot fetch the z2jh chart {chart.source} {chart.version}: {err}"
+                f"cannot fetch the z2jh chart {chart.shown_source} {chart.version}: {err}"
             ) from None
         pulled = _only_chart_in(target)
         return pulled, sha256_of(pulled)
     private = ["--repository-config", str(work / "repositories.yaml")]
     private += ["--repository-cache", str(work / "cache")]
+    # A mirror's login goes to helm on its standard input, not in its arguments;
+    # helm keeps it with the repository for the pull.
+    url, login = split_login(chart.repository)
+    add = ["repo", "add", _REPO_NAME, url, *private]
+    if login is not None:
+        add += [f"--username={login[0]}", "--password-stdin"]
     try:
-        helm_mod.run(helm, ["repo", "add", _REPO_NAME, chart.repository, *private], FETCH_TIMEOUT)
+        helm_mod.run(helm, add, FETCH_TIMEOUT, stdin=login[1] if login else None)
     except helm_mod.HelmFailed as err:
         reason = str(err).partition("cannot be reached: ")[2] or str(err)
         raise OperationError(
-            f"the z2jh chart repository {chart.repository} cannot be reached ({reason}); "
+            f"the z2jh chart repository {chart.shown_repository} cannot be reached ({reason}); "
             f"a mirror can be named in {REPOSITORY_ENV}"
         ) from None
     name = f"{_REPO_NAME}/{chart_mod.HUB_CHART_NAME}"
@@ -191,11 +223,11 @@ def _pull(chart: HubChart, helm: helm_mod.Helm, work: Path) -> tuple[Path, str]:
     except helm_mod.HelmFailed as err:
         if "not found" in str(err):
             raise UsageError(
-                f"hub.chart_version: the repository {chart.repository} has no chart "
+                f"hub.chart_version: the repository {chart.shown_repository} has no chart "
                 f"{chart_mod.HUB_CHART_NAME} {chart.version}"
             ) from None
         raise OperationError(
-            f"cannot fetch the z2jh chart {chart.version} from {chart.repository}: {err}"
+            f"cannot fetch the z2jh chart {chart.version} from {chart.shown_repository}: {err}"
         ) from None
     pulled = _only_chart_in(target)
     try:
@@ -206,12 +238,12 @@ def _pull(chart: HubChart, helm: helm_mod.Helm, work: Path) -> tuple[Path, str]:
     digest = sha256_of(pulled)
     if expected is None:
         raise OperationError(
-            f"the index of {chart.repository} gives no digest for {chart_mod.HUB_CHART_NAME} "
+            f"the index of {chart.shown_repository} gives no digest for {chart_mod.HUB_CHART_NAME} "
             f"{chart.version}: bhsvc cannot check the chart it fetched"
         )
     if digest != expected:
         raise OperationError(
-            f"the z2jh chart {chart.version} from {chart.repository} has SHA-256 {digest}, "
+            f"the z2jh chart {chart.version} from {chart.shown_repository} has SHA-256 {digest}, "
             f"but the repository's index says {expected}: refusing to use it"
         )
     return pulled, digest

@@ -106,6 +106,15 @@ def test_helm_error_keeps_helms_message_not_its_logs() -> None:
     assert helm.helm_error("") == "no output"
 
 
+def test_helm_error_shows_what_servers_said_safely() -> None:
+    """helm repeats an API server's or a registry's message: no escape sequences,
+    no bidirectional overrides, and not megabytes of it."""
+    hostile = "Error: list: denied \x1b]0;PWNED\x07\x1b[2J\u202eEVIL\n"
+    assert helm.helm_error(hostile) == "list: denied EVIL"
+    huge = helm.helm_error("Error: " + "x" * 2_000_000)
+    assert len(huge) < helm.ERROR_LIMIT + 50 and huge.endswith("(2000000 characters)")
+
+
 CACHE = {"XDG_CACHE_HOME": "/cache"}
 
 

@@ -108,6 +108,38 @@ def test_deploy_installs_the_copy_it_fetched_and_checked(
     assert repository.requests == ["/index.yaml", "/jupyterhub-4.3.1.tgz"]
 
 
+@pytest.mark.parametrize("password", ["s3cr3t", "wrong-s3cr3t"])
+def test_a_mirror_login_in_the_url_reaches_helm_and_is_never_shown(
+    run_cli: Any,
+    project: Project,
+    tmp_path: Path,
+    helm4_path: Path,
+    cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    password: str,
+) -> None:
+    served = HelmRepository(tmp_path / "served", helm4_path, login=("mirror", "s3cr3t"))
+    try:
+        served.add(fake_z2jh_chart(tmp_path / "src", "4.3.1"))
+        host = served.url.removeprefix("http://")
+        monkeypatch.setenv("BHSVC_HUB_CHART_REPO", f"http://mirror:{password}@{host}")
+        project.write_config({"hub": HUB})
+        plan = run_cli(*deploy("--dry-run", "-o", "json", project=project))
+    finally:
+        served.close()
+    assert plan.code == 0, plan.both
+    assert password not in plan.both
+    shown = f"http://mirror:***@{host}"
+    if password == "s3cr3t":  # helm logged in: the checked copy is in the cache
+        assert served.requests[-2:] == ["/index.yaml", "/jupyterhub-4.3.1.tgz"]
+        assert len(cached_copies(cache)) == 1
+        assert f"z2jh 4.3.1 from {shown}" in json.dumps(plan.json()["plan"])
+    else:
+        [note] = [n for n in plan.json()["notes"] if "z2jh chart" in n]
+        assert shown in note, note
+        assert cached_copies(cache) == []
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

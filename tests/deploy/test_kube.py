@@ -298,6 +298,13 @@ def test_port_forward_reports_what_the_api_server_said(
     assert any("error forwarding port 9999" in e and "connection refused" in e for e in errors)
 
 
+def test_the_servers_version_is_shown_safely(kube: kube_mod.Kube, cluster: FakeKubernetes) -> None:
+    cluster.version["gitVersion"] = "v1.30.0\x1b]0;PWNED\x07\x1b[2J\u202eEVIL" + "x" * 500
+    shown = kube.server_version()
+    assert shown.startswith("v1.30.0EVILxxx") and shown.isprintable()
+    assert len(shown) < 150
+
+
 def test_a_client_that_hangs_up_early_leaves_no_thread_dying(
     kube: kube_mod.Kube, cluster: FakeKubernetes, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -242,6 +242,8 @@ class FakeKubernetes:
         self.pod_logs: list[tuple[str, list[str]]] = []
         # Remote pod port -> local TCP address that port-forwards reach.
         self.port_targets: dict[int, tuple[str, int]] = {}
+        # What GET /version answers (a test may make it hostile).
+        self.version: dict[str, str] = dict(SERVER_VERSION)
         self._store: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
         self._applied: dict[tuple[str, str, str, str, str], Any] = {}
         # Pods waiting for a Secret or ConfigMap: (namespace, name) -> their behavior.
@@ -1440,7 +1442,7 @@ class FakeKubernetes:
         path = request.path.rstrip("/") or "/"
         parts = [p for p in path.split("/") if p]
         if path == "/version":
-            return _json(SERVER_VERSION)
+            return _json(self.version)
         if path == "/api":
             return _json(
                 {

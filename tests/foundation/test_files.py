@@ -217,3 +217,22 @@ def test_a_password_the_locale_could_not_decode_is_bad_input() -> None:
     # os.environ holds undecodable bytes as surrogates; no encoder takes them.
     with pytest.raises(UsageError, match=r"the registry password for ghcr\.io is not UTF-8 text"):
         Credentials("ghcr.io", "octo", "s3cr\udcffet")
+
+
+@pytest.mark.parametrize("kind", sorted(special_files.SPECIAL))
+@pytest.mark.parametrize("command", ["render", "status"])
+def test_a_kubeconfig_that_is_not_a_file_is_refused_before_helm_or_the_client_reads_it(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, kind: str, command: str
+) -> None:
+    """helm reads the kubeconfig even for `helm version`: from a named pipe it would
+    wait, from a device it would read without end."""
+    config = tmp_path / "bhsvc.yaml"
+    config.write_text(yaml.safe_dump({"kube": {"namespace": "binder"}, "registry": GAR}))
+    kubeconfig = tmp_path / "kubeconfig"
+    problem = special_files.SPECIAL[kind](kubeconfig)
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}{os.pathsep}{kubeconfig}")
+
+    result = run_cli(command, "--config", str(config))
+
+    assert result.code == 2, result.both
+    assert result.err.strip() == f"error: KUBECONFIG: {kubeconfig} {problem}, not a kubeconfig file"

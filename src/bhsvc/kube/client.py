@@ -131,7 +131,7 @@ class Kube:
             client.VersionApi(self.api_client).get_code,
             _request_timeout=(timeout, timeout),
         )
-        return str(info.git_version)
+        return clean(str(info.git_version), 100)  # the server's words
 
     def as_dict(self, obj: Any) -> dict[str, Any]:
         """A client model object in the API's JSON form (camelCase keys)."""

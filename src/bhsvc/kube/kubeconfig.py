@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
 from bhsvc.errors import OperationError, UsageError
+from bhsvc.files import file_kind, shown_path
 from bhsvc.kube.client import Kube, short_reason
 
 # How long a kubeconfig credential plugin (exec: gke-gcloud-auth-plugin, aws ...)
@@ -20,10 +22,24 @@ CREDENTIAL_PLUGIN_TIMEOUT = 60.0
 DEFAULT_KUBECONFIG = "~/.kube/config"
 
 
-def kubeconfig_paths(explicit: str | None, env: dict[str, str]) -> list[Path]:
+def kubeconfig_paths(explicit: str | None, env: Mapping[str, str]) -> list[Path]:
     """The kubeconfig files: the explicit one, else $KUBECONFIG (a list), else ~/.kube/config."""
     raw = explicit or env.get("KUBECONFIG") or DEFAULT_KUBECONFIG
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p]
+
+
+def check_kubeconfig_files(explicit: str | None, env: Mapping[str, str]) -> None:
+    """UsageError when a kubeconfig file that exists is not a regular file: helm and
+    the client would wait on a named pipe, or read a device without end."""
+    name = "--kubeconfig" if explicit else "KUBECONFIG" if env.get("KUBECONFIG") else "kubeconfig"
+    for path in kubeconfig_paths(explicit, env):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue  # missing: said where a kubeconfig is needed
+        if not stat.S_ISREG(mode):
+            kind = file_kind(mode)
+            raise UsageError(f"{name}: {shown_path(path)} is {kind}, not a kubeconfig file")
 
 
 # ---- connecting --------------------------------------------------------------
@@ -79,7 +95,8 @@ def connect(context: str | None, kubeconfig: str | None = None) -> Kube:
     UsageError when `context` is named but not in the kubeconfig; OperationError
     when there is no kubeconfig or it cannot be used.
     """
-    paths = kubeconfig_paths(kubeconfig, dict(os.environ))
+    check_kubeconfig_files(kubeconfig, os.environ)
+    paths = kubeconfig_paths(kubeconfig, os.environ)
     existing = [p for p in paths if p.is_file()]
     where = os.pathsep.join(str(p) for p in paths)
     if not existing:
