@@ -285,6 +285,27 @@ def test_overall_timeout(run_cli: Run, binderhub: Hub) -> None:
     assert 1.0 <= elapsed < 2.5
 
 
+def test_a_proxy_that_closes_each_connection(run_cli: Run, binderhub: Hub) -> None:
+    # `Connection: close` on /versions (its body after the headers) and on the build stream.
+    fake = binderhub(connection_close=True, drip=0.001, drip_on=("versions",), event_delay=0.01)
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 0, result.out
+    doc = document(result)
+    assert doc["binderhub_version"] == VERSION and doc["image"] == fake.image_for(SPEC)
+
+
+def test_a_proxy_that_closes_each_connection_keeps_the_idle_limit(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    fake = binderhub("stalled", connection_close=True, keepalive_interval=0.1)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--idle-timeout", "0.8", "-o", "json")
+    assert result.code == 1
+    assert document(result)["error"].startswith("no build event for 0.8s")
+    assert 0.8 <= time.monotonic() - start < 2.5
+    assert fake.wait_for_stream_end().closed_by_client  # verify's end is closed, not left open
+
+
 def test_huge_log(run_cli: Run, binderhub: Hub) -> None:
     fake = binderhub("huge", log_lines=100_000, keep_events=0)
     result = run_cli("verify", "--url", fake.url, "-o", "json")
