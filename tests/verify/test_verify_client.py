@@ -56,6 +56,11 @@ def test_base_url_gets_one_trailing_slash(url: str, expected: str) -> None:
         ("https://user:pw@hub.example.org/", "not in the URL"),
         ("https://hub.example.org/?x=1", "without '?'"),
         ("http://127.0.0.1:99999/", "not a valid URL"),
+        ("http://a b/", "contains spaces or control characters"),
+        ("http://exa\nmple.org/", "contains spaces or control characters"),
+        ("http://a\x01b/", "contains spaces or control characters"),
+        ("http://a\x85b/", "contains spaces or control characters"),
+        ("https://hub.example.org/\u200bservices/binder/", "invisible formatting character"),
     ],
 )
 def test_bad_urls_are_usage_errors(url: str, complaint: str) -> None:

@@ -409,6 +409,28 @@ def test_bad_input_exits_2_without_a_request(
     assert fake.requests == []
 
 
+@pytest.mark.parametrize(
+    ("path", "complaint"),
+    [
+        ("bind er/", "contains spaces or control characters"),
+        ("bind\x01er/", "contains spaces or control characters"),
+        ("bind\ner/", "contains spaces or control characters"),  # urlsplit would drop it
+        ("bind\u202eer/", "holds an invisible formatting character (U+202E)"),
+    ],
+)
+def test_a_url_with_spaces_or_control_characters_is_bad_input(
+    run_cli: Run, binderhub: Hub, path: str, complaint: str
+) -> None:
+    fake = binderhub(base_url="/binder/")
+    url = f"http://127.0.0.1:{fake.port}/{path}"
+    result = run_cli("verify", "--url", url, "-o", "json")
+    assert result.code == 2
+    error = f"--url {url!r}: {complaint}"
+    assert result.json() == {"ok": False, "error": error, "exit_code": 2}
+    assert result.err == f"error: {error}\n"
+    assert fake.requests == []
+
+
 def test_timeouts_must_be_positive(run_cli: Run) -> None:
     result = run_cli("verify", "--url", "http://127.0.0.1:1/", "--timeout", "0")
     assert result.code == 2
