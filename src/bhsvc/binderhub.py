@@ -86,14 +86,16 @@ def check_token_transport(base_url: str) -> None:
         )
 
 
-def validate_token(token: str | None) -> str | None:
+def validate_token(token: str | None, source: str = "--token") -> str | None:
+    """The token without surrounding blanks, or None; `source` (the flag or the
+    variable it came from) names it in a complaint."""
     if token is None:
         return None
     token = token.strip()
     if not token:
         return None
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
-        raise UsageError("--token: the token contains spaces or control characters")
+        raise UsageError(f"{source}: the token contains spaces or control characters")
     return token
 
 

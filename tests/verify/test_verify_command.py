@@ -239,6 +239,20 @@ def test_auth_with_token_flag_and_env(
     assert "s3cret-token" not in result.out + result.err
 
 
+def test_a_bad_token_from_the_environment_is_named_so(
+    run_cli: Run, binderhub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = binderhub()
+    monkeypatch.setenv("BHSVC_TOKEN", "two words")
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 2
+    error = "BHSVC_TOKEN: the token contains spaces or control characters"
+    assert result.json() == {"ok": False, "error": error, "exit_code": 2}
+    assert fake.requests == []
+    flag = run_cli("verify", "--url", fake.url, "--token", "two words")  # --token goes first
+    assert flag.err == "error: --token: the token contains spaces or control characters\n"
+
+
 def test_token_without_the_access_scope(run_cli: Run, binderhub: Hub) -> None:
     fake = binderhub(token="good", unscoped_tokens={"weak-token": "alice"})
     result = run_cli("verify", "--url", fake.url, "--token", "weak-token")
