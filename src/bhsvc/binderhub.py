@@ -22,6 +22,7 @@ from bhsvc.events import auth_advice
 from bhsvc.httpio import READ_SIZE, Connection, Timeout, connect_error, open_request
 from bhsvc.registry.endpoints import is_loopback
 from bhsvc.server_text import clean
+from bhsvc.text import unplain_problem
 
 USER_AGENT = "bhsvc-verify"
 MAX_JSON_BYTES = 1 << 20
@@ -49,6 +50,13 @@ def normalize_base_url(url: str) -> str:
     url = url.strip()
     # Messages show the URL without user info and query, where people paste tokens.
     shown = re.sub(r"//[^/?#]*@", "//", url, count=1).split("?")[0].split("#")[0]
+    # Before urlsplit, which drops tabs and line breaks without a word (exa\nmple.org
+    # would become example.org); http.client refuses the rest with a traceback.
+    if any(ch.isspace() or ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in url):
+        raise UsageError(f"--url {shown!r}: contains spaces or control characters")
+    problem = unplain_problem(url)
+    if problem:
+        raise UsageError(f"--url {shown!r}: {problem}")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -78,14 +86,16 @@ def check_token_transport(base_url: str) -> None:
         )
 
 
-def validate_token(token: str | None) -> str | None:
+def validate_token(token: str | None, source: str = "--token") -> str | None:
+    """The token without surrounding blanks, or None; `source` (the flag or the
+    variable it came from) names it in a complaint."""
     if token is None:
         return None
     token = token.strip()
     if not token:
         return None
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
-        raise UsageError("--token: the token contains spaces or control characters")
+        raise UsageError(f"{source}: the token contains spaces or control characters")
     return token
 
 

@@ -239,9 +239,10 @@ def verify(
     """Build a repository through BinderHub and check that the image was pushed."""
     from bhsvc.commands.verify import run
 
+    token_source = "--token"
     if token is None:
-        token = private_env.get(HUB_TOKEN_ENV)
-    run(config, url, token, repo, timeout, idle_timeout, output.value)
+        token, token_source = private_env.get(HUB_TOKEN_ENV), HUB_TOKEN_ENV
+    run(config, url, token, repo, timeout, idle_timeout, output.value, token_source)
 
 
 @app.command("connect-hub")

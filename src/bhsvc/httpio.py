@@ -5,8 +5,9 @@ then holds a plain http.client read open for as long as it likes. Here the
 response's socket reads check a deadline (a `time.monotonic()` value) that the
 caller gives and may move, and connecting, the TLS handshake and sending the
 request end by it too. http.client still parses the response and decodes
-chunked bodies (`read1`, `readline`). Standard library only, so importing this
-costs nothing.
+chunked bodies (`read1`, `readline`), reading through the socket's own file, so
+a `Connection: close` response keeps its socket until it is closed. Standard
+library only, so importing this costs nothing.
 """
 
 from __future__ import annotations
@@ -42,14 +43,22 @@ class _DeadlineReader(io.RawIOBase):
 
     def __init__(self, sock: socket.socket, conn: Connection) -> None:
         self._sock = sock
+        # Read through the socket's own file, as a plain HTTPResponse does: it keeps the
+        # socket open when http.client closes the connection after the headers of a
+        # `Connection: close` response, until the response has read its body.
+        self._file = sock.makefile("rb", buffering=0)
         self._conn = conn
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: Any) -> int | None:
         self._sock.settimeout(self._conn.time_left())
-        return self._sock.recv_into(buffer)
+        return self._file.readinto(buffer)
+
+    def close(self) -> None:
+        self._file.close()  # the last user of a closed connection's socket closes it
+        super().close()
 
     def makefile(self, mode: str) -> io.BufferedReader:
         # http.client asks its "socket" for a file once, to read the response from.
@@ -61,6 +70,7 @@ class Connection(http.client.HTTPConnection):
 
     def __init__(self, scheme: str, host: str, port: int | None, deadline: float) -> None:
         self.deadline = deadline
+        self._response: http.client.HTTPResponse | None = None
         self._tls: ssl.SSLContext | None = None
         if scheme == "https":
             self._tls = ssl.create_default_context()
@@ -88,6 +98,17 @@ class Connection(http.client.HTTPConnection):
     ) -> http.client.HTTPResponse:
         reader: Any = _DeadlineReader(sock, self)  # all HTTPResponse wants is makefile("rb")
         return http.client.HTTPResponse(reader, *args, **kwargs)
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        self._response = super().getresponse()
+        return self._response
+
+    def close(self) -> None:
+        super().close()
+        # http.client lets go of a `Connection: close` response, which holds the socket
+        # open until it is closed: closing the connection ends that one too.
+        if self._response is not None:
+            self._response.close()
 
 
 def connect_error(origin: str, err: BaseException) -> OperationError:

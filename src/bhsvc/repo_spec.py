@@ -10,6 +10,7 @@ import re
 from urllib.parse import quote, unquote, urlsplit
 
 from bhsvc.errors import UsageError
+from bhsvc.text import unplain_problem
 
 EXAMPLE = "gh/binder-examples/requirements/HEAD"
 
@@ -41,6 +42,9 @@ def parse_repo(text: str) -> str:
         raise UsageError(f"--repo: empty; expected <provider>/<spec>, e.g. {EXAMPLE}")
     if any(ch.isspace() or ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in text):
         raise UsageError(f"--repo {text!r}: contains spaces or control characters")
+    problem = unplain_problem(text)  # bidi overrides and zero-width characters hide in a spec
+    if problem:
+        raise UsageError(f"--repo {text!r}: {problem}")
     if re.match(r"(?i)https?://", text):
         return _from_url(text)
     spec = text.strip("/")

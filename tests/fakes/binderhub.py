@@ -25,7 +25,8 @@ What it reproduces, from BinderHub's handlers:
 
 Scenarios: success, failure (at the build, or with `fail_when_pushing` at the
 push), cached, stalled, slow (set `event_delay`), huge (set `log_lines`). UI mode
-is `api_only=False`; auth is `token=...`.
+is `api_only=False`; auth is `token=...`; `connection_close=True` answers as a
+proxy that closes each connection after its response.
 
 Run it on its own (for benchmarks), from tests/: `python -m fakes.binderhub --scenario
 huge --log-lines 100000` prints the port, then serves until killed.
@@ -163,6 +164,9 @@ class FakeBinderHub(Served):
     drip: float = 0.0
     drip_on: tuple[str, ...] = ("versions", "build")
     drip_from: int = 0
+    # Every response says `Connection: close` (as some proxies do) and the server hangs
+    # up after it; http.client then closes its socket before the body is read.
+    connection_close: bool = False
     version: str = VERSION
     image_prefix: str = IMAGE_PREFIX
     image_name: str | None = None  # report this imageName instead (a broken or hostile BinderHub)
@@ -348,6 +352,11 @@ class _Handler(Handler):
             self._written += 1
             if self.fake._stopping.wait(self._drip):
                 raise BrokenPipeError("the server is shutting down")
+
+    def end_headers(self) -> None:
+        if self.fake.connection_close:
+            self.send_header("Connection", "close")  # also ends the connection after this response
+        super().end_headers()
 
     def flush_headers(self) -> None:
         self._write(b"".join(self._headers_buffer))  # type: ignore[attr-defined]

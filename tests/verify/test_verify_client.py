@@ -56,6 +56,11 @@ def test_base_url_gets_one_trailing_slash(url: str, expected: str) -> None:
         ("https://user:pw@hub.example.org/", "not in the URL"),
         ("https://hub.example.org/?x=1", "without '?'"),
         ("http://127.0.0.1:99999/", "not a valid URL"),
+        ("http://a b/", "contains spaces or control characters"),
+        ("http://exa\nmple.org/", "contains spaces or control characters"),
+        ("http://a\x01b/", "contains spaces or control characters"),
+        ("http://a\x85b/", "contains spaces or control characters"),
+        ("https://hub.example.org/\u200bservices/binder/", "invisible formatting character"),
     ],
 )
 def test_bad_urls_are_usage_errors(url: str, complaint: str) -> None:
@@ -161,6 +166,28 @@ def test_stream_that_ends_early(binderhub: Callable[..., FakeBinderHub]) -> None
     assert "(last phase: fetching)" in outcome.message
 
 
+# A proxy's `Connection: close`: http.client closes its connection once it has the
+# headers and hands the body on to the response, which must still read it.
+
+
+def test_versions_from_a_server_that_closes_the_connection(
+    binderhub: Callable[..., FakeBinderHub],
+) -> None:
+    # Dripping, so the body arrives after http.client has closed its end.
+    fake = binderhub(connection_close=True, drip=0.001, drip_on=("versions",))
+    versions = get_versions(Target(fake.url), 10)
+    assert (versions.binderhub, versions.builder) == (VERSION, BUILDER_IMAGE)
+
+
+def test_a_build_stream_from_a_server_that_closes_the_connection(
+    binderhub: Callable[..., FakeBinderHub],
+) -> None:
+    fake = binderhub("slow", connection_close=True, event_delay=0.01, log_lines=3)
+    outcome, tracker = read_all(fake)
+    assert outcome.ok and outcome.image == fake.image_for(SPEC)
+    assert tracker.events == fake.wait_for_stream_end().event_count
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -206,13 +233,17 @@ def test_tls_certificate_not_trusted(binderhub: Callable[..., FakeBinderHub]) ->
     )
 
 
+@pytest.mark.parametrize("close", [False, True], ids=["keep-alive", "connection-close"])
 def test_https_with_a_trusted_certificate(
-    binderhub: Callable[..., FakeBinderHub], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    binderhub: Callable[..., FakeBinderHub],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    close: bool,
 ) -> None:
     tls = make_tls()
     (tmp_path / "ca.pem").write_bytes(tls.ca_pem)
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # OpenSSL's own trust override
-    fake = binderhub(tls=tls, log_lines=3, split_events=True)
+    fake = binderhub(tls=tls, log_lines=3, split_events=True, connection_close=close)
     assert get_versions(Target(fake.url), 5).binderhub == VERSION
     outcome, _ = read_all(fake)
     assert outcome.ok and outcome.image == fake.image_for(SPEC)

@@ -239,6 +239,20 @@ def test_auth_with_token_flag_and_env(
     assert "s3cret-token" not in result.out + result.err
 
 
+def test_a_bad_token_from_the_environment_is_named_so(
+    run_cli: Run, binderhub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = binderhub()
+    monkeypatch.setenv("BHSVC_TOKEN", "two words")
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 2
+    error = "BHSVC_TOKEN: the token contains spaces or control characters"
+    assert result.json() == {"ok": False, "error": error, "exit_code": 2}
+    assert fake.requests == []
+    flag = run_cli("verify", "--url", fake.url, "--token", "two words")  # --token goes first
+    assert flag.err == "error: --token: the token contains spaces or control characters\n"
+
+
 def test_token_without_the_access_scope(run_cli: Run, binderhub: Hub) -> None:
     fake = binderhub(token="good", unscoped_tokens={"weak-token": "alice"})
     result = run_cli("verify", "--url", fake.url, "--token", "weak-token")
@@ -283,6 +297,27 @@ def test_overall_timeout(run_cli: Run, binderhub: Hub) -> None:
     doc = document(result)
     assert doc["error"] == "the build did not finish within --timeout 1s (phase: building)"
     assert 1.0 <= elapsed < 2.5
+
+
+def test_a_proxy_that_closes_each_connection(run_cli: Run, binderhub: Hub) -> None:
+    # `Connection: close` on /versions (its body after the headers) and on the build stream.
+    fake = binderhub(connection_close=True, drip=0.001, drip_on=("versions",), event_delay=0.01)
+    result = run_cli("verify", "--url", fake.url, "-o", "json")
+    assert result.code == 0, result.out
+    doc = document(result)
+    assert doc["binderhub_version"] == VERSION and doc["image"] == fake.image_for(SPEC)
+
+
+def test_a_proxy_that_closes_each_connection_keeps_the_idle_limit(
+    run_cli: Run, binderhub: Hub
+) -> None:
+    fake = binderhub("stalled", connection_close=True, keepalive_interval=0.1)
+    start = time.monotonic()
+    result = run_cli("verify", "--url", fake.url, "--idle-timeout", "0.8", "-o", "json")
+    assert result.code == 1
+    assert document(result)["error"].startswith("no build event for 0.8s")
+    assert 0.8 <= time.monotonic() - start < 2.5
+    assert fake.wait_for_stream_end().closed_by_client  # verify's end is closed, not left open
 
 
 def test_huge_log(run_cli: Run, binderhub: Hub) -> None:
@@ -385,6 +420,28 @@ def test_bad_input_exits_2_without_a_request(
     result = run_cli("verify", *(arg.replace(URL, fake.url) for arg in args))
     assert result.code == 2, result.err
     assert message in result.err
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("path", "complaint"),
+    [
+        ("bind er/", "contains spaces or control characters"),
+        ("bind\x01er/", "contains spaces or control characters"),
+        ("bind\ner/", "contains spaces or control characters"),  # urlsplit would drop it
+        ("bind\u202eer/", "holds an invisible formatting character (U+202E)"),
+    ],
+)
+def test_a_url_with_spaces_or_control_characters_is_bad_input(
+    run_cli: Run, binderhub: Hub, path: str, complaint: str
+) -> None:
+    fake = binderhub(base_url="/binder/")
+    url = f"http://127.0.0.1:{fake.port}/{path}"
+    result = run_cli("verify", "--url", url, "-o", "json")
+    assert result.code == 2
+    error = f"--url {url!r}: {complaint}"
+    assert result.json() == {"ok": False, "error": error, "exit_code": 2}
+    assert result.err == f"error: {error}\n"
     assert fake.requests == []
 
 

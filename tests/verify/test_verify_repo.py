@@ -89,6 +89,12 @@ def test_github_urls_become_gh_specs(url: str, spec: str) -> None:
         ("gh/org/repo/HEAD?x=1", "contains '?' or '#'"),
         ("gh/a b/c/d", "contains spaces or control characters"),
         ("gh/a\x1b[31m/c/d", "contains spaces or control characters"),
+        ("gh/a/b/\u202eHEAD", "holds an invisible formatting character (U+202E)"),
+        ("gh/a/b/\u2066HEAD\u2069", "holds an invisible formatting character (U+2066)"),
+        ("gh/a\u200b/b/HEAD", "holds an invisible formatting character (U+200B)"),
+        ("gh/a/b\u200f/HEAD", "holds an invisible formatting character (U+200F)"),
+        ("\ufeffgh/a/b/HEAD", "holds an invisible formatting character (U+FEFF)"),
+        ("https://github.com/o/r\u202a", "holds an invisible formatting character (U+202A)"),
         (
             "git/https://github.com/o/r.git/HEAD",
             "the git provider takes the repository URL escaped: "
@@ -139,4 +145,16 @@ def test_an_unknown_provider_is_bad_input_before_any_request(
     assert result.err.strip().endswith(
         "for a GitHub repository: gh/binder-examples/requirements/HEAD"
     )
+    assert fake.requests == []
+
+
+def test_invisible_characters_are_bad_input_shown_escaped(
+    run_cli: Callable[..., CliRun], binderhub: Callable[..., FakeBinderHub]
+) -> None:
+    fake = binderhub()
+    result = run_cli("verify", "--url", fake.url, "--repo", "gh/a/b/\u202eHEAD", "-o", "json")
+    assert result.code == 2
+    error = "--repo 'gh/a/b/\\u202eHEAD': holds an invisible formatting character (U+202E)"
+    assert result.json() == {"ok": False, "error": error, "exit_code": 2}
+    assert result.err == f"error: {error}\n"  # escaped: the override never reaches the terminal
     assert fake.requests == []

@@ -182,10 +182,11 @@ def run(
     timeout: float,
     idle_timeout: float,
     output: str,
+    token_source: str = "--token",
 ) -> None:
     # Everything the user typed is checked before any connection is made.
     spec = parse_repo(repo)
-    token = validate_token(token)
+    token = validate_token(token, token_source)
     if timeout <= 0 or idle_timeout <= 0:
         raise UsageError("--timeout and --idle-timeout must be more than 0 seconds")
     base_url = normalize_base_url(url) if url is not None else None
