@@ -57,6 +57,11 @@ def normalize_base_url(url: str) -> str:
     problem = unplain_problem(url)
     if problem:
         raise UsageError(f"--url {shown!r}: {problem}")
+    if not url.isascii():  # http.client sends ASCII only, and says so with a traceback
+        raise UsageError(
+            f"--url {shown!r}: holds characters outside ASCII: write the path %-encoded "
+            "and the host name in its ASCII form (xn--...)"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

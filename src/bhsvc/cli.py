@@ -200,7 +200,7 @@ def verify(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--url",
-            help="BinderHub's base URL, e.g. https://hub.example.org/services/binder/ "
+            help="BinderHub's base URL, as in the example above "
             "(default: port-forward to the release's BinderHub pod).",
             show_default=False,
         ),
@@ -209,9 +209,8 @@ def verify(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--token",
-            help="JupyterHub API token sent as 'Authorization: Bearer' (needs "
-            "access:services!service=<name> when BinderHub runs with hub auth). "
-            f"Default: ${HUB_TOKEN_ENV}, which keeps it out of the process list.",
+            help="JupyterHub API token sent as 'Authorization: Bearer' (its scope: see "
+            f"above). Default: ${HUB_TOKEN_ENV}, which keeps it out of the process list.",
             show_default=False,
         ),
     ] = None,
@@ -220,7 +219,9 @@ def verify(
         typer.Option(
             "--repo",
             help="What to build: BinderHub's <provider>/<spec> (gh/<owner>/<repo>/<ref>, "
-            "gl/..., git/..., zenodo/...), or a GitHub URL (.../tree/<ref> for a branch).",
+            "gl/..., git/..., zenodo/...), or a GitHub URL (.../tree/<ref> for a branch). "
+            "Default: the repository named above.",
+            show_default=False,
         ),
     ] = "gh/binder-examples/requirements/HEAD",
     timeout: Annotated[
@@ -236,7 +237,13 @@ def verify(
     ] = 600.0,
     output: OutputOpt = Output.text,
 ) -> None:
-    """Build a repository through BinderHub and check that the image was pushed."""
+    """Build a repository through BinderHub and check that the image was pushed.
+
+    For example: bhsvc verify --url https://hub.example.org/services/binder/
+
+    Without --repo it builds gh/binder-examples/requirements/HEAD. When BinderHub
+    runs with hub auth, the token needs the scope access:services!service=<name>.
+    """
     from bhsvc.commands.verify import run
 
     token_source = "--token"

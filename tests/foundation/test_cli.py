@@ -213,6 +213,26 @@ def test_dash_h_is_help(args: list[str]) -> None:
     assert f"Usage: bhsvc {' '.join(args[:-1])}".rstrip() in proc.stdout
 
 
+COMMANDS = ["init", "deploy", "verify", "connect-hub", "render", "status", "doctor",
+            "uninstall", "adopt"]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_without_a_terminal_cuts_nothing(command: str) -> None:
+    """A CI log or a pipe gets 80 columns: an example URL, a scope or a default that
+    does not fit an option's cell would be cut to `…`, and could not be copied."""
+    proc = bhsvc(command, "--help", env={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout, proc.stdout
+
+
+def test_verify_help_names_the_repository_it_builds_by_default() -> None:
+    from bhsvc.repo_spec import EXAMPLE
+
+    proc = bhsvc("verify", "--help", env={"COLUMNS": "80"})
+    assert f"Without --repo it builds {EXAMPLE}." in " ".join(proc.stdout.split())
+
+
 def test_shell_completion_script_for_bash() -> None:
     proc = bhsvc("--show-completion", env={"SHELL": "/bin/bash"})
     assert proc.returncode == 0, proc.stderr

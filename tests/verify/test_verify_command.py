@@ -408,6 +408,8 @@ URL = "{url}"
             "gh specs are gh/<owner>/<repo>/<ref>",
         ),
         (["--url", URL, "--repo", "requirements"], "expected <provider>/<spec>"),
+        (["--url", "http://127.0.0.1:1/é/"], "holds characters outside ASCII"),
+        (["--url", "http://bücher.example/"], "host name in its ASCII form (xn--...)"),
         (["--url", URL, "--token", "two words"], "--token: the token contains spaces"),
         ([], "port-forward mode needs it"),
         (["--config", "missing.yaml"], "missing.yaml: config file not found"),
