@@ -107,7 +107,7 @@ def check_writable(path: Path, inputs: Iterable[Path]) -> None:
     regular file whose first line is not bhsvc's header may be the user's only copy of
     something; a link, a named pipe or a device is not bhsvc's either (the write would
     replace the link, and reading a pipe or a device may never end)."""
-    name = str(path)
+    name = files.shown_path(path)  # a path may hold terminal escapes
     target = os.path.realpath(path)
     if any(os.path.realpath(p) == target for p in inputs):
         raise UsageError(f"{name}: bhsvc reads this file in this run and never writes over it")

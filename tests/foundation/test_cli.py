@@ -331,6 +331,33 @@ def test_render_writes_nothing_when_a_file_it_writes_is_a_directory(
     assert [p.name for p in out.iterdir()] == ["binderhub-service.yaml"]
 
 
+def test_render_shows_paths_escaped(tmp_path: Path, helm_env: dict[str, str]) -> None:
+    """A folder name holding a terminal escape cannot repaint the terminal: the wrote
+    lines, the step's line and a refusal show it escaped, as every message does."""
+    folder = tmp_path / "esc\x1b[31mRED"
+    folder.mkdir()
+    config = folder / "bhsvc.yaml"
+    shutil.copy(ROOT / "examples" / "gar.yaml", config)
+    shown = f"{tmp_path}/esc\\x1b[31mRED/.bhsvc/rendered"
+
+    proc = bhsvc("render", "-c", str(config), env=helm_env)
+
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert f"(2 files in {shown})" in proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"wrote {shown}/binderhub-service.values.yaml",
+        f"wrote {shown}/binderhub-service.yaml",
+    ]
+
+    (folder / ".bhsvc" / "rendered" / "binderhub-service.yaml").write_text("mine\n")
+    proc = bhsvc("render", "-c", str(config), env=helm_env)
+
+    assert proc.returncode == 2
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert f"error: {shown}/binderhub-service.yaml exists and bhsvc did not" in proc.stderr
+
+
 def test_render_extends_the_hubs_own_values_files_as_deploy_does(
     tmp_path: Path, helm_env: dict[str, str]
 ) -> None:
