@@ -391,6 +391,17 @@ def test_empty_sections_mean_their_defaults() -> None:
     assert (config.binderhub.values, config.hub.values_files, config.hub.values) == ({}, [], {})
 
 
+@pytest.mark.parametrize("empty", ["", None])
+def test_an_empty_file_key_means_its_default(empty: str | None) -> None:
+    """`key: ""` is a blank `key:` (Path("") would be the folder "."), as for kube.context."""
+    ghcr = {"provider": "ghcr", "username": "octo", "password_file": empty}
+    assert parse_config(base(registry=ghcr), "f").registry.password_file is None
+    gar = {"project": "my-project", "region": "us", "key_file": empty, "pull_key_file": empty}
+    config = parse_config(base(registry__gar=gar, hub={"enabled": True}), "f", Path("/site"))
+    assert config.key_file == Path("/site/.bhsvc/binderhub-pusher-key.json")
+    assert config.pull_key_file == Path("/site/.bhsvc/binderhub-puller-key.json")
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
@@ -404,6 +415,7 @@ def test_empty_sections_mean_their_defaults() -> None:
         ({"kube__context": ["a"]}, "kube.context: expected text, got a list"),
         ({"binderhub__values": ["a"]}, "binderhub.values: expected a mapping, got a list"),
         ({"hub__values_files": [None]}, "hub.values_files.0: is empty; expected a path"),
+        ({"hub__values_files": ["a.yaml", ""]}, "hub.values_files.1: is empty; expected a path"),
         ({"hub__values_files": "hub.yaml"}, "hub.values_files: expected a list, got text"),
         ({"hub__values_files": [{"a": 1}]}, "hub.values_files.0: expected a path, got a mapping"),
         ({"registry__gar__key_file": 5}, "registry.gar.key_file: expected a path, got a number"),

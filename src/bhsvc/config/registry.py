@@ -16,8 +16,8 @@ from pydantic import AfterValidator, Field, StrictInt, model_validator
 
 from bhsvc.config.rules import (
     URL_PATH_CHARS,
-    FilePath,
     KeyProblem,
+    OptionalFilePath,
     Strict,
     check_plain,
     checker,
@@ -181,7 +181,7 @@ class GarSettings(Strict):
         "access token from the GKE metadata server (it lives at most an hour), and the "
         "cluster's nodes pull images as their own service account (node_service_account).",
     )
-    key_file: FilePath | None = Field(
+    key_file: OptionalFilePath = Field(
         default=None,
         description="Where bhsvc init writes the pusher's JSON key (mode 0600) and bhsvc "
         "deploy reads it (auth key). Empty: .bhsvc/<service account>-key.json next to the "
@@ -195,7 +195,7 @@ class GarSettings(Strict):
         "repository only, so the hub never holds push credentials). Empty: "
         "<binderhub.release>-puller.",
     )
-    pull_key_file: FilePath | None = Field(
+    pull_key_file: OptionalFilePath = Field(
         default=None,
         description="Where bhsvc init writes the pull service account's JSON key (mode 0600) "
         "and bhsvc deploy reads it (auth key with hub.enabled). Empty: "
@@ -378,7 +378,7 @@ class RegistrySettings(Strict):
         "GitHub name of up to 39 letters, digits and '-', a Quay.io name of letters, "
         "digits, '.', '_' and '-' or a robot account <namespace>+<robot>.",
     )
-    password_file: FilePath | None = Field(
+    password_file: OptionalFilePath = Field(
         default=None,
         description="File holding the registry password or access token. Empty: the "
         f"environment variable {REGISTRY_PASSWORD_ENV}. Never write the password here. "
