@@ -432,6 +432,25 @@ def test_wrong_kinds_of_value_are_named_in_plain_words(
         assert leak not in message
 
 
+@pytest.mark.parametrize(
+    "key", ["binderhub.api_only", "hub.enabled", "hub.auth", "hub.fancy_profiles"]
+)
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [("off", "text"), ("yes", "text"), ("1", "text"), ("true", "text"), (1, "a number"),
+     (0, "a number"), (1.0, "a number")],
+)  # fmt: skip
+def test_true_false_keys_take_true_or_false_only(key: str, value: object, got: str) -> None:
+    message = error_of(base(**{key.replace(".", "__"): value}))
+    assert message.splitlines()[1:] == [f"  {key}: expected true or false, got {got}"]
+
+
+def test_cleanup_dry_run_takes_true_or_false_only() -> None:
+    cleanup = {"untagged_after_days": 7, "dry_run": "no"}
+    message = error_of(base(registry__gar__cleanup=cleanup))
+    assert "\n  registry.gar.cleanup.dry_run: expected true or false, got text" in message
+
+
 def test_hub_image_by_digest_with_or_without_a_tag() -> None:
     digest = "sha256:" + "0123456789abcdef" * 4
     for image in (f"registry.example.org/hub@{digest}", f"quay.io/me/hub:4.4.0-fp@{digest}"):

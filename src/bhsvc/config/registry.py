@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StrictInt, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, model_validator
 
 from bhsvc.config.rules import (
     URL_PATH_CHARS,
@@ -129,7 +129,7 @@ class GarCleanup(Strict):
         description="Delete every version, tagged or not, once it is older than this many "
         f"days (since it was pushed). 1 to {MAX_CLEANUP_DAYS}; empty: no age limit.",
     )
-    dry_run: bool = Field(
+    dry_run: StrictBool = Field(
         default=False,
         description="Artifact Registry's dry-run mode (the repository's "
         "cleanup_policy_dry_run): the policies are evaluated and the versions they would "

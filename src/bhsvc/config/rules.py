@@ -31,7 +31,8 @@ class KeyProblem(ValueError):
 
 
 class Strict(BaseModel):
-    """A section of the file: unknown keys refused, never changed once built."""
+    """A section of the file: unknown keys refused, never changed once built. Its
+    true/false keys are StrictBool: pydantic's bool would take "off", "yes", "1", 1, 0."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
