@@ -333,6 +333,25 @@ def test_consistent_registries_are_accepted(
 
 
 @pytest.mark.parametrize(
+    ("server", "port"),
+    [
+        ("registry.example.org:99999", "99999"),
+        ("registry.example.org:0", "0"),
+        ("https://registry.example.org:65536/v2/", "65536"),
+        ("registry.example.org:" + "9" * 5000, "9" * 19 + "…"),
+    ],
+)
+def test_a_registry_server_port_is_1_to_65535(server: str, port: str) -> None:
+    settings = {"provider": "generic", "username": "bot", "server": server}
+    message = error_of(registry(**settings, image_prefix="registry.example.org/binder-"))
+    assert f"\n  registry.server: '{server[:50]}" in message
+    assert f"has port {port}: a port is 1 to 65535" in message
+    highest = {**settings, "server": "registry.example.org:65535"}
+    config = parse_config(registry(**highest, image_prefix="registry.example.org:65535/b-"), "f")
+    assert config.registry_server == "registry.example.org:65535"
+
+
+@pytest.mark.parametrize(
     ("key", "value"),
     [("username", "me"), ("password_file", "token"), ("server", "europe-west10-docker.pkg.dev")],
 )

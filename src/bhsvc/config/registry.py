@@ -278,7 +278,10 @@ _ACCOUNT_CHECKS: dict[str, Callable[[str], str]] = {
 }
 
 _HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
-_SERVER = re.compile(rf"(https?://)?(?P<host>{_HOST_NAME}(:[0-9]+)?)(/[/{URL_PATH_CHARS}]*)?")
+_SERVER = re.compile(
+    rf"(https?://)?(?P<host>{_HOST_NAME}(:(?P<port>[0-9]+))?)(/[/{URL_PATH_CHARS}]*)?"
+)
+MAX_PORT = 65535
 
 
 def _registry_host(host: str) -> str:
@@ -306,11 +309,16 @@ def image_host(reference: str) -> str:
 
 
 def _check_server(value: str) -> str:
-    if server_host(value) is None:
+    match = _SERVER.fullmatch(value)
+    if match is None:
         raise ValueError(
             f"{shown(value)} is not a registry server (a host such as registry.example.org, "
             "host:port, or an https:// URL)"
         )
+    port = match["port"]
+    # Length first: int() of thousands of digits is refused by Python itself.
+    if port is not None and (len(port) > len(str(MAX_PORT)) or not 1 <= int(port) <= MAX_PORT):
+        raise ValueError(f"{shown(value)} has port {clip(port, 20)}: a port is 1 to {MAX_PORT}")
     return value
 
 
@@ -364,8 +372,9 @@ class RegistrySettings(Strict):
     server: RegistryServer | None = Field(
         default=None,
         description="Registry server the credentials are for, as docker's config.json "
-        "names it (host, host:port or URL). Required with provider generic, where "
-        "image_prefix must name the same host; dockerhub, ghcr and quay default to "
+        "names it (host, host:port or URL; a port is 1 to 65535). Required with provider "
+        "generic, where image_prefix must name the same host; dockerhub, ghcr and quay "
+        "default to "
         "https://index.docker.io/v1/, ghcr.io and quay.io and accept no other host. "
         "Refused with gar.",
     )
