@@ -175,8 +175,34 @@ def test_ctrl_c_with_json_output_gives_exit_130_and_a_document(tmp_path: Path) -
         (["render", "--colour"], "error: No such option: --colour (see 'bhsvc render --help')"),
         (
             ["deploy", "--dry-run", "--timeout", "0"],
-            "error: Invalid value for '--timeout': 0 is not in the range x>=1. "
+            "error: Invalid value for '--timeout': 0 is not in the range 1<=x<=86400. "
             "(see 'bhsvc deploy --help')",
+        ),
+        # helm would refuse it only after bhsvc changed the cluster.
+        (
+            ["deploy", "--dry-run", "--timeout", "99999999999999999999"],
+            "error: Invalid value for '--timeout': 99999999999999999999 is not in the range "
+            "1<=x<=86400. (see 'bhsvc deploy --help')",
+        ),
+        (
+            ["connect-hub", "--timeout", "86401"],
+            "error: Invalid value for '--timeout': 86401 is not in the range 1<=x<=86400. "
+            "(see 'bhsvc connect-hub --help')",
+        ),
+        (
+            ["uninstall", "--timeout", "10000000000"],
+            "error: Invalid value for '--timeout': 10000000000 is not in the range "
+            "1<=x<=86400. (see 'bhsvc uninstall --help')",
+        ),
+        (
+            ["verify", "--timeout", "inf"],
+            "error: Invalid value for '--timeout': inf is not in the range 0.001<=x<=86400. "
+            "(see 'bhsvc verify --help')",
+        ),
+        (
+            ["verify", "--idle-timeout", "nan"],
+            "error: Invalid value for '--idle-timeout': nan is not a number of seconds "
+            "(see 'bhsvc verify --help')",
         ),
         (["nosuch"], "error: No such command 'nosuch'. (see 'bhsvc --help')"),
     ],
