@@ -571,6 +571,29 @@ def test_dry_run_says_when_the_push_credentials_are_not_there_yet(
                and "key file not found" in n for n in json.loads(hub.stdout)["notes"])  # fmt: skip
 
 
+@pytest.mark.parametrize("where", ["file", "variable"])
+def test_a_password_of_blanks_is_empty_wherever_it_comes_from(
+    tmp_path: Path, helm_env: dict[str, str], where: str
+) -> None:
+    registry = {"provider": "ghcr", "username": "octo"}
+    if where == "file":
+        (tmp_path / "token").write_text("  \t \n")
+        registry["password_file"] = "token"
+    config = tmp_path / "bhsvc.yaml"
+    config.write_text(yaml.safe_dump({"kube": {"namespace": "binder"}, "registry": registry}))
+    env = {**helm_env, "KUBECONFIG": str(tmp_path / "none"), "BHSVC_REGISTRY_PASSWORD": "   "}
+
+    proc = bhsvc("deploy", "--dry-run", "-c", str(config), "-o", "json", env=env)
+
+    assert proc.returncode == 0, proc.stderr
+    [note] = json.loads(proc.stdout)["notes"]
+    empty = {
+        "file": f"{tmp_path / 'token'}: the password file is empty",
+        "variable": "registry.password_file is not set and BHSVC_REGISTRY_PASSWORD is empty",
+    }
+    assert note.startswith(f"deploy would stop here (exit code 2): {empty[where]}")
+
+
 def test_render_resolves_a_local_chart_from_the_config_files_folder(
     tmp_path: Path, helm_env: dict[str, str]
 ) -> None:
