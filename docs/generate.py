@@ -318,7 +318,13 @@ def config_page() -> str:
         "Every key of the configuration file that all `bhsvc` commands read "
         "(`--config`, default `./bhsvc.yaml`). Keys are snake_case; unknown keys, and a key "
         "given twice in one section, are refused. An empty `binderhub:`, `hub:`, `values:` "
-        "or `values_files:` (nothing under it) means the same as leaving it out. An invalid "
+        "or `values_files:` (nothing under it) means the same as leaving it out; so does "
+        'empty text (`""`) in `kube.context`, `binderhub.chart`, `hub.chart` and the '
+        "file keys `registry.password_file`, `registry.gar.key_file` and "
+        "`registry.gar.pull_key_file`, while an empty path in `hub.values_files` is "
+        'refused. A true/false key takes `true` or `false`: quoted text such as `"off"` '
+        "and numbers such as `1` are refused. "
+        "An invalid "
         "file stops the command with "
         "exit code 2 and one line per bad key, naming its path (for example "
         "`registry.gar.region`); an unknown key is named by its line and column. "

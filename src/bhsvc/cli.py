@@ -7,6 +7,7 @@ so `bhsvc --help` stays fast.
 from __future__ import annotations
 
 import enum
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
@@ -84,10 +85,27 @@ YesOpt = Annotated[
     bool,
     typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a terminal)."),
 ]
+# Longer than any real wait: helm takes a --timeout below 10^10 s only, and refuses a
+# longer one after bhsvc has changed the cluster.
+MAX_TIMEOUT = 86400
 HelmTimeoutOpt = Annotated[
     int,
-    typer.Option("--timeout", help="Seconds each helm release may take to become ready.", min=1),
+    typer.Option(
+        "--timeout",
+        help="Seconds each helm release may take to become ready (at most 86400, a day).",
+        min=1,
+        max=MAX_TIMEOUT,
+    ),
 ]
+
+
+def _a_number(value: float) -> float:
+    # float() reads "nan", which passes every range check (each comparison is false).
+    if math.isnan(value):
+        raise typer.BadParameter("nan is not a number of seconds")
+    return value
+
+
 DEFAULT_CONFIG = Path("bhsvc.yaml")
 
 
@@ -225,14 +243,24 @@ def verify(
         ),
     ] = "gh/binder-examples/requirements/HEAD",
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Give up after this many seconds in all.", min=0.001)
+        float,
+        typer.Option(
+            "--timeout",
+            help="Give up after this many seconds in all (at most 86400, a day).",
+            min=0.001,
+            max=MAX_TIMEOUT,
+            callback=_a_number,
+        ),
     ] = 1800.0,
     idle_timeout: Annotated[
         float,
         typer.Option(
             "--idle-timeout",
-            help="Give up when no build event (keepalives do not count) comes for this long.",
+            help="Give up when no build event (keepalives do not count) comes for this many "
+            "seconds (at most 86400, a day).",
             min=0.001,
+            max=MAX_TIMEOUT,
+            callback=_a_number,
         ),
     ] = 600.0,
     output: OutputOpt = Output.text,
@@ -313,7 +341,12 @@ def uninstall(
     ] = False,
     timeout: Annotated[
         int,
-        typer.Option("--timeout", help="Seconds each helm uninstall or upgrade may take.", min=1),
+        typer.Option(
+            "--timeout",
+            help="Seconds each helm uninstall or upgrade may take (at most 86400, a day).",
+            min=1,
+            max=MAX_TIMEOUT,
+        ),
     ] = 600,
     hub_values: Annotated[
         Optional[list[Path]],  # noqa: UP045 - typer reads the annotation at runtime on 3.10

@@ -343,7 +343,8 @@ class Wizard(Questions):
             expand=True,
         )
         held = self.env.get(REGISTRY_PASSWORD_ENV) or private_env.get(REGISTRY_PASSWORD_ENV)
-        self.password_deferred = answer is None and not held
+        # Blanks only are no password, as deploy reads it.
+        self.password_deferred = answer is None and not (held or "").strip()
         if self.password_deferred:
             self.p.say(f"  {escape(DEFERRED_PASSWORD)}, which reads it.")
 

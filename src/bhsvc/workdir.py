@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -71,12 +72,26 @@ def input_files(config: Config, config_file: Path, user_files: Iterable[Path]) -
 def written_by_bhsvc(path: Path) -> bool:
     """Whether `path` is a regular file whose first line is bhsvc's header."""
     try:
-        if not path.is_file() or path.is_symlink():
-            return False
-        with open(path, encoding="utf-8", errors="replace") as existing:
-            return existing.readline(len(GENERATED)) == GENERATED
-    except OSError:
+        return _starts_with_header(path)
+    except (OSError, ValueError):
         return False
+
+
+_HEADER_BYTES = GENERATED.encode()
+
+
+def _starts_with_header(path: Path) -> bool:
+    """Whether `path` is a regular file (not a link to one) that starts with bhsvc's
+    header. Opened without following a link or waiting for a writer, and only the
+    header's length read: what is there may have changed since it was looked at."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        return os.read(fd, len(_HEADER_BYTES)) == _HEADER_BYTES
+    finally:
+        os.close(fd)
 
 
 def remove_file(path: Path) -> None:
@@ -88,21 +103,29 @@ def remove_file(path: Path) -> None:
 
 
 def check_writable(path: Path, inputs: Iterable[Path]) -> None:
-    """Refuse to write over an input file, or over a file bhsvc did not write (its
-    first line is not bhsvc's header): it may be the user's only copy of something."""
+    """Refuse to write over an input file, or over anything bhsvc did not write: a
+    regular file whose first line is not bhsvc's header may be the user's only copy of
+    something; a link, a named pipe or a device is not bhsvc's either (the write would
+    replace the link, and reading a pipe or a device may never end)."""
+    name = files.shown_path(path)  # a path may hold terminal escapes
     target = os.path.realpath(path)
     if any(os.path.realpath(p) == target for p in inputs):
-        raise UsageError(f"{path}: bhsvc reads this file in this run and never writes over it")
+        raise UsageError(f"{name}: bhsvc reads this file in this run and never writes over it")
     try:
-        with open(path, encoding="utf-8", errors="replace") as existing:
-            first = existing.readline()
+        mode = os.lstat(path).st_mode  # the path itself, never what a link points to
+        ours = stat.S_ISREG(mode) and _starts_with_header(path)
     except (FileNotFoundError, NotADirectoryError):
         return  # nothing there: writing reports any problem with the folder
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, where bhsvc writes a file") from None
     except OSError as err:
-        raise UsageError(f"{path}: cannot check the file ({err.strerror})") from None
-    if not first.startswith(GENERATED):
+        raise UsageError(f"{name}: cannot check the file ({err.strerror})") from None
+    if stat.S_ISLNK(mode):
         raise UsageError(
-            f"{path} exists and bhsvc did not write it: move it away or write elsewhere"
+            f"{name}: is a symbolic link, where bhsvc writes a file: move it away or "
+            "write elsewhere"
+        )
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{name}: is {files.file_kind(mode)}, where bhsvc writes a file")
+    if not ours:
+        raise UsageError(
+            f"{name} exists and bhsvc did not write it: move it away or write elsewhere"
         )

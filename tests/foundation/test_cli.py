@@ -175,8 +175,34 @@ def test_ctrl_c_with_json_output_gives_exit_130_and_a_document(tmp_path: Path) -
         (["render", "--colour"], "error: No such option: --colour (see 'bhsvc render --help')"),
         (
             ["deploy", "--dry-run", "--timeout", "0"],
-            "error: Invalid value for '--timeout': 0 is not in the range x>=1. "
+            "error: Invalid value for '--timeout': 0 is not in the range 1<=x<=86400. "
             "(see 'bhsvc deploy --help')",
+        ),
+        # helm would refuse it only after bhsvc changed the cluster.
+        (
+            ["deploy", "--dry-run", "--timeout", "99999999999999999999"],
+            "error: Invalid value for '--timeout': 99999999999999999999 is not in the range "
+            "1<=x<=86400. (see 'bhsvc deploy --help')",
+        ),
+        (
+            ["connect-hub", "--timeout", "86401"],
+            "error: Invalid value for '--timeout': 86401 is not in the range 1<=x<=86400. "
+            "(see 'bhsvc connect-hub --help')",
+        ),
+        (
+            ["uninstall", "--timeout", "10000000000"],
+            "error: Invalid value for '--timeout': 10000000000 is not in the range "
+            "1<=x<=86400. (see 'bhsvc uninstall --help')",
+        ),
+        (
+            ["verify", "--timeout", "inf"],
+            "error: Invalid value for '--timeout': inf is not in the range 0.001<=x<=86400. "
+            "(see 'bhsvc verify --help')",
+        ),
+        (
+            ["verify", "--idle-timeout", "nan"],
+            "error: Invalid value for '--idle-timeout': nan is not a number of seconds "
+            "(see 'bhsvc verify --help')",
         ),
         (["nosuch"], "error: No such command 'nosuch'. (see 'bhsvc --help')"),
     ],
@@ -349,6 +375,33 @@ def test_render_writes_nothing_when_a_file_it_writes_is_a_directory(
     assert proc.returncode == 2, proc.stderr
     assert f"{out / 'binderhub-service.yaml'}: is a directory, where bhsvc writes" in proc.stderr
     assert [p.name for p in out.iterdir()] == ["binderhub-service.yaml"]
+
+
+def test_render_shows_paths_escaped(tmp_path: Path, helm_env: dict[str, str]) -> None:
+    """A folder name holding a terminal escape cannot repaint the terminal: the wrote
+    lines, the step's line and a refusal show it escaped, as every message does."""
+    folder = tmp_path / "esc\x1b[31mRED"
+    folder.mkdir()
+    config = folder / "bhsvc.yaml"
+    shutil.copy(ROOT / "examples" / "gar.yaml", config)
+    shown = f"{tmp_path}/esc\\x1b[31mRED/.bhsvc/rendered"
+
+    proc = bhsvc("render", "-c", str(config), env=helm_env)
+
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert f"(2 files in {shown})" in proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"wrote {shown}/binderhub-service.values.yaml",
+        f"wrote {shown}/binderhub-service.yaml",
+    ]
+
+    (folder / ".bhsvc" / "rendered" / "binderhub-service.yaml").write_text("mine\n")
+    proc = bhsvc("render", "-c", str(config), env=helm_env)
+
+    assert proc.returncode == 2
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert f"error: {shown}/binderhub-service.yaml exists and bhsvc did not" in proc.stderr
 
 
 def test_render_extends_the_hubs_own_values_files_as_deploy_does(
@@ -536,6 +589,29 @@ def test_dry_run_says_when_the_push_credentials_are_not_there_yet(
     assert hub.returncode == 0, hub.stderr
     assert any(n.startswith("connect-hub would stop here (exit code 2): ")
                and "key file not found" in n for n in json.loads(hub.stdout)["notes"])  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["file", "variable"])
+def test_a_password_of_blanks_is_empty_wherever_it_comes_from(
+    tmp_path: Path, helm_env: dict[str, str], where: str
+) -> None:
+    registry = {"provider": "ghcr", "username": "octo"}
+    if where == "file":
+        (tmp_path / "token").write_text("  \t \n")
+        registry["password_file"] = "token"
+    config = tmp_path / "bhsvc.yaml"
+    config.write_text(yaml.safe_dump({"kube": {"namespace": "binder"}, "registry": registry}))
+    env = {**helm_env, "KUBECONFIG": str(tmp_path / "none"), "BHSVC_REGISTRY_PASSWORD": "   "}
+
+    proc = bhsvc("deploy", "--dry-run", "-c", str(config), "-o", "json", env=env)
+
+    assert proc.returncode == 0, proc.stderr
+    [note] = json.loads(proc.stdout)["notes"]
+    empty = {
+        "file": f"{tmp_path / 'token'}: the password file is empty",
+        "variable": "registry.password_file is not set and BHSVC_REGISTRY_PASSWORD is empty",
+    }
+    assert note.startswith(f"deploy would stop here (exit code 2): {empty[where]}")
 
 
 def test_render_resolves_a_local_chart_from_the_config_files_folder(

@@ -333,6 +333,25 @@ def test_consistent_registries_are_accepted(
 
 
 @pytest.mark.parametrize(
+    ("server", "port"),
+    [
+        ("registry.example.org:99999", "99999"),
+        ("registry.example.org:0", "0"),
+        ("https://registry.example.org:65536/v2/", "65536"),
+        ("registry.example.org:" + "9" * 5000, "9" * 19 + "…"),
+    ],
+)
+def test_a_registry_server_port_is_1_to_65535(server: str, port: str) -> None:
+    settings = {"provider": "generic", "username": "bot", "server": server}
+    message = error_of(registry(**settings, image_prefix="registry.example.org/binder-"))
+    assert f"\n  registry.server: '{server[:50]}" in message
+    assert f"has port {port}: a port is 1 to 65535" in message
+    highest = {**settings, "server": "registry.example.org:65535"}
+    config = parse_config(registry(**highest, image_prefix="registry.example.org:65535/b-"), "f")
+    assert config.registry_server == "registry.example.org:65535"
+
+
+@pytest.mark.parametrize(
     ("key", "value"),
     [("username", "me"), ("password_file", "token"), ("server", "europe-west10-docker.pkg.dev")],
 )
@@ -391,6 +410,17 @@ def test_empty_sections_mean_their_defaults() -> None:
     assert (config.binderhub.values, config.hub.values_files, config.hub.values) == ({}, [], {})
 
 
+@pytest.mark.parametrize("empty", ["", None])
+def test_an_empty_file_key_means_its_default(empty: str | None) -> None:
+    """`key: ""` is a blank `key:` (Path("") would be the folder "."), as for kube.context."""
+    ghcr = {"provider": "ghcr", "username": "octo", "password_file": empty}
+    assert parse_config(base(registry=ghcr), "f").registry.password_file is None
+    gar = {"project": "my-project", "region": "us", "key_file": empty, "pull_key_file": empty}
+    config = parse_config(base(registry__gar=gar, hub={"enabled": True}), "f", Path("/site"))
+    assert config.key_file == Path("/site/.bhsvc/binderhub-pusher-key.json")
+    assert config.pull_key_file == Path("/site/.bhsvc/binderhub-puller-key.json")
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
@@ -404,6 +434,7 @@ def test_empty_sections_mean_their_defaults() -> None:
         ({"kube__context": ["a"]}, "kube.context: expected text, got a list"),
         ({"binderhub__values": ["a"]}, "binderhub.values: expected a mapping, got a list"),
         ({"hub__values_files": [None]}, "hub.values_files.0: is empty; expected a path"),
+        ({"hub__values_files": ["a.yaml", ""]}, "hub.values_files.1: is empty; expected a path"),
         ({"hub__values_files": "hub.yaml"}, "hub.values_files: expected a list, got text"),
         ({"hub__values_files": [{"a": 1}]}, "hub.values_files.0: expected a path, got a mapping"),
         ({"registry__gar__key_file": 5}, "registry.gar.key_file: expected a path, got a number"),
@@ -418,6 +449,25 @@ def test_wrong_kinds_of_value_are_named_in_plain_words(
     assert f"\n  {expected}" in message
     for leak in ("instance of", "<class", "Input should be a valid", "Settings"):
         assert leak not in message
+
+
+@pytest.mark.parametrize(
+    "key", ["binderhub.api_only", "hub.enabled", "hub.auth", "hub.fancy_profiles"]
+)
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [("off", "text"), ("yes", "text"), ("1", "text"), ("true", "text"), (1, "a number"),
+     (0, "a number"), (1.0, "a number")],
+)  # fmt: skip
+def test_true_false_keys_take_true_or_false_only(key: str, value: object, got: str) -> None:
+    message = error_of(base(**{key.replace(".", "__"): value}))
+    assert message.splitlines()[1:] == [f"  {key}: expected true or false, got {got}"]
+
+
+def test_cleanup_dry_run_takes_true_or_false_only() -> None:
+    cleanup = {"untagged_after_days": 7, "dry_run": "no"}
+    message = error_of(base(registry__gar__cleanup=cleanup))
+    assert "\n  registry.gar.cleanup.dry_run: expected true or false, got text" in message
 
 
 def test_hub_image_by_digest_with_or_without_a_tag() -> None:

@@ -19,6 +19,7 @@ from bhsvc.files import read_values_file
 from bhsvc.hub_files import hub_user_values
 from bhsvc.registry import keys
 from bhsvc.registry.credentials import Credentials, load_credentials, read_key_file
+from bhsvc.workdir import written_by_bhsvc
 from clirun import RunCli
 
 GAR = {"provider": "gar", "gar": {"project": "my-project", "region": "europe-west10"}}
@@ -98,6 +99,53 @@ def test_a_special_or_huge_key_file_is_refused(
     assert problem in str(refused.value)
     assert str(refused_by_init.value).startswith("registry.gar.key_file: ")
     assert problem in str(refused_by_init.value)
+
+
+# What render says of each maker's file where it writes: it looks at the path itself,
+# so the device (a link to /dev/zero) is a link, and a huge file is not bhsvc's.
+WHERE_BHSVC_WRITES = {"is a character device": "is a symbolic link", "is larger than": ""}
+
+
+def test_a_special_file_where_render_writes_is_refused_unread(
+    tmp_path: Path, special: Callable[[Path], str], run_cli: RunCli
+) -> None:
+    config = tmp_path / "bhsvc.yaml"
+    config.write_text(yaml.safe_dump({"kube": {"namespace": "binder"}, "registry": GAR}))
+    out = tmp_path / "out"
+    out.mkdir()
+    path = out / "binderhub-service.values.yaml"
+    made = special(path)
+    problem = WHERE_BHSVC_WRITES.get(made, made) or "exists and bhsvc did not write it"
+
+    result = run_cli("render", "--config", str(config), "--output-dir", str(out))
+
+    assert result.code == 2
+    step, error = result.err.splitlines()  # the render step's line, then one error line
+    assert step.startswith("✗ render with helm")
+    assert error.startswith(f"error: {path}")
+    assert problem in error
+    assert [p.name for p in out.iterdir()] == [path.name]
+
+
+def test_a_link_to_a_file_bhsvc_wrote_is_not_bhsvcs(tmp_path: Path, run_cli: RunCli) -> None:
+    """Writing would replace the link, which the user made: refused, as removal leaves it."""
+    config = tmp_path / "bhsvc.yaml"
+    config.write_text(yaml.safe_dump({"kube": {"namespace": "binder"}, "registry": GAR}))
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run_cli("render", "-c", str(config), "-d", str(first)).code == 0
+    second.mkdir()
+    link = second / "binderhub-service.values.yaml"
+    link.symlink_to(first / link.name)
+
+    result = run_cli("render", "-c", str(config), "-d", str(second))
+
+    assert result.code == 2
+    assert result.err.splitlines()[-1] == (
+        f"error: {link}: is a symbolic link, where bhsvc writes a file: "
+        "move it away or write elsewhere"
+    )
+    assert link.is_symlink()
+    assert not written_by_bhsvc(link) and written_by_bhsvc(first / link.name)
 
 
 def test_size_limits_are_those_of_each_kind_of_file(tmp_path: Path) -> None:

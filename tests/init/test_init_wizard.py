@@ -728,6 +728,25 @@ def test_an_empty_password_answer_defers_to_the_variable_at_deploy(
     assert gcp.requests() == 0
 
 
+def test_a_variable_of_blanks_is_no_password(
+    gcp: Gcp,
+    workdir: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Blanks only, as deploy reads them: not set, as a password file of blanks is empty."""
+    monkeypatch.setenv("BHSVC_REGISTRY_PASSWORD", "  ")
+    answers: list[Answer] = ["2", "", "", "dockerhub", "mydockerid", "", "", ""]
+
+    prompter = run(answers, {**env, "BHSVC_REGISTRY_PASSWORD": "  "}, workdir)
+
+    assert "$BHSVC_REGISTRY_PASSWORD is not set here" in prompter.text
+    _, err = capsys.readouterr()
+    assert "warning: $BHSVC_REGISTRY_PASSWORD is not set here" in err
+    assert gcp.requests() == 0
+
+
 def test_an_empty_password_answer_with_the_variable_set_checks_it(
     gcp: Gcp,
     workdir: Path,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ModelWrapValidatorHandler, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ModelWrapValidatorHandler,
+    StrictBool,
+    model_validator,
+)
 
 from bhsvc.config.rules import (
     FilePath,
@@ -69,7 +75,7 @@ HubUrl = Annotated[str, AfterValidator(_check_hub_url)]
 
 
 class HubSettings(Strict):
-    enabled: bool = Field(
+    enabled: StrictBool = Field(
         default=False,
         description="Connect BinderHub to a JupyterHub installed with the z2jh chart, as "
         "the hub service <service_name>; bhsvc then installs or upgrades that chart too.",
@@ -112,12 +118,12 @@ class HubSettings(Strict):
         "Empty with fancy-profiles: the image published for z2jh "
         f"{FANCY_PROFILES_CHART_VERSION}.",
     )
-    auth: bool = Field(
+    auth: StrictBool = Field(
         default=True,
         description="Require a hub login or a hub token to use BinderHub "
         "(BinderHub.auth_enabled), and grant every hub user access to the service.",
     )
-    fancy_profiles: bool = Field(
+    fancy_profiles: StrictBool = Field(
         default=True,
         description="Use jupyterhub-fancy-profiles: its server form builds images with "
         "BinderHub. Sets the default of launch.",

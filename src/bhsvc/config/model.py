@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PrivateAttr, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, StrictBool, model_validator
 
 from bhsvc.config.hub import ChartVersion, HubSettings
 from bhsvc.config.registry import (
@@ -75,7 +75,7 @@ class BinderHubSettings(Strict):
         description="URL path BinderHub serves under, starting and ending with '/'. "
         "Ignored when hub.enabled: BinderHub then serves under /services/<hub.service_name>/.",
     )
-    api_only: bool = Field(
+    api_only: StrictBool = Field(
         default=True,
         description="BinderHub's API-only mode (BinderHub.enable_api_only_mode): only the "
         "build API, no web pages; needed for build_only requests such as fancy-profiles'. "

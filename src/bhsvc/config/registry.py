@@ -12,12 +12,12 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StrictInt, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, model_validator
 
 from bhsvc.config.rules import (
     URL_PATH_CHARS,
-    FilePath,
     KeyProblem,
+    OptionalFilePath,
     Strict,
     check_plain,
     checker,
@@ -129,7 +129,7 @@ class GarCleanup(Strict):
         description="Delete every version, tagged or not, once it is older than this many "
         f"days (since it was pushed). 1 to {MAX_CLEANUP_DAYS}; empty: no age limit.",
     )
-    dry_run: bool = Field(
+    dry_run: StrictBool = Field(
         default=False,
         description="Artifact Registry's dry-run mode (the repository's "
         "cleanup_policy_dry_run): the policies are evaluated and the versions they would "
@@ -181,7 +181,7 @@ class GarSettings(Strict):
         "access token from the GKE metadata server (it lives at most an hour), and the "
         "cluster's nodes pull images as their own service account (node_service_account).",
     )
-    key_file: FilePath | None = Field(
+    key_file: OptionalFilePath = Field(
         default=None,
         description="Where bhsvc init writes the pusher's JSON key (mode 0600) and bhsvc "
         "deploy reads it (auth key). Empty: .bhsvc/<service account>-key.json next to the "
@@ -195,7 +195,7 @@ class GarSettings(Strict):
         "repository only, so the hub never holds push credentials). Empty: "
         "<binderhub.release>-puller.",
     )
-    pull_key_file: FilePath | None = Field(
+    pull_key_file: OptionalFilePath = Field(
         default=None,
         description="Where bhsvc init writes the pull service account's JSON key (mode 0600) "
         "and bhsvc deploy reads it (auth key with hub.enabled). Empty: "
@@ -278,7 +278,10 @@ _ACCOUNT_CHECKS: dict[str, Callable[[str], str]] = {
 }
 
 _HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
-_SERVER = re.compile(rf"(https?://)?(?P<host>{_HOST_NAME}(:[0-9]+)?)(/[/{URL_PATH_CHARS}]*)?")
+_SERVER = re.compile(
+    rf"(https?://)?(?P<host>{_HOST_NAME}(:(?P<port>[0-9]+))?)(/[/{URL_PATH_CHARS}]*)?"
+)
+MAX_PORT = 65535
 
 
 def _registry_host(host: str) -> str:
@@ -306,11 +309,16 @@ def image_host(reference: str) -> str:
 
 
 def _check_server(value: str) -> str:
-    if server_host(value) is None:
+    match = _SERVER.fullmatch(value)
+    if match is None:
         raise ValueError(
             f"{shown(value)} is not a registry server (a host such as registry.example.org, "
             "host:port, or an https:// URL)"
         )
+    port = match["port"]
+    # Length first: int() of thousands of digits is refused by Python itself.
+    if port is not None and (len(port) > len(str(MAX_PORT)) or not 1 <= int(port) <= MAX_PORT):
+        raise ValueError(f"{shown(value)} has port {clip(port, 20)}: a port is 1 to {MAX_PORT}")
     return value
 
 
@@ -364,8 +372,9 @@ class RegistrySettings(Strict):
     server: RegistryServer | None = Field(
         default=None,
         description="Registry server the credentials are for, as docker's config.json "
-        "names it (host, host:port or URL). Required with provider generic, where "
-        "image_prefix must name the same host; dockerhub, ghcr and quay default to "
+        "names it (host, host:port or URL; a port is 1 to 65535). Required with provider "
+        "generic, where image_prefix must name the same host; dockerhub, ghcr and quay "
+        "default to "
         "https://index.docker.io/v1/, ghcr.io and quay.io and accept no other host. "
         "Refused with gar.",
     )
@@ -378,7 +387,7 @@ class RegistrySettings(Strict):
         "GitHub name of up to 39 letters, digits and '-', a Quay.io name of letters, "
         "digits, '.', '_' and '-' or a robot account <namespace>+<robot>.",
     )
-    password_file: FilePath | None = Field(
+    password_file: OptionalFilePath = Field(
         default=None,
         description="File holding the registry password or access token. Empty: the "
         f"environment variable {REGISTRY_PASSWORD_ENV}. Never write the password here. "

@@ -31,7 +31,8 @@ class KeyProblem(ValueError):
 
 
 class Strict(BaseModel):
-    """A section of the file: unknown keys refused, never changed once built."""
+    """A section of the file: unknown keys refused, never changed once built. Its
+    true/false keys are StrictBool: pydantic's bool would take "off", "yes", "1", 1, 0."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -81,8 +82,24 @@ def _plain_path(value: Path) -> Path:
 
 # Free text that reaches helm's command line: plain, and never read as an option.
 PlainArgument = Annotated[str, AfterValidator(check_plain), AfterValidator(_not_an_option)]
+
+
+def _not_empty(value: Any) -> Any:
+    # Path("") is Path("."): the folder itself, never a file the user meant.
+    if value == "":
+        raise ValueError("is empty; expected a path")
+    return value
+
+
+def _none_if_empty(value: Any) -> Any:
+    return None if value == "" else value
+
+
 # A file the user names; relative ones are resolved against the config file's folder.
-FilePath = Annotated[Path, AfterValidator(_plain_path)]
+FilePath = Annotated[Path, BeforeValidator(_not_empty), AfterValidator(_plain_path)]
+# A file whose key may be left empty: `key: ""` means no key, as empty text does for
+# every other optional key (kube.context, binderhub.chart).
+OptionalFilePath = Annotated[FilePath | None, BeforeValidator(_none_if_empty)]
 
 Namespace = Annotated[
     str,

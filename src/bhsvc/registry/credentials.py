@@ -76,7 +76,8 @@ def load_credentials(config: Config) -> Credentials:
     if reg.password_file is not None:
         password = _read_secret_file(config.path(reg.password_file), "password file").strip()
     else:
-        password = private_env.get(REGISTRY_PASSWORD_ENV) or ""
+        # Without the blanks around it, as a password file is read.
+        password = (private_env.get(REGISTRY_PASSWORD_ENV) or "").strip()
     if not password:
         raise UsageError(
             f"registry.password_file is not set and {REGISTRY_PASSWORD_ENV} is empty: "
