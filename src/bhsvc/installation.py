@@ -25,6 +25,7 @@ from bhsvc.components.releases import Changes, HubRelease, Release
 from bhsvc.components.takeover import TakenOverRelease
 from bhsvc.components.values_files import ValuesFiles
 from bhsvc.config import Config
+from bhsvc.files import shown_path
 from bhsvc.hub_chart import HubChart
 from bhsvc.hub_files import HubUserValues
 from bhsvc.lifecycle import Component
@@ -81,9 +82,11 @@ def credentials_source(config: Config, pull: bool = False) -> str:
     described without revealing it."""
     reg = config.registry
     if reg.gar is not None:
-        return f"service-account key {config.pull_key_file if pull else config.key_file}"
+        return (
+            f"service-account key {shown_path(config.pull_key_file if pull else config.key_file)}"
+        )
     if reg.password_file is not None:
-        return f"password file {config.path(reg.password_file)}"
+        return f"password file {shown_path(config.path(reg.password_file))}"
     return f"environment variable {REGISTRY_PASSWORD_ENV}"
 
 

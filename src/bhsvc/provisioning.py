@@ -3,7 +3,6 @@ shared by the wizard and `bhsvc init --non-interactive`."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from bhsvc import hub, ui
 from bhsvc.config import Config
 from bhsvc.errors import BhsvcError
 from bhsvc.registry.provision import RegistryReport, provision_registry
+from bhsvc.text import shown_command
 
 
 def provision(
@@ -71,7 +71,7 @@ def provider_name(config: Config) -> str:
 
 
 def next_command(config_path: Path) -> str:
-    return shlex.join(["bhsvc", "deploy", "--config", str(config_path)])
+    return shown_command(["bhsvc", "deploy", "--config", str(config_path)])
 
 
 def json_document(

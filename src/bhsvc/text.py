@@ -9,7 +9,9 @@ plain text.
 from __future__ import annotations
 
 import re
+import shlex
 import unicodedata
+from collections.abc import Sequence
 
 # Control and format characters, unpaired surrogates, line and paragraph separators:
 # none of them is part of a name, a path or a URL that a person types.
@@ -62,6 +64,12 @@ def printable(value: str, length: int = SHOWN_LENGTH) -> str:
         else char
         for char in clip(value, length)
     )
+
+
+def shown_command(args: Sequence[str]) -> str:
+    """A command as a shell reads it, for a message: its control characters escaped
+    (a path may hold a terminal escape sequence), never clipped."""
+    return printable(shlex.join(args), length=4096)
 
 
 def shown(value: str, length: int = SHOWN_LENGTH) -> str:

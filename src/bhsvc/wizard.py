@@ -12,7 +12,6 @@ confirmed, and the config file is written atomically, last.
 
 from __future__ import annotations
 
-import shlex
 import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -38,7 +37,7 @@ from bhsvc.prompts import Prompter
 from bhsvc.registry import cleanup
 from bhsvc.registry.credentials import read_password_file
 from bhsvc.registry.provision import check_inputs
-from bhsvc.text import printable
+from bhsvc.text import shown_command
 from bhsvc.wizard_defaults import gcp_project, gcp_region, kube_contexts
 from bhsvc.wizard_questions import (
     Questions,
@@ -546,4 +545,4 @@ def _init_command(config_path: Path) -> list[str]:
 
 def equivalent_command(config_path: Path) -> str:
     """The command to run again, escaped for a message if the path needs it."""
-    return printable(shlex.join(_init_command(config_path)), length=4096)
+    return shown_command(_init_command(config_path))

@@ -659,3 +659,22 @@ def test_nothing_a_user_copies_is_wrapped_without_a_terminal(
         assert line.rstrip().endswith("--rollback-on-failure"), "the whole command on one line"
         assert str(folder / ".bhsvc" / "rendered") in line
     assert any(len(line) > 200 for line in proc.stdout.splitlines())
+
+
+def test_the_plan_shows_a_password_files_path_escaped(
+    tmp_path: Path, helm_env: dict[str, str]
+) -> None:
+    """A folder name may hold a terminal escape sequence: the plan names the file
+    without letting it reach the terminal."""
+    folder = tmp_path / "esc\x1b[31mRED"
+    folder.mkdir()
+    config = folder / "bhsvc.yaml"
+    config.write_text(yaml.safe_dump({
+        "version": 1,
+        "kube": {"namespace": "binder"},
+        "registry": {"provider": "dockerhub", "username": "myuser", "password_file": "pw.txt"},
+    }))  # fmt: skip
+    proc = bhsvc("deploy", "--dry-run", "--config", str(config), env=helm_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout + proc.stderr
+    assert "from password file " + str(folder).replace("\x1b", "\\x1b") + "/pw.txt)" in proc.stdout

@@ -5,7 +5,6 @@ the removal plan deploy --prune and uninstall print and carry out."""
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from bhsvc.installation import Inputs, release_of, with_context
 from bhsvc.kube import Kube, connect
 from bhsvc.lifecycle import Cluster, Component, Observation, PlanStep, Removal, State
 from bhsvc.registry.credentials import secret_docker_configs
+from bhsvc.text import shown_command
 from bhsvc.workdir import (
     HUB_APPLIED_FILE,
     HUB_VALUES_FILE,
@@ -241,7 +241,7 @@ def print_plan(
             line += f" [dim]({escape(seen.detail or state)})[/]"
         ui.console.print(line)
         if step.command:
-            ui.console.print(f"   [dim]{escape(shlex.join(step.command))}[/]")
+            ui.console.print(f"   [dim]{escape(shown_command(step.command))}[/]")
         if observed and observed[number - 1].blocker is not None:
             stop = escape(str(observed[number - 1].blocker))
             ui.console.print(f"   [yellow]the run would stop here:[/] {stop}")
@@ -404,7 +404,7 @@ def print_removal_plan(planned: Sequence[Removal], title: str) -> None:
         if removal.detail:
             ui.console.print(f"   [dim]{escape(removal.detail)}[/]")
         if removal.command:
-            ui.console.print(f"   [dim]{escape(shlex.join(removal.command))}[/]")
+            ui.console.print(f"   [dim]{escape(shown_command(removal.command))}[/]")
         _print_blocker(removal)
     kept = [removal for removal in planned if not removal.objects and removal.detail]
     if kept:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bhsvc.errors import OperationError, UsageError
-from bhsvc.files import SECRET_MODE, write_if_changed
+from bhsvc.files import SECRET_MODE, shown_path, write_if_changed
 from bhsvc.lifecycle import Cluster, Observation, PlanStep, Removal, State
 from bhsvc.ui import StepResult
 from bhsvc.workdir import check_writable, remove_file, written_by_bhsvc
@@ -30,7 +30,7 @@ class ValuesFiles:
 
     def describe(self) -> PlanStep:
         names = ", ".join(path.name for path in self.files)
-        return PlanStep(self.name, "files", f"write {names} in {self.folder}")
+        return PlanStep(self.name, "files", f"write {names} in {shown_path(self.folder)}")
 
     def observe(self, cluster: Cluster | None = None) -> Observation:
         try:
@@ -57,10 +57,10 @@ class ValuesFiles:
                     changed.append(path.name)
             except OSError as err:
                 raise OperationError(
-                    f"{path}: cannot write the values file ({err.strerror})"
+                    f"{shown_path(path)}: cannot write the values file ({err.strerror})"
                 ) from None
         step.status = "written" if changed else "unchanged"
-        step.detail = str(self.folder)
+        step.detail = shown_path(self.folder)
 
     def removal(self, cluster: Cluster | None, earlier: Sequence[Removal]) -> Removal:
         """The files bhsvc wrote (they start with its header); the run's inputs and
@@ -68,7 +68,9 @@ class ValuesFiles:
         self._removable = [
             path for path in self.files if path not in self.inputs and written_by_bhsvc(path)
         ]
-        return Removal(self.name, "files", tuple(f"file {path}" for path in self._removable))
+        return Removal(
+            self.name, "files", tuple(f"file {shown_path(path)}" for path in self._removable)
+        )
 
     def remove(self, cluster: Cluster | None, step: StepResult) -> None:
         for path in self._removable:

@@ -3,12 +3,12 @@ facts about BinderHub and the hub that checks of both read."""
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bhsvc.health.facts import Facts, newest, value_at
+from bhsvc.text import shown_command
 
 FANCY_PROFILES_MODULE = "jupyterhub_fancy_profiles"
 # Docker Hub's registry answers under several names.
@@ -33,7 +33,7 @@ class Finding:
 
 def bhsvc(facts: Facts, command: str, *flags: str) -> str:
     """The bhsvc command line a fix runs, with the config file the user named."""
-    return shlex.join(["bhsvc", command, "--config", facts.config_file, *flags])
+    return shown_command(["bhsvc", command, "--config", facts.config_file, *flags])
 
 
 def registry_name(host: str) -> str:
