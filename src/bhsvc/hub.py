@@ -15,7 +15,7 @@ from typing import Any
 from bhsvc import naming
 from bhsvc.config import FANCY_PROFILES_HUB_IMAGE, Config
 from bhsvc.errors import UsageError
-from bhsvc.merge import deep_merge
+from bhsvc.merge import deep_merge, value_at
 
 # Where repo2docker puts the repository when home_strategy is target-repo-dir.
 TARGET_REPO_DIR = "/srv/repo"
@@ -76,23 +76,14 @@ PROFILE_LIST = ("singleuser", "profileList")
 RAW_VALUES_EXTEND = (PULL_SECRETS, PROFILE_LIST)
 
 
-def _get(values: Mapping[str, Any], *path: str) -> Any:
-    node: Any = values
-    for part in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
-
-
 def _check_existing(config: Config, existing: Mapping[str, Any]) -> None:
-    base_url = _get(existing, "hub", "baseUrl")
+    base_url = value_at(existing, ("hub", "baseUrl"))
     if base_url not in (None, "", "/"):
         raise UsageError(
             f"hub.baseUrl is {base_url!r} in the JupyterHub values: bhsvc supports a hub "
             "served at '/' only (BinderHub's base_url and fancy-profiles assume it)"
         )
-    service = _get(config.hub.values, "hub", "services", config.hub.service_name) or {}
+    service = value_at(config.hub.values, ("hub", "services", config.hub.service_name)) or {}
     if isinstance(service, Mapping) and ({"api_token", "apiToken"} & set(service)):
         raise UsageError(
             f"hub.values.hub.services.{config.hub.service_name}: remove the API token; z2jh "
@@ -328,7 +319,7 @@ def fancy_profile(default: bool) -> dict[str, Any]:
 
 
 def _profile_list(existing: Mapping[str, Any]) -> list[Any]:
-    profiles = _as_list(_get(existing, *PROFILE_LIST))
+    profiles = _as_list(value_at(existing, PROFILE_LIST))
     if any(isinstance(p, Mapping) and p.get("slug") == PROFILE_SLUG for p in profiles):
         return profiles
     return [*profiles, fancy_profile(default=not profiles)]
@@ -362,7 +353,7 @@ def z2jh_values(
     hub_values: dict[str, Any] = {"services": {name: entry}}
     roles: dict[str, Any] = {}
     if hub.auth:
-        scopes = _as_list(_get(existing, *USER_SCOPES)) or ["self"]
+        scopes = _as_list(value_at(existing, USER_SCOPES)) or ["self"]
         # JupyterHub's default user role lacks this scope: grant it to every user.
         roles["user"] = {"scopes": _union(scopes, [f"access:services!service={name}"])}
     if launch == "binderhub":
@@ -401,7 +392,7 @@ def z2jh_values(
         hub_values["networkPolicy"] = {"interNamespaceAccessLabels": "accept"}
     # The nodes pull BinderHub's images with read-only registry credentials; with
     # Workload Identity they pull as their own service account, without a Secret.
-    pull = _as_list(_get(existing, *PULL_SECRETS))
+    pull = _as_list(value_at(existing, PULL_SECRETS))
     if not config.keyless:
         pull = _union(pull, [naming.image_pull_secret(config).name])
     if pull:
@@ -411,7 +402,7 @@ def z2jh_values(
     # hub.values go last, but the lists above were built from their lists (kept and
     # extended): merging those again would drop bhsvc's items.
     for path in RAW_VALUES_EXTEND:
-        extended, parent = _get(values, *path), _get(merged, *path[:-1])
+        extended, parent = value_at(values, path), value_at(merged, path[:-1])
         if extended is not None and isinstance(parent, dict):
             parent[path[-1]] = extended
     return merged

@@ -37,6 +37,7 @@ from bhsvc.config import STATE_DIR, Config, server_host
 from bhsvc.config.loading import validate
 from bhsvc.config.wording import format_validation_error
 from bhsvc.errors import OperationError
+from bhsvc.merge import value_at
 from bhsvc.registry.credentials import GAR_USERNAME
 
 NAMING_2I2C = "2i2c"
@@ -89,15 +90,6 @@ class Takeover:
         return sorted(self.document["binderhub"]["values"])
 
 
-def _get(values: Mapping[str, Any], path: Iterable[str]) -> Any:
-    node: Any = values
-    for part in path:
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _pop(values: dict[str, Any], *path: str) -> Any:
     """Remove a value (and the mappings it leaves empty); what it was, or None."""
     *parents, leaf = path
@@ -119,15 +111,15 @@ def _pop(values: dict[str, Any], *path: str) -> Any:
 def check_adoptable(values: Mapping[str, Any]) -> None:
     """Refuse values that bhsvc's chart wrote already, or that hold credentials bhsvc
     cannot carry over."""
-    ours = [".".join(path) for path in BHSVC_CHART_KEYS if _get(values, path) is not None]
-    if ours or _get(values, ("buildPodsRegistryCredentials", "existingSecret")):
+    ours = [".".join(path) for path in BHSVC_CHART_KEYS if value_at(values, path) is not None]
+    if ours or value_at(values, ("buildPodsRegistryCredentials", "existingSecret")):
         raise CannotAdopt(
             "the release runs bhsvc's binderhub-service chart already (its values set "
             f"{', '.join(ours) or 'buildPodsRegistryCredentials.existingSecret'}): there is "
             "nothing to take over; write its bhsvc.yaml by hand"
         )
     for path, way_out in UNMOVABLE.items():
-        if _get(values, path):
+        if value_at(values, path):
             raise CannotAdopt(
                 f"the release's value {'.'.join(path)} holds credentials that bhsvc.yaml "
                 f"cannot hold: {way_out}; upgrade the release without it (helm upgrade "
@@ -333,12 +325,12 @@ def compare_objects(
         changes.kept.append(_named(key))
         before, after = old[key], new[key]
         path = _IMMUTABLE.get(key[0])
-        if path and _get(before, path) != _get(after, path):
+        if path and value_at(before, path) != value_at(after, path):
             changes.problems.append(f"{_named(key)}: its {'.'.join(path)} would change")
         if key[0] == "Secret" and before.get("type", "Opaque") != after.get("type", "Opaque"):
             changes.problems.append(f"{_named(key)}: its type would change")
         if key[0] == "Service" and (
-            _get(before, ("spec", "selector")) != _get(after, ("spec", "selector"))
+            value_at(before, ("spec", "selector")) != value_at(after, ("spec", "selector"))
             or _ports(before) != _ports(after)
         ):
             changes.problems.append(

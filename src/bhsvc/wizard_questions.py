@@ -19,6 +19,7 @@ from bhsvc.config import KeyProblem
 from bhsvc.config.fields import field_rule
 from bhsvc.config.wording import problem_lines, suggestion
 from bhsvc.errors import UsageError
+from bhsvc.merge import value_at
 from bhsvc.prompts import Prompter, confirm, read_answer
 from bhsvc.text import clip, printable, shown
 
@@ -28,12 +29,8 @@ _VARIABLE = re.compile(rf"\$(?:(?P<name>{_NAME})|\{{(?P<braced>{_NAME})\}})")
 
 
 def get_path(data: Mapping[str, Any], path: str) -> Any:
-    node: Any = data
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
+    """The value at a dotted path such as `registry.gar.project`."""
+    return value_at(data, path.split("."))
 
 
 def with_path(data: Mapping[str, Any], path: str, value: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import shlex
 
 from bhsvc import naming
 from bhsvc.config import image_host, server_host
-from bhsvc.health.facts import Facts, pods_ready, value_at
+from bhsvc.health.facts import Facts, pods_ready
 from bhsvc.health.finding import (
     Check,
     Finding,
@@ -30,6 +30,7 @@ from bhsvc.health.summary import (
     daemon_nodes,
     pusher_trouble,
 )
+from bhsvc.merge import value_at
 
 # What gives all BinderHub replicas one secret, read from BinderHub's pod:
 # BINDERHUB_BUILD_TOKEN_SECRET (the default of BinderHub.build_token_secret) and

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from bhsvc.binderhub import Versions
 from bhsvc.config import Config, server_host
 from bhsvc.diagnose import pod_ready
+from bhsvc.merge import value_at
 from bhsvc.orphans import Orphan
 from bhsvc.registry.inventory import GarFacts
 from bhsvc.versions import chart_version
@@ -236,15 +237,6 @@ def helm_time(text: str) -> str | None:
     day, clock, offset = match.groups()
     zone = "Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}"
     return f"{day}T{clock}{zone}"
-
-
-def value_at(values: Mapping[str, Any], path: Sequence[str], default: Any = None) -> Any:
-    node: Any = values
-    for part in path:
-        if not isinstance(node, Mapping) or part not in node:
-            return default
-        node = node[part]
-    return node
 
 
 # ---- pods ------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bhsvc.health.facts import Facts, newest, value_at
+from bhsvc.health.facts import Facts, newest
+from bhsvc.merge import value_at
 from bhsvc.text import shown_command
 
 FANCY_PROFILES_MODULE = "jupyterhub_fancy_profiles"

@@ -30,11 +30,11 @@ from bhsvc.health.facts import (
     pod_phase,
     read_docker_config,
     recent,
-    value_at,
     waiting_reasons,
 )
 from bhsvc.kube.client import Kube
 from bhsvc.lifecycle import Cluster, Component, Observation, State
+from bhsvc.merge import value_at
 
 T = TypeVar("T")
 

@@ -15,7 +15,6 @@ from bhsvc.health.facts import (
     parse_service_url,
     pod_images,
     pod_name,
-    value_at,
     waiting_reasons,
 )
 from bhsvc.health.finding import (
@@ -27,6 +26,7 @@ from bhsvc.health.finding import (
 )
 from bhsvc.health.logs import NO_FANCY_PROFILES, pull_refusal, shown
 from bhsvc.health.summary import ERROR
+from bhsvc.merge import value_at
 
 # The network-access label z2jh's hub NetworkPolicy admits.
 HUB_ACCESS_LABEL = "hub.jupyter.org/network-access-hub"

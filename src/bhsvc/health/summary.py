@@ -18,9 +18,9 @@ from bhsvc.health.facts import (
     pod_phase,
     pods_ready,
     recent,
-    value_at,
 )
 from bhsvc.health.logs import PUSH_DENIED, first_match, shown
+from bhsvc.merge import value_at
 from bhsvc.registry import cleanup
 from bhsvc.registry.inventory import PusherKey
 
